@@ -1,0 +1,124 @@
+//! Callbacks: hooks into `fit` (progress display, logging, early stopping in a later issue), and
+//! the history of every metric per epoch.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::Result;
+
+/// Whether training goes on after an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Keep training.
+    Continue,
+    /// Stop after this epoch.
+    Stop,
+}
+
+/// What `fit` knows before the first epoch.
+#[derive(Clone, Debug)]
+pub struct TrainBegin {
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Steps (batches) per epoch.
+    pub steps_per_epoch: usize,
+    /// Training samples (after the validation split).
+    pub train_samples: usize,
+    /// Validation samples (0 without validation).
+    pub validation_samples: usize,
+}
+
+/// Running values after a training step (means over the epoch so far).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchEnd<'a> {
+    /// Epoch index, from 0.
+    pub epoch: usize,
+    /// Steps done in this epoch, from 1.
+    pub step: usize,
+    /// Steps in the epoch.
+    pub steps: usize,
+    /// Names of the values (`loss`, then each metric).
+    pub names: &'a [String],
+    /// Running means, in the order of `names`.
+    pub values: &'a [f64],
+}
+
+/// One epoch's results: a row of the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochLogs {
+    /// Epoch index, from 0.
+    pub epoch: usize,
+    /// `loss`, each metric, then `val_loss` and each `val_` metric, in history column order.
+    pub values: Vec<(String, f64)>,
+    /// Learning rate used in the epoch.
+    pub learning_rate: f64,
+    /// Wall-clock seconds of the epoch (training and validation).
+    pub seconds: f64,
+}
+
+impl EpochLogs {
+    /// The value of a named metric (`loss`, `val_accuracy`, ...).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+}
+
+/// A hook into [`crate::Sequential::fit`]. Every method has a do-nothing default.
+pub trait Callback {
+    /// Before the first epoch.
+    fn on_train_begin(&mut self, _info: &TrainBegin) {}
+    /// Before each epoch.
+    fn on_epoch_begin(&mut self, _epoch: usize) {}
+    /// After each training step.
+    fn on_batch_end(&mut self, _logs: &BatchEnd) {}
+    /// After each epoch (and its validation); may stop training.
+    fn on_epoch_end(&mut self, _logs: &EpochLogs) -> Control {
+        Control::Continue
+    }
+    /// After the last epoch.
+    fn on_train_end(&mut self, _history: &History) {}
+}
+
+/// Every metric per epoch, as Keras' `History`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// One entry per completed epoch.
+    pub epochs: Vec<EpochLogs>,
+}
+
+impl History {
+    /// The series of one metric over the epochs.
+    pub fn series(&self, name: &str) -> Vec<f64> {
+        self.epochs.iter().filter_map(|e| e.get(name)).collect()
+    }
+
+    /// The last epoch's value of a metric.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        self.epochs.last().and_then(|e| e.get(name))
+    }
+
+    /// CSV text: `epoch`, each value column, `lr`, `seconds`; epochs counted from 1.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("epoch");
+        if let Some(first) = self.epochs.first() {
+            for (name, _) in &first.values {
+                out.push(',');
+                out.push_str(name);
+            }
+        }
+        out.push_str(",lr,seconds\n");
+        for e in &self.epochs {
+            let _ = write!(out, "{}", e.epoch + 1);
+            for (_, v) in &e.values {
+                let _ = write!(out, ",{v}");
+            }
+            let _ = writeln!(out, ",{},{:.3}", e.learning_rate as f32, e.seconds);
+        }
+        out
+    }
+
+    /// Writes [`History::to_csv`] to `path`.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        crate::io::write_atomic(path, self.to_csv().as_bytes())
+    }
+}

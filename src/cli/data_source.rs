@@ -1,0 +1,53 @@
+//! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
+
+use deeptrain::data::Splits;
+use deeptrain::spec::DataSpec;
+use deeptrain::{Dataset, Result, Scaler};
+
+/// Training, validation and test sets, scaled with training-set statistics.
+pub struct Prepared {
+    pub train: Dataset,
+    pub validation: Option<Dataset>,
+    pub test: Option<Dataset>,
+    pub scaler: Scaler,
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Loads the spec's data, holds out the validation split and scales everything.
+pub fn prepare(spec: &DataSpec) -> Result<Prepared> {
+    let Splits {
+        train,
+        test,
+        class_names,
+    } = spec.load()?;
+    let (mut train, mut validation) = if spec.validation_split > 0.0 {
+        let (t, v) = train.split_tail(spec.validation_split);
+        (t, Some(v))
+    } else {
+        (train, None)
+    };
+    let scaler = Scaler::fit(spec.scale, &train.x);
+    let mut test = test;
+    for d in std::iter::once(&mut train)
+        .chain(validation.as_mut())
+        .chain(test.as_mut())
+    {
+        scaler.apply(&mut d.x);
+    }
+    Ok(Prepared {
+        train,
+        validation,
+        test,
+        scaler,
+        class_names,
+    })
+}
+
+/// The per-sample input shape of the spec's data (without loading the built-in datasets).
+pub fn input_shape(spec: &DataSpec) -> Result<Vec<usize>> {
+    match spec.dataset.as_str() {
+        "digits" => Ok(vec![8, 8]),
+        "fashion-mnist" | "fashion_mnist" => Ok(vec![28, 28]),
+        _ => Ok(spec.load()?.train.feature_shape().to_vec()),
+    }
+}

@@ -1,0 +1,69 @@
+//! Command-line parsing and dispatch.
+
+mod data_source;
+mod predict;
+mod progress;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use deeptrain::spec::{Spec, DEFAULT_SPEC};
+use deeptrain::{Result, Sequential};
+
+/// Train deep neural networks well.
+#[derive(Debug, Parser)]
+#[command(name = "deeptrain", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Threads for matrix products (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train the model a spec describes (without a spec: a default model on the embedded digits).
+    Train(train::TrainArgs),
+    /// Evaluate a trained model on a dataset (default: the test set of the data it was trained on).
+    Evaluate(predict::EvaluateArgs),
+    /// Predict class probabilities (or values) for the rows of a CSV or NPY file.
+    Predict(predict::PredictArgs),
+    /// Print the layers, output shapes and parameter counts of a spec's model.
+    Summary {
+        /// The spec (default: the built-in digits model).
+        spec: Option<PathBuf>,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        deeptrain::linalg::set_num_threads(threads);
+    }
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Evaluate(args) => predict::evaluate(args),
+        Command::Predict(args) => predict::predict(args),
+        Command::Summary { spec } => {
+            let spec = load_spec(spec.as_deref())?;
+            let input_shape = data_source::input_shape(&spec.data)?;
+            let model = Sequential::from_specs(&input_shape, &spec.layers, spec.seed)?;
+            print!("{}", model.summary());
+            Ok(())
+        }
+    }
+}
+
+/// Reads the spec at `path`, or the built-in default.
+pub fn load_spec(path: Option<&std::path::Path>) -> Result<Spec> {
+    match path {
+        Some(p) => Spec::from_file(p),
+        None => Spec::parse(
+            DEFAULT_SPEC,
+            std::path::Path::new("<built-in default spec>"),
+        ),
+    }
+}

@@ -1,0 +1,84 @@
+//! Keras-style progress: a bar per epoch (step, running loss and metrics, time left) on a
+//! terminal, and a one-line result per epoch.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use deeptrain::callbacks::{BatchEnd, Callback, Control, EpochLogs, TrainBegin};
+
+/// Prints training progress.
+pub struct Progress {
+    epochs: usize,
+    bar: Option<ProgressBar>,
+    last_message: Instant,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress {
+            epochs: 0,
+            bar: None,
+            last_message: Instant::now(),
+        }
+    }
+}
+
+fn format_values(names: &[String], values: &[f64]) -> String {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n}: {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(" - ")
+}
+
+impl Callback for Progress {
+    fn on_train_begin(&mut self, info: &TrainBegin) {
+        self.epochs = info.epochs;
+        println!(
+            "Training on {} samples, validating on {}, {} steps per epoch",
+            info.train_samples, info.validation_samples, info.steps_per_epoch
+        );
+        let bar = ProgressBar::new(info.steps_per_epoch as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar = Some(bar);
+    }
+
+    fn on_epoch_begin(&mut self, epoch: usize) {
+        if let Some(bar) = &self.bar {
+            bar.reset();
+            bar.set_prefix(format!("Epoch {}/{}", epoch + 1, self.epochs));
+        }
+    }
+
+    fn on_batch_end(&mut self, logs: &BatchEnd) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(logs.step as u64);
+            if self.last_message.elapsed() > Duration::from_millis(200) {
+                bar.set_message(format_values(logs.names, logs.values));
+                self.last_message = Instant::now();
+            }
+        }
+    }
+
+    fn on_epoch_end(&mut self, logs: &EpochLogs) -> Control {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let names: Vec<String> = logs.values.iter().map(|(n, _)| n.clone()).collect();
+        let values: Vec<f64> = logs.values.iter().map(|(_, v)| *v).collect();
+        println!(
+            "Epoch {}/{} - {:.1}s - {} - lr: {}",
+            logs.epoch + 1,
+            self.epochs,
+            logs.seconds,
+            format_values(&names, &values),
+            logs.learning_rate as f32
+        );
+        Control::Continue
+    }
+}

@@ -1,0 +1,130 @@
+//! `deeptrain train`: train a spec's model, show progress, write history, summary and model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use deeptrain::model::FitOptions;
+use deeptrain::{Error, Result, Sequential};
+
+use super::data_source;
+use super::progress::Progress;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The experiment spec (TOML). Without it: a default model on the embedded digits, offline.
+    spec: Option<PathBuf>,
+    /// Output directory (default: runs/<spec name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Override the spec's number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override the spec's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let mut spec = super::load_spec(args.spec.as_deref())?;
+    if let Some(epochs) = args.epochs {
+        if epochs == 0 {
+            return Err(Error::Config("--epochs must be at least 1".into()));
+        }
+        spec.fit.epochs = epochs;
+    }
+    if let Some(seed) = args.seed {
+        spec.seed = seed;
+    }
+    let name = args
+        .spec
+        .as_deref()
+        .and_then(|p| p.file_stem())
+        .map_or("default".into(), |s| s.to_string_lossy().into_owned());
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+
+    let started = Instant::now();
+    let data = data_source::prepare(&spec.data)?;
+    let mut model = Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
+    let optimizer = spec.optimizer.build().map_err(Error::Config)?;
+    model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    print!("{}", model.summary());
+
+    let options = FitOptions {
+        epochs: spec.fit.epochs,
+        batch_size: spec.fit.batch_size,
+        validation_split: 0.0,
+        shuffle: spec.fit.shuffle,
+    };
+    let mut progress = Progress::new();
+    let fit_started = Instant::now();
+    let history = model.fit(
+        &data.train,
+        data.validation.as_ref(),
+        &options,
+        &mut [&mut progress],
+    )?;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
+
+    let as_json = |results: Vec<(String, f64)>| -> serde_json::Value {
+        results
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let train_metrics = as_json(model.evaluate(&data.train, 1024)?);
+    let validation_metrics = match &data.validation {
+        Some(v) => as_json(model.evaluate(v, 1024)?),
+        None => serde_json::Value::Null,
+    };
+    let test_metrics = match &data.test {
+        Some(t) => {
+            let results = model.evaluate(t, 1024)?;
+            println!(
+                "Test: {}",
+                results
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(" - ")
+            );
+            as_json(results)
+        }
+        None => serde_json::Value::Null,
+    };
+
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    history.write_csv(&out.join("history.csv"))?;
+    model.save(
+        &out.join("model"),
+        &data.scaler,
+        Some(&spec.data),
+        data.class_names.clone(),
+    )?;
+    let epochs_run = history.epochs.len();
+    let summary = json!({
+        "spec": args.spec.as_ref().map(|p| p.display().to_string()),
+        "seed": spec.seed,
+        "epochs": epochs_run,
+        "train": train_metrics,
+        "validation": validation_metrics,
+        "test": test_metrics,
+        "train_samples": data.train.len(),
+        "fit_seconds": fit_seconds,
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "train_samples_per_second": (data.train.len() * epochs_run) as f64 / fit_seconds.max(1e-9),
+        "threads": deeptrain::linalg::num_threads(),
+    });
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
+    deeptrain::io::write_atomic(&out.join("summary.json"), text.as_bytes())?;
+    println!(
+        "Wrote {}/history.csv, summary.json and model/",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Datasets: features and labels in memory, the loaders for each file format, and preprocessing.
+//!
+//! Shapes: `x` is (N, ...) (e.g. (N, 28, 28) for images, (N, F) for tables); `labels` is (N, L),
+//! L = 1 for a label column. The model turns labels into the targets its loss needs.
+
+mod csv;
+mod digits;
+mod fashion_mnist;
+mod idx;
+mod npy;
+mod preprocess;
+
+pub use self::csv::{load_csv, load_csv_features, LabelColumn};
+pub use digits::{digits, DIGITS_ATTRIBUTION};
+pub use fashion_mnist::{
+    fashion_mnist, fashion_mnist_dir, FASHION_MNIST_CLASSES, FASHION_MNIST_DEFAULT_DIR,
+};
+pub use idx::{read_idx, IdxArray};
+pub use npy::{load_npy, read_npy};
+pub use preprocess::{Scale, Scaler};
+
+use crate::losses::{Loss, Targets};
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// Features and labels, one row per sample.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dataset {
+    /// Features, (N, ...).
+    pub x: Tensor,
+    /// Labels, (N, L).
+    pub labels: Tensor,
+}
+
+/// A training set with optional test set, as loaded from a source.
+#[derive(Clone, Debug, Default)]
+pub struct Splits {
+    /// Training data (the validation split is taken from its end by `fit`).
+    pub train: Dataset,
+    /// Held-out test data, when the source has one.
+    pub test: Option<Dataset>,
+    /// Class names, when the source knows them.
+    pub class_names: Option<Vec<String>>,
+}
+
+impl Dataset {
+    /// A dataset; errors when the row counts differ.
+    pub fn new(x: Tensor, labels: Tensor) -> Result<Self> {
+        if x.rows() != labels.rows() {
+            return Err(Error::Data(format!(
+                "{} feature rows but {} label rows",
+                x.rows(),
+                labels.rows()
+            )));
+        }
+        Ok(Dataset { x, labels })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The per-sample feature shape.
+    pub fn feature_shape(&self) -> &[usize] {
+        &self.x.shape()[1..]
+    }
+
+    /// The rows in `range`, copied.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        let indices: Vec<usize> = range.collect();
+        let mut x = Tensor::default();
+        let mut labels = Tensor::default();
+        x.gather_rows(&self.x, &indices);
+        labels.gather_rows(&self.labels, &indices);
+        Dataset { x, labels }
+    }
+
+    /// Splits off the last `fraction` of the rows (Keras' `validation_split`: taken before any
+    /// shuffling). Returns (first part, last part).
+    pub fn split_tail(&self, fraction: f64) -> (Dataset, Dataset) {
+        let n = self.len();
+        let tail = ((n as f64) * fraction).round() as usize;
+        (self.slice(0..n - tail), self.slice(n - tail..n))
+    }
+
+    /// Finds the first non-finite feature, as (row, column).
+    pub fn first_non_finite(&self) -> Option<(usize, usize)> {
+        let width = self.x.row_len().max(1);
+        self.x
+            .data()
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|i| (i / width, i % width))
+    }
+
+    /// Converts the labels into the targets `loss` needs for a model with `units` outputs,
+    /// checking that every label fits (a class index below `units`, the right width, ...).
+    pub fn targets(&self, loss: Loss, units: usize) -> Result<Targets> {
+        let width = self.labels.row_len();
+        let class_of = |row: usize, v: f32| -> Result<u32> {
+            if v.fract() != 0.0 || v < 0.0 || !v.is_finite() {
+                return Err(Error::Data(format!(
+                    "label {v} in row {row} is not a class index (0, 1, 2, ...)"
+                )));
+            }
+            if v as usize >= units {
+                return Err(Error::Data(format!(
+                    "label {v} in row {row} is out of range for a model with {units} output units (classes 0..{})",
+                    units - 1
+                )));
+            }
+            Ok(v as u32)
+        };
+        match loss {
+            Loss::SparseCategoricalCrossentropy => {
+                if width != 1 {
+                    return Err(Error::Data(format!(
+                        "{} needs one label per sample (a class index), but labels have {width} columns",
+                        loss.name()
+                    )));
+                }
+                let classes = self
+                    .labels
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .map(|(row, &v)| class_of(row, v));
+                Ok(Targets::Classes(classes.collect::<Result<_>>()?))
+            }
+            Loss::CategoricalCrossentropy if width == 1 && units > 1 => {
+                let mut one_hot = Tensor::zeros(&[self.len(), units]);
+                for (row, &v) in self.labels.data().iter().enumerate() {
+                    let class = class_of(row, v)? as usize;
+                    one_hot.data_mut()[row * units + class] = 1.0;
+                }
+                Ok(Targets::Values(one_hot))
+            }
+            _ => {
+                if width != units {
+                    return Err(Error::Data(format!(
+                        "labels have {width} columns but the model has {units} output units ({})",
+                        loss.name()
+                    )));
+                }
+                if loss == Loss::BinaryCrossentropy {
+                    if let Some(i) = self
+                        .labels
+                        .data()
+                        .iter()
+                        .position(|v| !(0.0..=1.0).contains(v))
+                    {
+                        return Err(Error::Data(format!(
+                            "label {} in row {} is outside [0, 1], which binary_crossentropy needs",
+                            self.labels.data()[i],
+                            i / width
+                        )));
+                    }
+                }
+                if let Some(i) = self.labels.data().iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Data(format!(
+                        "label in row {} is not a finite number",
+                        i / width
+                    )));
+                }
+                let mut values = self.labels.clone();
+                values.resize(&[self.len(), width]);
+                Ok(Targets::Values(values))
+            }
+        }
+    }
+}
+
+/// Loads an IDX directory holding `train-*` and, when present, `t10k-*` image and label files
+/// (the MNIST layout).
+pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
+    let train = fashion_mnist::load_idx_pair(dir, "train")?;
+    let has_test = ["t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    let test = if has_test {
+        Some(fashion_mnist::load_idx_pair(dir, "t10k")?)
+    } else {
+        None
+    };
+    Ok(Splits {
+        train,
+        test,
+        class_names: None,
+    })
+}

@@ -1,0 +1,131 @@
+//! Feature preprocessing fitted on the training set only: x' = (x - offset) / scale.
+//!
+//! `unit` maps the training set's overall range to [0, 1] (Fashion-MNIST pixels: x / 255, as in
+//! the textbook); `standard` gives each feature zero mean and unit variance (a feature with zero
+//! variance is only centered).
+
+use serde::{Deserialize, Serialize};
+
+use crate::tensor::Tensor;
+
+/// How features are scaled before training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// (x - min) / (max - min) with the training set's overall min and max.
+    #[default]
+    Unit,
+    /// Per feature (x - mean) / std with training-set statistics.
+    Standard,
+    /// Features as they are.
+    None,
+}
+
+/// A fitted scaler: per-feature (or single, broadcast) offset and scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaler {
+    /// Subtracted from each feature (length 1 or F).
+    pub offset: Vec<f32>,
+    /// Each feature is divided by it after the offset (length 1 or F).
+    pub scale: Vec<f32>,
+}
+
+impl Scaler {
+    /// Fits `kind` on training features `x` (N, ...).
+    pub fn fit(kind: Scale, x: &Tensor) -> Scaler {
+        let data = x.data();
+        match kind {
+            Scale::None => Scaler {
+                offset: vec![0.0],
+                scale: vec![1.0],
+            },
+            Scale::Unit => {
+                let min = data.iter().copied().fold(f32::INFINITY, f32::min);
+                let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let (min, range) = if data.is_empty() || max <= min {
+                    (0.0, 1.0)
+                } else {
+                    (min, max - min)
+                };
+                Scaler {
+                    offset: vec![min],
+                    scale: vec![range],
+                }
+            }
+            Scale::Standard => {
+                let f = x.row_len().max(1);
+                let n = x.rows().max(1) as f64;
+                let mut mean = vec![0f64; f];
+                for row in data.chunks_exact(f) {
+                    mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+                }
+                mean.iter_mut().for_each(|m| *m /= n);
+                let mut var = vec![0f64; f];
+                for row in data.chunks_exact(f) {
+                    var.iter_mut()
+                        .zip(row)
+                        .zip(&mean)
+                        .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
+                }
+                let scale = var.iter().map(|s| (s / n).sqrt()).map(|sd| {
+                    if sd > 1e-12 {
+                        sd as f32
+                    } else {
+                        1.0
+                    }
+                });
+                Scaler {
+                    offset: mean.iter().map(|&m| m as f32).collect(),
+                    scale: scale.collect(),
+                }
+            }
+        }
+    }
+
+    /// Applies the scaling in place.
+    pub fn apply(&self, x: &mut Tensor) {
+        let f = x.row_len().max(1);
+        if self.offset.len() == 1 && self.scale.len() == 1 {
+            let (o, inv) = (self.offset[0], 1.0 / self.scale[0]);
+            x.data_mut().iter_mut().for_each(|v| *v = (*v - o) * inv);
+            return;
+        }
+        for row in x.data_mut().chunks_exact_mut(f) {
+            for ((v, &o), &s) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
+                *v = (*v - o) / s;
+            }
+        }
+    }
+
+    /// Whether the scaler fits features of width `features`.
+    pub fn fits(&self, features: usize) -> bool {
+        self.offset.len() == self.scale.len()
+            && (self.offset.len() == 1 || self.offset.len() == features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_scaling_maps_training_range_to_unit_interval() {
+        let mut x = Tensor::from_vec(vec![0.0, 127.5, 255.0, 51.0], &[2, 2]);
+        let s = Scaler::fit(Scale::Unit, &x);
+        s.apply(&mut x);
+        assert_eq!(x.data(), &[0.0, 0.5, 1.0, 0.2]);
+    }
+
+    #[test]
+    fn standard_scaling_gives_zero_mean_unit_variance() {
+        let mut x = Tensor::from_vec(vec![1.0, 5.0, 3.0, 5.0, 5.0, 5.0], &[3, 2]);
+        let s = Scaler::fit(Scale::Standard, &x);
+        s.apply(&mut x);
+        let col0: Vec<f32> = x.data().iter().step_by(2).copied().collect();
+        let mean: f32 = col0.iter().sum::<f32>() / 3.0;
+        let var: f32 = col0.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5);
+        // The constant column is centered only.
+        assert!(x.data().iter().skip(1).step_by(2).all(|&v| v == 0.0));
+    }
+}

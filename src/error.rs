@@ -1,0 +1,73 @@
+//! One error type for the whole crate: every message is a single line a user can act on.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in deeptrain, as a value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file was read but its content is malformed (bad header, truncated, wrong type...).
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An experiment spec or model config is invalid.
+    #[error("{path}: {message}")]
+    Spec {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A configuration error not tied to a file (built in Rust code).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Shapes that do not fit together.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// Data that is inconsistent with the model (labels out of range, NaN features, ...).
+    #[error("invalid data: {0}")]
+    Data(String),
+    /// Training produced a non-finite loss.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error on `path`, with the OS message.
+    pub fn io(path: &Path, err: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        }
+    }
+
+    /// A malformed file.
+    pub fn format(path: &Path, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// An invalid spec or model config file.
+    pub fn spec(path: &Path, message: impl Into<String>) -> Self {
+        Error::Spec {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}

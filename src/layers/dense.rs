@@ -1,0 +1,221 @@
+//! Dense (fully connected) layer: y = f(x·W + b).
+//!
+//! Shapes: x (B, I), W (I, U), b (U), y (B, U). Backward, with dz = dy ⊙ f'(z):
+//! dW += xᵀ·dz, db += Σ_B dz, dx = dz·Wᵀ.
+
+use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
+use crate::activations::{softmax_row, Activation};
+use crate::linalg::{matmul, Mat};
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng};
+
+const KERNEL: usize = 0;
+const BIAS: usize = 1;
+
+/// A fully connected layer with an optional built-in activation.
+pub struct Dense {
+    spec: DenseSpec,
+    name: String,
+    params: Vec<Param>,
+    inputs: usize,
+    /// When true, backward receives dL/dz (the loss has taken the activation's place).
+    fused_output: bool,
+    /// Pre-activation z, kept when the output is fused.
+    z: Tensor,
+    /// Scratch for dz.
+    dz: Tensor,
+}
+
+impl Dense {
+    /// An unbuilt Dense layer.
+    pub fn from_spec(spec: DenseSpec) -> Self {
+        Dense {
+            name: spec.name.clone().unwrap_or_default(),
+            spec,
+            params: Vec::new(),
+            inputs: 0,
+            fused_output: false,
+            z: Tensor::default(),
+            dz: Tensor::default(),
+        }
+    }
+
+    /// The kernel W, (inputs, units).
+    pub fn kernel(&self) -> &Tensor {
+        &self.params[KERNEL].value
+    }
+
+    fn add_bias_and_activate(&self, out: &mut Tensor) {
+        let units = self.spec.units;
+        let activation = self.spec.activation;
+        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        match (bias, activation.is_row_wise()) {
+            (Some(b), false) => {
+                for row in out.data_mut().chunks_exact_mut(units) {
+                    for (v, &bv) in row.iter_mut().zip(b) {
+                        *v = activation.value(*v + bv);
+                    }
+                }
+            }
+            (Some(b), true) => {
+                for row in out.data_mut().chunks_exact_mut(units) {
+                    row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
+                }
+                activation.forward_in_place(out.data_mut(), units);
+            }
+            (None, _) => activation.forward_in_place(out.data_mut(), units),
+        }
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let &[inputs] = input_shape else {
+            return Err(Error::Shape(format!(
+                "layer `{}` (Dense) expects flat inputs but receives shape {input_shape:?}; add a flatten layer before it",
+                self.name
+            )));
+        };
+        let units = self.spec.units;
+        let mut kernel = Param::new("kernel", &[inputs, units]);
+        self.spec
+            .kernel_initializer
+            .fill(kernel.value.data_mut(), inputs, units, rng);
+        self.params = vec![kernel];
+        if self.spec.use_bias {
+            let mut bias = Param::new("bias", &[units]);
+            self.spec
+                .bias_initializer
+                .fill(bias.value.data_mut(), inputs, units, rng);
+            self.params.push(bias);
+        }
+        self.set_trainable(self.spec.trainable);
+        self.inputs = inputs;
+        Ok(vec![units])
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, _mode: Mode) {
+        let batch = input.rows();
+        let units = self.spec.units;
+        let x = Mat::new(input.data(), batch, self.inputs);
+        let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
+        output.resize(&[batch, units]);
+        if self.fused_output {
+            // Keep the logits z for the loss; y = f(z) for predictions and metrics.
+            let mut z = std::mem::take(&mut self.z);
+            z.resize(&[batch, units]);
+            matmul(x, w, z.data_mut(), false);
+            if let Some(b) = self.params.get(BIAS) {
+                for row in z.data_mut().chunks_exact_mut(units) {
+                    row.iter_mut()
+                        .zip(b.value.data())
+                        .for_each(|(v, &bv)| *v += bv);
+                }
+            }
+            match self.spec.activation {
+                Activation::Softmax => {
+                    for (zr, yr) in z
+                        .data()
+                        .chunks_exact(units)
+                        .zip(output.data_mut().chunks_exact_mut(units))
+                    {
+                        softmax_row(zr, yr);
+                    }
+                }
+                act => {
+                    for (y, &zv) in output.data_mut().iter_mut().zip(z.data()) {
+                        *y = act.value(zv);
+                    }
+                }
+            }
+            self.z = z;
+        } else {
+            matmul(x, w, output.data_mut(), false);
+            self.add_bias_and_activate(output);
+        }
+    }
+
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        let batch = input.rows();
+        let units = self.spec.units;
+        let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
+            grad_output
+        } else {
+            self.dz.copy_from(grad_output);
+            self.spec
+                .activation
+                .backward_in_place(output.data(), self.dz.data_mut(), units);
+            &self.dz
+        };
+        let dz_mat = Mat::new(dz.data(), batch, units);
+        if self.params[KERNEL].trainable {
+            let kernel = &mut self.params[KERNEL];
+            matmul(
+                Mat::new(input.data(), batch, self.inputs).t(),
+                dz_mat,
+                kernel.grad.data_mut(),
+                true,
+            );
+        }
+        if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
+            let db = bias.grad.data_mut();
+            for row in dz.data().chunks_exact(units) {
+                db.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+            }
+        }
+        if let Some(dx) = grad_input {
+            dx.resize(&[batch, self.inputs]);
+            let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
+            matmul(dz_mat, w.t(), dx.data_mut(), false);
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn output_activation(&self) -> Activation {
+        self.spec.activation
+    }
+
+    fn set_fused_output(&mut self, fused: bool) -> bool {
+        if self.spec.activation == Activation::Linear && fused {
+            return false;
+        }
+        self.fused_output = fused;
+        true
+    }
+
+    fn logits(&self) -> Option<&Tensor> {
+        self.fused_output.then_some(&self.z)
+    }
+
+    fn spec(&self) -> LayerSpec {
+        let mut spec = self.spec.clone();
+        spec.name = Some(self.name.clone());
+        spec.trainable = self.params.iter().all(|p| p.trainable);
+        LayerSpec::Dense(spec)
+    }
+}

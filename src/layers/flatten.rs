@@ -1,0 +1,70 @@
+//! Flatten: (B, d1, d2, ...) → (B, d1·d2·...). Backward reshapes the gradient back.
+
+use super::{FlattenSpec, Layer, LayerSpec, Mode};
+use crate::tensor::Tensor;
+use crate::{Result, Rng};
+
+/// Flattens each sample to one axis.
+pub struct Flatten {
+    name: String,
+    input_shape: Vec<usize>,
+    grad_shape: Vec<usize>,
+}
+
+impl Flatten {
+    /// An unbuilt Flatten layer.
+    pub fn new(name: Option<String>) -> Self {
+        Flatten {
+            name: name.unwrap_or_default(),
+            input_shape: Vec::new(),
+            grad_shape: Vec::new(),
+        }
+    }
+}
+
+impl Layer for Flatten {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        self.input_shape = input_shape.to_vec();
+        self.grad_shape = std::iter::once(0)
+            .chain(input_shape.iter().copied())
+            .collect();
+        Ok(vec![input_shape.iter().product()])
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, _mode: Mode) {
+        output.resize(&[input.rows(), input.row_len()]);
+        output.data_mut().copy_from_slice(input.data());
+    }
+
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        if let Some(dx) = grad_input {
+            self.grad_shape[0] = input.rows();
+            dx.resize(&self.grad_shape);
+            dx.data_mut().copy_from_slice(grad_output.data());
+        }
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::Flatten(FlattenSpec {
+            name: Some(self.name.clone()),
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! The layer abstraction and the layers built on it.
+//!
+//! Shapes: a layer sees (B, ...) tensors, B the batch; `input_shape`/`output_shape` are per
+//! sample (without B). A layer owns its parameters (named, each with a trainable flag, value and
+//! accumulated gradient) and its non-trainable state (e.g. batch-norm moving statistics), which is
+//! saved with the parameters but never touched by an optimizer.
+//!
+//! Contract: `forward(x, y, mode)` writes `y` and caches what backward needs; `backward(x, y, dy,
+//! dx)` *accumulates* parameter gradients (`+=`) and, when `dx` is given, writes the input
+//! gradient. The model zeroes gradients before each step.
+
+mod activation;
+mod dense;
+mod flatten;
+
+pub use activation::ActivationLayer;
+pub use dense::Dense;
+pub use flatten::Flatten;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activations::Activation;
+use crate::init::Initializer;
+use crate::tensor::Tensor;
+use crate::{Result, Rng};
+
+/// Training or inference: passed explicitly to every forward pass, never a global.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: dropout active, batch statistics used and updated.
+    Train,
+    /// Inference: deterministic.
+    Infer,
+}
+
+/// A named parameter tensor with its accumulated gradient.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// Short name within the layer (`kernel`, `bias`).
+    pub name: &'static str,
+    /// Current value.
+    pub value: Tensor,
+    /// Gradient of the loss, accumulated by `backward`.
+    pub grad: Tensor,
+    /// Whether optimizers update it.
+    pub trainable: bool,
+}
+
+impl Param {
+    /// A trainable parameter of the given shape, zero-initialized.
+    pub fn new(name: &'static str, shape: &[usize]) -> Self {
+        Param {
+            name,
+            value: Tensor::zeros(shape),
+            grad: Tensor::zeros(shape),
+            trainable: true,
+        }
+    }
+}
+
+/// A named non-trainable tensor saved with the model (e.g. moving mean).
+#[derive(Clone, Debug)]
+pub struct State {
+    /// Short name within the layer.
+    pub name: &'static str,
+    /// Current value.
+    pub value: Tensor,
+}
+
+/// A network layer. See the module docs for the forward/backward contract.
+pub trait Layer: Send {
+    /// The unique name within the model (`dense_1`), set by the model.
+    fn name(&self) -> &str;
+    /// Sets the layer's name.
+    fn set_name(&mut self, name: String);
+    /// Keras' class name (`Dense`), shown in summaries.
+    fn class_name(&self) -> &'static str;
+    /// Creates weights for the given per-sample input shape; returns the output shape.
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+    /// Computes `output` from `input` (both (B, ...)), caching what backward needs.
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode);
+    /// Accumulates parameter gradients and, when `grad_input` is given, writes dL/d(input).
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    );
+    /// Parameters (empty for parameter-free layers).
+    fn params(&self) -> &[Param] {
+        &[]
+    }
+    /// Parameters, mutable (for optimizers and loading).
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut []
+    }
+    /// Non-trainable state saved with the model.
+    fn state(&self) -> &[State] {
+        &[]
+    }
+    /// Non-trainable state, mutable (for loading).
+    fn state_mut(&mut self) -> &mut [State] {
+        &mut []
+    }
+    /// The activation this layer applies last, if any (for fusing softmax/sigmoid into the loss).
+    fn output_activation(&self) -> Activation {
+        Activation::Linear
+    }
+    /// Asks the layer to treat `grad_output` in backward as the gradient with respect to its
+    /// pre-activation (logits) rather than its output; the loss then works from
+    /// [`Layer::logits`]. Returns false when the layer cannot (no output activation).
+    fn set_fused_output(&mut self, _fused: bool) -> bool {
+        false
+    }
+    /// The pre-activation values of the last forward pass when the output is fused.
+    fn logits(&self) -> Option<&Tensor> {
+        None
+    }
+    /// The spec that rebuilds this layer (for saving).
+    fn spec(&self) -> LayerSpec;
+    /// Sets whether the layer's parameters are trained.
+    fn set_trainable(&mut self, trainable: bool) {
+        for p in self.params_mut() {
+            p.trainable = trainable;
+        }
+    }
+    /// Number of parameter values (trainable, non-trainable including state).
+    fn param_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for p in self.params() {
+            if p.trainable {
+                counts.0 += p.value.len();
+            } else {
+                counts.1 += p.value.len();
+            }
+        }
+        counts.1 += self.state().iter().map(|s| s.value.len()).sum::<usize>();
+        counts
+    }
+}
+
+/// A layer as written in a spec (`[[layers]] type = "dense" ...`), with Keras' names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LayerSpec {
+    /// Fully connected layer.
+    Dense(DenseSpec),
+    /// Flattens each sample to one axis.
+    Flatten(FlattenSpec),
+    /// An activation on its own.
+    Activation(ActivationSpec),
+}
+
+/// Settings of a [`Dense`] layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseSpec {
+    /// Number of output units.
+    pub units: usize,
+    /// Activation applied after the affine map.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Whether to add a bias vector.
+    #[serde(default = "yes")]
+    pub use_bias: bool,
+    /// Kernel initializer (default `glorot_uniform`, as Keras).
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default `zeros`).
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// Layer name (default: `dense`, `dense_1`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the parameters are trained (default true).
+    #[serde(default = "yes")]
+    pub trainable: bool,
+}
+
+/// Settings of a [`Flatten`] layer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenSpec {
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Settings of an [`ActivationLayer`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// The activation to apply.
+    pub activation: Activation,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn glorot_uniform() -> Initializer {
+    Initializer::GLOROT_UNIFORM
+}
+fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+
+impl DenseSpec {
+    /// A Dense layer of `units` with Keras' defaults.
+    pub fn new(units: usize) -> Self {
+        DenseSpec {
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GLOROT_UNIFORM,
+            bias_initializer: Initializer::Zeros,
+            name: None,
+            trainable: true,
+        }
+    }
+}
+
+impl LayerSpec {
+    /// The base for automatic names (`dense` → `dense`, `dense_1`, ...).
+    pub fn base_name(&self) -> &'static str {
+        match self {
+            LayerSpec::Dense(_) => "dense",
+            LayerSpec::Flatten(_) => "flatten",
+            LayerSpec::Activation(_) => "activation",
+        }
+    }
+
+    /// The explicit name, if the spec gives one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            LayerSpec::Dense(s) => s.name.as_deref(),
+            LayerSpec::Flatten(s) => s.name.as_deref(),
+            LayerSpec::Activation(s) => s.name.as_deref(),
+        }
+    }
+
+    /// Checks values a type cannot (e.g. `units > 0`), naming the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            LayerSpec::Dense(s) if s.units == 0 => {
+                Err("dense layer: `units` must be at least 1".into())
+            }
+            LayerSpec::Dense(s) if s.units > MAX_UNITS => Err(format!(
+                "dense layer: `units` = {} is more than the limit of {MAX_UNITS}",
+                s.units
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates the (unbuilt) layer.
+    pub fn instantiate(&self) -> Box<dyn Layer> {
+        match self {
+            LayerSpec::Dense(s) => Box::new(Dense::from_spec(s.clone())),
+            LayerSpec::Flatten(s) => Box::new(Flatten::new(s.name.clone())),
+            LayerSpec::Activation(s) => {
+                Box::new(ActivationLayer::new(s.activation, s.name.clone()))
+            }
+        }
+    }
+}
+
+/// The largest number of units a Dense layer may have (guards against absurd specs).
+pub const MAX_UNITS: usize = 1 << 24;

@@ -1,0 +1,54 @@
+//! # deeptrain
+//!
+//! Train deep neural networks well: a Keras-like sequential API (layers, `compile`, `fit`,
+//! `evaluate`, `predict`, callbacks) over a fast f32 CPU engine, and the `deeptrain` command that
+//! trains a model described in a TOML spec.
+//!
+//! ```
+//! use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd};
+//!
+//! let splits = data::digits().unwrap();
+//! let mut train = splits.train;
+//! Scaler::fit(Scale::Unit, &train.x).apply(&mut train.x);
+//! let mut model = Sequential::new(&[8, 8])
+//!     .add(LayerSpec::flatten())
+//!     .add(DenseSpec::new(32).activation(Activation::Relu))
+//!     .add(DenseSpec::new(10).activation(Activation::Softmax))
+//!     .build(42)
+//!     .unwrap();
+//! model.compile(Box::new(Sgd::new(0.1).unwrap()), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy]).unwrap();
+//! let options = FitOptions { epochs: 2, batch_size: 32, ..Default::default() };
+//! let history = model.fit(&train, None, &options, &mut []).unwrap();
+//! assert_eq!(history.epochs.len(), 2);
+//! ```
+#![warn(missing_docs)]
+
+pub mod activations;
+pub mod callbacks;
+pub mod data;
+mod error;
+pub mod init;
+pub mod io;
+pub mod layers;
+pub mod linalg;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod optimizers;
+pub mod spec;
+pub mod tensor;
+
+pub use activations::Activation;
+pub use callbacks::{Callback, History};
+pub use data::{Dataset, Scale, Scaler};
+pub use error::{Error, Result};
+pub use init::Initializer;
+pub use layers::{DenseSpec, Layer, LayerSpec, Mode};
+pub use losses::{Loss, Targets};
+pub use metrics::Metric;
+pub use model::{FitOptions, Observer, Sequential};
+pub use optimizers::{Optimizer, OptimizerSpec, Sgd};
+pub use tensor::Tensor;
+
+/// The random number generator used everywhere (seeded, reproducible across platforms).
+pub type Rng = rand_chacha::ChaCha8Rng;

@@ -1,0 +1,174 @@
+//! The training loop: epochs of shuffled mini-batches, validation, history and callbacks.
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+
+use super::Sequential;
+use crate::callbacks::{BatchEnd, Callback, Control, EpochLogs, History, TrainBegin};
+use crate::data::Dataset;
+use crate::losses::Targets;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// Settings of [`Sequential::fit`], with Keras' defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per gradient step.
+    pub batch_size: usize,
+    /// Fraction of the training data, taken from its end before shuffling, held out for
+    /// validation (ignored when validation data is given).
+    pub validation_split: f64,
+    /// Reshuffle the training data before each epoch (seeded by the model's seed).
+    pub shuffle: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            validation_split: 0.0,
+            shuffle: true,
+        }
+    }
+}
+
+/// Rows evaluated at once during validation (the result does not depend on it).
+const EVAL_BATCH: usize = 1024;
+
+impl Sequential {
+    /// Trains the model; returns the history of every metric per epoch.
+    ///
+    /// Validation uses `validation` when given, else the last `validation_split` of `train`.
+    /// Training-set metrics are running means over each epoch's batches, as Keras reports them.
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let loss = self
+            .loss()
+            .ok_or_else(|| Error::Config("compile the model before training it".into()))?;
+        if options.batch_size == 0 {
+            return Err(Error::Config("batch_size must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&options.validation_split) {
+            return Err(Error::Config(format!(
+                "validation_split must be in [0, 1), got {}",
+                options.validation_split
+            )));
+        }
+        let split;
+        let (train, validation) = match validation {
+            Some(v) => (train, Some(v)),
+            None if options.validation_split > 0.0 => {
+                split = train.split_tail(options.validation_split);
+                (&split.0, Some(&split.1))
+            }
+            None => (train, None),
+        };
+        if train.is_empty() {
+            return Err(Error::Data("the training set is empty".into()));
+        }
+        for data in std::iter::once(train).chain(validation) {
+            self.check_input(&data.x)?;
+            if let Some((row, col)) = data.first_non_finite() {
+                return Err(Error::Data(format!(
+                    "feature {col} of row {row} is not a finite number"
+                )));
+            }
+        }
+        let units = self.output_units();
+        let targets = train.targets(loss, units)?;
+        let validation = match validation {
+            Some(v) if !v.is_empty() => Some((v, v.targets(loss, units)?)),
+            _ => None,
+        };
+
+        let names: Vec<String> = std::iter::once("loss".to_string())
+            .chain(self.metrics().iter().map(|m| m.name().to_string()))
+            .collect();
+        let n = train.len();
+        let steps = n.div_ceil(options.batch_size);
+        let info = TrainBegin {
+            epochs: options.epochs,
+            steps_per_epoch: steps,
+            train_samples: n,
+            validation_samples: validation.as_ref().map_or(0, |v| v.0.len()),
+        };
+        callbacks.iter_mut().for_each(|c| c.on_train_begin(&info));
+
+        let mut history = History::default();
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut batch_x = Tensor::default();
+        let mut batch_targets = Targets::default();
+        let mut sums = vec![0.0; names.len()];
+        let mut means = vec![0.0; names.len()];
+        for epoch in 0..options.epochs {
+            let start = Instant::now();
+            callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
+            if options.shuffle {
+                order.shuffle(&mut self.shuffle_rng);
+            }
+            let learning_rate = self.optimizer().map_or(0.0, |o| o.learning_rate() as f64);
+            sums.fill(0.0);
+            let mut seen = 0usize;
+            for (step, chunk) in order.chunks(options.batch_size).enumerate() {
+                batch_x.gather_rows(&train.x, chunk);
+                targets.gather(chunk, &mut batch_targets);
+                let batch_loss = self.train_step(&batch_x, &batch_targets, &mut sums[1..])?;
+                if !batch_loss.is_finite() {
+                    return Err(Error::Diverged(format!(
+                        "the loss became {batch_loss} at epoch {}, step {}; lower the learning rate or check the data",
+                        epoch + 1,
+                        step + 1
+                    )));
+                }
+                sums[0] += batch_loss * chunk.len() as f64;
+                seen += chunk.len();
+                for (m, s) in means.iter_mut().zip(&sums) {
+                    *m = s / seen as f64;
+                }
+                let logs = BatchEnd {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    names: &names,
+                    values: &means,
+                };
+                callbacks.iter_mut().for_each(|c| c.on_batch_end(&logs));
+            }
+            let mut values: Vec<(String, f64)> =
+                names.iter().cloned().zip(means.iter().copied()).collect();
+            if let Some((data, val_targets)) = &validation {
+                let results = self.evaluate_targets(&data.x, val_targets, EVAL_BATCH)?;
+                values.extend(
+                    results
+                        .into_iter()
+                        .map(|(name, v)| (format!("val_{name}"), v)),
+                );
+            }
+            let logs = EpochLogs {
+                epoch,
+                values,
+                learning_rate,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            let mut stop = false;
+            for c in callbacks.iter_mut() {
+                stop |= c.on_epoch_end(&logs) == Control::Stop;
+            }
+            history.epochs.push(logs);
+            if stop {
+                break;
+            }
+        }
+        callbacks.iter_mut().for_each(|c| c.on_train_end(&history));
+        Ok(history)
+    }
+}

@@ -1,0 +1,502 @@
+//! The sequential model: build from layer specs, compile, then `fit`, `evaluate`, `predict`.
+//!
+//! ```
+//! use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd};
+//! let mut model = Sequential::new(&[4])
+//!     .add(DenseSpec::new(8).activation(Activation::Relu))
+//!     .add(DenseSpec::new(3).activation(Activation::Softmax))
+//!     .build(42)
+//!     .unwrap();
+//! model.compile(Box::new(Sgd::new(0.1).unwrap()), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy]).unwrap();
+//! assert_eq!(model.count_params(), (4 * 8 + 8 + 8 * 3 + 3, 0));
+//! ```
+
+mod fit;
+mod save;
+mod summary;
+
+pub use fit::FitOptions;
+pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
+
+use rand::SeedableRng;
+
+use crate::activations::Activation;
+use crate::data::Dataset;
+use crate::layers::{DenseSpec, Layer, LayerSpec, Mode};
+use crate::losses::{Loss, Targets};
+use crate::metrics::Metric;
+use crate::optimizers::Optimizer;
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng};
+
+/// Reads each layer's activations and gradients as they are computed (for diagnostics).
+pub trait Observer: Send {
+    /// After layer `index` computed `output` in a forward pass.
+    fn after_forward(&mut self, _index: usize, _layer: &dyn Layer, _output: &Tensor, _mode: Mode) {}
+    /// After layer `index` ran backward; `grad_output` is dL/d(its output) and the layer's
+    /// parameter gradients are readable through `layer.params()`.
+    fn after_backward(&mut self, _index: usize, _layer: &dyn Layer, _grad_output: &Tensor) {}
+}
+
+/// Layers being assembled into a [`Sequential`] model.
+#[derive(Clone, Debug)]
+pub struct SequentialBuilder {
+    input_shape: Vec<usize>,
+    layers: Vec<LayerSpec>,
+}
+
+impl SequentialBuilder {
+    /// Appends a layer.
+    pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
+        self.layers.push(layer.into());
+        self
+    }
+
+    /// Creates and initializes every layer, seeded.
+    pub fn build(self, seed: u64) -> Result<Sequential> {
+        Sequential::from_specs(&self.input_shape, &self.layers, seed)
+    }
+}
+
+impl From<DenseSpec> for LayerSpec {
+    fn from(spec: DenseSpec) -> Self {
+        LayerSpec::Dense(spec)
+    }
+}
+
+impl DenseSpec {
+    /// Sets the activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Sets the kernel initializer.
+    pub fn kernel_initializer(mut self, init: crate::Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+}
+
+impl LayerSpec {
+    /// A Flatten layer.
+    pub fn flatten() -> Self {
+        LayerSpec::Flatten(Default::default())
+    }
+
+    /// An Activation layer.
+    pub fn activation(activation: Activation) -> Self {
+        LayerSpec::Activation(crate::layers::ActivationSpec {
+            activation,
+            name: None,
+        })
+    }
+}
+
+struct Compiled {
+    loss: Loss,
+    /// Metrics as the user named them (for history names) and resolved for the loss.
+    metrics: Vec<(Metric, Metric)>,
+    optimizer: Box<dyn Optimizer>,
+}
+
+/// A stack of layers trained end to end.
+pub struct Sequential {
+    input_shape: Vec<usize>,
+    layers: Vec<Box<dyn Layer>>,
+    output_shapes: Vec<Vec<usize>>,
+    compiled: Option<Compiled>,
+    /// `outputs[i]`: output of layer i in the last forward pass.
+    outputs: Vec<Tensor>,
+    /// `grads[i]`: dL/d(output of layer i) in the last backward pass.
+    grads: Vec<Tensor>,
+    observer: Option<Box<dyn Observer>>,
+    seed: u64,
+    shuffle_rng: Rng,
+}
+
+impl Sequential {
+    /// Starts a model whose samples have `input_shape` (without the batch axis).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(input_shape: &[usize]) -> SequentialBuilder {
+        SequentialBuilder {
+            input_shape: input_shape.to_vec(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Builds a model from layer specs, initializing weights from `seed`. Layers without a name
+    /// get Keras-style ones (`dense`, `dense_1`, ...).
+    pub fn from_specs(input_shape: &[usize], specs: &[LayerSpec], seed: u64) -> Result<Self> {
+        if specs.is_empty() {
+            return Err(Error::Config("a model needs at least one layer".into()));
+        }
+        if input_shape.is_empty() || input_shape.contains(&0) {
+            return Err(Error::Shape(format!(
+                "input shape {input_shape:?} must have positive sizes"
+            )));
+        }
+        let mut rng = Rng::seed_from_u64(seed);
+        let mut layers = Vec::with_capacity(specs.len());
+        let mut output_shapes = Vec::with_capacity(specs.len());
+        let mut shape = input_shape.to_vec();
+        let mut used: Vec<String> = specs
+            .iter()
+            .filter_map(|s| s.name().map(String::from))
+            .collect();
+        for (index, spec) in specs.iter().enumerate() {
+            spec.validate()
+                .map_err(|m| Error::Config(format!("layer {}: {m}", index + 1)))?;
+            let mut layer = spec.instantiate();
+            let name = match spec.name() {
+                Some(n) => n.to_string(),
+                None => unique_name(spec.base_name(), &mut used),
+            };
+            layer.set_name(name);
+            let elements: usize = shape.iter().product::<usize>().max(1);
+            if let LayerSpec::Dense(d) = spec {
+                let weights = elements
+                    .checked_mul(d.units)
+                    .filter(|&w| w <= MAX_PARAMS_PER_LAYER);
+                if weights.is_none() {
+                    return Err(Error::Config(format!(
+                        "layer `{}` would need {elements} x {} weights, more than the limit of {MAX_PARAMS_PER_LAYER}",
+                        layer.name(),
+                        d.units
+                    )));
+                }
+            }
+            shape = layer.build(&shape, &mut rng)?;
+            output_shapes.push(shape.clone());
+            layers.push(layer);
+        }
+        let n = layers.len();
+        let mut shuffle_rng = Rng::seed_from_u64(seed);
+        shuffle_rng.set_stream(1);
+        Ok(Sequential {
+            input_shape: input_shape.to_vec(),
+            layers,
+            output_shapes,
+            compiled: None,
+            outputs: vec![Tensor::default(); n],
+            grads: vec![Tensor::default(); n],
+            observer: None,
+            seed,
+            shuffle_rng,
+        })
+    }
+
+    /// Sets the optimizer, loss and metrics. A softmax (or sigmoid) output is fused with a
+    /// cross-entropy loss for numerical stability (see [`crate::losses`]).
+    pub fn compile(
+        &mut self,
+        optimizer: Box<dyn Optimizer>,
+        loss: Loss,
+        metrics: &[Metric],
+    ) -> Result<()> {
+        let mut resolved = Vec::new();
+        for &m in metrics {
+            let r = m.resolve(loss);
+            if r.wants_classes() != loss.wants_classes() {
+                return Err(Error::Config(format!(
+                    "metric `{}` does not fit the loss `{}`",
+                    m.name(),
+                    loss.name()
+                )));
+            }
+            resolved.push((m, r));
+        }
+        let last = self.layers.last_mut().expect("a built model has layers");
+        let fuse = loss.fusable_activation() == Some(last.output_activation());
+        last.set_fused_output(fuse);
+        if loss == Loss::SparseCategoricalCrossentropy
+            && self.output_shapes.last().map(|s| s.len()) != Some(1)
+        {
+            return Err(Error::Shape(
+                "sparse_categorical_crossentropy needs a flat (units) output".into(),
+            ));
+        }
+        self.compiled = Some(Compiled {
+            loss,
+            metrics: resolved,
+            optimizer,
+        });
+        Ok(())
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The layers, mutable (to freeze or unfreeze, or to set weights).
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
+
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// Per-sample output shape of each layer.
+    pub fn output_shapes(&self) -> &[Vec<usize>] {
+        &self.output_shapes
+    }
+
+    /// Number of model outputs per sample.
+    pub fn output_units(&self) -> usize {
+        self.output_shapes
+            .last()
+            .map(|s| s.iter().product())
+            .unwrap_or(0)
+    }
+
+    /// The seed the weights were initialized from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The compiled loss, if any.
+    pub fn loss(&self) -> Option<Loss> {
+        self.compiled.as_ref().map(|c| c.loss)
+    }
+
+    /// The metrics as given to `compile`.
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.compiled
+            .as_ref()
+            .map(|c| c.metrics.iter().map(|m| m.0).collect())
+            .unwrap_or_default()
+    }
+
+    /// The optimizer, if compiled.
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+    }
+
+    /// The optimizer, mutable (to change the learning rate).
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+    }
+
+    /// Installs (or removes) an observer of activations and gradients.
+    pub fn set_observer(&mut self, observer: Option<Box<dyn Observer>>) {
+        self.observer = observer;
+    }
+
+    /// (trainable, non-trainable) parameter counts.
+    pub fn count_params(&self) -> (usize, usize) {
+        self.layers
+            .iter()
+            .map(|l| l.param_counts())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// Checks that `x` has the model's per-sample input shape.
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let sample_shape = &x.shape()[1.min(x.shape().len())..];
+        let ok = sample_shape == self.input_shape.as_slice()
+            || (sample_shape.iter().product::<usize>()
+                == self.input_shape.iter().product::<usize>()
+                && self.input_shape.len() == 1);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Shape(format!(
+                "the data has samples of shape {sample_shape:?} but the model expects {:?}",
+                self.input_shape
+            )))
+        }
+    }
+
+    /// Runs every layer on `x`; the result is in `self.outputs.last()`.
+    fn forward(&mut self, x: &Tensor, mode: Mode) {
+        for i in 0..self.layers.len() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let input = if i == 0 { x } else { &before[i - 1] };
+            self.layers[i].forward(input, &mut rest[0], mode);
+            if let Some(obs) = self.observer.as_mut() {
+                obs.after_forward(i, self.layers[i].as_ref(), &rest[0], mode);
+            }
+        }
+    }
+
+    /// Backward from `self.grads.last()` through every layer, accumulating parameter gradients;
+    /// writes dL/dx into `input_grad` when given (training skips it).
+    fn backward(&mut self, x: &Tensor, mut input_grad: Option<&mut Tensor>) {
+        for i in (0..self.layers.len()).rev() {
+            let (grads_before, grads_rest) = self.grads.split_at_mut(i);
+            let input = if i == 0 { x } else { &self.outputs[i - 1] };
+            let grad_input = if i == 0 {
+                input_grad.take()
+            } else {
+                Some(&mut grads_before[i - 1])
+            };
+            self.layers[i].backward(input, &self.outputs[i], &grads_rest[0], grad_input);
+            if let Some(obs) = self.observer.as_mut() {
+                obs.after_backward(i, self.layers[i].as_ref(), &grads_rest[0]);
+            }
+        }
+    }
+
+    fn zero_grads(&mut self) {
+        for layer in &mut self.layers {
+            for p in layer.params_mut() {
+                p.grad.data_mut().fill(0.0);
+            }
+        }
+    }
+
+    /// The loss of the last forward pass against `targets`, writing dL/d(output or logits) into
+    /// the last gradient buffer when `with_grad`.
+    fn loss_of_last_forward(&mut self, loss: Loss, targets: &Targets, with_grad: bool) -> f64 {
+        let last = self.layers.len() - 1;
+        let logits = self.layers[last].logits();
+        let grad = if with_grad {
+            Some(&mut self.grads[last])
+        } else {
+            None
+        };
+        loss.compute(&self.outputs[last], logits, targets, grad)
+    }
+
+    /// One optimization step on a batch: forward (training mode), loss, backward, update.
+    /// Adds each metric's batch sum to `metric_sums`; returns the mean loss.
+    pub fn train_step(
+        &mut self,
+        x: &Tensor,
+        targets: &Targets,
+        metric_sums: &mut [f64],
+    ) -> Result<f64> {
+        let Some(compiled) = self.compiled.take() else {
+            return Err(Error::Config("compile the model before training it".into()));
+        };
+        self.forward(x, Mode::Train);
+        let loss = self.loss_of_last_forward(compiled.loss, targets, true);
+        let y_pred = &self.outputs[self.layers.len() - 1];
+        for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
+            *sum += metric.batch_sum(y_pred, targets);
+        }
+        self.zero_grads();
+        self.backward(x, None);
+        let mut compiled = compiled;
+        let mut slot = 0;
+        for layer in &mut self.layers {
+            for p in layer.params_mut() {
+                if p.trainable {
+                    compiled
+                        .optimizer
+                        .update(slot, p.value.data_mut(), p.grad.data());
+                }
+                slot += 1;
+            }
+        }
+        compiled.optimizer.finish_step();
+        self.compiled = Some(compiled);
+        Ok(loss)
+    }
+
+    /// The loss and gradients for a batch without updating the weights (for gradient checks and
+    /// diagnostics). Parameter gradients are left in each layer's `params()[..].grad`; the
+    /// gradient with respect to the input is returned.
+    pub fn compute_gradients(
+        &mut self,
+        x: &Tensor,
+        targets: &Targets,
+        mode: Mode,
+    ) -> Result<(f64, Tensor)> {
+        let loss_fn = self
+            .loss()
+            .ok_or_else(|| Error::Config("compile the model first".into()))?;
+        self.forward(x, mode);
+        let loss = self.loss_of_last_forward(loss_fn, targets, true);
+        self.zero_grads();
+        let mut dx = Tensor::default();
+        self.backward(x, Some(&mut dx));
+        Ok((loss, dx))
+    }
+
+    /// The model's outputs for `x`, in inference mode, `batch_size` rows at a time.
+    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        self.check_input(x)?;
+        let n = x.rows();
+        let units = self.output_units();
+        let mut out = Tensor::zeros(&[n, units]);
+        let mut batch = Tensor::default();
+        let indices: Vec<usize> = (0..n).collect();
+        for chunk in indices.chunks(batch_size.max(1)) {
+            batch.gather_rows(x, chunk);
+            self.forward(&batch, Mode::Infer);
+            let y = self.outputs.last().expect("layers");
+            out.data_mut()[chunk[0] * units..(chunk[0] + chunk.len()) * units]
+                .copy_from_slice(y.data());
+        }
+        Ok(out)
+    }
+
+    /// Loss and metrics on a dataset, in inference mode: `[("loss", ..), (metric, ..), ...]`.
+    pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<(String, f64)>> {
+        let loss = self
+            .loss()
+            .ok_or_else(|| Error::Config("compile the model before evaluating it".into()))?;
+        self.check_input(&data.x)?;
+        let targets = data.targets(loss, self.output_units())?;
+        self.evaluate_targets(&data.x, &targets, batch_size)
+    }
+
+    fn evaluate_targets(
+        &mut self,
+        x: &Tensor,
+        targets: &Targets,
+        batch_size: usize,
+    ) -> Result<Vec<(String, f64)>> {
+        let compiled = self
+            .compiled
+            .take()
+            .ok_or_else(|| Error::Config("compile the model first".into()))?;
+        let n = x.rows();
+        let mut loss_sum = 0.0;
+        let mut metric_sums = vec![0.0; compiled.metrics.len()];
+        let mut batch = Tensor::default();
+        let mut batch_targets = Targets::default();
+        let indices: Vec<usize> = (0..n).collect();
+        for chunk in indices.chunks(batch_size.max(1)) {
+            batch.gather_rows(x, chunk);
+            targets.gather(chunk, &mut batch_targets);
+            self.forward(&batch, Mode::Infer);
+            loss_sum += self.loss_of_last_forward(compiled.loss, &batch_targets, false)
+                * chunk.len() as f64;
+            let y = self.outputs.last().expect("layers");
+            for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
+                *sum += metric.batch_sum(y, &batch_targets);
+            }
+        }
+        let denom = n.max(1) as f64;
+        let mut results = vec![("loss".to_string(), loss_sum / denom)];
+        for ((named, _), sum) in compiled.metrics.iter().zip(metric_sums) {
+            results.push((named.name().to_string(), sum / denom));
+        }
+        self.compiled = Some(compiled);
+        Ok(results)
+    }
+
+    /// Every layer's spec (with resolved names), for saving or cloning.
+    pub fn layer_specs(&self) -> Vec<LayerSpec> {
+        self.layers.iter().map(|l| l.spec()).collect()
+    }
+}
+
+/// The largest parameter tensor a layer may have (guards against absurd specs before allocating).
+pub const MAX_PARAMS_PER_LAYER: usize = 1 << 30;
+
+fn unique_name(base: &str, used: &mut Vec<String>) -> String {
+    let mut name = base.to_string();
+    let mut k = 0;
+    while used.contains(&name) {
+        k += 1;
+        name = format!("{base}_{k}");
+    }
+    used.push(name.clone());
+    name
+}

@@ -1,0 +1,241 @@
+//! Saving and loading a trained model: `model.toml` (the architecture in the spec's own format,
+//! with a format version) and `weights.safetensors` (every parameter and non-trainable state,
+//! named `layer.param`, readable by PyTorch and Hugging Face tools).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+use super::Sequential;
+use crate::data::{Scale, Scaler};
+use crate::layers::LayerSpec;
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::optimizers::OptimizerSpec;
+use crate::spec::DataSpec;
+use crate::tensor::Tensor;
+use crate::{io, Error, Result};
+
+/// The version of the model directory format this build writes and reads.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+const ARCHITECTURE_FILE: &str = "model.toml";
+const WEIGHTS_FILE: &str = "weights.safetensors";
+const SCALER_OFFSET: &str = "preprocessing.offset";
+const SCALER_SCALE: &str = "preprocessing.scale";
+
+/// The contents of `model.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// [`MODEL_FORMAT_VERSION`] at writing time.
+    pub format_version: u32,
+    /// Per-sample input shape.
+    pub input_shape: Vec<usize>,
+    /// Seed the weights were initialized from.
+    pub seed: u64,
+    /// Loss the model was compiled with.
+    pub loss: Loss,
+    /// Metrics the model was compiled with.
+    pub metrics: Vec<Metric>,
+    /// Optimizer settings.
+    pub optimizer: OptimizerSpec,
+    /// Preprocessing fitted on the training set (its statistics are in the weights file).
+    pub scale: Scale,
+    /// Class names, when the data had them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
+    /// The data the model was trained on (the default for `deeptrain evaluate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSpec>,
+    /// The layers.
+    pub layers: Vec<LayerSpec>,
+}
+
+impl Sequential {
+    /// Saves the compiled model, with the scaler its inputs need, into directory `dir`.
+    pub fn save(
+        &self,
+        dir: &Path,
+        scaler: &Scaler,
+        data: Option<&DataSpec>,
+        class_names: Option<Vec<String>>,
+    ) -> Result<()> {
+        let (loss, optimizer) = match (self.loss(), self.optimizer()) {
+            (Some(l), Some(o)) => (l, o.spec()),
+            _ => return Err(Error::Config("compile the model before saving it".into())),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let file = ModelFile {
+            format_version: MODEL_FORMAT_VERSION,
+            input_shape: self.input_shape.clone(),
+            seed: self.seed,
+            loss,
+            metrics: self.metrics(),
+            optimizer,
+            scale: data.map_or(Scale::None, |d| d.scale),
+            class_names,
+            data: data.cloned(),
+            layers: self.layer_specs(),
+        };
+        let text = toml::to_string(&file)
+            .map_err(|e| Error::format(&dir.join(ARCHITECTURE_FILE), e.to_string()))?;
+        let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        for layer in &self.layers {
+            for p in layer.params() {
+                tensors.push((
+                    format!("{}.{}", layer.name(), p.name),
+                    le_bytes(p.value.data()),
+                    p.value.shape().to_vec(),
+                ));
+            }
+            for s in layer.state() {
+                tensors.push((
+                    format!("{}.{}", layer.name(), s.name),
+                    le_bytes(s.value.data()),
+                    s.value.shape().to_vec(),
+                ));
+            }
+        }
+        tensors.push((
+            SCALER_OFFSET.into(),
+            le_bytes(&scaler.offset),
+            vec![scaler.offset.len()],
+        ));
+        tensors.push((
+            SCALER_SCALE.into(),
+            le_bytes(&scaler.scale),
+            vec![scaler.scale.len()],
+        ));
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let views = tensors
+            .iter()
+            .map(|(name, bytes, shape)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::format(&weights_path, e.to_string()))?;
+        let metadata = HashMap::from([("format".to_string(), "deeptrain".to_string())]);
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| Error::format(&weights_path, e.to_string()))?;
+        io::write_atomic(&weights_path, &bytes)?;
+        io::write_atomic(&dir.join(ARCHITECTURE_FILE), text.as_bytes())
+    }
+
+    /// Loads a model saved by [`Sequential::save`]: the compiled model, its model file and the
+    /// input scaler. Every tensor's name and shape is checked against the architecture.
+    pub fn load(dir: &Path) -> Result<(Sequential, ModelFile, Scaler)> {
+        let arch_path = dir.join(ARCHITECTURE_FILE);
+        let text = io::read_to_string(&arch_path)?;
+        let file: ModelFile = toml::from_str(&text)
+            .map_err(|e| Error::format(&arch_path, one_line(&e.to_string())))?;
+        if file.format_version != MODEL_FORMAT_VERSION {
+            return Err(Error::format(
+                &arch_path,
+                format!(
+                    "format_version {} is not supported (this build reads {MODEL_FORMAT_VERSION})",
+                    file.format_version
+                ),
+            ));
+        }
+        let mut model = Sequential::from_specs(&file.input_shape, &file.layers, file.seed)
+            .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+        let optimizer = file
+            .optimizer
+            .build()
+            .map_err(|e| Error::format(&arch_path, e))?;
+        model
+            .compile(optimizer, file.loss, &file.metrics)
+            .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let bytes = io::read(&weights_path)?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            Error::format(&weights_path, format!("not a valid safetensors file: {e}"))
+        })?;
+        let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {
+            let view = st
+                .tensor(name)
+                .map_err(|_| Error::format(&weights_path, format!("tensor `{name}` is missing")))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::format(
+                    &weights_path,
+                    format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
+                ));
+            }
+            if !expected.is_empty() && view.shape() != expected {
+                return Err(Error::format(
+                    &weights_path,
+                    format!(
+                        "tensor `{name}` has shape {:?} but the architecture needs {expected:?}",
+                        view.shape()
+                    ),
+                ));
+            }
+            Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let mut expected_names = vec![SCALER_OFFSET.to_string(), SCALER_SCALE.to_string()];
+        for layer in model.layers.iter_mut() {
+            let layer_name = layer.name().to_string();
+            for p in layer.params_mut() {
+                let name = format!("{layer_name}.{}", p.name);
+                let values = read(&name, p.value.shape())?;
+                p.value = Tensor::from_vec(values, p.value.shape());
+                expected_names.push(name);
+            }
+            for s in layer.state_mut() {
+                let name = format!("{layer_name}.{}", s.name);
+                let values = read(&name, s.value.shape())?;
+                s.value = Tensor::from_vec(values, s.value.shape());
+                expected_names.push(name);
+            }
+        }
+        if let Some(extra) = st
+            .names()
+            .into_iter()
+            .find(|n| !expected_names.iter().any(|e| e == *n))
+        {
+            return Err(Error::format(
+                &weights_path,
+                format!(
+                    "tensor `{extra}` does not belong to any layer of {}",
+                    arch_path.display()
+                ),
+            ));
+        }
+        let scaler = Scaler {
+            offset: read(SCALER_OFFSET, &[])?,
+            scale: read(SCALER_SCALE, &[])?,
+        };
+        let features = file.input_shape.iter().product();
+        if !scaler.fits(features) {
+            return Err(Error::format(
+                &weights_path,
+                "the preprocessing statistics do not fit the input shape",
+            ));
+        }
+        Ok((model, file, scaler))
+    }
+}
+
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Collapses a multi-line parser message (TOML errors quote the line) into one line.
+pub fn one_line(message: &str) -> String {
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,348 @@
+//! The TOML experiment spec read by `deeptrain train`: data, layers, compile, optimizer, fit.
+//! Keys follow Keras' names; unknown keys and invalid values are rejected before training, with
+//! a message naming the file, the line and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, Dataset, Scale, Splits};
+use crate::layers::LayerSpec;
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::model::one_line;
+use crate::optimizers::OptimizerSpec;
+use crate::{io, Error, Result};
+
+/// A whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Seed for weights, shuffling and every random choice.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Where the data comes from and how it is prepared.
+    #[serde(default)]
+    pub data: DataSpec,
+    /// The layers, first to last.
+    pub layers: Vec<LayerSpec>,
+    /// Loss and metrics.
+    #[serde(default)]
+    pub compile: CompileSpec,
+    /// The optimizer.
+    #[serde(default)]
+    pub optimizer: OptimizerSpec,
+    /// Training loop settings.
+    #[serde(default)]
+    pub fit: FitSpec,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// `"fashion-mnist"`, `"digits"`, or a path to a `.csv` or `.npy` file or an IDX directory.
+    #[serde(default = "default_dataset")]
+    pub dataset: String,
+    /// For `fashion-mnist`: the directory of its IDX files (default: `$DEEPTRAIN_FASHION_MNIST`,
+    /// else /usr/share/datasets/fashion-mnist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// For CSV: the name of the label column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
+    /// For NPY: the labels file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// For CSV/NPY sources without a test set: the fraction of rows (from the end) held out as test.
+    #[serde(default)]
+    pub test_split: f64,
+    /// Fraction of the training data (from its end) held out for validation.
+    #[serde(default)]
+    pub validation_split: f64,
+    /// Feature scaling, fitted on the training part only.
+    #[serde(default)]
+    pub scale: Scale,
+}
+
+/// `[compile]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileSpec {
+    /// The loss.
+    #[serde(default = "default_loss")]
+    pub loss: Loss,
+    /// Metrics reported each epoch.
+    #[serde(default = "default_metrics")]
+    pub metrics: Vec<Metric>,
+}
+
+/// `[fit]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitSpec {
+    /// Passes over the training data.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Samples per step.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Reshuffle before each epoch.
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_dataset() -> String {
+    "digits".into()
+}
+fn default_loss() -> Loss {
+    Loss::SparseCategoricalCrossentropy
+}
+fn default_metrics() -> Vec<Metric> {
+    vec![Metric::Accuracy]
+}
+fn default_epochs() -> usize {
+    10
+}
+fn default_batch_size() -> usize {
+    32
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            dataset: default_dataset(),
+            path: None,
+            label_column: None,
+            labels: None,
+            test_split: 0.0,
+            validation_split: 0.0,
+            scale: Scale::Unit,
+        }
+    }
+}
+
+impl Default for CompileSpec {
+    fn default() -> Self {
+        CompileSpec {
+            loss: default_loss(),
+            metrics: default_metrics(),
+        }
+    }
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        FitSpec {
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            shuffle: true,
+        }
+    }
+}
+
+/// The spec `deeptrain train` uses without a file: a 64-128-64-10 ReLU network on the embedded
+/// digits, offline.
+pub const DEFAULT_SPEC: &str = r#"
+seed = 42
+[data]
+dataset = "digits"
+validation_split = 0.1
+scale = "unit"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 128
+activation = "relu"
+kernel_initializer = "he_normal"
+[[layers]]
+type = "dense"
+units = 64
+activation = "relu"
+kernel_initializer = "he_normal"
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[compile]
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+[optimizer]
+name = "sgd"
+learning_rate = 0.05
+[fit]
+epochs = 30
+batch_size = 32
+"#;
+
+impl Spec {
+    /// Reads and validates a spec file.
+    pub fn from_file(path: &Path) -> Result<Spec> {
+        let text = io::read_to_string(path)?;
+        let mut spec = Spec::parse(&text, path)?;
+        spec.data
+            .resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(spec)
+    }
+
+    /// Parses and validates spec text; `path` names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+        let spec: Spec = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let message = one_line(e.message());
+            match line {
+                Some(line) => Error::spec(path, format!("line {line}: {message}")),
+                None => Error::spec(path, message),
+            }
+        })?;
+        spec.validate().map_err(|m| Error::spec(path, m))?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.layers.is_empty() {
+            return Err("the spec needs at least one [[layers]] entry".into());
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer
+                .validate()
+                .map_err(|m| format!("[[layers]] #{}: {m}", i + 1))?;
+        }
+        if self.fit.epochs == 0 {
+            return Err("[fit] epochs must be at least 1".into());
+        }
+        if self.fit.batch_size == 0 {
+            return Err("[fit] batch_size must be at least 1".into());
+        }
+        for (key, v) in [
+            ("validation_split", self.data.validation_split),
+            ("test_split", self.data.test_split),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("[data] {key} must be in [0, 1), got {v}"));
+            }
+        }
+        self.optimizer
+            .build()
+            .map(|_| ())
+            .map_err(|m| format!("[optimizer] {m}"))
+    }
+}
+
+impl DataSpec {
+    /// Makes relative file paths relative to the spec's directory (when the file is there).
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &Path| -> PathBuf {
+            let candidate = base.join(p);
+            if p.is_relative() && !p.exists() && candidate.exists() {
+                candidate
+            } else {
+                p.to_path_buf()
+            }
+        };
+        if !matches!(
+            self.dataset.as_str(),
+            "digits" | "fashion-mnist" | "fashion_mnist"
+        ) {
+            self.dataset = resolve(Path::new(&self.dataset))
+                .to_string_lossy()
+                .into_owned();
+        }
+        self.path = self.path.as_deref().map(resolve);
+        self.labels = self.labels.as_deref().map(resolve);
+    }
+
+    /// Loads the data the spec names.
+    pub fn load(&self) -> Result<Splits> {
+        let mut splits = match self.dataset.as_str() {
+            "digits" => data::digits()?,
+            "fashion-mnist" | "fashion_mnist" => {
+                data::fashion_mnist(&data::fashion_mnist_dir(self.path.as_deref()))?
+            }
+            other => {
+                let path = Path::new(other);
+                if path.is_dir() {
+                    data::load_idx_dir(path)?
+                } else {
+                    let train = match path.extension().and_then(|e| e.to_str()) {
+                        Some("npy") => {
+                            let labels = self.labels.as_deref().ok_or_else(|| {
+                                Error::Config(format!("[data] dataset `{other}` is NPY: name its labels file with `labels = \"...\"`"))
+                            })?;
+                            data::load_npy(path, labels)?
+                        }
+                        Some("csv") | Some("gz") => {
+                            let label = self.label_column.as_deref().ok_or_else(|| {
+                                Error::Config(format!("[data] dataset `{other}` is CSV: name its label column with `label_column = \"...\"`"))
+                            })?;
+                            data::load_csv(path, label)?
+                        }
+                        _ => {
+                            return Err(Error::Config(format!(
+                                "[data] dataset `{other}` is not `digits`, `fashion-mnist`, a .csv or .npy file, or an IDX directory"
+                            )))
+                        }
+                    };
+                    Splits {
+                        train,
+                        test: None,
+                        class_names: None,
+                    }
+                }
+            }
+        };
+        if self.test_split > 0.0 {
+            let (train, test): (Dataset, Dataset) = splits.train.split_tail(self.test_split);
+            splits.train = train;
+            splits.test = Some(test);
+        }
+        Ok(splits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_parses() {
+        let spec = Spec::parse(DEFAULT_SPEC, Path::new("default")).unwrap();
+        assert_eq!(spec.layers.len(), 4);
+        assert_eq!(spec.fit.epochs, 30);
+    }
+
+    #[test]
+    fn unknown_keys_and_values_are_named() {
+        let text = DEFAULT_SPEC.replace("units = 64", "units = 64\nunit = 3");
+        let err = Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml: line "), "{err}");
+        assert!(err.contains("unknown field `unit`"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        let text = DEFAULT_SPEC.replace("activation = \"softmax\"", "activation = \"softmaxx\"");
+        let err = Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("softmaxx") && err.contains("relu"), "{err}");
+        let text = DEFAULT_SPEC.replace("learning_rate = 0.05", "learning_rate = -1.0");
+        let err = Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("learning_rate"), "{err}");
+        let text = DEFAULT_SPEC.replace("epochs = 30", "epochs = 0");
+        assert!(Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("epochs"));
+    }
+}

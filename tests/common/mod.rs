@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use deeptrain::Tensor;
+
+/// `../shared/reference/NAME`, parsed; the reference values are computed by PyTorch 2.15 and
+/// Keras 3.15 in float64 (see ../shared/reference/README.md).
+pub fn reference(name: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("reference JSON")
+}
+
+/// A JSON array of numbers as f64.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// A JSON matrix as a (rows, cols) tensor.
+pub fn matrix(v: &serde_json::Value) -> Tensor {
+    let rows = v.as_array().expect("rows");
+    let data: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| floats(r).into_iter().map(|x| x as f32))
+        .collect();
+    let cols = data.len() / rows.len();
+    Tensor::from_vec(data, &[rows.len(), cols])
+}
+
+/// Asserts |a - b| <= atol + rtol·|b| elementwise.
+pub fn assert_close(actual: &[f32], expected: &[f64], rtol: f64, atol: f64, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let tol = atol + rtol * e.abs();
+        assert!(
+            (a as f64 - e).abs() <= tol,
+            "{what}[{i}]: got {a}, expected {e} (tolerance {tol})"
+        );
+    }
+}
+
+/// A deterministic pseudo-random tensor with values in [-scale, scale].
+pub fn pseudo_random(shape: &[usize], seed: u64, scale: f32) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let data = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect();
+    Tensor::from_vec(data, shape)
+}
