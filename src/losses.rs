@@ -118,10 +118,10 @@ impl Loss {
     ) -> f64 {
         let batch = y_pred.rows();
         let k = y_pred.row_len();
-        let mut grad = grad.map(|g| {
+        let mut grad = grad;
+        if let Some(g) = grad.as_deref_mut() {
             g.resize(y_pred.shape());
-            g
-        });
+        }
         let inv_batch = 1.0 / batch.max(1) as f32;
         let mut total = 0.0f64;
         match (self, targets, logits) {

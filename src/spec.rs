@@ -195,10 +195,12 @@ impl Spec {
     /// Parses and validates spec text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Spec> {
         let spec: Spec = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             let message = one_line(e.message());
+            let line = e.span().map(|s| {
+                let start = s.start.min(text.len());
+                line_of_key(text, start, &message)
+                    .unwrap_or_else(|| text[..start].matches('\n').count() + 1)
+            });
             match line {
                 Some(line) => Error::spec(path, format!("line {line}: {message}")),
                 None => Error::spec(path, message),
@@ -236,6 +238,20 @@ impl Spec {
             .map(|_| ())
             .map_err(|m| format!("[optimizer] {m}"))
     }
+}
+
+/// The line of an unknown key named in `message`, searching from byte `start` (serde reports
+/// errors inside a tagged table, such as a layer, at the table's start).
+fn line_of_key(text: &str, start: usize, message: &str) -> Option<usize> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let first_line = text[..start].matches('\n').count() + 1;
+    text.lines()
+        .enumerate()
+        .skip(first_line.saturating_sub(1))
+        .find_map(|(i, l)| {
+            let rest = l.trim_start().strip_prefix(key)?;
+            rest.trim_start().starts_with('=').then_some(i + 1)
+        })
 }
 
 impl DataSpec {

@@ -75,12 +75,14 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
             .into_iter()
             .map(|v| v as u8 as f32)
             .collect(),
-        _ => return Err(Error::format(
-            path,
-            format!(
+        _ => {
+            return Err(Error::format(
+                path,
+                format!(
                 "unsupported dtype `{type_str}`; use float32, float64, uint8, int32, int64 or bool"
             ),
-        )),
+            ))
+        }
     };
     let shape = if shape.is_empty() { vec![1] } else { shape };
     Ok(Tensor::from_vec(values, &shape))

@@ -47,6 +47,7 @@ pub struct SequentialBuilder {
 
 impl SequentialBuilder {
     /// Appends a layer.
+    #[allow(clippy::should_implement_trait)] // Keras' name: `model.add(layer)`.
     pub fn add(mut self, layer: impl Into<LayerSpec>) -> Self {
         self.layers.push(layer.into());
         self
@@ -324,12 +325,22 @@ impl Sequential {
 
     /// Backward from `self.grads.last()` through every layer, accumulating parameter gradients;
     /// writes dL/dx into `input_grad` when given (training skips it).
+    /// Layers before the first one with trainable parameters are skipped, and that layer
+    /// computes no input gradient, unless `input_grad` asks for it.
     fn backward(&mut self, x: &Tensor, mut input_grad: Option<&mut Tensor>) {
-        for i in (0..self.layers.len()).rev() {
+        let first_needed = if input_grad.is_some() {
+            0
+        } else {
+            self.layers.iter().position(|l| l.params().iter().any(|p| p.trainable))
+                .unwrap_or(self.layers.len())
+        };
+        for i in (first_needed..self.layers.len()).rev() {
             let (grads_before, grads_rest) = self.grads.split_at_mut(i);
             let input = if i == 0 { x } else { &self.outputs[i - 1] };
             let grad_input = if i == 0 {
                 input_grad.take()
+            } else if i == first_needed {
+                None
             } else {
                 Some(&mut grads_before[i - 1])
             };

@@ -1,0 +1,119 @@
+//! A steady-state training step does not allocate: buffers are sized on the first steps and
+//! reused after. Counted with a global allocator, not timed.
+//!
+//! The one exception is inside the `gemm` crate: version 0.18 allocates its packing buffer on
+//! each product (gemm-common's `gemm_basic_generic`, `MemBuffer::new`). The test measures what
+//! the step's eight products allocate on their own and asserts that the whole step allocates
+//! exactly that: deeptrain's own code adds nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd, Targets, Tensor};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn steady_state_train_step_does_not_allocate() {
+    // One thread: this test counts the engine's allocations, not a thread pool's bookkeeping.
+    deeptrain::linalg::set_num_threads(1);
+    let mut model = Sequential::new(&[28, 28])
+        .add(LayerSpec::flatten())
+        .add(DenseSpec::new(300).activation(Activation::Relu))
+        .add(DenseSpec::new(100).activation(Activation::Relu))
+        .add(DenseSpec::new(10).activation(Activation::Softmax))
+        .build(1)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.01).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    let x = Tensor::from_vec(
+        (0..32 * 784).map(|i| (i % 255) as f32 / 255.0).collect(),
+        &[32, 28, 28],
+    );
+    let targets = Targets::Classes((0..32).map(|i| i % 10).collect());
+    let mut sums = [0.0];
+    for _ in 0..3 {
+        model.train_step(&x, &targets, &mut sums).unwrap();
+    }
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..5 {
+        model.train_step(&x, &targets, &mut sums).unwrap();
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    let step_allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(
+        step_allocations,
+        5 * gemm_allocations_of_one_step(),
+        "allocations in 5 steady-state steps"
+    );
+}
+
+/// What the step's matrix products allocate by themselves (inside the gemm crate).
+fn gemm_allocations_of_one_step() -> usize {
+    use deeptrain::linalg::{matmul, Mat};
+    // (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
+    let products = [
+        (32, 784, 300, false, false, false), // forward, layer by layer
+        (32, 300, 100, false, false, false),
+        (32, 100, 10, false, false, false),
+        (100, 32, 10, true, false, true), // backward of the last layer: dW += xᵀ·dz
+        (32, 10, 100, false, true, false), // and dx = dz·Wᵀ
+        (300, 32, 100, true, false, true),
+        (32, 100, 300, false, true, false),
+        (784, 32, 300, true, false, true), // the first Dense layer needs no dx
+    ];
+    let mut count = 0;
+    for (m, k, n, ta, tb, accumulate) in products {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.5f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let left = if ta {
+            Mat::new(&a, k, m).t()
+        } else {
+            Mat::new(&a, m, k)
+        };
+        let right = if tb {
+            Mat::new(&b, n, k).t()
+        } else {
+            Mat::new(&b, k, n)
+        };
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        matmul(left, right, &mut c, accumulate);
+        COUNTING.store(false, Ordering::Relaxed);
+        count += ALLOCATIONS.load(Ordering::Relaxed);
+    }
+    count
+}
