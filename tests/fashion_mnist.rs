@@ -2,12 +2,15 @@
 //! all four IDX files, and a small model learns from a few hundred images.
 
 use deeptrain::data::{fashion_mnist, fashion_mnist_dir};
-use deeptrain::{Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd};
+use deeptrain::{
+    Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd,
+};
 
 #[test]
 fn loads_fashion_mnist_and_learns_from_a_few_hundred_images() {
     let dir = fashion_mnist_dir(None);
-    let splits = fashion_mnist(&dir).unwrap_or_else(|e| panic!("{e} (install: apt-get install dataset-fashion-mnist)"));
+    let splits = fashion_mnist(&dir)
+        .unwrap_or_else(|e| panic!("{e} (install: apt-get install dataset-fashion-mnist)"));
     let test = splits.test.unwrap();
     assert_eq!(splits.train.x.shape(), &[60_000, 28, 28]);
     assert_eq!(test.x.shape(), &[10_000, 28, 28]);
@@ -29,8 +32,18 @@ fn loads_fashion_mnist_and_learns_from_a_few_hundred_images() {
         .add(DenseSpec::new(10).activation(Activation::Softmax))
         .build(42)
         .unwrap();
-    model.compile(Box::new(Sgd::new(0.05).unwrap()), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy]).unwrap();
-    let options = FitOptions { epochs: 10, batch_size: 32, ..Default::default() };
+    model
+        .compile(
+            Box::new(Sgd::new(0.05).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    let options = FitOptions {
+        epochs: 10,
+        batch_size: 32,
+        ..Default::default()
+    };
     model.fit(&train, None, &options, &mut []).unwrap();
     let results = model.evaluate(&small_test, 256).unwrap();
     // Chance is 0.10; 600 images and 10 epochs reach about 0.7.

@@ -331,7 +331,9 @@ impl Sequential {
         let first_needed = if input_grad.is_some() {
             0
         } else {
-            self.layers.iter().position(|l| l.params().iter().any(|p| p.trainable))
+            self.layers
+                .iter()
+                .position(|l| l.params().iter().any(|p| p.trainable))
                 .unwrap_or(self.layers.len())
         };
         for i in (first_needed..self.layers.len()).rev() {
