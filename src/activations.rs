@@ -1,14 +1,36 @@
-//! Activation functions, each value beside its derivative.
+//! Activation functions, each value beside its derivative, in one table.
 //!
-//! Element-wise activations give `f(x)` and `f'(x)`; the derivative may read the output `y = f(x)`
-//! (cheaper for sigmoid and tanh). Softmax acts on whole rows; its backward is the
-//! Jacobian-vector product `dx_i = y_i (dy_i - Σ_j dy_j y_j)`.
+//! Element-wise activations give `f(x)` and `f'(x)`. Where the derivative can be written in terms
+//! of the output `y = f(x)` it is (sigmoid, tanh, the ReLU family, ELU/SELU, softplus, softsign),
+//! so layers need not keep `x`; GELU, Swish and Mish need `x` ([`Activation::needs_input`]).
+//! Softmax acts on whole rows; its backward is the Jacobian-vector product
+//! `dx_i = y_i (dy_i - Σ_j dy_j y_j)`.
+//!
+//! Conventions at kinks follow PyTorch (../shared/reference/activations.json): relu'(0) = 0,
+//! leaky_relu'(0) = alpha, elu'(0) = alpha, selu'(0) = scale·alpha, hard_sigmoid'(±3) = 0.
+//! Every formula is written so that neither value nor derivative overflows for large |x|.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::init::Initializer;
+
+/// SELU's α (Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. 14).
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// SELU's λ (scale), same source.
+pub const SELU_SCALE: f32 = 1.050_701;
+/// Default negative slope of `"leaky_relu"` as an activation string (keras.activations.leaky_relu).
+pub const LEAKY_RELU_ALPHA: f32 = 0.2;
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_TANH_COEF: f32 = 0.044_715;
+const INV_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2π), the standard normal density at 0.
+const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// An activation, by its Keras name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Activation {
     /// f(x) = x.
     #[default]
@@ -17,36 +39,166 @@ pub enum Activation {
     Sigmoid,
     /// f(x) = tanh x; f' = 1 - y².
     Tanh,
-    /// f(x) = max(0, x); f' = [x > 0] (0 at the kink, as PyTorch and Keras).
+    /// f(x) = max(0, x); f' = [x > 0].
     Relu,
+    /// f(x) = x for x > 0, αx otherwise; f' = 1 or α.
+    LeakyRelu {
+        /// The negative slope α ≥ 0.
+        alpha: f32,
+    },
+    /// f(x) = x for x > 0, α(e^x - 1) otherwise (Clevert et al. 2015); f' = 1 or y + α.
+    Elu {
+        /// The saturation value -α for x → -∞ (α ≥ 0).
+        alpha: f32,
+    },
+    /// f(x) = λ x for x > 0, λα(e^x - 1) otherwise; f' = λ or y + λα.
+    Selu,
+    /// Exact GELU: f(x) = x Φ(x); f' = Φ(x) + x φ(x) (Hendrycks & Gimpel 2016).
+    Gelu,
+    /// GELU's tanh approximation: 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))).
+    GeluTanh,
+    /// Swish / SiLU: f(x) = x σ(x); f' = σ(x) (1 + x (1 - σ(x))) (Ramachandran et al. 2017).
+    Swish,
+    /// Mish: f(x) = x tanh(softplus(x)); f' = tanh(sp) + x σ(x) (1 - tanh²(sp)) (Misra 2019).
+    Mish,
+    /// f(x) = ln(1 + e^x); f' = σ(x) = 1 - e^-y.
+    Softplus,
+    /// f(x) = x / (1 + |x|); f' = 1 / (1 + |x|)² = (1 - |y|)².
+    Softsign,
+    /// Keras 3's hard sigmoid: relu6(x + 3) / 6; f' = 1/6 on (-3, 3), else 0.
+    HardSigmoid,
+    /// f(x) = e^x; f' = y.
+    Exponential,
     /// Row-wise e^x_i / Σ_j e^x_j, computed after subtracting the row maximum.
     Softmax,
 }
 
+/// Every activation id that parses, with the activation it gives (aliases included).
+const IDS: [(&str, Activation); 18] = [
+    ("linear", Activation::Linear),
+    ("sigmoid", Activation::Sigmoid),
+    ("tanh", Activation::Tanh),
+    ("relu", Activation::Relu),
+    (
+        "leaky_relu",
+        Activation::LeakyRelu {
+            alpha: LEAKY_RELU_ALPHA,
+        },
+    ),
+    ("elu", Activation::Elu { alpha: 1.0 }),
+    ("selu", Activation::Selu),
+    ("gelu", Activation::Gelu),
+    ("gelu_tanh", Activation::GeluTanh),
+    ("swish", Activation::Swish),
+    ("silu", Activation::Swish),
+    ("mish", Activation::Mish),
+    ("softplus", Activation::Softplus),
+    ("softsign", Activation::Softsign),
+    ("hard_sigmoid", Activation::HardSigmoid),
+    ("exponential", Activation::Exponential),
+    ("softmax", Activation::Softmax),
+    ("none", Activation::Linear),
+];
+
 impl Activation {
-    /// All activations, in declaration order (for tests and messages).
-    pub const ALL: [Activation; 5] = [
+    /// One of each activation (default parameters), for tests and messages.
+    pub const ALL: [Activation; 16] = [
         Activation::Linear,
         Activation::Sigmoid,
         Activation::Tanh,
         Activation::Relu,
+        Activation::LeakyRelu {
+            alpha: LEAKY_RELU_ALPHA,
+        },
+        Activation::Elu { alpha: 1.0 },
+        Activation::Selu,
+        Activation::Gelu,
+        Activation::GeluTanh,
+        Activation::Swish,
+        Activation::Mish,
+        Activation::Softplus,
+        Activation::Softsign,
+        Activation::HardSigmoid,
+        Activation::Exponential,
         Activation::Softmax,
     ];
 
-    /// Keras' name.
+    /// Keras' name (without parameters).
     pub fn name(self) -> &'static str {
         match self {
             Activation::Linear => "linear",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Elu { .. } => "elu",
+            Activation::Selu => "selu",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
+            Activation::Swish => "swish",
+            Activation::Mish => "mish",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::Exponential => "exponential",
             Activation::Softmax => "softmax",
+        }
+    }
+
+    /// Checks the parameters (slopes must be finite and non-negative).
+    pub fn validate(self) -> Result<(), String> {
+        match self {
+            Activation::LeakyRelu { alpha } | Activation::Elu { alpha }
+                if !(alpha.is_finite() && alpha >= 0.0) =>
+            {
+                Err(format!(
+                    "{}: alpha must be a finite number ≥ 0, got {alpha}",
+                    self.name()
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
     /// True for activations that act on a whole row (softmax) rather than element by element.
     pub fn is_row_wise(self) -> bool {
         self == Activation::Softmax
+    }
+
+    /// Whether the derivative needs the input `x` (otherwise the output `y` suffices).
+    pub fn needs_input(self) -> bool {
+        matches!(
+            self,
+            Activation::Gelu | Activation::GeluTanh | Activation::Swish | Activation::Mish
+        )
+    }
+
+    /// True for ReLU and the non-saturating activations that the textbook pairs with He
+    /// initialization (leaky ReLU, ELU, GELU, Swish, Mish).
+    pub fn is_relu_family(self) -> bool {
+        matches!(
+            self,
+            Activation::Relu
+                | Activation::LeakyRelu { .. }
+                | Activation::Elu { .. }
+                | Activation::Gelu
+                | Activation::GeluTanh
+                | Activation::Swish
+                | Activation::Mish
+        )
+    }
+
+    /// The initializer the textbook's table pairs with this activation (Géron, *Hands-On
+    /// Machine Learning*, ch. 11, table 11-1): He for the ReLU family, LeCun for SELU, Glorot
+    /// otherwise. This is what `kernel_initializer = "auto"` resolves to.
+    pub fn recommended_initializer(self) -> Initializer {
+        if self.is_relu_family() {
+            Initializer::HE_NORMAL
+        } else if self == Activation::Selu {
+            Initializer::LECUN_NORMAL
+        } else {
+            Initializer::GLOROT_UNIFORM
+        }
     }
 
     /// f(x) for an element-wise activation (softmax of a single element is 1).
@@ -57,34 +209,111 @@ impl Activation {
             Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => x.tanh(),
             Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+            Activation::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x.exp_m1()
+                }
+            }
+            Activation::Selu => {
+                if x > 0.0 {
+                    SELU_SCALE * x
+                } else {
+                    SELU_SCALE * SELU_ALPHA * x.exp_m1()
+                }
+            }
+            Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * INV_SQRT_2)),
+            // 0.5 (1 + tanh u) = σ(2u), which keeps precision where tanh u rounds to ±1.
+            Activation::GeluTanh => x * sigmoid(2.0 * gelu_tanh_inner(x)),
+            Activation::Swish => x * sigmoid(x),
+            Activation::Mish => x * softplus(x).tanh(),
+            Activation::Softplus => softplus(x),
+            Activation::Softsign => x / (1.0 + x.abs()),
+            Activation::HardSigmoid => ((x + 3.0) / 6.0).clamp(0.0, 1.0),
+            Activation::Exponential => x.exp(),
             Activation::Softmax => 1.0,
         }
     }
 
-    /// f'(x), given x and y = f(x), for an element-wise activation.
+    /// f'(x), given x and y = f(x), for an element-wise activation. `x` is read only when
+    /// [`Activation::needs_input`] is true.
     #[inline]
     pub fn derivative(self, x: f32, y: f32) -> f32 {
         match self {
             Activation::Linear => 1.0,
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
-            Activation::Relu => {
-                if x > 0.0 {
+            Activation::Relu => step(y),
+            Activation::LeakyRelu { alpha } => {
+                if y > 0.0 {
                     1.0
+                } else {
+                    alpha
+                }
+            }
+            Activation::Elu { alpha } => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    y + alpha
+                }
+            }
+            Activation::Selu => {
+                if y > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }
+            Activation::Gelu => {
+                let cdf = 0.5 * (1.0 + libm::erff(x * INV_SQRT_2));
+                let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
+                cdf + x * pdf
+            }
+            // Beyond |x| = 10, tanh(...) is ±1 in f32 and the cubic would overflow for huge x.
+            Activation::GeluTanh if x.abs() > 10.0 => step(x),
+            Activation::GeluTanh => {
+                // d/dx [x σ(2u)] = σ(2u) + x · ½ sech²(u) · u', sech² written with e^-2|u|.
+                let u = gelu_tanh_inner(x);
+                let e = (-2.0 * u.abs()).exp();
+                let sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e));
+                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEF * x * x);
+                sigmoid(2.0 * u) + 0.5 * x * sech2 * du
+            }
+            Activation::Swish => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            Activation::Mish => {
+                let t = softplus(x).tanh();
+                t + x * sigmoid(x) * (1.0 - t * t)
+            }
+            Activation::Softplus => -(-y).exp_m1(),
+            Activation::Softsign => {
+                let d = 1.0 - y.abs();
+                d * d
+            }
+            Activation::HardSigmoid => {
+                if y > 0.0 && y < 1.0 {
+                    1.0 / 6.0
                 } else {
                     0.0
                 }
             }
+            Activation::Exponential => y,
             Activation::Softmax => 0.0,
         }
     }
 
-    /// Whether the derivative needs the input `x` (otherwise the output `y` suffices).
-    pub fn needs_input(self) -> bool {
-        false
-    }
-
-    /// Applies f in place.
+    /// Applies f in place to rows of `features` values.
     pub fn forward_in_place(self, values: &mut [f32], features: usize) {
         match self {
             Activation::Linear => {}
@@ -93,23 +322,25 @@ impl Activation {
                     softmax_row_in_place(row);
                 }
             }
-            _ => {
-                for v in values {
-                    *v = self.value(*v);
-                }
-            }
+            // One loop per variant, so that each is compiled (and vectorized) on its own.
+            Activation::Relu => map(values, |x| x.max(0.0)),
+            Activation::Sigmoid => map(values, sigmoid),
+            Activation::Tanh => map(values, f32::tanh),
+            act @ Activation::LeakyRelu { .. } => map(values, |x| act.value(x)),
+            act @ Activation::Elu { .. } => map(values, |x| act.value(x)),
+            act => map(values, |x| act.value(x)),
         }
     }
 
-    /// Multiplies `grad` in place by f'(x), given y = f(x) (element-wise activations only).
-    pub fn backward_in_place(self, y: &[f32], grad: &mut [f32], features: usize) {
+    /// Multiplies `grad` in place by f'(x). `y` is the output; `x` the input, read only when
+    /// [`Activation::needs_input`] (pass an empty slice otherwise). Softmax applies its
+    /// row-wise Jacobian.
+    pub fn backward_in_place(self, x: &[f32], y: &[f32], grad: &mut [f32], features: usize) {
         match self {
             Activation::Linear => {}
             Activation::Relu => {
                 for (g, &yv) in grad.iter_mut().zip(y) {
-                    if yv <= 0.0 {
-                        *g = 0.0;
-                    }
+                    *g *= step(yv);
                 }
             }
             Activation::Softmax => {
@@ -123,12 +354,98 @@ impl Activation {
                     }
                 }
             }
-            _ => {
+            act if act.needs_input() => {
+                assert_eq!(x.len(), grad.len(), "{} needs its input", act.name());
+                for (g, &xv) in grad.iter_mut().zip(x) {
+                    *g *= act.derivative(xv, 0.0);
+                }
+            }
+            act => {
                 for (g, &yv) in grad.iter_mut().zip(y) {
-                    *g *= self.derivative(0.0, yv);
+                    *g *= act.derivative(0.0, yv);
                 }
             }
         }
+    }
+}
+
+#[inline]
+fn map(values: &mut [f32], f: impl Fn(f32) -> f32) {
+    for v in values {
+        *v = f(*v);
+    }
+}
+
+/// u = √(2/π) (x + 0.044715 x³), GELU's tanh argument.
+#[inline]
+fn gelu_tanh_inner(x: f32) -> f32 {
+    SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x)
+}
+
+#[inline]
+fn step(y: f32) -> f32 {
+    if y > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+
+    /// Parses a Keras id (`"relu"`, `"silu"`), or a parameterized one (`"leaky_relu(0.3)"`,
+    /// `"elu(0.5)"`).
+    fn from_str(id: &str) -> Result<Self, String> {
+        let id = id.trim();
+        if let Some((name, rest)) = id.split_once('(') {
+            let arg = rest
+                .strip_suffix(')')
+                .and_then(|a| a.trim().parse::<f32>().ok())
+                .ok_or_else(|| format!("activation `{id}`: expected NAME(NUMBER)"))?;
+            let act = match name.trim() {
+                "leaky_relu" => Activation::LeakyRelu { alpha: arg },
+                "elu" => Activation::Elu { alpha: arg },
+                other => return Err(format!("activation `{other}` takes no parameter")),
+            };
+            act.validate()?;
+            return Ok(act);
+        }
+        IDS.iter()
+            .find(|(name, _)| *name == id)
+            .map(|&(_, act)| act)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IDS.iter().map(|p| p.0).collect();
+                format!(
+                    "unknown activation `{id}`, expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Activation::LeakyRelu { alpha } if alpha != LEAKY_RELU_ALPHA => {
+                write!(f, "leaky_relu({alpha})")
+            }
+            Activation::Elu { alpha } if alpha != 1.0 => write!(f, "elu({alpha})"),
+            act => f.write_str(act.name()),
+        }
+    }
+}
+
+impl Serialize for Activation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Activation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        id.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -143,16 +460,16 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
+/// ln(1 + e^x), written as max(x, 0) + ln(1 + e^-|x|) so that it never overflows.
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
 /// Softmax of one row, computed as e^(x - max) / Σ e^(x - max).
 pub fn softmax_row(x: &[f32], y: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv = (xv - max).exp();
-        sum += *yv;
-    }
-    let inv = 1.0 / sum;
-    y.iter_mut().for_each(|v| *v *= inv);
+    y.copy_from_slice(x);
+    softmax_row_in_place(y);
 }
 
 /// Softmax of one row, in place.
@@ -165,4 +482,59 @@ pub fn softmax_row_in_place(row: &mut [f32]) {
     }
     let inv = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_aliases_parse() {
+        for act in Activation::ALL {
+            let parsed: Activation = act.to_string().parse().unwrap();
+            assert_eq!(parsed, act);
+        }
+        assert_eq!("silu".parse::<Activation>().unwrap(), Activation::Swish);
+        let leaky: Activation = "leaky_relu(0.3)".parse().unwrap();
+        assert_eq!(leaky, Activation::LeakyRelu { alpha: 0.3 });
+        assert_eq!(leaky.to_string(), "leaky_relu(0.3)");
+        assert!("relu(2)".parse::<Activation>().is_err());
+        assert!("elu(-1)".parse::<Activation>().is_err());
+        let err = "rellu".parse::<Activation>().unwrap_err();
+        assert!(err.contains("leaky_relu"), "{err}");
+    }
+
+    #[test]
+    fn values_and_derivatives_stay_finite_for_huge_inputs() {
+        for act in Activation::ALL {
+            if act.is_row_wise() || act == Activation::Exponential {
+                continue;
+            }
+            for x in [-1e30f32, -100.0, -30.0, 30.0, 100.0, 1e30] {
+                let y = act.value(x);
+                let d = act.derivative(x, y);
+                assert!(
+                    y.is_finite() || act == Activation::Exponential,
+                    "{act} f({x}) = {y}"
+                );
+                assert!(d.is_finite(), "{act} f'({x}) = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn auto_initializer_follows_the_textbook_table() {
+        assert_eq!(
+            Activation::Relu.recommended_initializer(),
+            Initializer::HE_NORMAL
+        );
+        assert_eq!(
+            Activation::Selu.recommended_initializer(),
+            Initializer::LECUN_NORMAL
+        );
+        assert_eq!(
+            Activation::Tanh.recommended_initializer(),
+            Initializer::GLOROT_UNIFORM
+        );
+    }
 }

@@ -24,7 +24,9 @@ pub struct Spec {
     /// Where the data comes from and how it is prepared.
     #[serde(default)]
     pub data: DataSpec,
-    /// The layers, first to last.
+    /// The layers, first to last. In the file, a layer table may carry `repeat = N` to stand
+    /// for N identical layers (a 100-layer stack in one entry).
+    #[serde(deserialize_with = "deserialize_layers")]
     pub layers: Vec<LayerSpec>,
     /// Loss and metrics.
     #[serde(default)]
@@ -240,6 +242,38 @@ impl Spec {
     }
 }
 
+/// The largest `repeat` of one layer entry.
+pub const MAX_REPEAT: i64 = 10_000;
+
+/// `[[layers]]` entries, each expanded `repeat` times.
+fn deserialize_layers<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<LayerSpec>, D::Error> {
+    use serde::de::Error as _;
+    let entries: Vec<toml::Table> = Vec::deserialize(d)?;
+    let mut layers = Vec::new();
+    for mut entry in entries {
+        let repeat = match entry.remove("repeat") {
+            None => 1,
+            Some(toml::Value::Integer(n)) if (1..=MAX_REPEAT).contains(&n) => n as usize,
+            Some(v) => {
+                return Err(D::Error::custom(format!(
+                    "`repeat` must be an integer from 1 to {MAX_REPEAT}, got {v}"
+                )))
+            }
+        };
+        let layer = LayerSpec::deserialize(toml::Value::Table(entry)).map_err(D::Error::custom)?;
+        if repeat > 1 && layer.name().is_some() {
+            return Err(D::Error::custom(format!(
+                "layer `{}` has a name and `repeat`: names must be unique, drop one",
+                layer.name().unwrap_or_default()
+            )));
+        }
+        layers.extend(std::iter::repeat_n(layer, repeat));
+    }
+    Ok(layers)
+}
+
 /// The line of an unknown key named in `message`, searching from byte `start` (serde reports
 /// errors inside a tagged table, such as a layer, at the table's start).
 fn line_of_key(text: &str, start: usize, message: &str) -> Option<usize> {
@@ -334,6 +368,19 @@ mod tests {
         let spec = Spec::parse(DEFAULT_SPEC, Path::new("default")).unwrap();
         assert_eq!(spec.layers.len(), 4);
         assert_eq!(spec.fit.epochs, 30);
+    }
+
+    #[test]
+    fn repeat_expands_a_layer_entry() {
+        let text = DEFAULT_SPEC.replace("units = 64", "units = 64\nrepeat = 3");
+        let spec = Spec::parse(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(spec.layers.len(), 6);
+        assert_eq!(spec.layers[2], spec.layers[4]);
+        let text = DEFAULT_SPEC.replace("units = 64", "units = 64\nrepeat = 0");
+        let err = Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("repeat"), "{err}");
     }
 
     #[test]

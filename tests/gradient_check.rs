@@ -9,6 +9,7 @@ mod common;
 use common::pseudo_random;
 use deeptrain::activations::Activation;
 use deeptrain::init::Initializer;
+use deeptrain::layers::{Layer, PreluSpec, RRelu, RreluSpec};
 use deeptrain::{DenseSpec, LayerSpec, Loss, Mode, Sequential, Sgd, Targets, Tensor};
 
 const EPS: f32 = 1e-3;
@@ -17,16 +18,21 @@ fn close(analytic: f32, numeric: f32) -> bool {
     (analytic - numeric).abs() <= 2e-2 * numeric.abs().max(analytic.abs()) + 2e-4
 }
 
-/// Checks every parameter and the input gradient of `model` on (x, targets).
-fn check_model(mut model: Sequential, x: Tensor, targets: Targets, what: &str) {
-    let (_, dx) = model.compute_gradients(&x, &targets, Mode::Train).unwrap();
+/// Checks every parameter and the input gradient of `model` on (x, targets), in training mode.
+fn check_model(model: Sequential, x: Tensor, targets: Targets, what: &str) {
+    check_model_in(Mode::Train, model, x, targets, what)
+}
+
+/// The same check in a given mode (inference, for layers that are random in training).
+fn check_model_in(mode: Mode, mut model: Sequential, x: Tensor, targets: Targets, what: &str) {
+    let (_, dx) = model.compute_gradients(&x, &targets, mode).unwrap();
     let analytic: Vec<Vec<Vec<f32>>> = model
         .layers()
         .iter()
         .map(|l| l.params().iter().map(|p| p.grad.data().to_vec()).collect())
         .collect();
     let loss_at = |model: &mut Sequential, x: &Tensor| {
-        model.compute_gradients(x, &targets, Mode::Train).unwrap().0 as f32
+        model.compute_gradients(x, &targets, mode).unwrap().0 as f32
     };
     for (li, layer_grads) in analytic.iter().enumerate() {
         for (pi, grads) in layer_grads.iter().enumerate() {
@@ -81,13 +87,11 @@ fn dense(units: usize, activation: Activation) -> LayerSpec {
 
 #[test]
 fn dense_with_each_activation_and_softmax_cross_entropy() {
-    for act in [
-        Activation::Linear,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Relu,
-        Activation::Softmax,
-    ] {
+    let with_parameters = [
+        Activation::LeakyRelu { alpha: 0.3 },
+        Activation::Elu { alpha: 0.5 },
+    ];
+    for act in Activation::ALL.into_iter().chain(with_parameters) {
         let model = build(
             &[3, 2],
             vec![
@@ -102,7 +106,7 @@ fn dense_with_each_activation_and_softmax_cross_entropy() {
             model,
             x,
             Targets::Classes(vec![0, 3, 1, 2, 3, 0]),
-            act.name(),
+            &act.to_string(),
         );
     }
 }
@@ -116,10 +120,119 @@ fn activation_layers_on_their_own() {
             dense(3, Activation::Linear),
         ];
         let model = build(&[4], layers, Loss::MeanSquaredError);
-        let x = pseudo_random(&[5, 4], 2, 1.0);
+        // e^x would make the loss large enough for f32 rounding to swamp the difference
+        // quotient; smaller inputs keep it near 1.
+        let scale = if act == Activation::Exponential {
+            0.3
+        } else {
+            1.0
+        };
+        let x = pseudo_random(&[5, 4], 2, scale);
         let y = pseudo_random(&[5, 3], 3, 1.0);
-        check_model(model, x, Targets::Values(y), act.name());
+        check_model(model, x, Targets::Values(y), &act.to_string());
     }
+}
+
+/// Inputs spread over [-3, 3], so that every activation's curved part is exercised.
+#[test]
+fn activation_layers_typed_in_a_spec_on_wide_inputs() {
+    let specs = [
+        r#"{ type = "leaky_relu", alpha = 0.3 }"#,
+        r#"{ type = "elu", alpha = 1.5 }"#,
+        r#"{ type = "activation", activation = "selu" }"#,
+        r#"{ type = "activation", activation = "gelu" }"#,
+        r#"{ type = "activation", activation = "mish" }"#,
+        r#"{ type = "activation", activation = "hard_sigmoid" }"#,
+        r#"{ type = "prelu", alpha_initializer = { name = "constant", value = 0.25 } }"#,
+    ];
+    for text in specs {
+        let layer: LayerSpec = toml::from_str(&format!("layer = {text}"))
+            .map(|t: toml::Table| t["layer"].clone().try_into().unwrap())
+            .unwrap();
+        let layers = vec![
+            dense(6, Activation::Linear),
+            layer,
+            dense(3, Activation::Linear),
+        ];
+        let model = build(&[4], layers, Loss::MeanSquaredError);
+        let x = pseudo_random(&[5, 4], 12, 3.0);
+        let y = pseudo_random(&[5, 3], 13, 1.0);
+        check_model(model, x, Targets::Values(y), text);
+    }
+}
+
+/// PReLU's slopes are parameters: their gradient is checked like any weight's, starting from
+/// slopes that differ per unit.
+#[test]
+fn prelu_slopes_get_their_gradient() {
+    let layers = vec![
+        dense(6, Activation::Linear),
+        LayerSpec::Prelu(PreluSpec {
+            alpha_initializer: Initializer::RandomUniform {
+                minval: 0.0,
+                maxval: 0.5,
+            },
+            name: None,
+            trainable: true,
+        }),
+        dense(3, Activation::Softmax),
+    ];
+    let model = build(&[4], layers, Loss::SparseCategoricalCrossentropy);
+    assert_eq!(model.layers()[1].params()[0].value.len(), 6);
+    check_model(
+        model,
+        pseudo_random(&[5, 4], 14, 2.0),
+        Targets::Classes(vec![0, 1, 2, 1, 0]),
+        "prelu",
+    );
+}
+
+/// RReLU is deterministic at inference (mean slope), where the finite-difference check applies;
+/// in training its backward uses the very slopes its forward drew.
+#[test]
+fn rrelu_gradient_at_inference_and_with_drawn_slopes() {
+    let rrelu = LayerSpec::Rrelu(RreluSpec {
+        lower: 0.1,
+        upper: 0.3,
+        name: None,
+    });
+    let layers = vec![
+        dense(6, Activation::Linear),
+        rrelu,
+        dense(3, Activation::Linear),
+    ];
+    let x = pseudo_random(&[5, 4], 15, 2.0);
+    let y = pseudo_random(&[5, 3], 16, 1.0);
+    let model = build(&[4], layers.clone(), Loss::MeanSquaredError);
+    check_model_in(Mode::Infer, model, x.clone(), Targets::Values(y), "rrelu");
+
+    let mut layer = RRelu::from_spec(RreluSpec {
+        lower: 0.1,
+        upper: 0.3,
+        name: None,
+    });
+    let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(1);
+    layer.build(&[20], &mut rng).unwrap();
+    let input = pseudo_random(&[4, 20], 17, 1.0);
+    let mut output = Tensor::default();
+    layer.forward(&input, &mut output, Mode::Train);
+    let grad_out = pseudo_random(&[4, 20], 18, 1.0);
+    let mut dx = Tensor::default();
+    layer.backward(&input, &output, &grad_out, Some(&mut dx));
+    let slopes = layer.slopes().data();
+    let mut distinct = std::collections::BTreeSet::new();
+    for (i, (&xv, &a)) in input.data().iter().zip(slopes).enumerate() {
+        assert!((0.1..=0.3).contains(&a));
+        distinct.insert(a.to_bits());
+        let (y_expected, dx_expected) = if xv >= 0.0 {
+            (xv, grad_out.data()[i])
+        } else {
+            (a * xv, a * grad_out.data()[i])
+        };
+        assert_eq!(output.data()[i], y_expected);
+        assert_eq!(dx.data()[i], dx_expected);
+    }
+    assert!(distinct.len() > 70, "slopes are drawn per element");
 }
 
 #[test]

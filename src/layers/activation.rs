@@ -1,11 +1,13 @@
 //! Activation as a layer of its own: y = f(x); dx = dy ⊙ f'(x).
+//!
+//! Shapes: x and y (B, ..., F); row-wise activations (softmax) act over the last axis F.
 
-use super::{ActivationSpec, Layer, LayerSpec, Mode};
+use super::{ActivationSpec, EluSpec, Layer, LayerSpec, LeakyReluSpec, Mode};
 use crate::activations::Activation;
 use crate::tensor::Tensor;
 use crate::{Result, Rng};
 
-/// Applies an activation to its input.
+/// Applies an activation to its input (also the `leaky_relu` and `elu` layer types).
 pub struct ActivationLayer {
     activation: Activation,
     name: String,
@@ -37,11 +39,14 @@ impl Layer for ActivationLayer {
     }
 
     fn class_name(&self) -> &'static str {
-        "Activation"
+        match self.activation {
+            Activation::LeakyRelu { .. } => "LeakyReLU",
+            Activation::Elu { .. } => "ELU",
+            _ => "Activation",
+        }
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        // Row-wise activations (softmax) act over the last axis.
         self.features = input_shape.last().copied().unwrap_or(1);
         Ok(input_shape.to_vec())
     }
@@ -57,7 +62,7 @@ impl Layer for ActivationLayer {
 
     fn backward(
         &mut self,
-        _input: &Tensor,
+        input: &Tensor,
         output: &Tensor,
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
@@ -65,8 +70,12 @@ impl Layer for ActivationLayer {
         if let Some(dx) = grad_input {
             dx.copy_from(grad_output);
             if !self.fused_output {
-                self.activation
-                    .backward_in_place(output.data(), dx.data_mut(), self.features);
+                self.activation.backward_in_place(
+                    input.data(),
+                    output.data(),
+                    dx.data_mut(),
+                    self.features,
+                );
             }
         }
     }
@@ -88,9 +97,15 @@ impl Layer for ActivationLayer {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Activation(ActivationSpec {
-            activation: self.activation,
-            name: Some(self.name.clone()),
-        })
+        let name = Some(self.name.clone());
+        match self.activation {
+            Activation::LeakyRelu { alpha } => LayerSpec::LeakyRelu(LeakyReluSpec { alpha, name }),
+            Activation::Elu { alpha } => LayerSpec::Elu(EluSpec { alpha, name }),
+            activation => LayerSpec::Activation(ActivationSpec { activation, name }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.activation.to_string()
     }
 }

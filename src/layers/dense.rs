@@ -4,7 +4,7 @@
 //! dW += xᵀ·dz, db += Σ_B dz, dx = dz·Wᵀ.
 
 use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
-use crate::activations::{softmax_row, Activation};
+use crate::activations::Activation;
 use crate::linalg::{matmul, Mat};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
@@ -38,6 +38,10 @@ impl Dense {
             z: Tensor::default(),
             dz: Tensor::default(),
         }
+    }
+
+    fn keeps_z(&self) -> bool {
+        self.fused_output || self.spec.activation.needs_input()
     }
 
     /// The kernel W, (inputs, units).
@@ -92,13 +96,13 @@ impl Layer for Dense {
         let mut kernel = Param::new("kernel", &[inputs, units]);
         self.spec
             .kernel_initializer
-            .fill(kernel.value.data_mut(), inputs, units, rng);
+            .fill(kernel.value.data_mut(), &[inputs, units], rng);
         self.params = vec![kernel];
         if self.spec.use_bias {
             let mut bias = Param::new("bias", &[units]);
             self.spec
                 .bias_initializer
-                .fill(bias.value.data_mut(), inputs, units, rng);
+                .fill(bias.value.data_mut(), &[units], rng);
             self.params.push(bias);
         }
         self.set_trainable(self.spec.trainable);
@@ -112,8 +116,9 @@ impl Layer for Dense {
         let x = Mat::new(input.data(), batch, self.inputs);
         let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
         output.resize(&[batch, units]);
-        if self.fused_output {
-            // Keep the logits z for the loss; y = f(z) for predictions and metrics.
+        if self.keeps_z() {
+            // Keep z: the logits for a fused loss, or the input of an activation whose
+            // derivative needs it (GELU, Swish, Mish); y = f(z).
             let mut z = std::mem::take(&mut self.z);
             z.resize(&[batch, units]);
             matmul(x, w, z.data_mut(), false);
@@ -124,22 +129,10 @@ impl Layer for Dense {
                         .for_each(|(v, &bv)| *v += bv);
                 }
             }
-            match self.spec.activation {
-                Activation::Softmax => {
-                    for (zr, yr) in z
-                        .data()
-                        .chunks_exact(units)
-                        .zip(output.data_mut().chunks_exact_mut(units))
-                    {
-                        softmax_row(zr, yr);
-                    }
-                }
-                act => {
-                    for (y, &zv) in output.data_mut().iter_mut().zip(z.data()) {
-                        *y = act.value(zv);
-                    }
-                }
-            }
+            output.data_mut().copy_from_slice(z.data());
+            self.spec
+                .activation
+                .forward_in_place(output.data_mut(), units);
             self.z = z;
         } else {
             matmul(x, w, output.data_mut(), false);
@@ -160,9 +153,14 @@ impl Layer for Dense {
             grad_output
         } else {
             self.dz.copy_from(grad_output);
+            let z: &[f32] = if self.spec.activation.needs_input() {
+                self.z.data()
+            } else {
+                &[]
+            };
             self.spec
                 .activation
-                .backward_in_place(output.data(), self.dz.data_mut(), units);
+                .backward_in_place(z, output.data(), self.dz.data_mut(), units);
             &self.dz
         };
         let dz_mat = Mat::new(dz.data(), batch, units);
@@ -210,6 +208,10 @@ impl Layer for Dense {
 
     fn logits(&self) -> Option<&Tensor> {
         self.fused_output.then_some(&self.z)
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, {}", self.spec.activation, self.spec.kernel_initializer)
     }
 
     fn spec(&self) -> LayerSpec {

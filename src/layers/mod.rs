@@ -12,10 +12,14 @@
 mod activation;
 mod dense;
 mod flatten;
+mod prelu;
+mod rrelu;
 
 pub use activation::ActivationLayer;
 pub use dense::Dense;
 pub use flatten::Flatten;
+pub use prelu::PRelu;
+pub use rrelu::RRelu;
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +123,10 @@ pub trait Layer: Send {
     }
     /// The spec that rebuilds this layer (for saving).
     fn spec(&self) -> LayerSpec;
+    /// A short description of the layer's settings for the summary (`relu, he_normal`).
+    fn describe(&self) -> String {
+        String::new()
+    }
     /// Sets whether the layer's parameters are trained.
     fn set_trainable(&mut self, trainable: bool) {
         for p in self.params_mut() {
@@ -150,6 +158,81 @@ pub enum LayerSpec {
     Flatten(FlattenSpec),
     /// An activation on its own.
     Activation(ActivationSpec),
+    /// Leaky ReLU as a layer: `{ type = "leaky_relu", alpha = 0.3 }`.
+    LeakyRelu(LeakyReluSpec),
+    /// ELU as a layer: `{ type = "elu", alpha = 1.0 }`.
+    Elu(EluSpec),
+    /// Parametric ReLU, a learned negative slope per unit: `{ type = "prelu" }`.
+    Prelu(PreluSpec),
+    /// Randomized leaky ReLU: `{ type = "rrelu", lower = 0.125, upper = 0.333 }`.
+    Rrelu(RreluSpec),
+}
+
+/// Settings of a leaky ReLU layer (Keras' `LeakyReLU`, default slope 0.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakyReluSpec {
+    /// The negative slope (Keras 3 calls it `negative_slope`).
+    #[serde(default = "leaky_relu_layer_alpha", alias = "negative_slope")]
+    pub alpha: f32,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Settings of an ELU layer (Keras' `ELU`, default alpha 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EluSpec {
+    /// The saturation value -alpha for large negative inputs.
+    #[serde(default = "one")]
+    pub alpha: f32,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Settings of a [`PRelu`] layer (He et al. 2015).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreluSpec {
+    /// Initial slopes (Keras' default `zeros`; PyTorch starts at `{ name = "constant", value = 0.25 }`).
+    #[serde(default = "zeros")]
+    pub alpha_initializer: Initializer,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the slopes are trained (default true).
+    #[serde(default = "yes")]
+    pub trainable: bool,
+}
+
+/// Settings of an [`RRelu`] layer (Xu et al. 2015; PyTorch's `RReLU` defaults 1/8 and 1/3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RreluSpec {
+    /// Smallest slope drawn in training.
+    #[serde(default = "rrelu_lower")]
+    pub lower: f32,
+    /// Largest slope drawn in training.
+    #[serde(default = "rrelu_upper")]
+    pub upper: f32,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+fn leaky_relu_layer_alpha() -> f32 {
+    0.3
+}
+fn one() -> f32 {
+    1.0
+}
+fn rrelu_lower() -> f32 {
+    1.0 / 8.0
+}
+fn rrelu_upper() -> f32 {
+    1.0 / 3.0
 }
 
 /// Settings of a [`Dense`] layer.
@@ -230,6 +313,10 @@ impl LayerSpec {
             LayerSpec::Dense(_) => "dense",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Activation(_) => "activation",
+            LayerSpec::LeakyRelu(_) => "leaky_relu",
+            LayerSpec::Elu(_) => "elu",
+            LayerSpec::Prelu(_) => "prelu",
+            LayerSpec::Rrelu(_) => "rrelu",
         }
     }
 
@@ -239,11 +326,52 @@ impl LayerSpec {
             LayerSpec::Dense(s) => s.name.as_deref(),
             LayerSpec::Flatten(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
+            LayerSpec::LeakyRelu(s) => s.name.as_deref(),
+            LayerSpec::Elu(s) => s.name.as_deref(),
+            LayerSpec::Prelu(s) => s.name.as_deref(),
+            LayerSpec::Rrelu(s) => s.name.as_deref(),
+        }
+    }
+
+    /// The activation this layer applies, if it is an activation layer (PReLU and RReLU count
+    /// as leaky ReLUs), or a Dense layer's own activation.
+    pub fn applied_activation(&self) -> Option<Activation> {
+        match self {
+            LayerSpec::Dense(s) => Some(s.activation),
+            LayerSpec::Activation(s) => Some(s.activation),
+            LayerSpec::LeakyRelu(s) => Some(Activation::LeakyRelu { alpha: s.alpha }),
+            LayerSpec::Elu(s) => Some(Activation::Elu { alpha: s.alpha }),
+            LayerSpec::Prelu(_) | LayerSpec::Rrelu(_) => Some(Activation::LeakyRelu {
+                alpha: crate::activations::LEAKY_RELU_ALPHA,
+            }),
+            LayerSpec::Flatten(_) => None,
         }
     }
 
     /// Checks values a type cannot (e.g. `units > 0`), naming the problem.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(act) = self.applied_activation() {
+            act.validate()?;
+        }
+        match self {
+            LayerSpec::Dense(s) => {
+                s.kernel_initializer.validate()?;
+                s.bias_initializer.validate()?;
+            }
+            LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
+            LayerSpec::Rrelu(s)
+                if !(s.lower.is_finite()
+                    && s.upper.is_finite()
+                    && 0.0 <= s.lower
+                    && s.lower <= s.upper) =>
+            {
+                return Err(format!(
+                    "rrelu layer: need 0 ≤ lower ≤ upper, got lower = {}, upper = {}",
+                    s.lower, s.upper
+                ))
+            }
+            _ => {}
+        }
         match self {
             LayerSpec::Dense(s) if s.units == 0 => {
                 Err("dense layer: `units` must be at least 1".into())
@@ -264,6 +392,16 @@ impl LayerSpec {
             LayerSpec::Activation(s) => {
                 Box::new(ActivationLayer::new(s.activation, s.name.clone()))
             }
+            LayerSpec::LeakyRelu(s) => Box::new(ActivationLayer::new(
+                Activation::LeakyRelu { alpha: s.alpha },
+                s.name.clone(),
+            )),
+            LayerSpec::Elu(s) => Box::new(ActivationLayer::new(
+                Activation::Elu { alpha: s.alpha },
+                s.name.clone(),
+            )),
+            LayerSpec::Prelu(s) => Box::new(PRelu::from_spec(s.clone())),
+            LayerSpec::Rrelu(s) => Box::new(RRelu::from_spec(s.clone())),
         }
     }
 }

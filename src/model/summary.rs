@@ -20,7 +20,7 @@ pub fn with_commas(n: usize) -> String {
 impl Sequential {
     /// The summary table, as `model.summary()` prints in Keras.
     pub fn summary(&self) -> String {
-        let rows: Vec<[String; 3]> = self
+        let rows: Vec<[String; 4]> = self
             .layers
             .iter()
             .zip(&self.output_shapes)
@@ -32,6 +32,7 @@ impl Sequential {
                     format!("{} ({})", layer.name(), layer.class_name()),
                     format!("(None, {}{tail})", dims.join(", ")),
                     with_commas(trainable + frozen),
+                    layer.describe(),
                 ]
             })
             .collect();
@@ -39,8 +40,9 @@ impl Sequential {
             "Layer (type)".to_string(),
             "Output Shape".to_string(),
             "Param #".to_string(),
+            "Activation, init".to_string(),
         ];
-        let widths: Vec<usize> = (0..3)
+        let widths: Vec<usize> = (0..4)
             .map(|c| {
                 rows.iter()
                     .chain(std::iter::once(&header))
@@ -58,15 +60,17 @@ impl Sequential {
                 .join(ch.to_string().as_str())
                 + "\n"
         };
-        let line = |r: &[String; 3]| {
+        let line = |r: &[String; 4]| {
             format!(
-                "{:<w0$} {:<w1$} {:>w2$}\n",
+                "{:<w0$} {:<w1$} {:>w2$} {:<w3$}\n",
                 r[0],
                 r[1],
                 r[2],
+                r[3],
                 w0 = widths[0],
                 w1 = widths[1],
-                w2 = widths[2]
+                w2 = widths[2],
+                w3 = widths[3]
             )
         };
         let mut out = String::from("Model: \"sequential\"\n");
