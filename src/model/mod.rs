@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::layers::{DenseSpec, Layer, LayerSpec, Mode};
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
-use crate::optimizers::Optimizer;
+use crate::optimizers::{Clipping, Optimizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -36,6 +36,27 @@ pub trait Observer: Send {
     /// After layer `index` ran backward; `grad_output` is dL/d(its output) and the layer's
     /// parameter gradients are readable through `layer.params()`.
     fn after_backward(&mut self, _index: usize, _layer: &dyn Layer, _grad_output: &Tensor) {}
+}
+
+/// The spec of layer `index` with `kernel_initializer = "auto"` replaced by the initializer
+/// the textbook pairs with the activation that follows it: the Dense layer's own, or, when that
+/// is linear, the first activation layer after it (before the next Dense layer).
+fn resolve_auto_initializer(specs: &[LayerSpec], index: usize) -> LayerSpec {
+    let mut spec = specs[index].clone();
+    if let LayerSpec::Dense(dense) = &mut spec {
+        if dense.kernel_initializer == crate::Initializer::Auto {
+            let following = specs[index + 1..]
+                .iter()
+                .take_while(|s| !matches!(s, LayerSpec::Dense(_)))
+                .find_map(|s| s.applied_activation());
+            let activation = match dense.activation {
+                Activation::Linear => following.unwrap_or(Activation::Linear),
+                own => own,
+            };
+            dense.kernel_initializer = activation.recommended_initializer();
+        }
+    }
+    spec
 }
 
 /// Layers being assembled into a [`Sequential`] model.
@@ -148,6 +169,7 @@ impl Sequential {
         for (index, spec) in specs.iter().enumerate() {
             spec.validate()
                 .map_err(|m| Error::Config(format!("layer {}: {m}", index + 1)))?;
+            let spec = &resolve_auto_initializer(specs, index);
             let mut layer = spec.instantiate();
             let name = match spec.name() {
                 Some(n) => n.to_string(),
@@ -394,20 +416,41 @@ impl Sequential {
         self.zero_grads();
         self.backward(x, None);
         let mut compiled = compiled;
+        self.apply_gradients(compiled.optimizer.as_mut());
+        self.compiled = Some(compiled);
+        Ok(loss)
+    }
+
+    /// Clips the accumulated gradients as the optimizer asks (see [`Clipping`]), then lets it
+    /// update every trainable parameter, and advances its step.
+    pub fn apply_gradients(&mut self, optimizer: &mut dyn Optimizer) {
+        let clipping = optimizer.clipping();
+        let trainable = || {
+            self.layers
+                .iter()
+                .flat_map(|l| l.params())
+                .filter(|p| p.trainable)
+        };
+        let global_scale = match clipping {
+            Clipping::GlobalNorm(_) => clipping.global_scale(
+                trainable()
+                    .flat_map(|p| p.grad.data())
+                    .map(|&g| (g as f64) * (g as f64))
+                    .sum(),
+            ),
+            _ => 1.0,
+        };
         let mut slot = 0;
         for layer in &mut self.layers {
             for p in layer.params_mut() {
                 if p.trainable {
-                    compiled
-                        .optimizer
-                        .update(slot, p.value.data_mut(), p.grad.data());
+                    clipping.apply(p.grad.data_mut(), global_scale);
+                    optimizer.update(slot, p.value.data_mut(), p.grad.data());
                 }
                 slot += 1;
             }
         }
-        compiled.optimizer.finish_step();
-        self.compiled = Some(compiled);
-        Ok(loss)
+        optimizer.finish_step();
     }
 
     /// The loss and gradients for a batch without updating the weights (for gradient checks and

@@ -14,7 +14,7 @@ use crate::data::{Scale, Scaler};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
-use crate::optimizers::OptimizerSpec;
+use crate::optimizers::{OptimizerSpec, OptimizerState};
 use crate::spec::DataSpec;
 use crate::tensor::Tensor;
 use crate::{io, Error, Result};
@@ -23,6 +23,8 @@ use crate::{io, Error, Result};
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 const ARCHITECTURE_FILE: &str = "model.toml";
 const WEIGHTS_FILE: &str = "weights.safetensors";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const SCALAR_PREFIX: &str = "scalar.";
 const SCALER_OFFSET: &str = "preprocessing.offset";
 const SCALER_SCALE: &str = "preprocessing.scale";
 
@@ -121,6 +123,9 @@ impl Sequential {
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| Error::format(&weights_path, e.to_string()))?;
         io::write_atomic(&weights_path, &bytes)?;
+        if let Some(optimizer) = self.optimizer() {
+            save_optimizer_state(&dir.join(OPTIMIZER_FILE), &optimizer.state())?;
+        }
         io::write_atomic(&dir.join(ARCHITECTURE_FILE), text.as_bytes())
     }
 
@@ -209,6 +214,15 @@ impl Sequential {
                 ),
             ));
         }
+        let optimizer_path = dir.join(OPTIMIZER_FILE);
+        if optimizer_path.exists() {
+            let state = load_optimizer_state(&optimizer_path)?;
+            if let Some(optimizer) = model.optimizer_mut() {
+                optimizer
+                    .load_state(&state)
+                    .map_err(|e| Error::format(&optimizer_path, e))?;
+            }
+        }
         let scaler = Scaler {
             offset: read(SCALER_OFFSET, &[])?,
             scale: read(SCALER_SCALE, &[])?,
@@ -222,6 +236,96 @@ impl Sequential {
         }
         Ok((model, file, scaler))
     }
+}
+
+/// Writes an optimizer's state: buffers as F32 tensors named `"{slot}.{buffer}"`, scalars as
+/// one-element F64 tensors named `"scalar.{name}"`, the step count in the metadata.
+fn save_optimizer_state(path: &Path, state: &OptimizerState) -> Result<()> {
+    let mut tensors: Vec<(String, Dtype, Vec<u8>, Vec<usize>)> = state
+        .buffers
+        .iter()
+        .map(|(name, values)| {
+            (
+                name.clone(),
+                Dtype::F32,
+                le_bytes(values),
+                vec![values.len()],
+            )
+        })
+        .collect();
+    for (name, value) in &state.scalars {
+        tensors.push((
+            format!("{SCALAR_PREFIX}{name}"),
+            Dtype::F64,
+            value.to_le_bytes().to_vec(),
+            vec![1],
+        ));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, bytes, shape)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let metadata = HashMap::from([
+        ("format".to_string(), "deeptrain-optimizer".to_string()),
+        ("iterations".to_string(), state.iterations.to_string()),
+    ]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    io::write_atomic(path, &bytes)
+}
+
+/// Reads a state written by [`save_optimizer_state`].
+fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
+    let bytes = io::read(path)?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let iterations = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("iterations"))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::format(path, "the step count (`iterations`) is missing"))?;
+    let mut state = OptimizerState {
+        iterations,
+        ..Default::default()
+    };
+    for (name, view) in st.tensors() {
+        match (name.strip_prefix(SCALAR_PREFIX), view.dtype()) {
+            (Some(scalar), Dtype::F64) if view.data().len() == 8 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(view.data());
+                state
+                    .scalars
+                    .push((scalar.to_string(), f64::from_le_bytes(b)));
+            }
+            (None, Dtype::F32) => state.buffers.push((
+                name.clone(),
+                view.data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )),
+            _ => {
+                return Err(Error::format(
+                    path,
+                    format!("tensor `{name}` is not optimizer state"),
+                ))
+            }
+        }
+    }
+    // Slots in order, so that a reload exports the same state.
+    state.buffers.sort_by_key(|b| slot_order(&b.0));
+    Ok(state)
+}
+
+fn slot_order(name: &str) -> (usize, String) {
+    let (slot, rest) = name.split_once('.').unwrap_or((name, ""));
+    (slot.parse().unwrap_or(usize::MAX), rest.to_string())
 }
 
 fn le_bytes(values: &[f32]) -> Vec<u8> {

@@ -1,18 +1,61 @@
-//! Plain stochastic gradient descent: θ ← θ - η·g (Keras `SGD`, PyTorch `torch.optim.SGD`).
+//! Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
+//!
+//! Keras 3 `SGD` (Polyak 1964; Sutskever et al. 2013 for Nesterov), with g ← g + λθ first
+//! when `weight_decay` λ > 0 (PyTorch's coupled form):
+//! ```text
+//! m ← μ m - η g
+//! θ ← θ + m              (classical momentum)
+//! θ ← θ + μ m - η g      (Nesterov)
+//! ```
+//! PyTorch keeps b ← μ b + g and steps θ ← θ - η b (Nesterov: θ ← θ - η (g + μ b)): the same
+//! trajectory while η is constant; when a schedule changes η, Keras' velocity carries the old
+//! rates and PyTorch's does not. Keras' own `weight_decay` is decoupled (θ ← θ - ηλθ); for
+//! plain SGD the two coincide.
 
-use super::{check_learning_rate, Optimizer, OptimizerSpec, SgdSpec};
+use super::slots::Slots;
+use super::{
+    check_learning_rate, check_non_negative, check_unit_interval, Optimizer, OptimizerName,
+    OptimizerSpec, OptimizerState,
+};
 
 /// Stochastic gradient descent.
 #[derive(Clone, Debug)]
 pub struct Sgd {
     learning_rate: f32,
+    momentum: f32,
+    nesterov: bool,
+    weight_decay: f32,
+    iterations: u64,
+    velocity: Slots,
 }
 
 impl Sgd {
-    /// SGD with step size `learning_rate` (> 0).
+    /// Plain SGD with step size `learning_rate` (> 0).
     pub fn new(learning_rate: f32) -> Result<Self, String> {
+        Sgd::with_momentum(learning_rate, 0.0, false, 0.0)
+    }
+
+    /// SGD with momentum μ ∈ [0, 1), optionally Nesterov, and weight decay λ ≥ 0.
+    pub fn with_momentum(
+        learning_rate: f32,
+        momentum: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    ) -> Result<Self, String> {
         check_learning_rate(learning_rate)?;
-        Ok(Sgd { learning_rate })
+        check_unit_interval("momentum", momentum)?;
+        check_non_negative("weight_decay", weight_decay)?;
+        if nesterov && momentum == 0.0 {
+            return Err("`nesterov = true` needs a momentum > 0".into());
+        }
+        Ok(Sgd {
+            learning_rate,
+            momentum,
+            nesterov,
+            weight_decay,
+            iterations: 0,
+            velocity: Slots::new(&[("momentum", 0.0)]),
+        })
     }
 }
 
@@ -29,15 +72,70 @@ impl Optimizer for Sgd {
         self.learning_rate = lr;
     }
 
-    fn update(&mut self, _slot: usize, value: &mut [f32], grad: &[f32]) {
-        let lr = self.learning_rate;
-        value.iter_mut().zip(grad).for_each(|(v, &g)| *v -= lr * g);
+    fn momentum(&self) -> Option<f32> {
+        (self.momentum > 0.0).then_some(self.momentum)
+    }
+
+    fn set_momentum(&mut self, momentum: f32) {
+        if self.momentum > 0.0 {
+            self.momentum = momentum;
+        }
+    }
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        let (lr, mu, wd) = (self.learning_rate, self.momentum, self.weight_decay);
+        if mu == 0.0 {
+            for (p, &g) in value.iter_mut().zip(grad) {
+                *p -= lr * (g + wd * *p);
+            }
+            return;
+        }
+        let velocity = &mut self.velocity.get(slot, value.len())[0];
+        for ((p, &g), m) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
+            let g = g + wd * *p;
+            *m = mu * *m - lr * g;
+            if self.nesterov {
+                *p += mu * *m - lr * g;
+            } else {
+                *p += *m;
+            }
+        }
+    }
+
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+
+    fn iterations(&self) -> u64 {
+        self.iterations
     }
 
     fn spec(&self) -> OptimizerSpec {
-        OptimizerSpec::Sgd(SgdSpec {
-            learning_rate: self.learning_rate,
-        })
+        let mut spec = OptimizerSpec::new(OptimizerName::Sgd).learning_rate(self.learning_rate);
+        if self.momentum > 0.0 {
+            spec.momentum = Some(self.momentum);
+        }
+        if self.nesterov {
+            spec.nesterov = Some(true);
+        }
+        if self.weight_decay > 0.0 {
+            spec.weight_decay = Some(self.weight_decay);
+        }
+        spec
+    }
+
+    fn state(&self) -> OptimizerState {
+        let mut state = OptimizerState {
+            iterations: self.iterations,
+            ..Default::default()
+        };
+        self.velocity.export(&mut state.buffers);
+        state
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+        self.iterations = state.iterations;
+        self.velocity.import(&state.buffers)
     }
 }
 
@@ -54,9 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn sgd_rejects_bad_learning_rates() {
+    fn sgd_rejects_bad_hyperparameters() {
         for lr in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             assert!(Sgd::new(lr).is_err());
         }
+        assert!(Sgd::with_momentum(0.1, 1.0, false, 0.0).is_err());
+        assert!(Sgd::with_momentum(0.1, 0.0, true, 0.0).is_err());
+        assert!(Sgd::with_momentum(0.1, 0.9, false, -1.0).is_err());
     }
 }

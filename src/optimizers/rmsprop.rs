@@ -1,0 +1,150 @@
+//! RMSprop (Hinton, Coursera lecture 6e; centered form: Graves 2013), Keras 3 `RMSprop`:
+//! ```text
+//! v ← ρ v + (1 - ρ) g²
+//! centered: ḡ ← ρ ḡ + (1 - ρ) g;  d = v - ḡ² + ε   otherwise d = v + ε
+//! Δ = η g / sqrt(d)
+//! momentum μ > 0: b ← μ b + Δ; θ ← θ - b      otherwise θ ← θ - Δ
+//! ```
+//! PyTorch (`alpha` for ρ) divides by sqrt(v - ḡ²) + ε (ε outside the root) and applies η after
+//! the momentum buffer, θ ← θ - η b with b ← μ b + g / (sqrt(·) + ε): the same while η is
+//! constant, up to the placement of ε.
+
+use super::slots::Slots;
+use super::{
+    check_learning_rate, check_positive, check_unit_interval, Optimizer, OptimizerName,
+    OptimizerSpec, OptimizerState,
+};
+
+/// RMSprop: steps scaled by a running RMS of recent gradients.
+#[derive(Clone, Debug)]
+pub struct RmsProp {
+    learning_rate: f32,
+    rho: f32,
+    momentum: f32,
+    epsilon: f32,
+    centered: bool,
+    iterations: u64,
+    slots: Slots,
+}
+
+impl RmsProp {
+    /// RMSprop with Keras' hyperparameters.
+    pub fn new(
+        learning_rate: f32,
+        rho: f32,
+        momentum: f32,
+        epsilon: f32,
+        centered: bool,
+    ) -> Result<Self, String> {
+        check_learning_rate(learning_rate)?;
+        check_unit_interval("rho", rho)?;
+        check_unit_interval("momentum", momentum)?;
+        check_positive("epsilon", epsilon)?;
+        Ok(RmsProp {
+            learning_rate,
+            rho,
+            momentum,
+            epsilon,
+            centered,
+            iterations: 0,
+            // Only the buffers this configuration uses.
+            slots: Slots::new(
+                &[
+                    Some(("velocity", 0.0)),
+                    centered.then_some(("average_gradient", 0.0)),
+                    (momentum > 0.0).then_some(("momentum", 0.0)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ),
+        })
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+
+    fn momentum(&self) -> Option<f32> {
+        (self.momentum > 0.0).then_some(self.momentum)
+    }
+
+    fn set_momentum(&mut self, momentum: f32) {
+        if self.momentum > 0.0 {
+            self.momentum = momentum;
+        }
+    }
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        let (lr, rho, mu, eps) = (self.learning_rate, self.rho, self.momentum, self.epsilon);
+        let centered = self.centered;
+        let mut buffers = self.slots.get(slot, value.len()).iter_mut();
+        let (Some(velocity), mut average, mut momentum) = (
+            buffers.next(),
+            if centered { buffers.next() } else { None },
+            if mu > 0.0 { buffers.next() } else { None },
+        ) else {
+            unreachable!("the velocity buffer always exists")
+        };
+        for (i, (p, &g)) in value.iter_mut().zip(grad).enumerate() {
+            let v = &mut velocity[i];
+            *v = rho * *v + (1.0 - rho) * g * g;
+            let mut denominator = *v + eps;
+            if let Some(average) = average.as_deref_mut() {
+                let a = &mut average[i];
+                *a = rho * *a + (1.0 - rho) * g;
+                denominator -= *a * *a;
+            }
+            let increment = lr * g / denominator.sqrt();
+            if let Some(momentum) = momentum.as_deref_mut() {
+                let b = &mut momentum[i];
+                *b = mu * *b + increment;
+                *p -= *b;
+            } else {
+                *p -= increment;
+            }
+        }
+    }
+
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    fn spec(&self) -> OptimizerSpec {
+        OptimizerSpec {
+            rho: Some(self.rho),
+            momentum: Some(self.momentum),
+            epsilon: Some(self.epsilon),
+            centered: Some(self.centered),
+            ..OptimizerSpec::new(OptimizerName::RmsProp).learning_rate(self.learning_rate)
+        }
+    }
+
+    fn state(&self) -> OptimizerState {
+        let mut state = OptimizerState {
+            iterations: self.iterations,
+            ..Default::default()
+        };
+        self.slots.export(&mut state.buffers);
+        state
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+        self.iterations = state.iterations;
+        self.slots.import(&state.buffers)
+    }
+}
