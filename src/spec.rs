@@ -251,25 +251,57 @@ fn deserialize_layers<'de, D: serde::Deserializer<'de>>(
 ) -> std::result::Result<Vec<LayerSpec>, D::Error> {
     use serde::de::Error as _;
     let entries: Vec<toml::Table> = Vec::deserialize(d)?;
+    expand_layers(entries).map_err(D::Error::custom)
+}
+
+/// Expands layer tables: `repeat = N` repeats an entry; `type = "block"` with `layers = [...]`
+/// (and its own `repeat`) repeats a group, such as Dense + BatchNormalization.
+fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec>, String> {
     let mut layers = Vec::new();
     for mut entry in entries {
         let repeat = match entry.remove("repeat") {
             None => 1,
             Some(toml::Value::Integer(n)) if (1..=MAX_REPEAT).contains(&n) => n as usize,
             Some(v) => {
-                return Err(D::Error::custom(format!(
+                return Err(format!(
                     "`repeat` must be an integer from 1 to {MAX_REPEAT}, got {v}"
-                )))
+                ))
             }
         };
-        let layer = LayerSpec::deserialize(toml::Value::Table(entry)).map_err(D::Error::custom)?;
-        if repeat > 1 && layer.name().is_some() {
-            return Err(D::Error::custom(format!(
-                "layer `{}` has a name and `repeat`: names must be unique, drop one",
-                layer.name().unwrap_or_default()
-            )));
+        let group = if entry.get("type").and_then(|t| t.as_str()) == Some("block") {
+            entry.remove("type");
+            let inner = match entry.remove("layers") {
+                Some(toml::Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        toml::Value::Table(t) => Ok(t),
+                        other => Err(format!("a block's `layers` holds tables, not {other}")),
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+                _ => return Err("a block needs `layers = [ { type = ... }, ... ]`".into()),
+            };
+            if let Some(key) = entry.keys().next() {
+                return Err(format!(
+                    "unknown field `{key}` in a block (it takes type, repeat and layers)"
+                ));
+            }
+            expand_layers(inner)?
+        } else {
+            vec![LayerSpec::deserialize(toml::Value::Table(entry)).map_err(|e| e.to_string())?]
+        };
+        if repeat > 1 {
+            if let Some(name) = group.iter().find_map(|l| l.name()) {
+                return Err(format!(
+                    "layer `{name}` has a name and is repeated: names must be unique, drop one"
+                ));
+            }
         }
-        layers.extend(std::iter::repeat_n(layer, repeat));
+        for _ in 0..repeat {
+            layers.extend(group.iter().cloned());
+        }
+        if layers.len() > MAX_REPEAT as usize {
+            return Err(format!("more than {MAX_REPEAT} layers"));
+        }
     }
     Ok(layers)
 }
@@ -376,6 +408,11 @@ mod tests {
         let spec = Spec::parse(&text, Path::new("x.toml")).unwrap();
         assert_eq!(spec.layers.len(), 6);
         assert_eq!(spec.layers[2], spec.layers[4]);
+        let block = "[[layers]]\ntype = \"block\"\nrepeat = 4\nlayers = [{ type = \"dense\", units = 5 }, { type = \"batch_normalization\" }]\n[[layers]]\ntype = \"flatten\"\n[[layers]]";
+        let text = DEFAULT_SPEC.replacen("[[layers]]", block, 1);
+        let spec = Spec::parse(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(spec.layers.len(), 13);
+        assert!(matches!(spec.layers[7], LayerSpec::BatchNormalization(_)));
         let text = DEFAULT_SPEC.replace("units = 64", "units = 64\nrepeat = 0");
         let err = Spec::parse(&text, Path::new("x.toml"))
             .unwrap_err()

@@ -9,7 +9,7 @@ mod common;
 use common::pseudo_random;
 use deeptrain::activations::Activation;
 use deeptrain::init::Initializer;
-use deeptrain::layers::{Layer, PreluSpec, RRelu, RreluSpec};
+use deeptrain::layers::{BatchNormSpec, Layer, PreluSpec, RRelu, RreluSpec};
 use deeptrain::{DenseSpec, LayerSpec, Loss, Mode, Sequential, Sgd, Targets, Tensor};
 
 const EPS: f32 = 1e-3;
@@ -336,4 +336,82 @@ fn deep_relu_stack_with_he_init() {
         Targets::Classes(vec![2, 0, 1, 2]),
         "deep relu",
     );
+}
+
+fn batch_norm() -> LayerSpec {
+    LayerSpec::BatchNormalization(BatchNormSpec::default())
+}
+
+/// Batch norm in each position the textbook uses: on the inputs, after a Dense layer's
+/// activation, and between a bias-free Dense layer and its activation; on a multi-axis sample
+/// (features on the last axis); and at inference (moving statistics, an affine map).
+#[test]
+fn batch_norm_in_every_position() {
+    let no_bias = |units| {
+        LayerSpec::Dense(DenseSpec {
+            use_bias: false,
+            ..DenseSpec::new(units)
+        })
+    };
+    let cases: Vec<(&str, Vec<usize>, Vec<LayerSpec>, Mode)> = vec![
+        (
+            "inputs",
+            vec![4],
+            vec![batch_norm(), dense(3, Activation::Softmax)],
+            Mode::Train,
+        ),
+        (
+            "after the activation",
+            vec![4],
+            vec![
+                dense(5, Activation::Elu { alpha: 1.0 }),
+                batch_norm(),
+                dense(3, Activation::Softmax),
+            ],
+            Mode::Train,
+        ),
+        (
+            "before the activation",
+            vec![4],
+            vec![
+                no_bias(5),
+                batch_norm(),
+                LayerSpec::activation(Activation::Elu { alpha: 1.0 }),
+                dense(3, Activation::Softmax),
+            ],
+            Mode::Train,
+        ),
+        (
+            "multi-axis sample",
+            vec![3, 4],
+            vec![
+                batch_norm(),
+                LayerSpec::flatten(),
+                dense(3, Activation::Softmax),
+            ],
+            Mode::Train,
+        ),
+        (
+            "inference",
+            vec![4],
+            vec![
+                dense(5, Activation::Tanh),
+                batch_norm(),
+                dense(3, Activation::Softmax),
+            ],
+            Mode::Infer,
+        ),
+    ];
+    for (what, shape, layers, mode) in cases {
+        let mut input = vec![6];
+        input.extend(&shape);
+        let model = build(&shape, layers, Loss::SparseCategoricalCrossentropy);
+        check_model_in(
+            mode,
+            model,
+            pseudo_random(&input, 19, 1.5),
+            Targets::Classes(vec![0, 1, 2, 1, 0, 2]),
+            &format!("batch norm: {what}"),
+        );
+    }
 }

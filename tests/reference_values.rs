@@ -5,7 +5,8 @@ mod common;
 
 use common::{assert_close, floats, matrix, reference};
 use deeptrain::activations::{softmax_row, Activation};
-use deeptrain::{DenseSpec, Loss, Metric, Mode, Sequential, Sgd, Targets, Tensor};
+use deeptrain::layers::BatchNormSpec;
+use deeptrain::{DenseSpec, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets};
 
 /// f(x) and f'(x) on the grid of activations.json (torch 2.15 autograd, float64) for every
 /// element-wise activation; the derivative is computed from x or y as the layers do.
@@ -91,102 +92,98 @@ fn losses_match_torch() {
     );
 }
 
-fn elu(v: f64) -> f64 {
-    if v > 0.0 {
-        v
-    } else {
-        v.exp_m1()
+fn flat(v: &serde_json::Value) -> Vec<f64> {
+    match v.as_array() {
+        Some(rows) if rows.first().is_some_and(|r| r.is_array()) => {
+            rows.iter().flat_map(floats).collect()
+        }
+        _ => floats(v),
     }
 }
 
-/// The Dense parts of dense_bn_elu_net.json (torch, float64): the first Dense layer's output
-/// feeds batch norm and ELU (computed here in f64 from the file's formula), and the top Dense
-/// layer with softmax cross-entropy must reproduce the logits, the loss and the W2, b2 gradients.
+/// The whole of dense_bn_elu_net.json (torch 2.15, float64): Dense -> BatchNormalization
+/// (training mode, biased batch variance, eps 1e-3) -> ELU -> Dense -> softmax cross-entropy.
+/// Logits, loss, every parameter gradient (W1, b1, gamma, beta, W2, b2) and the moving
+/// statistics after one training pass with Keras' momentum 0.99 must match.
 #[test]
-fn dense_layers_match_torch_network() {
+fn dense_batch_norm_elu_network_matches_torch() {
     let r = reference("dense_bn_elu_net.json");
     let x = matrix(&r["X"]);
     let labels: Vec<u32> = floats(&r["y"]).iter().map(|&v| v as u32).collect();
-    let (w1, b1, w2, b2) = (
-        matrix(&r["W1"]),
-        floats(&r["b1"]),
-        matrix(&r["W2"]),
-        floats(&r["b2"]),
-    );
-    let (gamma, beta) = (floats(&r["gamma"]), floats(&r["beta"]));
-
-    // First Dense layer, linear: h = X W1 + b1.
-    let mut first = Sequential::new(&[5])
+    let mut model = Sequential::new(&[5])
         .add(DenseSpec::new(4))
-        .build(0)
-        .unwrap();
-    first.layers_mut()[0].params_mut()[0].value = w1.clone();
-    first.layers_mut()[0].params_mut()[1].value =
-        Tensor::from_vec(b1.iter().map(|&v| v as f32).collect(), &[4]);
-    first
-        .compile(
-            Box::new(Sgd::new(0.1).unwrap()),
-            Loss::MeanSquaredError,
-            &[],
-        )
-        .unwrap();
-    let h = first.predict(&x, 8).unwrap();
-    let batch_mean = floats(&r["batch_mean"]);
-    for (j, expected_mean) in batch_mean.iter().enumerate() {
-        let mean: f64 = (0..8).map(|i| h.row(i)[j] as f64).sum::<f64>() / 8.0;
-        assert!((mean - expected_mean).abs() < 1e-6, "batch mean of h[{j}]");
-    }
-    // Batch norm (training mode, biased variance, eps = 1e-3) and ELU, in f64.
-    let var = floats(&r["batch_var_biased"]);
-    let mut a = Tensor::zeros(&[8, 4]);
-    for i in 0..8 {
-        for j in 0..4 {
-            let hn = (h.row(i)[j] as f64 - batch_mean[j]) / (var[j] + 1e-3).sqrt();
-            a.data_mut()[i * 4 + j] = elu(gamma[j] * hn + beta[j]) as f32;
-        }
-    }
-
-    let mut top = Sequential::new(&[4])
+        .add(LayerSpec::BatchNormalization(BatchNormSpec {
+            momentum: 0.99,
+            epsilon: 1e-3,
+            ..BatchNormSpec::default()
+        }))
+        .add(LayerSpec::activation(Activation::Elu { alpha: 1.0 }))
         .add(DenseSpec::new(3).activation(Activation::Softmax))
         .build(0)
         .unwrap();
-    top.layers_mut()[0].params_mut()[0].value = w2;
-    top.layers_mut()[0].params_mut()[1].value =
-        Tensor::from_vec(b2.iter().map(|&v| v as f32).collect(), &[3]);
-    top.compile(
-        Box::new(Sgd::new(0.1).unwrap()),
-        Loss::SparseCategoricalCrossentropy,
-        &[],
-    )
-    .unwrap();
-    let (loss, _) = top
-        .compute_gradients(&a, &Targets::Classes(labels), Mode::Train)
+    let set = |model: &mut Sequential, layer: usize, param: usize, key: &str| {
+        let p = &mut model.layers_mut()[layer].params_mut()[param];
+        let values: Vec<f32> = flat(&r[key]).into_iter().map(|v| v as f32).collect();
+        assert_eq!(values.len(), p.value.len(), "{key}");
+        p.value.data_mut().copy_from_slice(&values);
+    };
+    for (layer, param, key) in [
+        (0, 0, "W1"),
+        (0, 1, "b1"),
+        (1, 0, "gamma"),
+        (1, 1, "beta"),
+        (3, 0, "W2"),
+        (3, 1, "b2"),
+    ] {
+        set(&mut model, layer, param, key);
+    }
+    model
+        .compile(
+            Box::new(Sgd::new(0.1).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+    let (loss, _) = model
+        .compute_gradients(&x, &Targets::Classes(labels), Mode::Train)
         .unwrap();
     assert!(
         (loss - r["loss"].as_f64().unwrap()).abs() < 1e-5,
         "loss {loss}"
     );
-    let logits = top.layers()[0].logits().unwrap();
-    let expected_logits: Vec<f64> = r["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(floats)
-        .collect();
-    assert_close(logits.data(), &expected_logits, 1e-5, 1e-5, "logits");
-    let params = top.layers()[0].params();
-    let gw2: Vec<f64> = r["grads"]["W2"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(floats)
-        .collect();
-    assert_close(params[0].grad.data(), &gw2, 1e-4, 1e-6, "dL/dW2");
+    let logits = model.layers()[3].logits().unwrap();
+    assert_close(logits.data(), &flat(&r["logits"]), 1e-5, 1e-5, "logits");
+    for (layer, param, key) in [
+        (0, 0, "W1"),
+        (0, 1, "b1"),
+        (1, 0, "gamma"),
+        (1, 1, "beta"),
+        (3, 0, "W2"),
+        (3, 1, "b2"),
+    ] {
+        let grad = model.layers()[layer].params()[param].grad.data();
+        assert_close(
+            grad,
+            &flat(&r["grads"][key]),
+            1e-4,
+            1e-6,
+            &format!("dL/d{key}"),
+        );
+    }
+    let stats = &r["running_stats_after_one_step_keras_momentum_0.99"];
+    let bn = &model.layers()[1];
     assert_close(
-        params[1].grad.data(),
-        &floats(&r["grads"]["b2"]),
-        1e-4,
+        bn.state()[0].value.data(),
+        &floats(&stats["moving_mean"]),
+        1e-5,
+        1e-7,
+        "moving_mean",
+    );
+    assert_close(
+        bn.state()[1].value.data(),
+        &floats(&stats["moving_var_keras_biased"]),
         1e-6,
-        "dL/db2",
+        1e-7,
+        "moving_variance",
     );
 }

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod data_source;
+mod fold;
 mod predict;
 mod progress;
 mod train;
@@ -31,6 +32,8 @@ enum Command {
     Evaluate(predict::EvaluateArgs),
     /// Predict class probabilities (or values) for the rows of a CSV or NPY file.
     Predict(predict::PredictArgs),
+    /// Fold batch normalization into Dense layers for faster inference (predictions unchanged).
+    Fold(fold::FoldArgs),
     /// Print the layers, output shapes and parameter counts of a spec's model.
     Summary {
         /// The spec (default: the built-in digits model).
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Predict(args) => predict::predict(args),
+        Command::Fold(args) => fold::run(args),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
             let input_shape = data_source::input_shape(&spec.data)?;

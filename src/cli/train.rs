@@ -106,6 +106,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(&spec.data),
         data.class_names.clone(),
     )?;
+    // A model with batch norm also gets an inference copy with it folded into Dense layers.
+    let mut inference_model = None;
+    if spec
+        .layers
+        .iter()
+        .any(|l| matches!(l, deeptrain::LayerSpec::BatchNormalization(_)))
+    {
+        let probe = data
+            .validation
+            .as_ref()
+            .or(data.test.as_ref())
+            .unwrap_or(&data.train);
+        let probe = probe.slice(0..probe.len().min(2048));
+        let report = super::fold::fold_and_check(&mut model, &probe.x)?;
+        if report.folded > 0 {
+            report.model.save(
+                &out.join("inference_model"),
+                &data.scaler,
+                Some(&spec.data),
+                data.class_names.clone(),
+            )?;
+            println!("Inference model: {}", report.line());
+            inference_model = Some(json!({
+                "folded_batch_norm_layers": report.folded,
+                "max_output_difference": report.max_difference,
+                "inference_samples_per_second_before": report.speed.0,
+                "inference_samples_per_second_after": report.speed.1,
+            }));
+        }
+    }
     let epochs_run = history.epochs.len();
     let summary = json!({
         "spec": args.spec.as_ref().map(|p| p.display().to_string()),
@@ -119,12 +149,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "wall_seconds": started.elapsed().as_secs_f64(),
         "train_samples_per_second": (data.train.len() * epochs_run) as f64 / fit_seconds.max(1e-9),
         "threads": deeptrain::linalg::num_threads(),
+        "inference_model": inference_model,
     });
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
     deeptrain::io::write_atomic(&out.join("summary.json"), text.as_bytes())?;
     println!(
-        "Wrote {}/history.csv, summary.json and model/",
-        out.display()
+        "Wrote {}/history.csv, summary.json and model/{}",
+        out.display(),
+        if inference_model.is_some() {
+            " (and inference_model/)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -10,12 +10,14 @@
 //! gradient. The model zeroes gradients before each step.
 
 mod activation;
+mod batch_norm;
 mod dense;
 mod flatten;
 mod prelu;
 mod rrelu;
 
 pub use activation::ActivationLayer;
+pub use batch_norm::BatchNormalization;
 pub use dense::Dense;
 pub use flatten::Flatten;
 pub use prelu::PRelu;
@@ -123,6 +125,11 @@ pub trait Layer: Send {
     }
     /// The spec that rebuilds this layer (for saving).
     fn spec(&self) -> LayerSpec;
+    /// For a layer that is a fixed per-feature affine map at inference (batch norm), its
+    /// scale and shift (y = s·x + t), so that it can be folded into a neighbouring layer.
+    fn inference_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
     /// A short description of the layer's settings for the summary (`relu, he_normal`).
     fn describe(&self) -> String {
         String::new()
@@ -166,6 +173,52 @@ pub enum LayerSpec {
     Prelu(PreluSpec),
     /// Randomized leaky ReLU: `{ type = "rrelu", lower = 0.125, upper = 0.333 }`.
     Rrelu(RreluSpec),
+    /// Batch normalization: `{ type = "batch_normalization", momentum = 0.99, epsilon = 0.001 }`.
+    BatchNormalization(BatchNormSpec),
+}
+
+/// Settings of a [`BatchNormalization`] layer (Keras' names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchNormSpec {
+    /// Weight of the old value in the moving averages (Keras 0.99; PyTorch's 0.1 is 1 - this).
+    #[serde(default = "bn_momentum")]
+    pub momentum: f32,
+    /// Added to the variance before the square root.
+    #[serde(default = "bn_epsilon")]
+    pub epsilon: f32,
+    /// Learn an offset β.
+    #[serde(default = "yes")]
+    pub center: bool,
+    /// Learn a scale γ.
+    #[serde(default = "yes")]
+    pub scale: bool,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether γ and β are trained; a frozen layer also runs in inference mode (as Keras).
+    #[serde(default = "yes")]
+    pub trainable: bool,
+}
+
+impl Default for BatchNormSpec {
+    fn default() -> Self {
+        BatchNormSpec {
+            momentum: bn_momentum(),
+            epsilon: bn_epsilon(),
+            center: true,
+            scale: true,
+            name: None,
+            trainable: true,
+        }
+    }
+}
+
+fn bn_momentum() -> f32 {
+    0.99
+}
+fn bn_epsilon() -> f32 {
+    1e-3
 }
 
 /// Settings of a leaky ReLU layer (Keras' `LeakyReLU`, default slope 0.3).
@@ -317,6 +370,7 @@ impl LayerSpec {
             LayerSpec::Elu(_) => "elu",
             LayerSpec::Prelu(_) => "prelu",
             LayerSpec::Rrelu(_) => "rrelu",
+            LayerSpec::BatchNormalization(_) => "batch_normalization",
         }
     }
 
@@ -330,6 +384,7 @@ impl LayerSpec {
             LayerSpec::Elu(s) => s.name.as_deref(),
             LayerSpec::Prelu(s) => s.name.as_deref(),
             LayerSpec::Rrelu(s) => s.name.as_deref(),
+            LayerSpec::BatchNormalization(s) => s.name.as_deref(),
         }
     }
 
@@ -344,7 +399,7 @@ impl LayerSpec {
             LayerSpec::Prelu(_) | LayerSpec::Rrelu(_) => Some(Activation::LeakyRelu {
                 alpha: crate::activations::LEAKY_RELU_ALPHA,
             }),
-            LayerSpec::Flatten(_) => None,
+            LayerSpec::Flatten(_) | LayerSpec::BatchNormalization(_) => None,
         }
     }
 
@@ -359,6 +414,14 @@ impl LayerSpec {
                 s.bias_initializer.validate()?;
             }
             LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
+            LayerSpec::BatchNormalization(s)
+                if !((0.0..1.0).contains(&s.momentum) && s.epsilon.is_finite() && s.epsilon > 0.0) =>
+            {
+                return Err(format!(
+                    "batch_normalization layer: need 0 ≤ momentum < 1 and epsilon > 0, got momentum = {}, epsilon = {}",
+                    s.momentum, s.epsilon
+                ))
+            }
             LayerSpec::Rrelu(s)
                 if !(s.lower.is_finite()
                     && s.upper.is_finite()
@@ -402,6 +465,7 @@ impl LayerSpec {
             )),
             LayerSpec::Prelu(s) => Box::new(PRelu::from_spec(s.clone())),
             LayerSpec::Rrelu(s) => Box::new(RRelu::from_spec(s.clone())),
+            LayerSpec::BatchNormalization(s) => Box::new(BatchNormalization::from_spec(s.clone())),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! ```
 
 mod fit;
+mod fold;
 mod save;
 mod summary;
 

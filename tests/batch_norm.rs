@@ -1,0 +1,110 @@
+//! Batch normalization as a user meets it: deterministic inference, frozen layers, the summary's
+//! non-trainable count, and folding into Dense layers for inference.
+
+mod common;
+
+use common::pseudo_random;
+use deeptrain::layers::BatchNormSpec;
+use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd, Targets, Tensor};
+
+fn bn() -> LayerSpec {
+    LayerSpec::BatchNormalization(BatchNormSpec::default())
+}
+
+/// Input BN, Dense without bias -> BN -> ELU, Dense(relu) -> BN -> Dense(softmax): trained a few
+/// steps so that the moving statistics are far from their initial 0 and 1.
+fn trained_model() -> (Sequential, Tensor) {
+    let mut model = Sequential::new(&[6])
+        .add(bn())
+        .add(DenseSpec {
+            use_bias: false,
+            ..DenseSpec::new(8)
+        })
+        .add(bn())
+        .add(LayerSpec::activation(Activation::Elu { alpha: 1.0 }))
+        .add(DenseSpec::new(8).activation(Activation::Relu))
+        .add(bn())
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(4)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.05).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    let x = pseudo_random(&[32, 6], 31, 3.0);
+    let y = Targets::Classes((0..32).map(|i| (i % 3) as u32).collect());
+    for _ in 0..200 {
+        model.train_step(&x, &y, &mut [0.0]).unwrap();
+    }
+    (model, x)
+}
+
+#[test]
+fn folding_removes_every_batch_norm_and_keeps_predictions() {
+    let (mut model, x) = trained_model();
+    let moving_mean = model.layers()[0].state()[0].value.data().to_vec();
+    assert!(
+        moving_mean.iter().any(|m| m.abs() > 0.05),
+        "{moving_mean:?}"
+    );
+    let (mut folded, count) = model.fold_batch_norm().unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(folded.layers().len(), model.layers().len() - 3);
+    assert!(folded
+        .layer_specs()
+        .iter()
+        .all(|s| !matches!(s, LayerSpec::BatchNormalization(_))));
+    let before = model.predict(&x, 32).unwrap();
+    let after = folded.predict(&x, 32).unwrap();
+    let worst = before
+        .data()
+        .iter()
+        .zip(after.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "largest probability difference {worst}");
+}
+
+#[test]
+fn inference_does_not_depend_on_the_batch() {
+    let (mut model, x) = trained_model();
+    let whole = model.predict(&x, 32).unwrap();
+    for i in [0, 7, 31] {
+        let one = Tensor::from_vec(x.row(i).to_vec(), &[1, 6]);
+        let alone = model.predict(&one, 1).unwrap();
+        assert_eq!(alone.data(), whole.row(i), "sample {i}");
+    }
+}
+
+#[test]
+fn a_frozen_batch_norm_runs_in_inference_mode() {
+    let (mut model, x) = trained_model();
+    model.layers_mut()[2].set_trainable(false);
+    let stats = model.layers()[2].state()[1].value.clone();
+    let gamma = model.layers()[2].params()[0].value.clone();
+    let y = Targets::Classes((0..32).map(|i| (i % 3) as u32).collect());
+    model.train_step(&x, &y, &mut [0.0]).unwrap();
+    assert_eq!(model.layers()[2].state()[1].value, stats);
+    assert_eq!(model.layers()[2].params()[0].value, gamma);
+    assert!(matches!(
+        &model.layer_specs()[2],
+        LayerSpec::BatchNormalization(s) if !s.trainable
+    ));
+}
+
+#[test]
+fn summary_counts_moving_statistics_as_non_trainable() {
+    let (model, _) = trained_model();
+    // BN on 6, 8 and 8 features: γ, β trainable; moving mean and variance not.
+    let (trainable, frozen) = model.count_params();
+    assert_eq!(frozen, 2 * (6 + 8 + 8));
+    assert_eq!(
+        trainable,
+        2 * 6 + 6 * 8 + 2 * 8 + (8 * 8 + 8) + 2 * 8 + (8 * 3 + 3)
+    );
+    let summary = model.summary();
+    assert!(summary.contains("Non-trainable params: 44"), "{summary}");
+}
