@@ -35,6 +35,8 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod plot;
+pub mod schedules;
 pub mod spec;
 pub mod tensor;
 

@@ -12,6 +12,7 @@ use crate::losses::Loss;
 use crate::metrics::Metric;
 use crate::model::one_line;
 use crate::optimizers::OptimizerSpec;
+use crate::schedules::ScheduleSpec;
 use crate::{io, Error, Result};
 
 /// A whole experiment.
@@ -37,6 +38,9 @@ pub struct Spec {
     /// Training loop settings.
     #[serde(default)]
     pub fit: FitSpec,
+    /// Learning-rate schedule (none: the optimizer's constant rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
 }
 
 /// `[data]`.
@@ -234,6 +238,9 @@ impl Spec {
             if !(0.0..1.0).contains(&v) {
                 return Err(format!("[data] {key} must be in [0, 1), got {v}"));
             }
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.validate().map_err(|m| format!("[schedule] {m}"))?;
         }
         self.optimizer
             .build()

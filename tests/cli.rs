@@ -236,3 +236,43 @@ fn bad_input_gets_one_line_errors() {
         &["weights.safetensors"],
     );
 }
+
+#[test]
+fn lr_find_writes_its_curve_and_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lrf");
+    let o = deeptrain(&["lr-find", "--steps", "80", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Suggested learning rate: "), "{text}");
+    let png = std::fs::read(out.join("lr_find.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let csv = std::fs::read_to_string(out.join("lr_find.csv")).unwrap();
+    assert!(csv.starts_with("step,learning_rate,loss,smoothed_loss"));
+    assert!(csv.lines().count() > 20, "{csv}");
+}
+
+#[test]
+fn a_spec_schedule_shows_in_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sched.toml");
+    let text = deeptrain::spec::DEFAULT_SPEC.replace("epochs = 30", "epochs = 3")
+        + "[schedule]\nname = \"piecewise_constant\"\nper = \"epoch\"\nboundaries = [0, 1]\nvalues = [0.05, 0.02, 0.01]\n";
+    std::fs::write(&spec, text).unwrap();
+    let out = dir.path().join("run");
+    let o = deeptrain(&[
+        "train",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = history_without_seconds(&out);
+    let lrs: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(lrs, ["0.05", "0.02", "0.01"], "{rows:?}");
+    let model = std::fs::read_to_string(out.join("model/model.toml")).unwrap();
+    assert!(model.contains("piecewise_constant"), "{model}");
+}

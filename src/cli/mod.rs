@@ -2,6 +2,7 @@
 
 mod data_source;
 mod fold;
+mod lr_find;
 mod predict;
 mod progress;
 mod train;
@@ -32,6 +33,8 @@ enum Command {
     Evaluate(predict::EvaluateArgs),
     /// Predict class probabilities (or values) for the rows of a CSV or NPY file.
     Predict(predict::PredictArgs),
+    /// The learning-rate range test: loss versus an exponentially growing rate, and a suggestion.
+    LrFind(lr_find::LrFindArgs),
     /// Fold batch normalization into Dense layers for faster inference (predictions unchanged).
     Fold(fold::FoldArgs),
     /// Print the layers, output shapes and parameter counts of a spec's model.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Predict(args) => predict::predict(args),
         Command::Fold(args) => fold::run(args),
+        Command::LrFind(args) => lr_find::run(args),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
             let input_shape = data_source::input_shape(&spec.data)?;

@@ -52,6 +52,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut model = Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
     let optimizer = spec.optimizer.build().map_err(Error::Config)?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    model.set_schedule(spec.schedule.clone())?;
     print!("{}", model.summary());
 
     let options = FitOptions {

@@ -102,6 +102,9 @@ impl Sequential {
             validation_samples: validation.as_ref().map_or(0, |v| v.0.len()),
         };
         callbacks.iter_mut().for_each(|c| c.on_train_begin(&info));
+        if let Some(schedule) = self.schedule_mut() {
+            schedule.begin(options.epochs, steps);
+        }
 
         let mut history = History::default();
         let mut order: Vec<usize> = (0..n).collect();
@@ -115,12 +118,12 @@ impl Sequential {
             if options.shuffle {
                 order.shuffle(&mut self.shuffle_rng);
             }
-            let learning_rate = self.optimizer().map_or(0.0, |o| o.learning_rate() as f64);
             sums.fill(0.0);
             let mut seen = 0usize;
             for (step, chunk) in order.chunks(options.batch_size).enumerate() {
                 batch_x.gather_rows(&train.x, chunk);
                 targets.gather(chunk, &mut batch_targets);
+                self.schedule_before_step(epoch);
                 let batch_loss = self.train_step(&batch_x, &batch_targets, &mut sums[1..])?;
                 if !batch_loss.is_finite() {
                     return Err(Error::Diverged(format!(
@@ -143,6 +146,8 @@ impl Sequential {
                 };
                 callbacks.iter_mut().for_each(|c| c.on_batch_end(&logs));
             }
+            // The rate of the epoch's last step, as Keras logs it.
+            let learning_rate = self.optimizer().map_or(0.0, |o| o.learning_rate() as f64);
             let mut values: Vec<(String, f64)> =
                 names.iter().cloned().zip(means.iter().copied()).collect();
             if let Some((data, val_targets)) = &validation {
@@ -159,6 +164,9 @@ impl Sequential {
                 learning_rate,
                 seconds: start.elapsed().as_secs_f64(),
             };
+            if let Some(schedule) = self.schedule_mut() {
+                schedule.after_epoch(&logs).map_err(Error::Config)?;
+            }
             let mut stop = false;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(&logs) == Control::Stop;

@@ -13,10 +13,12 @@
 
 mod fit;
 mod fold;
+mod lr_find;
 mod save;
 mod summary;
 
 pub use fit::FitOptions;
+pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
 pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
 
 use rand::SeedableRng;
@@ -27,6 +29,7 @@ use crate::layers::{DenseSpec, Layer, LayerSpec, Mode};
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
 use crate::optimizers::{Clipping, Optimizer};
+use crate::schedules::{ScheduleSpec, Scheduler};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -121,6 +124,7 @@ struct Compiled {
     /// Metrics as the user named them (for history names) and resolved for the loss.
     metrics: Vec<(Metric, Metric)>,
     optimizer: Box<dyn Optimizer>,
+    schedule: Option<Scheduler>,
 }
 
 /// A stack of layers trained end to end.
@@ -244,8 +248,51 @@ impl Sequential {
             loss,
             metrics: resolved,
             optimizer,
+            schedule: None,
         });
         Ok(())
+    }
+
+    /// Attaches a learning-rate schedule (replacing any), starting from the optimizer's rate
+    /// unless the schedule sets its own. `fit` applies it before every step and after every
+    /// epoch.
+    pub fn set_schedule(&mut self, spec: Option<ScheduleSpec>) -> Result<()> {
+        let Some(compiled) = self.compiled.as_mut() else {
+            return Err(Error::Config(
+                "compile the model before setting a schedule".into(),
+            ));
+        };
+        compiled.schedule = match spec {
+            Some(spec) => Some(
+                Scheduler::new(spec, compiled.optimizer.learning_rate() as f64)
+                    .map_err(Error::Config)?,
+            ),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The attached schedule, if any.
+    pub fn schedule(&self) -> Option<&Scheduler> {
+        self.compiled.as_ref().and_then(|c| c.schedule.as_ref())
+    }
+
+    /// The attached schedule, mutable (to restore its state).
+    pub fn schedule_mut(&mut self) -> Option<&mut Scheduler> {
+        self.compiled.as_mut().and_then(|c| c.schedule.as_mut())
+    }
+
+    /// Sets the rate (and momentum) the schedule gives for the next step of `epoch`.
+    fn schedule_before_step(&mut self, epoch: usize) {
+        if let Some(Compiled {
+            optimizer,
+            schedule: Some(schedule),
+            ..
+        }) = self.compiled.as_mut()
+        {
+            let step = optimizer.iterations();
+            schedule.before_step(optimizer.as_mut(), step, epoch);
+        }
     }
 
     /// The layers.

@@ -15,6 +15,7 @@ use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
 use crate::optimizers::{OptimizerSpec, OptimizerState};
+use crate::schedules::ScheduleSpec;
 use crate::spec::DataSpec;
 use crate::tensor::Tensor;
 use crate::{io, Error, Result};
@@ -44,6 +45,9 @@ pub struct ModelFile {
     pub metrics: Vec<Metric>,
     /// Optimizer settings.
     pub optimizer: OptimizerSpec,
+    /// Learning-rate schedule, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
     /// Preprocessing fitted on the training set (its statistics are in the weights file).
     pub scale: Scale,
     /// Class names, when the data had them.
@@ -77,6 +81,7 @@ impl Sequential {
             loss,
             metrics: self.metrics(),
             optimizer,
+            schedule: self.schedule().map(|s| s.spec().clone()),
             scale: data.map_or(Scale::None, |d| d.scale),
             class_names,
             data: data.cloned(),
@@ -153,6 +158,9 @@ impl Sequential {
             .map_err(|e| Error::format(&arch_path, e))?;
         model
             .compile(optimizer, file.loss, &file.metrics)
+            .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+        model
+            .set_schedule(file.schedule.clone())
             .map_err(|e| Error::format(&arch_path, e.to_string()))?;
 
         let weights_path = dir.join(WEIGHTS_FILE);

@@ -1,0 +1,177 @@
+//! The learning-rate range test (Smith 2017; Géron ch. 11): train for one epoch (or N steps)
+//! while the rate grows exponentially from a minimum to a maximum, record the loss, stop when it
+//! explodes, then put the model back exactly as it was.
+
+use rand::seq::SliceRandom;
+
+use super::Sequential;
+use crate::data::Dataset;
+use crate::losses::Targets;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// Settings of [`Sequential::lr_range_test`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LrFindOptions {
+    /// The first rate.
+    pub min_lr: f64,
+    /// The last rate.
+    pub max_lr: f64,
+    /// Steps (default: one epoch, at least 100 so the curve has enough points).
+    pub steps: Option<usize>,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Stop when the smoothed loss exceeds this multiple of its best value.
+    pub divergence_factor: f64,
+    /// Weight of the past in the loss's exponential moving average (fastai's 0.98).
+    pub smoothing: f64,
+}
+
+impl Default for LrFindOptions {
+    fn default() -> Self {
+        LrFindOptions {
+            min_lr: 1e-6,
+            max_lr: 10.0,
+            steps: None,
+            batch_size: 32,
+            divergence_factor: 4.0,
+            smoothing: 0.98,
+        }
+    }
+}
+
+/// What the range test measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LrFindResult {
+    /// (rate, batch loss, smoothed loss) per step, in order.
+    pub points: Vec<(f64, f64, f64)>,
+    /// The rate where the smoothed loss was lowest.
+    pub best_lr: f64,
+    /// The suggested rate: `best_lr / 10`.
+    pub suggested_lr: f64,
+    /// Whether the run stopped because the loss exploded.
+    pub diverged: bool,
+}
+
+/// The rule behind [`LrFindResult::suggested_lr`], for messages.
+pub const SUGGESTION_RULE: &str = "a tenth of the rate at which the smoothed loss was lowest \
+    (Géron, ch. 11: the best rate is about 10 times lower than where the loss starts to climb)";
+
+impl Sequential {
+    /// Runs the range test on `train`, then restores the weights, the non-trainable state, the
+    /// optimizer (rate and state) and the shuffling RNG, so that the model is as it was.
+    pub fn lr_range_test(
+        &mut self,
+        train: &Dataset,
+        options: &LrFindOptions,
+    ) -> Result<LrFindResult> {
+        let loss = self
+            .loss()
+            .ok_or_else(|| Error::Config("compile the model before the range test".into()))?;
+        if !(options.min_lr > 0.0 && options.max_lr > options.min_lr && options.max_lr.is_finite())
+        {
+            return Err(Error::Config(format!(
+                "lr-find needs 0 < min < max, got min {} and max {}",
+                options.min_lr, options.max_lr
+            )));
+        }
+        if options.batch_size == 0 || train.is_empty() {
+            return Err(Error::Config(
+                "lr-find needs a batch size ≥ 1 and some data".into(),
+            ));
+        }
+        self.check_input(&train.x)?;
+        let targets = train.targets(loss, self.output_units())?;
+        let steps = options
+            .steps
+            .unwrap_or_else(|| train.len().div_ceil(options.batch_size).max(100))
+            .max(2);
+
+        // Everything the test changes, to put back afterwards.
+        let saved_params: Vec<Vec<Tensor>> = self
+            .layers
+            .iter()
+            .map(|l| l.params().iter().map(|p| p.value.clone()).collect())
+            .collect();
+        let saved_state: Vec<Vec<Tensor>> = self
+            .layers
+            .iter()
+            .map(|l| l.state().iter().map(|s| s.value.clone()).collect())
+            .collect();
+        let saved_rng = self.shuffle_rng.clone();
+        let optimizer = self
+            .optimizer()
+            .ok_or_else(|| Error::Config("not compiled".into()))?;
+        let (saved_lr, saved_optimizer) = (optimizer.learning_rate(), optimizer.state());
+
+        let ratio = (options.max_lr / options.min_lr).powf(1.0 / (steps - 1) as f64);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut batch_x = Tensor::default();
+        let mut batch_targets = Targets::default();
+        let mut points = Vec::with_capacity(steps);
+        let (mut average, mut best, mut best_lr) = (0.0, f64::INFINITY, options.min_lr);
+        let mut diverged = false;
+        let mut cursor = order.len();
+        for step in 0..steps {
+            if cursor + options.batch_size > order.len() {
+                order.shuffle(&mut self.shuffle_rng);
+                cursor = 0;
+            }
+            let chunk = &order[cursor..(cursor + options.batch_size).min(order.len())];
+            cursor += chunk.len();
+            let lr = options.min_lr * ratio.powi(step as i32);
+            if let Some(o) = self.optimizer_mut() {
+                o.set_learning_rate(lr as f32);
+            }
+            batch_x.gather_rows(&train.x, chunk);
+            targets.gather(chunk, &mut batch_targets);
+            let batch_loss = self.train_step(&batch_x, &batch_targets, &mut [])?;
+            if !batch_loss.is_finite() {
+                diverged = true;
+                break;
+            }
+            // Bias-corrected exponential moving average of the loss.
+            average = options.smoothing * average + (1.0 - options.smoothing) * batch_loss;
+            let smoothed = average / (1.0 - options.smoothing.powi(step as i32 + 1));
+            points.push((lr, batch_loss, smoothed));
+            if smoothed < best {
+                best = smoothed;
+                best_lr = lr;
+            }
+            if step > 0 && smoothed > options.divergence_factor * best {
+                diverged = true;
+                break;
+            }
+        }
+
+        for (layer, (params, state)) in self
+            .layers
+            .iter_mut()
+            .zip(saved_params.into_iter().zip(saved_state))
+        {
+            for (p, v) in layer.params_mut().iter_mut().zip(params) {
+                p.value = v;
+            }
+            for (s, v) in layer.state_mut().iter_mut().zip(state) {
+                s.value = v;
+            }
+        }
+        self.shuffle_rng = saved_rng;
+        if let Some(o) = self.optimizer_mut() {
+            o.set_learning_rate(saved_lr);
+            o.load_state(&saved_optimizer).map_err(Error::Config)?;
+        }
+        if points.is_empty() {
+            return Err(Error::Diverged(format!(
+                "the loss was not finite at the first rate, {}; lower --min",
+                options.min_lr
+            )));
+        }
+        Ok(LrFindResult {
+            points,
+            best_lr,
+            suggested_lr: best_lr / 10.0,
+            diverged,
+        })
+    }
+}

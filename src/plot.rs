@@ -1,0 +1,224 @@
+//! Line charts written as PNG (or SVG), with no external program: loss and accuracy curves,
+//! the learning-rate range test, diagnostics. Text uses an embedded DejaVu Sans Mono (free
+//! license, assets/fonts/DejaVu-LICENSE.txt), so plots look the same on every machine.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::{Error, Result};
+
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// One curve: a name for the legend and its points.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// (x, y) points; non-finite points are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart's labels and axes.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    /// Title above the plot.
+    pub title: String,
+    /// X-axis label.
+    pub x_label: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// Logarithmic x axis (learning rates).
+    pub log_x: bool,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+    /// A vertical marker (x position and its label), e.g. the suggested rate.
+    pub marker: Option<(f64, String)>,
+    /// Fixed y range (default: fitted to the data); points beyond it are clipped.
+    pub y_range: Option<(f64, f64)>,
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is embedded and valid; a failure here would only lose text, not the plot.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// Writes a line chart to `path`: SVG when it ends in `.svg`, PNG otherwise.
+pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
+    register_font();
+    let size = (900, 560);
+    let result = if path.extension().is_some_and(|e| e == "svg") {
+        let root = SVGBackend::new(path, size).into_drawing_area();
+        draw(&root, chart, series)
+    } else {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        draw(&root, chart, series)
+    };
+    result.map_err(|e| Error::format(path, format!("cannot draw the chart: {e}")))
+}
+
+fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        (lo / 1.2, hi * 1.2)
+    } else {
+        let pad = ((hi - lo) * 0.05).max(1e-9);
+        (lo - pad, hi + pad)
+    }
+}
+
+/// A short tick label: 0.001 → "1e-3", 250 → "250", 0.25 → "0.25".
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-2..1e5).contains(&a) {
+        let s = format!("{v:.0e}");
+        s.replace("e-0", "e-").replace("e0", "e")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    series: &[Series],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let points = || series.iter().flat_map(|s| s.points.iter());
+    let x = bounds(points().map(|p| p.0), chart.log_x);
+    let y = chart
+        .y_range
+        .unwrap_or_else(|| bounds(points().map(|p| p.1), chart.log_y));
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(&chart.title, (FAMILY, 22))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70);
+    // Four coordinate combinations, one drawing routine.
+    macro_rules! plot {
+        ($x:expr, $y:expr) => {{
+            let mut ctx = builder.build_cartesian_2d($x, $y)?;
+            ctx.configure_mesh()
+                .x_labels(8)
+                .y_labels(8)
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .x_desc(&chart.x_label)
+                .y_desc(&chart.y_label)
+                .label_style((FAMILY, 14))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()?;
+            for (i, s) in series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|(a, b)| {
+                        a.is_finite()
+                            && b.is_finite()
+                            && (!chart.log_x || *a > 0.0)
+                            && (!chart.log_y || *b > 0.0)
+                    })
+                    .map(|(a, b)| (a, b.clamp(y.0, y.1)))
+                    .collect();
+                ctx.draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            if let Some((mx, label)) = &chart.marker {
+                let line = vec![(*mx, y.0), (*mx, y.1)];
+                ctx.draw_series(LineSeries::new(line, BLACK.stroke_width(1)))?
+                    .label(label.as_str())
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1))
+                    });
+            }
+            ctx.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((FAMILY, 14))
+                .draw()?;
+        }};
+    }
+    match (chart.log_x, chart.log_y) {
+        (false, false) => plot!(x.0..x.1, y.0..y.1),
+        (true, false) => plot!((x.0..x.1).log_scale(), y.0..y.1),
+        (false, true) => plot!(x.0..x.1, (y.0..y.1).log_scale()),
+        (true, true) => plot!((x.0..x.1).log_scale(), (y.0..y.1).log_scale()),
+    }
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_png_and_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = vec![Series {
+            name: "loss".into(),
+            points: (1..50).map(|i| (i as f64 * 1e-4, 1.0 / i as f64)).collect(),
+        }];
+        let chart = Chart {
+            title: "test".into(),
+            x_label: "rate".into(),
+            y_label: "loss".into(),
+            log_x: true,
+            marker: Some((1e-3, "suggested".into())),
+            ..Chart::default()
+        };
+        for name in ["a.png", "a.svg"] {
+            let path = match std::env::var("DEEPTRAIN_PLOT_DIR") {
+                Ok(d) => std::path::PathBuf::from(d).join(name),
+                Err(_) => dir.path().join(name),
+            };
+            line_chart(&path, &chart, &series).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(bytes.len() > 1000, "{name}: {} bytes", bytes.len());
+        }
+        let png = std::env::var("DEEPTRAIN_PLOT_DIR")
+            .map(|d| std::path::PathBuf::from(d).join("a.png"))
+            .unwrap_or_else(|_| dir.path().join("a.png"));
+        assert!(std::fs::read(png).unwrap().starts_with(b"\x89PNG"));
+    }
+}
