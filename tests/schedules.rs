@@ -327,5 +327,6 @@ fn lr_range_test_restores_the_model() {
         "{}",
         result.suggested_lr
     );
-    assert_eq!(result.suggested_lr, result.best_lr / 10.0);
+    assert!(result.turning_lr > result.best_lr);
+    assert_eq!(result.suggested_lr, result.turning_lr / 10.0);
 }

@@ -96,7 +96,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     line_chart(&out.join("lr_find.png"), &chart, &series)?;
     let last = result.points.last().map_or(args.min, |p| p.0);
     println!(
-        "{} steps from {:.1e} to {:.1e}{}; lowest smoothed loss at {:.2e}",
+        "{} steps from {:.1e} to {:.1e}{}; lowest smoothed loss at {:.2e}, climbing from {:.2e}",
         result.points.len(),
         args.min,
         last,
@@ -105,7 +105,8 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         } else {
             ""
         },
-        result.best_lr
+        result.best_lr,
+        result.turning_lr
     );
     println!(
         "Suggested learning rate: {:.2e}, {SUGGESTION_RULE}",

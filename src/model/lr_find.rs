@@ -47,15 +47,21 @@ pub struct LrFindResult {
     pub points: Vec<(f64, f64, f64)>,
     /// The rate where the smoothed loss was lowest.
     pub best_lr: f64,
-    /// The suggested rate: `best_lr / 10`.
+    /// Where the loss starts to climb: the first rate past `best_lr` at which the smoothed loss
+    /// is 25% above its minimum (the last rate tried if it never is).
+    pub turning_lr: f64,
+    /// The suggested rate: `turning_lr / 10`.
     pub suggested_lr: f64,
     /// Whether the run stopped because the loss exploded.
     pub diverged: bool,
 }
 
 /// The rule behind [`LrFindResult::suggested_lr`], for messages.
-pub const SUGGESTION_RULE: &str = "a tenth of the rate at which the smoothed loss was lowest \
-    (Géron, ch. 11: the best rate is about 10 times lower than where the loss starts to climb)";
+pub const SUGGESTION_RULE: &str = "a tenth of the rate where the loss starts to climb (the \
+    first rate past the minimum with the smoothed loss 25% above it), as Géron, ch. 11 advises";
+
+/// How far above its minimum the smoothed loss must be to count as climbing.
+const CLIMB: f64 = 1.25;
 
 impl Sequential {
     /// Runs the range test on `train`, then restores the weights, the non-trainable state, the
@@ -167,10 +173,17 @@ impl Sequential {
                 options.min_lr
             )));
         }
+        let turning_lr = points
+            .iter()
+            .skip_while(|p| p.0 <= best_lr)
+            .find(|p| p.2 > CLIMB * best)
+            .or(points.last())
+            .map_or(best_lr, |p| p.0);
         Ok(LrFindResult {
             points,
             best_lr,
-            suggested_lr: best_lr / 10.0,
+            turning_lr,
+            suggested_lr: turning_lr / 10.0,
             diverged,
         })
     }

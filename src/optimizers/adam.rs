@@ -162,32 +162,43 @@ impl Optimizer for Adam {
         let (moments, rest) = buffers.split_at_mut(1);
         let (second, hat) = rest.split_at_mut(1);
         let (m, s) = (&mut moments[0], &mut second[0]);
-        let mut hat = hat.first_mut();
-        for (i, (p, &g)) in value.iter_mut().zip(grad).enumerate() {
-            let mi = &mut m[i];
-            *mi += (1.0 - b1) * (g - *mi);
-            let si = &mut s[i];
-            match variant {
-                AdamVariant::Adamax => {
-                    *si = (b2 * *si).max(g.abs());
-                    *p -= step * *mi / (*si + eps);
+        // One loop per variant, each a single pass the compiler can vectorize.
+        let (c1, c2) = (1.0 - b1, 1.0 - b2);
+        let params = value
+            .iter_mut()
+            .zip(grad)
+            .zip(m.iter_mut().zip(s.iter_mut()));
+        match (variant, hat.first_mut()) {
+            (AdamVariant::Adamax, _) => {
+                for ((p, &g), (m, u)) in params {
+                    *m += c1 * (g - *m);
+                    *u = (b2 * *u).max(g.abs());
+                    *p -= step * *m / (*u + eps);
                 }
-                AdamVariant::Nadam => {
-                    *si += (1.0 - b2) * (g * g - *si);
-                    let m_hat = nadam_m * *mi + nadam_g * g;
-                    *p -= step * m_hat / ((*si * inv_bias_2).sqrt() + eps);
+            }
+            (AdamVariant::Nadam, _) => {
+                for ((p, &g), (m, v)) in params {
+                    *m += c1 * (g - *m);
+                    *v += c2 * (g * g - *v);
+                    let m_hat = nadam_m * *m + nadam_g * g;
+                    *p -= step * m_hat / ((*v * inv_bias_2).sqrt() + eps);
                 }
-                AdamVariant::Adam | AdamVariant::AdamW { .. } => {
+            }
+            (_, Some(v_max)) => {
+                for (((p, &g), (m, v)), h) in params.zip(v_max.iter_mut()) {
                     *p -= decay * *p;
-                    *si += (1.0 - b2) * (g * g - *si);
-                    let v = match hat.as_deref_mut() {
-                        Some(h) => {
-                            h[i] = h[i].max(*si);
-                            h[i]
-                        }
-                        None => *si,
-                    };
-                    *p -= step * *mi / (v.sqrt() + eps);
+                    *m += c1 * (g - *m);
+                    *v += c2 * (g * g - *v);
+                    *h = h.max(*v);
+                    *p -= step * *m / (h.sqrt() + eps);
+                }
+            }
+            (_, None) => {
+                for ((p, &g), (m, v)) in params {
+                    *p -= decay * *p;
+                    *m += c1 * (g - *m);
+                    *v += c2 * (g * g - *v);
+                    *p -= step * *m / (v.sqrt() + eps);
                 }
             }
         }

@@ -89,29 +89,44 @@ impl Optimizer for RmsProp {
         let (lr, rho, mu, eps) = (self.learning_rate, self.rho, self.momentum, self.epsilon);
         let centered = self.centered;
         let mut buffers = self.slots.get(slot, value.len()).iter_mut();
-        let (Some(velocity), mut average, mut momentum) = (
+        let (Some(velocity), average, momentum) = (
             buffers.next(),
             if centered { buffers.next() } else { None },
             if mu > 0.0 { buffers.next() } else { None },
         ) else {
             unreachable!("the velocity buffer always exists")
         };
-        for (i, (p, &g)) in value.iter_mut().zip(grad).enumerate() {
-            let v = &mut velocity[i];
-            *v = rho * *v + (1.0 - rho) * g * g;
-            let mut denominator = *v + eps;
-            if let Some(average) = average.as_deref_mut() {
-                let a = &mut average[i];
-                *a = rho * *a + (1.0 - rho) * g;
-                denominator -= *a * *a;
+        let c = 1.0 - rho;
+        let params = value.iter_mut().zip(grad).zip(velocity.iter_mut());
+        // One loop per configuration, each a single vectorizable pass.
+        match (average, momentum) {
+            (None, None) => {
+                for ((p, &g), v) in params {
+                    *v = rho * *v + c * g * g;
+                    *p -= lr * g / (*v + eps).sqrt();
+                }
             }
-            let increment = lr * g / denominator.sqrt();
-            if let Some(momentum) = momentum.as_deref_mut() {
-                let b = &mut momentum[i];
-                *b = mu * *b + increment;
-                *p -= *b;
-            } else {
-                *p -= increment;
+            (None, Some(b)) => {
+                for (((p, &g), v), b) in params.zip(b.iter_mut()) {
+                    *v = rho * *v + c * g * g;
+                    *b = mu * *b + lr * g / (*v + eps).sqrt();
+                    *p -= *b;
+                }
+            }
+            (Some(a), None) => {
+                for (((p, &g), v), a) in params.zip(a.iter_mut()) {
+                    *v = rho * *v + c * g * g;
+                    *a = rho * *a + c * g;
+                    *p -= lr * g / (*v + eps - *a * *a).sqrt();
+                }
+            }
+            (Some(a), Some(b)) => {
+                for ((((p, &g), v), a), b) in params.zip(a.iter_mut()).zip(b.iter_mut()) {
+                    *v = rho * *v + c * g * g;
+                    *a = rho * *a + c * g;
+                    *b = mu * *b + lr * g / (*v + eps - *a * *a).sqrt();
+                    *p -= *b;
+                }
             }
         }
     }
