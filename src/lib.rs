@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod plot;
+pub mod regularizers;
 pub mod schedules;
 pub mod spec;
 pub mod tensor;

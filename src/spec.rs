@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Dataset, Scale, Splits};
+use crate::callbacks::CallbackSpec;
+use crate::data::{self, Augmentation, Dataset, Scale, Splits};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
@@ -41,6 +42,12 @@ pub struct Spec {
     /// Learning-rate schedule (none: the optimizer's constant rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
+    /// `[[callbacks]]`: early stopping, model checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callbacks: Vec<CallbackSpec>,
+    /// `[augmentation]`: image augmentation of every training batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Augmentation>,
 }
 
 /// `[data]`.
@@ -238,6 +245,9 @@ impl Spec {
             if !(0.0..1.0).contains(&v) {
                 return Err(format!("[data] {key} must be in [0, 1), got {v}"));
             }
+        }
+        if let Some(a) = &self.augmentation {
+            a.validate()?;
         }
         if let Some(schedule) = &self.schedule {
             schedule.validate().map_err(|m| format!("[schedule] {m}"))?;

@@ -415,3 +415,26 @@ fn batch_norm_in_every_position() {
         );
     }
 }
+
+/// L1 and L2 penalties on kernel and bias: their gradient joins the loss's.
+#[test]
+fn weight_penalties_have_their_gradient() {
+    use deeptrain::regularizers::Regularizer;
+    let penalized = LayerSpec::Dense(DenseSpec {
+        kernel_regularizer: Some(Regularizer { l1: 0.01, l2: 0.05 }),
+        bias_regularizer: Some(Regularizer { l1: 0.0, l2: 0.1 }),
+        bias_initializer: Initializer::Ones,
+        ..DenseSpec::new(5).activation(Activation::Tanh)
+    });
+    let model = build(
+        &[4],
+        vec![penalized, dense(3, Activation::Softmax)],
+        Loss::SparseCategoricalCrossentropy,
+    );
+    check_model(
+        model,
+        pseudo_random(&[6, 4], 23, 1.0),
+        Targets::Classes(vec![0, 1, 2, 1, 0, 2]),
+        "penalties",
+    );
+}

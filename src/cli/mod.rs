@@ -5,6 +5,7 @@ mod fold;
 mod lr_find;
 mod predict;
 mod progress;
+mod prune;
 mod train;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// The learning-rate range test: loss versus an exponentially growing rate, and a suggestion.
     LrFind(lr_find::LrFindArgs),
+    /// Zero the kernel weights below a threshold; report sparsity and accuracy before and after.
+    Prune(prune::PruneArgs),
     /// Fold batch normalization into Dense layers for faster inference (predictions unchanged).
     Fold(fold::FoldArgs),
     /// Print the layers, output shapes and parameter counts of a spec's model.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Predict(args) => predict::predict(args),
         Command::Fold(args) => fold::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::LrFind(args) => lr_find::run(args),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;

@@ -24,6 +24,12 @@ pub struct EvaluateArgs {
     /// For NPY data: the labels file.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// MC dropout: average this many stochastic passes (dropout on, batch norm in inference).
+    #[arg(long)]
+    mc_samples: Option<usize>,
+    /// Seed of the MC dropout passes.
+    #[arg(long, default_value_t = 42)]
+    mc_seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +45,12 @@ pub struct PredictArgs {
     /// A CSV column to ignore (e.g. the label, when predicting on labelled data).
     #[arg(long)]
     label_column: Option<String>,
+    /// MC dropout: the mean of this many stochastic passes, with a `std_` column per output.
+    #[arg(long)]
+    mc_samples: Option<usize>,
+    /// Seed of the MC dropout passes.
+    #[arg(long, default_value_t = 42)]
+    mc_seed: u64,
 }
 
 /// Accepts either the run directory or its `model/` folder.
@@ -73,6 +85,16 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         None => (splits.train, "whole"),
     };
     scaler.apply(&mut data.x);
+    if let Some(samples) = args.mc_samples {
+        return evaluate_mc(
+            &mut model,
+            &data,
+            samples,
+            args.mc_seed,
+            which,
+            &spec.dataset,
+        );
+    }
     let results = model.evaluate(&data, 1024)?;
     println!(
         "Evaluated on the {which} set of `{}` ({} samples): {}",
@@ -83,6 +105,41 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
             .map(|(n, v)| format!("{n}: {v:.4}"))
             .collect::<Vec<_>>()
             .join(" - ")
+    );
+    Ok(())
+}
+
+/// Accuracy and log loss of the MC-dropout mean probabilities, and their mean spread.
+fn evaluate_mc(
+    model: &mut Sequential,
+    data: &deeptrain::Dataset,
+    samples: usize,
+    seed: u64,
+    which: &str,
+    dataset: &str,
+) -> Result<()> {
+    if data.labels.row_len() != 1 || !model.loss().is_some_and(|l| l.wants_classes()) {
+        return Err(Error::Config(
+            "--mc-samples evaluates classifiers trained on class labels".into(),
+        ));
+    }
+    let (mean, std) = model.predict_mc(&data.x, samples, 256, seed)?;
+    let (mut correct, mut nll, mut spread) = (0usize, 0.0f64, 0.0f64);
+    for i in 0..mean.rows() {
+        let label = data.labels.data()[i] as usize;
+        let row = mean.row(i);
+        let predicted = argmax(row);
+        correct += usize::from(predicted == label);
+        nll -= (row.get(label).copied().unwrap_or(0.0).max(1e-7) as f64).ln();
+        spread += std.row(i)[predicted] as f64;
+    }
+    let n = mean.rows().max(1) as f64;
+    println!(
+        "MC dropout ({samples} samples) on the {which} set of `{dataset}` ({} samples): loss: {:.4} - accuracy: {:.4} - mean std of the predicted class: {:.4}",
+        data.len(),
+        nll / n,
+        correct as f64 / n,
+        spread / n
     );
     Ok(())
 }
@@ -106,7 +163,13 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         .chain(model.input_shape().iter().copied())
         .collect();
     x.resize(&shape);
-    let y = model.predict(&x, 1024)?;
+    let (y, spread) = match args.mc_samples {
+        Some(samples) => {
+            let (mean, std) = model.predict_mc(&x, samples, 256, args.mc_seed)?;
+            (mean, Some(std))
+        }
+        None => (model.predict(&x, 1024)?, None),
+    };
     let units = y.row_len();
     let classification = model
         .loss()
@@ -120,6 +183,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         _ => (0..units).map(|k| format!("p_{k}")).collect(),
     };
     out.push_str(&names.join(","));
+    if spread.is_some() {
+        for name in &names {
+            let _ = write!(out, ",std_{}", name.trim_start_matches("p_"));
+        }
+    }
     out.push_str(if classification { ",predicted\n" } else { "\n" });
     for i in 0..y.rows() {
         let row = y.row(i);
@@ -129,6 +197,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(","),
         );
+        if let Some(std) = &spread {
+            for v in std.row(i) {
+                let _ = write!(out, ",{v:.6}");
+            }
+        }
         if classification {
             let _ = write!(out, ",{}", argmax(row));
         }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use deeptrain::callbacks::{BatchEnd, Callback, Control, EpochLogs, TrainBegin};
+use deeptrain::{Result, Sequential};
 
 /// Prints training progress.
 pub struct Progress {
@@ -65,7 +66,7 @@ impl Callback for Progress {
         }
     }
 
-    fn on_epoch_end(&mut self, logs: &EpochLogs) -> Control {
+    fn on_epoch_end(&mut self, logs: &EpochLogs, _model: &mut Sequential) -> Result<Control> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -79,6 +80,6 @@ impl Callback for Progress {
             format_values(&names, &values),
             logs.learning_rate as f32
         );
-        Control::Continue
+        Ok(Control::Continue)
     }
 }

@@ -6,7 +6,10 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use deeptrain::callbacks::{Callback, CallbackSpec, EarlyStopping, ModelCheckpoint, Monitor};
+use deeptrain::data::write_grid;
 use deeptrain::model::FitOptions;
+use deeptrain::spec::Spec;
 use deeptrain::{Error, Result, Sequential};
 
 use super::data_source;
@@ -60,15 +63,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
         batch_size: spec.fit.batch_size,
         validation_split: 0.0,
         shuffle: spec.fit.shuffle,
+        augmentation: spec.augmentation.clone(),
     };
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    if let Some(augmentation) = &spec.augmentation {
+        let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(spec.seed);
+        let path = out.join("augmentation.png");
+        write_grid(&path, &data.train.x, augmentation, 8, 7, &mut rng)?;
+        println!("Augmented samples: {}", path.display());
+    }
     let mut progress = Progress::new();
+    let mut callbacks = build_callbacks(&spec, &out, &data)?;
+    let mut all: Vec<&mut dyn Callback> = vec![&mut progress];
+    all.extend(
+        callbacks
+            .iter_mut()
+            .map(|c| c.as_mut() as &mut dyn Callback),
+    );
     let fit_started = Instant::now();
-    let history = model.fit(
-        &data.train,
-        data.validation.as_ref(),
-        &options,
-        &mut [&mut progress],
-    )?;
+    let history = model.fit(&data.train, data.validation.as_ref(), &options, &mut all)?;
     let fit_seconds = fit_started.elapsed().as_secs_f64();
 
     let as_json = |results: Vec<(String, f64)>| -> serde_json::Value {
@@ -99,7 +112,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => serde_json::Value::Null,
     };
 
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     history.write_csv(&out.join("history.csv"))?;
     model.save(
         &out.join("model"),
@@ -164,4 +176,41 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The spec's `[[callbacks]]`.
+fn build_callbacks(
+    spec: &Spec,
+    out: &std::path::Path,
+    data: &data_source::Prepared,
+) -> Result<Vec<Box<dyn Callback>>> {
+    let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
+    for c in &spec.callbacks {
+        match c {
+            CallbackSpec::EarlyStopping {
+                monitor,
+                mode,
+                min_delta,
+                patience,
+                restore_best_weights,
+            } => callbacks.push(Box::new(EarlyStopping::new(
+                Monitor::new(monitor, *mode, *min_delta),
+                *patience,
+                *restore_best_weights,
+            ))),
+            CallbackSpec::ModelCheckpoint {
+                monitor,
+                mode,
+                save_best_only,
+                path,
+            } => callbacks.push(Box::new(ModelCheckpoint::new(
+                path.clone().unwrap_or_else(|| out.join("checkpoint")),
+                save_best_only.then(|| Monitor::new(monitor, *mode, 0.0)),
+                data.scaler.clone(),
+                Some(spec.data.clone()),
+                data.class_names.clone(),
+            ))),
+        }
+    }
+    Ok(callbacks)
 }

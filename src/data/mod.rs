@@ -3,6 +3,7 @@
 //! Shapes: `x` is (N, ...) (e.g. (N, 28, 28) for images, (N, F) for tables); `labels` is (N, L),
 //! L = 1 for a label column. The model turns labels into the targets its loss needs.
 
+mod augment;
 mod csv;
 mod digits;
 mod fashion_mnist;
@@ -11,6 +12,7 @@ mod npy;
 mod preprocess;
 
 pub use self::csv::{load_csv, load_csv_features, LabelColumn};
+pub use augment::{write_grid, Augmentation};
 pub use digits::{digits, DIGITS_ATTRIBUTION};
 pub use fashion_mnist::{
     fashion_mnist, fashion_mnist_dir, FASHION_MNIST_CLASSES, FASHION_MNIST_DEFAULT_DIR,

@@ -24,6 +24,8 @@ pub struct Dense {
     z: Tensor,
     /// Scratch for dz.
     dz: Tensor,
+    /// Scratch for max-norm's column norms.
+    norms: Vec<f32>,
 }
 
 impl Dense {
@@ -37,6 +39,7 @@ impl Dense {
             fused_output: false,
             z: Tensor::default(),
             dz: Tensor::default(),
+            norms: Vec::new(),
         }
     }
 
@@ -208,6 +211,34 @@ impl Layer for Dense {
 
     fn logits(&self) -> Option<&Tensor> {
         self.fused_output.then_some(&self.z)
+    }
+
+    fn penalty(&self) -> f64 {
+        let mut total = 0.0;
+        if let Some(r) = self.spec.kernel_regularizer {
+            total += r.penalty(self.params[KERNEL].value.data());
+        }
+        if let (Some(r), Some(b)) = (self.spec.bias_regularizer, self.params.get(BIAS)) {
+            total += r.penalty(b.value.data());
+        }
+        total
+    }
+
+    fn add_penalty_gradients(&mut self) {
+        let kernel = self.spec.kernel_regularizer;
+        let bias = self.spec.bias_regularizer;
+        for (p, r) in self.params.iter_mut().zip([kernel, bias]) {
+            if let (Some(r), true) = (r, p.trainable) {
+                r.add_gradient(p.value.data(), p.grad.data_mut());
+            }
+        }
+    }
+
+    fn apply_constraints(&mut self) {
+        if let Some(c) = self.spec.kernel_constraint {
+            let units = self.spec.units;
+            c.apply(self.params[KERNEL].value.data_mut(), units, &mut self.norms);
+        }
     }
 
     fn describe(&self) -> String {

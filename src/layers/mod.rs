@@ -12,6 +12,7 @@
 mod activation;
 mod batch_norm;
 mod dense;
+mod dropout;
 mod flatten;
 mod prelu;
 mod rrelu;
@@ -19,6 +20,7 @@ mod rrelu;
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormalization;
 pub use dense::Dense;
+pub use dropout::{Dropout, DropoutKind, GaussianNoise};
 pub use flatten::Flatten;
 pub use prelu::PRelu;
 pub use rrelu::RRelu;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activations::Activation;
 use crate::init::Initializer;
+use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Result, Rng};
 
@@ -37,6 +40,9 @@ pub enum Mode {
     Train,
     /// Inference: deterministic.
     Infer,
+    /// Inference with dropout still active (MC dropout, Gal & Ghahramani 2016): batch norm uses
+    /// its moving statistics, dropout layers keep dropping.
+    Sample,
 }
 
 /// A named parameter tensor with its accumulated gradient.
@@ -130,6 +136,16 @@ pub trait Layer: Send {
     fn inference_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
         None
     }
+    /// The weight penalty this layer adds to the training loss (0 without regularizers).
+    fn penalty(&self) -> f64 {
+        0.0
+    }
+    /// Adds the penalty's gradient to the parameter gradients.
+    fn add_penalty_gradients(&mut self) {}
+    /// Applies weight constraints (max-norm) after an update.
+    fn apply_constraints(&mut self) {}
+    /// Reseeds the layer's own random stream, if it has one (dropout, noise, RReLU).
+    fn reseed(&mut self, _seed: u64) {}
     /// A short description of the layer's settings for the summary (`relu, he_normal`).
     fn describe(&self) -> String {
         String::new()
@@ -175,6 +191,34 @@ pub enum LayerSpec {
     Rrelu(RreluSpec),
     /// Batch normalization: `{ type = "batch_normalization", momentum = 0.99, epsilon = 0.001 }`.
     BatchNormalization(BatchNormSpec),
+    /// Inverted dropout: `{ type = "dropout", rate = 0.2 }`.
+    Dropout(DropoutSpec),
+    /// SELU-preserving dropout: `{ type = "alpha_dropout", rate = 0.2 }`.
+    AlphaDropout(DropoutSpec),
+    /// Additive noise in training: `{ type = "gaussian_noise", stddev = 0.1 }`.
+    GaussianNoise(GaussianNoiseSpec),
+}
+
+/// Settings of a [`Dropout`] layer (standard or alpha).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutSpec {
+    /// Fraction of values dropped in training, in [0, 1).
+    pub rate: f32,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Settings of a [`GaussianNoise`] layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianNoiseSpec {
+    /// Standard deviation of the noise (≥ 0).
+    pub stddev: f32,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Settings of a [`BatchNormalization`] layer (Keras' names and defaults).
@@ -312,6 +356,15 @@ pub struct DenseSpec {
     /// Whether the parameters are trained (default true).
     #[serde(default = "yes")]
     pub trainable: bool,
+    /// Penalty on the kernel: `{ l2 = 0.01 }`, `{ l1 = ... }` or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// Constraint on each unit's incoming weights: `{ max_norm = 1.0 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
 }
 
 /// Settings of a [`Flatten`] layer.
@@ -355,6 +408,9 @@ impl DenseSpec {
             bias_initializer: Initializer::Zeros,
             name: None,
             trainable: true,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel_constraint: None,
         }
     }
 }
@@ -371,6 +427,9 @@ impl LayerSpec {
             LayerSpec::Prelu(_) => "prelu",
             LayerSpec::Rrelu(_) => "rrelu",
             LayerSpec::BatchNormalization(_) => "batch_normalization",
+            LayerSpec::Dropout(_) => "dropout",
+            LayerSpec::AlphaDropout(_) => "alpha_dropout",
+            LayerSpec::GaussianNoise(_) => "gaussian_noise",
         }
     }
 
@@ -385,6 +444,8 @@ impl LayerSpec {
             LayerSpec::Prelu(s) => s.name.as_deref(),
             LayerSpec::Rrelu(s) => s.name.as_deref(),
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
+            LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) => s.name.as_deref(),
+            LayerSpec::GaussianNoise(s) => s.name.as_deref(),
         }
     }
 
@@ -399,7 +460,11 @@ impl LayerSpec {
             LayerSpec::Prelu(_) | LayerSpec::Rrelu(_) => Some(Activation::LeakyRelu {
                 alpha: crate::activations::LEAKY_RELU_ALPHA,
             }),
-            LayerSpec::Flatten(_) | LayerSpec::BatchNormalization(_) => None,
+            LayerSpec::Flatten(_)
+            | LayerSpec::BatchNormalization(_)
+            | LayerSpec::Dropout(_)
+            | LayerSpec::AlphaDropout(_)
+            | LayerSpec::GaussianNoise(_) => None,
         }
     }
 
@@ -412,8 +477,23 @@ impl LayerSpec {
             LayerSpec::Dense(s) => {
                 s.kernel_initializer.validate()?;
                 s.bias_initializer.validate()?;
+                for r in [s.kernel_regularizer, s.bias_regularizer].into_iter().flatten() {
+                    r.validate()?;
+                }
+                if let Some(c) = s.kernel_constraint {
+                    c.validate()?;
+                }
             }
             LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
+            LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) if !(0.0..1.0).contains(&s.rate) => {
+                return Err(format!("dropout layer: `rate` must be in [0, 1), got {}", s.rate))
+            }
+            LayerSpec::GaussianNoise(s) if !(s.stddev.is_finite() && s.stddev >= 0.0) => {
+                return Err(format!(
+                    "gaussian_noise layer: `stddev` must be a number ≥ 0, got {}",
+                    s.stddev
+                ))
+            }
             LayerSpec::BatchNormalization(s)
                 if !((0.0..1.0).contains(&s.momentum) && s.epsilon.is_finite() && s.epsilon > 0.0) =>
             {
@@ -466,6 +546,13 @@ impl LayerSpec {
             LayerSpec::Prelu(s) => Box::new(PRelu::from_spec(s.clone())),
             LayerSpec::Rrelu(s) => Box::new(RRelu::from_spec(s.clone())),
             LayerSpec::BatchNormalization(s) => Box::new(BatchNormalization::from_spec(s.clone())),
+            LayerSpec::Dropout(s) => {
+                Box::new(Dropout::new(DropoutKind::Standard, s.rate, s.name.clone()))
+            }
+            LayerSpec::AlphaDropout(s) => {
+                Box::new(Dropout::new(DropoutKind::Alpha, s.rate, s.name.clone()))
+            }
+            LayerSpec::GaussianNoise(s) => Box::new(GaussianNoise::new(s.stddev, s.name.clone())),
         }
     }
 }

@@ -56,6 +56,10 @@ impl Layer for RRelu {
         "RReLU"
     }
 
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
+
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         // The layer's own stream, seeded from the model's, so runs are reproducible.
         self.rng = Rng::seed_from_u64(rng.random());
@@ -66,7 +70,7 @@ impl Layer for RRelu {
         output.resize(input.shape());
         self.last_mode = mode;
         match mode {
-            Mode::Train => {
+            Mode::Train | Mode::Sample => {
                 self.slopes.resize(input.shape());
                 let (lower, upper) = (self.spec.lower, self.spec.upper);
                 for ((y, &x), a) in output
@@ -107,7 +111,7 @@ impl Layer for RRelu {
             .zip(input.data())
             .zip(grad_output.data());
         match self.last_mode {
-            Mode::Train => {
+            Mode::Train | Mode::Sample => {
                 for (((d, &x), &g), &a) in values.zip(self.slopes.data()) {
                     *d = if x >= 0.0 { g } else { a * g };
                 }

@@ -6,7 +6,7 @@ use rand::seq::SliceRandom;
 
 use super::Sequential;
 use crate::callbacks::{BatchEnd, Callback, Control, EpochLogs, History, TrainBegin};
-use crate::data::Dataset;
+use crate::data::{Augmentation, Dataset};
 use crate::losses::Targets;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -23,6 +23,8 @@ pub struct FitOptions {
     pub validation_split: f64,
     /// Reshuffle the training data before each epoch (seeded by the model's seed).
     pub shuffle: bool,
+    /// Image augmentation applied to every training batch (seeded by the model's seed).
+    pub augmentation: Option<Augmentation>,
 }
 
 impl Default for FitOptions {
@@ -32,6 +34,7 @@ impl Default for FitOptions {
             batch_size: 32,
             validation_split: 0.0,
             shuffle: true,
+            augmentation: None,
         }
     }
 }
@@ -90,9 +93,13 @@ impl Sequential {
             _ => None,
         };
 
+        // `penalty`, the weight penalties' share of the loss, when the model has any.
+        let penalty = self.has_penalty();
         let names: Vec<String> = std::iter::once("loss".to_string())
+            .chain(penalty.then(|| "penalty".to_string()))
             .chain(self.metrics().iter().map(|m| m.name().to_string()))
             .collect();
+        let first_metric = 1 + usize::from(penalty);
         let n = train.len();
         let steps = n.div_ceil(options.batch_size);
         let info = TrainBegin {
@@ -111,6 +118,11 @@ impl Sequential {
         let mut batch_x = Tensor::default();
         let mut batch_targets = Targets::default();
         let mut sums = vec![0.0; names.len()];
+        if let Some(a) = &options.augmentation {
+            a.validate().map_err(Error::Config)?;
+            Augmentation::image_shape(train.feature_shape())?;
+        }
+        let mut scratch = Vec::new();
         let mut means = vec![0.0; names.len()];
         for epoch in 0..options.epochs {
             let start = Instant::now();
@@ -123,8 +135,15 @@ impl Sequential {
             for (step, chunk) in order.chunks(options.batch_size).enumerate() {
                 batch_x.gather_rows(&train.x, chunk);
                 targets.gather(chunk, &mut batch_targets);
+                if let Some(a) = &options.augmentation {
+                    a.apply(&mut batch_x, &mut self.augment_rng, &mut scratch)?;
+                }
                 self.schedule_before_step(epoch);
-                let batch_loss = self.train_step(&batch_x, &batch_targets, &mut sums[1..])?;
+                let batch_loss =
+                    self.train_step(&batch_x, &batch_targets, &mut sums[first_metric..])?;
+                if penalty {
+                    sums[1] += self.last_penalty() * chunk.len() as f64;
+                }
                 if !batch_loss.is_finite() {
                     return Err(Error::Diverged(format!(
                         "the loss became {batch_loss} at epoch {}, step {}; lower the learning rate or check the data",
@@ -169,14 +188,16 @@ impl Sequential {
             }
             let mut stop = false;
             for c in callbacks.iter_mut() {
-                stop |= c.on_epoch_end(&logs) == Control::Stop;
+                stop |= c.on_epoch_end(&logs, self)? == Control::Stop;
             }
             history.epochs.push(logs);
             if stop {
                 break;
             }
         }
-        callbacks.iter_mut().for_each(|c| c.on_train_end(&history));
+        for c in callbacks.iter_mut() {
+            c.on_train_end(&history, self);
+        }
         Ok(history)
     }
 }

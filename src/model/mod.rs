@@ -15,7 +15,7 @@ mod fit;
 mod fold;
 mod lr_find;
 mod save;
-mod summary;
+pub mod summary;
 
 pub use fit::FitOptions;
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
@@ -62,6 +62,10 @@ fn resolve_auto_initializer(specs: &[LayerSpec], index: usize) -> LayerSpec {
     }
     spec
 }
+
+/// A snapshot of a model's parameters and state, per layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights(pub Vec<Vec<Tensor>>);
 
 /// Layers being assembled into a [`Sequential`] model.
 #[derive(Clone, Debug)]
@@ -140,6 +144,9 @@ pub struct Sequential {
     observer: Option<Box<dyn Observer>>,
     seed: u64,
     shuffle_rng: Rng,
+    /// Augmentation's stream (seed, stream 2).
+    augment_rng: Rng,
+    last_penalty: f64,
 }
 
 impl Sequential {
@@ -201,6 +208,8 @@ impl Sequential {
         let n = layers.len();
         let mut shuffle_rng = Rng::seed_from_u64(seed);
         shuffle_rng.set_stream(1);
+        let mut augment_rng = Rng::seed_from_u64(seed);
+        augment_rng.set_stream(2);
         Ok(Sequential {
             input_shape: input_shape.to_vec(),
             layers,
@@ -211,6 +220,8 @@ impl Sequential {
             observer: None,
             seed,
             shuffle_rng,
+            augment_rng,
+            last_penalty: 0.0,
         })
     }
 
@@ -456,17 +467,41 @@ impl Sequential {
             return Err(Error::Config("compile the model before training it".into()));
         };
         self.forward(x, Mode::Train);
-        let loss = self.loss_of_last_forward(compiled.loss, targets, true);
+        let data_loss = self.loss_of_last_forward(compiled.loss, targets, true);
         let y_pred = &self.outputs[self.layers.len() - 1];
         for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
             *sum += metric.batch_sum(y_pred, targets);
         }
         self.zero_grads();
         self.backward(x, None);
+        // Weight penalties join the loss and its gradient before clipping, as in Keras.
+        self.last_penalty = self.add_penalties();
         let mut compiled = compiled;
         self.apply_gradients(compiled.optimizer.as_mut());
         self.compiled = Some(compiled);
-        Ok(loss)
+        Ok(data_loss + self.last_penalty)
+    }
+
+    /// The weight penalty of the last training step (part of the loss it returned).
+    pub fn last_penalty(&self) -> f64 {
+        self.last_penalty
+    }
+
+    /// Whether any layer has a weight penalty.
+    pub fn has_penalty(&self) -> bool {
+        self.layer_specs().iter().any(|s| {
+            matches!(s, LayerSpec::Dense(d) if d.kernel_regularizer.is_some() || d.bias_regularizer.is_some())
+        })
+    }
+
+    /// Adds every layer's penalty gradient; returns the total penalty.
+    fn add_penalties(&mut self) -> f64 {
+        let mut total = 0.0;
+        for layer in &mut self.layers {
+            total += layer.penalty();
+            layer.add_penalty_gradients();
+        }
+        total
     }
 
     /// Clips the accumulated gradients as the optimizer asks (see [`Clipping`]), then lets it
@@ -497,6 +532,7 @@ impl Sequential {
                 }
                 slot += 1;
             }
+            layer.apply_constraints();
         }
         optimizer.finish_step();
     }
@@ -518,7 +554,8 @@ impl Sequential {
         self.zero_grads();
         let mut dx = Tensor::default();
         self.backward(x, Some(&mut dx));
-        Ok((loss, dx))
+        let penalty = self.add_penalties();
+        Ok((loss + penalty, dx))
     }
 
     /// The model's outputs for `x`, in inference mode, `batch_size` rows at a time.
@@ -537,6 +574,55 @@ impl Sequential {
                 .copy_from_slice(y.data());
         }
         Ok(out)
+    }
+
+    /// MC dropout (Gal & Ghahramani 2016): `samples` stochastic passes over `x` with dropout
+    /// active and batch norm in inference mode; returns the mean output and its standard
+    /// deviation per output unit. The dropout streams are reseeded from `seed` first, so the
+    /// result depends only on the weights, `x`, `samples` and `seed`.
+    pub fn predict_mc(
+        &mut self,
+        x: &Tensor,
+        samples: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<(Tensor, Tensor)> {
+        self.check_input(x)?;
+        if samples == 0 {
+            return Err(Error::Config("MC dropout needs at least one sample".into()));
+        }
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.reseed(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        let n = x.rows();
+        let units = self.output_units();
+        let mut sum = vec![0.0f64; n * units];
+        let mut sum_sq = vec![0.0f64; n * units];
+        let mut batch = Tensor::default();
+        let indices: Vec<usize> = (0..n).collect();
+        for (b, chunk) in indices.chunks(batch_size.max(1)).enumerate() {
+            batch.gather_rows(x, chunk);
+            let offset = b * batch_size.max(1) * units;
+            for _ in 0..samples {
+                self.forward(&batch, Mode::Sample);
+                let y = self.outputs.last().expect("layers").data();
+                for (k, &v) in y.iter().enumerate() {
+                    sum[offset + k] += v as f64;
+                    sum_sq[offset + k] += (v as f64) * (v as f64);
+                }
+            }
+        }
+        let s = samples as f64;
+        let mean: Vec<f32> = sum.iter().map(|&v| (v / s) as f32).collect();
+        let std: Vec<f32> = sum
+            .iter()
+            .zip(&sum_sq)
+            .map(|(&a, &b)| ((b / s - (a / s).powi(2)).max(0.0)).sqrt() as f32)
+            .collect();
+        Ok((
+            Tensor::from_vec(mean, &[n, units]),
+            Tensor::from_vec(std, &[n, units]),
+        ))
     }
 
     /// Loss and metrics on a dataset, in inference mode: `[("loss", ..), (metric, ..), ...]`.
@@ -577,12 +663,77 @@ impl Sequential {
             }
         }
         let denom = n.max(1) as f64;
-        let mut results = vec![("loss".to_string(), loss_sum / denom)];
+        // As Keras, the loss includes the weight penalties.
+        let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
+        let mut results = vec![("loss".to_string(), loss_sum / denom + penalty)];
         for ((named, _), sum) in compiled.metrics.iter().zip(metric_sums) {
             results.push((named.name().to_string(), sum / denom));
         }
         self.compiled = Some(compiled);
         Ok(results)
+    }
+
+    /// Per layer with a kernel: (layer name, kernel size, how many |w| < `threshold`).
+    pub fn sparsity(&self, threshold: f32) -> Vec<(String, usize, usize)> {
+        self.layers
+            .iter()
+            .filter_map(|l| {
+                let kernel = l.params().iter().find(|p| p.name == "kernel")?;
+                let small = kernel
+                    .value
+                    .data()
+                    .iter()
+                    .filter(|w| w.abs() < threshold)
+                    .count();
+                Some((l.name().to_string(), kernel.value.len(), small))
+            })
+            .collect()
+    }
+
+    /// Sets every kernel weight with |w| < `threshold` to zero (the textbook's recipe for a
+    /// sparse model after L1 training); returns how many were zeroed.
+    pub fn prune(&mut self, threshold: f32) -> usize {
+        let mut zeroed = 0;
+        for layer in &mut self.layers {
+            for p in layer.params_mut().iter_mut().filter(|p| p.name == "kernel") {
+                for w in p.value.data_mut() {
+                    if w.abs() < threshold && *w != 0.0 {
+                        *w = 0.0;
+                        zeroed += 1;
+                    }
+                }
+            }
+        }
+        zeroed
+    }
+
+    /// A copy of every parameter and non-trainable state tensor (Keras' `get_weights`).
+    pub fn weights(&self) -> Weights {
+        Weights(
+            self.layers
+                .iter()
+                .map(|l| {
+                    l.params()
+                        .iter()
+                        .map(|p| p.value.clone())
+                        .chain(l.state().iter().map(|s| s.value.clone()))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+
+    /// Puts back weights taken by [`Sequential::weights`] from this model.
+    pub fn set_weights(&mut self, weights: &Weights) {
+        for (layer, values) in self.layers.iter_mut().zip(&weights.0) {
+            let n = layer.params().len();
+            for (p, v) in layer.params_mut().iter_mut().zip(values) {
+                p.value.copy_from(v);
+            }
+            for (s, v) in layer.state_mut().iter_mut().zip(&values[n..]) {
+                s.value.copy_from(v);
+            }
+        }
     }
 
     /// Every layer's spec (with resolved names), for saving or cloning.

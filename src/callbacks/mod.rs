@@ -1,10 +1,16 @@
-//! Callbacks: hooks into `fit` (progress display, logging, early stopping in a later issue), and
-//! the history of every metric per epoch.
+//! Callbacks: hooks into `fit` (progress display, early stopping, checkpoints), with Keras'
+//! names, and the history of every metric per epoch.
+
+mod checkpoint;
+mod early_stopping;
+
+pub use checkpoint::ModelCheckpoint;
+pub use early_stopping::{EarlyStopping, Monitor};
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::Result;
+use crate::{Result, Sequential};
 
 /// Whether training goes on after an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,12 +77,55 @@ pub trait Callback {
     fn on_epoch_begin(&mut self, _epoch: usize) {}
     /// After each training step.
     fn on_batch_end(&mut self, _logs: &BatchEnd) {}
-    /// After each epoch (and its validation); may stop training.
-    fn on_epoch_end(&mut self, _logs: &EpochLogs) -> Control {
-        Control::Continue
+    /// After each epoch (and its validation), with the model; may stop training.
+    fn on_epoch_end(&mut self, _logs: &EpochLogs, _model: &mut Sequential) -> Result<Control> {
+        Ok(Control::Continue)
     }
-    /// After the last epoch.
-    fn on_train_end(&mut self, _history: &History) {}
+    /// After the last epoch, with the model (e.g. to restore the best weights).
+    fn on_train_end(&mut self, _history: &History, _model: &mut Sequential) {}
+}
+
+/// `[[callbacks]]` in a spec, with Keras' names.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CallbackSpec {
+    /// Stop when the monitored metric stops improving.
+    EarlyStopping {
+        /// The metric watched (default `val_loss`).
+        #[serde(default = "val_loss")]
+        monitor: String,
+        /// `min`, `max` or `auto` (max for accuracies).
+        #[serde(default)]
+        mode: crate::schedules::MonitorMode,
+        /// The smallest change that counts as improvement.
+        #[serde(default)]
+        min_delta: f64,
+        /// Epochs without improvement before stopping.
+        #[serde(default)]
+        patience: usize,
+        /// Put back the best epoch's weights at the end.
+        #[serde(default)]
+        restore_best_weights: bool,
+    },
+    /// Save the model every epoch, or only when the monitored metric improves.
+    ModelCheckpoint {
+        /// The metric watched for `save_best_only` (default `val_loss`).
+        #[serde(default = "val_loss")]
+        monitor: String,
+        /// `min`, `max` or `auto`.
+        #[serde(default)]
+        mode: crate::schedules::MonitorMode,
+        /// Save only when the metric improves.
+        #[serde(default)]
+        save_best_only: bool,
+        /// Directory (default: `checkpoint/` in the run directory).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<std::path::PathBuf>,
+    },
+}
+
+fn val_loss() -> String {
+    "val_loss".into()
 }
 
 /// Every metric per epoch, as Keras' `History`.

@@ -1,0 +1,127 @@
+//! Early stopping (Keras' `EarlyStopping`): stop when the monitored metric has not improved by
+//! more than `min_delta` for `patience` epochs, optionally putting back the best epoch's weights.
+
+use super::{Callback, Control, EpochLogs, History};
+use crate::model::Weights;
+use crate::schedules::MonitorMode;
+use crate::{Error, Result, Sequential};
+
+/// Which metric to watch and in which direction it improves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Monitor {
+    /// Metric name (`val_loss`, `val_accuracy`, ...).
+    pub name: String,
+    /// Lower or higher is better (auto: higher for accuracies).
+    pub mode: MonitorMode,
+    /// The smallest change that counts.
+    pub min_delta: f64,
+    best: Option<f64>,
+}
+
+impl Monitor {
+    /// A monitor with no value seen yet.
+    pub fn new(name: &str, mode: MonitorMode, min_delta: f64) -> Self {
+        let mode = match mode {
+            MonitorMode::Auto if name.contains("acc") => MonitorMode::Max,
+            MonitorMode::Auto => MonitorMode::Min,
+            m => m,
+        };
+        Monitor {
+            name: name.to_string(),
+            mode,
+            min_delta: min_delta.abs(),
+            best: None,
+        }
+    }
+
+    /// Reads the metric from `logs`; true when it improved on the best so far (which it then
+    /// becomes). Errors when the logs lack it.
+    pub fn improved(&mut self, logs: &EpochLogs) -> Result<bool> {
+        let value = logs.get(&self.name).ok_or_else(|| {
+            Error::Config(format!(
+                "the callback monitors `{}`, which this run does not compute (metrics: {})",
+                self.name,
+                logs.values
+                    .iter()
+                    .map(|v| v.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let better = match (self.best, self.mode) {
+            (None, _) => value.is_finite(),
+            (Some(best), MonitorMode::Max) => value - self.min_delta > best,
+            (Some(best), _) => value + self.min_delta < best,
+        };
+        if better {
+            self.best = Some(value);
+        }
+        Ok(better)
+    }
+
+    /// The best value seen.
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+}
+
+/// Stops training when the monitored metric stops improving.
+pub struct EarlyStopping {
+    monitor: Monitor,
+    patience: usize,
+    restore_best_weights: bool,
+    wait: usize,
+    best_epoch: Option<usize>,
+    best_weights: Option<Weights>,
+    stopped_epoch: Option<usize>,
+}
+
+impl EarlyStopping {
+    /// Watches `monitor`, waiting `patience` epochs.
+    pub fn new(monitor: Monitor, patience: usize, restore_best_weights: bool) -> Self {
+        EarlyStopping {
+            monitor,
+            patience,
+            restore_best_weights,
+            wait: 0,
+            best_epoch: None,
+            best_weights: None,
+            stopped_epoch: None,
+        }
+    }
+
+    /// The epoch (from 0) with the best value, if any.
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
+    }
+
+    /// The epoch (from 0) after which training stopped, if it stopped early.
+    pub fn stopped_epoch(&self) -> Option<usize> {
+        self.stopped_epoch
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn on_epoch_end(&mut self, logs: &EpochLogs, model: &mut Sequential) -> Result<Control> {
+        if self.monitor.improved(logs)? {
+            self.best_epoch = Some(logs.epoch);
+            self.wait = 0;
+            if self.restore_best_weights {
+                self.best_weights = Some(model.weights());
+            }
+            return Ok(Control::Continue);
+        }
+        self.wait += 1;
+        if self.wait >= self.patience {
+            self.stopped_epoch = Some(logs.epoch);
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _history: &History, model: &mut Sequential) {
+        if let Some(weights) = self.best_weights.take() {
+            model.set_weights(&weights);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Dropout (Srivastava et al. 2014) and AlphaDropout (Klambauer et al. 2017), each with its own
+//! seeded random stream.
+//!
+//! Shapes: x, y (B, ...). Dropout is inverted: in training each value is kept with probability
+//! 1 - rate and scaled by 1/(1 - rate), so inference is the identity. AlphaDropout sets dropped
+//! values to SELU's saturation α' = -λα and applies the affine a·x + b that restores mean 0 and
+//! variance 1 (Keras' formula): a = ((1 - rate)(1 + rate·α'²))^-½, b = -a·α'·rate.
+//! Both are active in `Mode::Train` and `Mode::Sample` (MC dropout); backward is dx = dy·mask.
+
+use rand::{Rng as _, SeedableRng};
+
+use super::{Layer, LayerSpec, Mode};
+use crate::activations::{SELU_ALPHA, SELU_SCALE};
+use crate::tensor::Tensor;
+use crate::{Result, Rng};
+
+/// Which kind of dropout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DropoutKind {
+    /// Inverted dropout.
+    Standard,
+    /// SELU-preserving dropout.
+    Alpha,
+}
+
+/// A dropout layer (standard or alpha).
+pub struct Dropout {
+    kind: DropoutKind,
+    rate: f32,
+    name: String,
+    rng: Rng,
+    /// The factor each value was multiplied by in the last stochastic pass (0 when dropped).
+    mask: Tensor,
+    active: bool,
+}
+
+impl Dropout {
+    /// An unbuilt dropout layer dropping a fraction `rate` ∈ [0, 1).
+    pub fn new(kind: DropoutKind, rate: f32, name: Option<String>) -> Self {
+        Dropout {
+            kind,
+            rate,
+            name: name.unwrap_or_default(),
+            rng: Rng::seed_from_u64(0),
+            mask: Tensor::default(),
+            active: false,
+        }
+    }
+
+    /// AlphaDropout's (a, b, α').
+    fn alpha_affine(&self) -> (f32, f32, f32) {
+        let alpha_p = -SELU_ALPHA * SELU_SCALE;
+        let q = 1.0 - self.rate;
+        let a = (q * (1.0 + self.rate * alpha_p * alpha_p)).powf(-0.5);
+        (a, -a * alpha_p * self.rate, alpha_p)
+    }
+
+    /// The random stream's state (for checkpoints).
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+}
+
+impl Layer for Dropout {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        match self.kind {
+            DropoutKind::Standard => "Dropout",
+            DropoutKind::Alpha => "AlphaDropout",
+        }
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.rng = Rng::seed_from_u64(rng.random());
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode) {
+        output.copy_from(input);
+        self.active = matches!(mode, Mode::Train | Mode::Sample) && self.rate > 0.0;
+        if !self.active {
+            return;
+        }
+        let keep = 1.0 - self.rate;
+        self.mask.resize(input.shape());
+        match self.kind {
+            DropoutKind::Standard => {
+                let scale = 1.0 / keep;
+                for (y, m) in output.data_mut().iter_mut().zip(self.mask.data_mut()) {
+                    *m = if self.rng.random::<f32>() < keep {
+                        scale
+                    } else {
+                        0.0
+                    };
+                    *y *= *m;
+                }
+            }
+            DropoutKind::Alpha => {
+                let (a, b, alpha_p) = self.alpha_affine();
+                for (y, m) in output.data_mut().iter_mut().zip(self.mask.data_mut()) {
+                    let kept = self.rng.random::<f32>() < keep;
+                    *m = if kept { a } else { 0.0 };
+                    *y = if kept { a * *y + b } else { a * alpha_p + b };
+                }
+            }
+        }
+    }
+
+    fn backward(
+        &mut self,
+        _input: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        let Some(dx) = grad_input else { return };
+        dx.copy_from(grad_output);
+        if self.active {
+            dx.data_mut()
+                .iter_mut()
+                .zip(self.mask.data())
+                .for_each(|(g, &m)| *g *= m);
+        }
+    }
+
+    fn spec(&self) -> LayerSpec {
+        let spec = super::DropoutSpec {
+            rate: self.rate,
+            name: Some(self.name.clone()),
+        };
+        match self.kind {
+            DropoutKind::Standard => LayerSpec::Dropout(spec),
+            DropoutKind::Alpha => LayerSpec::AlphaDropout(spec),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("rate {}", self.rate)
+    }
+}
+
+/// Additive Gaussian noise in training (`Mode::Train` only): y = x + N(0, stddev²); dx = dy.
+pub struct GaussianNoise {
+    stddev: f32,
+    name: String,
+    rng: Rng,
+}
+
+impl GaussianNoise {
+    /// An unbuilt noise layer.
+    pub fn new(stddev: f32, name: Option<String>) -> Self {
+        GaussianNoise {
+            stddev,
+            name: name.unwrap_or_default(),
+            rng: Rng::seed_from_u64(0),
+        }
+    }
+}
+
+impl Layer for GaussianNoise {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "GaussianNoise"
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.rng = Rng::seed_from_u64(rng.random());
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode) {
+        output.copy_from(input);
+        if mode == Mode::Train && self.stddev > 0.0 {
+            let normal = rand_distr::Normal::new(0.0f32, self.stddev).expect("validated stddev");
+            for y in output.data_mut() {
+                *y += self.rng.sample(normal);
+            }
+        }
+    }
+
+    fn backward(
+        &mut self,
+        _input: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        if let Some(dx) = grad_input {
+            dx.copy_from(grad_output);
+        }
+    }
+
+    fn spec(&self) -> LayerSpec {
+        LayerSpec::GaussianNoise(super::GaussianNoiseSpec {
+            stddev: self.stddev,
+            name: Some(self.name.clone()),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("stddev {}", self.stddev)
+    }
+}
