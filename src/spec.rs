@@ -48,6 +48,30 @@ pub struct Spec {
     /// `[augmentation]`: image augmentation of every training batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augmentation: Option<Augmentation>,
+    /// `[transfer]`: start from a saved model's first layers; `[[layers]]` go on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferSpec>,
+}
+
+/// `[transfer]`: reuse the first `layers` layers of a saved model (weights copied), optionally
+/// frozen, and unfreeze them after `unfreeze_after` epochs with a new learning rate (the
+/// textbook's two-phase fine-tuning, in one run). The saved model's input scaling is reused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSpec {
+    /// A saved model directory (a run's `model/`).
+    pub from: PathBuf,
+    /// How many of its layers to reuse, from the input.
+    pub layers: usize,
+    /// Freeze the reused layers (default true).
+    #[serde(default = "yes")]
+    pub freeze: bool,
+    /// Unfreeze them after this many epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfreeze_after: Option<usize>,
+    /// The learning rate from the unfreezing on (default: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfreeze_learning_rate: Option<f32>,
 }
 
 /// `[data]`.
@@ -76,6 +100,34 @@ pub struct DataSpec {
     /// Feature scaling, fitted on the training part only.
     #[serde(default)]
     pub scale: Scale,
+    /// Keep only these classes (training and test), relabeled 0, 1, ... in sorted order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<u32>>,
+    /// Drop these classes (training and test); the rest are relabeled 0, 1, ... in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_classes: Option<Vec<u32>>,
+    /// Use only the first N training samples (after class selection), e.g. few-label runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_train_samples: Option<usize>,
+    /// What the model learns to output: the `labels` (default), or its `inputs` (an
+    /// autoencoder; the targets are the scaled, flattened inputs).
+    #[serde(default, skip_serializing_if = "is_labels")]
+    pub targets: TargetKind,
+}
+
+/// What a spec's model is trained to output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The dataset's labels.
+    #[default]
+    Labels,
+    /// The inputs themselves (autoencoders, unsupervised pretraining).
+    Inputs,
+}
+
+fn is_labels(t: &TargetKind) -> bool {
+    *t == TargetKind::Labels
 }
 
 /// `[compile]`.
@@ -137,6 +189,10 @@ impl Default for DataSpec {
             test_split: 0.0,
             validation_split: 0.0,
             scale: Scale::Unit,
+            classes: None,
+            drop_classes: None,
+            max_train_samples: None,
+            targets: TargetKind::Labels,
         }
     }
 }
@@ -200,8 +256,14 @@ impl Spec {
     pub fn from_file(path: &Path) -> Result<Spec> {
         let text = io::read_to_string(path)?;
         let mut spec = Spec::parse(&text, path)?;
-        spec.data
-            .resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        let base = path.parent().unwrap_or(Path::new("."));
+        spec.data.resolve_paths(base);
+        if let Some(t) = &mut spec.transfer {
+            let candidate = base.join(&t.from);
+            if t.from.is_relative() && !t.from.exists() && candidate.exists() {
+                t.from = candidate;
+            }
+        }
         Ok(spec)
     }
 
@@ -338,6 +400,62 @@ fn line_of_key(text: &str, start: usize, message: &str) -> Option<usize> {
 }
 
 impl DataSpec {
+    /// Applies `classes`, `drop_classes` and `max_train_samples`.
+    fn select(&self, splits: &mut Splits) -> Result<()> {
+        let keep: Option<Vec<u32>> = match (&self.classes, &self.drop_classes) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "[data] give `classes` or `drop_classes`, not both".into(),
+                ))
+            }
+            (Some(k), None) => Some(k.clone()),
+            (None, Some(drop)) => {
+                let max = splits
+                    .train
+                    .labels
+                    .data()
+                    .iter()
+                    .fold(0.0f32, |m, &v| m.max(v)) as u32;
+                Some((0..=max).filter(|c| !drop.contains(c)).collect())
+            }
+            (None, None) => None,
+        };
+        if let Some(mut keep) = keep {
+            keep.sort_unstable();
+            keep.dedup();
+            splits.train = splits.train.select_classes(&keep)?;
+            if let Some(test) = &splits.test {
+                splits.test = Some(test.select_classes(&keep)?);
+            }
+            if let Some(names) = &splits.class_names {
+                splits.class_names = Some(
+                    keep.iter()
+                        .map(|&c| {
+                            names
+                                .get(c as usize)
+                                .cloned()
+                                .unwrap_or_else(|| c.to_string())
+                        })
+                        .collect(),
+                );
+            }
+            if splits.train.is_empty() {
+                return Err(Error::Config(format!(
+                    "[data] no training sample has one of the classes {keep:?}"
+                )));
+            }
+        }
+        if let Some(n) = self.max_train_samples {
+            if n == 0 {
+                return Err(Error::Config(
+                    "[data] max_train_samples must be at least 1".into(),
+                ));
+            }
+            splits.train = splits.train.slice(0..n.min(splits.train.len()));
+        }
+        Ok(())
+    }
+
     /// Makes relative file paths relative to the spec's directory (when the file is there).
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &Path| -> PathBuf {
@@ -404,6 +522,7 @@ impl DataSpec {
             splits.train = train;
             splits.test = Some(test);
         }
+        self.select(&mut splits)?;
         Ok(splits)
     }
 }

@@ -276,3 +276,79 @@ fn a_spec_schedule_shows_in_the_history() {
     let model = std::fs::read_to_string(out.join("model/model.toml")).unwrap();
     assert!(model.contains("piecewise_constant"), "{model}");
 }
+
+/// A run stopped after 2 of 4 epochs and resumed from its checkpoint ends with the same
+/// weights, bit for bit, and the same history as a run that never stopped: with dropout (its
+/// own random stream), Nadam (moments), a per-step schedule and shuffling.
+#[test]
+fn resume_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("resume.toml");
+    let text = r#"
+seed = 3
+[data]
+dataset = "digits"
+validation_split = 0.1
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 32
+activation = "relu"
+[[layers]]
+type = "dropout"
+rate = 0.3
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[optimizer]
+name = "nadam"
+learning_rate = 0.005
+[schedule]
+name = "exponential"
+decay_steps = 50
+decay_rate = 0.5
+[fit]
+epochs = 4
+"#;
+    std::fs::write(&spec, text).unwrap();
+    let spec = spec.to_str().unwrap();
+    let straight = dir.path().join("straight");
+    let resumed = dir.path().join("resumed");
+    let o = deeptrain(&["train", spec, "--out", straight.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = deeptrain(&[
+        "train",
+        spec,
+        "--out",
+        resumed.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = resumed.to_str().unwrap();
+    let o = deeptrain(&["train", spec, "--out", r, "--resume", r]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Resuming"), "{}", stdout(&o));
+    for file in ["model/weights.safetensors", "model/optimizer.safetensors"] {
+        let same = std::fs::read(straight.join(file)).unwrap()
+            == std::fs::read(resumed.join(file)).unwrap();
+        assert!(
+            same,
+            "{file} differs between the straight and the resumed run"
+        );
+    }
+    assert_eq!(
+        history_without_seconds(&straight),
+        history_without_seconds(&resumed)
+    );
+    // Resuming a finished run says so.
+    let o = deeptrain(&["train", spec, "--out", r, "--resume", r]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("already has 4 of the 4 epochs"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,8 +1,8 @@
 //! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
 
 use deeptrain::data::Splits;
-use deeptrain::spec::DataSpec;
-use deeptrain::{Dataset, Result, Scaler};
+use deeptrain::spec::{DataSpec, TargetKind};
+use deeptrain::{Dataset, Result, Scaler, Tensor};
 
 /// Training, validation and test sets, scaled with training-set statistics.
 pub struct Prepared {
@@ -15,6 +15,11 @@ pub struct Prepared {
 
 /// Loads the spec's data, holds out the validation split and scales everything.
 pub fn prepare(spec: &DataSpec) -> Result<Prepared> {
+    prepare_with(spec, None)
+}
+
+/// As [`prepare`], with a given scaler (a transferred model's) instead of fitting one.
+pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
     let Splits {
         train,
         test,
@@ -26,13 +31,18 @@ pub fn prepare(spec: &DataSpec) -> Result<Prepared> {
     } else {
         (train, None)
     };
-    let scaler = Scaler::fit(spec.scale, &train.x);
+    let scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
     let mut test = test;
     for d in std::iter::once(&mut train)
         .chain(validation.as_mut())
         .chain(test.as_mut())
     {
         scaler.apply(&mut d.x);
+        if spec.targets == TargetKind::Inputs {
+            // An autoencoder learns to output its (scaled) input.
+            let n = d.len();
+            d.labels = Tensor::from_vec(d.x.data().to_vec(), &[n, d.x.row_len()]);
+        }
     }
     Ok(Prepared {
         train,

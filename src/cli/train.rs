@@ -6,7 +6,9 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use deeptrain::callbacks::{Callback, CallbackSpec, EarlyStopping, ModelCheckpoint, Monitor};
+use deeptrain::callbacks::{
+    Callback, CallbackSpec, Control, EarlyStopping, EpochLogs, History, ModelCheckpoint, Monitor,
+};
 use deeptrain::data::write_grid;
 use deeptrain::model::FitOptions;
 use deeptrain::spec::Spec;
@@ -28,6 +30,10 @@ pub struct TrainArgs {
     /// Override the spec's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Continue the run in this directory from its last checkpoint (`DIR/resume`, written at
+    /// every epoch's end); the result is the same, bit for bit, as a run never stopped.
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -51,20 +57,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("runs").join(&name));
 
     let started = Instant::now();
-    let data = data_source::prepare(&spec.data)?;
-    let mut model = Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
-    let optimizer = spec.optimizer.build().map_err(Error::Config)?;
-    model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
-    model.set_schedule(spec.schedule.clone())?;
+    let (mut model, data, done) = build_model(&spec, args.resume.as_deref())?;
     print!("{}", model.summary());
+    if done.epochs.len() >= spec.fit.epochs {
+        return Err(Error::Config(format!(
+            "the checkpoint already has {} of the {} epochs; raise `epochs` (or --epochs) to continue",
+            done.epochs.len(),
+            spec.fit.epochs
+        )));
+    }
 
-    let options = FitOptions {
-        epochs: spec.fit.epochs,
-        batch_size: spec.fit.batch_size,
-        validation_split: 0.0,
-        shuffle: spec.fit.shuffle,
-        augmentation: spec.augmentation.clone(),
-    };
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     if let Some(augmentation) = &spec.augmentation {
         let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(spec.seed);
@@ -74,14 +76,59 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let mut progress = Progress::new();
     let mut callbacks = build_callbacks(&spec, &out, &data)?;
-    let mut all: Vec<&mut dyn Callback> = vec![&mut progress];
-    all.extend(
-        callbacks
-            .iter_mut()
-            .map(|c| c.as_mut() as &mut dyn Callback),
-    );
+    let mut resume_writer = ResumeWriter {
+        dir: out.join(RESUME_DIR),
+        scaler: data.scaler.clone(),
+        data: spec.data.clone(),
+        class_names: data.class_names.clone(),
+        history: done.clone(),
+    };
+    // Two phases when transferred layers are unfrozen after some epochs.
+    let unfreeze = spec
+        .transfer
+        .as_ref()
+        .and_then(|t| {
+            t.unfreeze_after
+                .map(|n| (n, t.layers, t.unfreeze_learning_rate))
+        })
+        .filter(|&(n, ..)| n > done.epochs.len() && n < spec.fit.epochs);
+    let phases: Vec<(usize, usize)> = match unfreeze {
+        Some((n, ..)) => vec![(done.epochs.len(), n), (n, spec.fit.epochs)],
+        None => vec![(done.epochs.len(), spec.fit.epochs)],
+    };
     let fit_started = Instant::now();
-    let history = model.fit(&data.train, data.validation.as_ref(), &options, &mut all)?;
+    let mut history = done;
+    for (phase, &(from, to)) in phases.iter().enumerate() {
+        if phase == 1 {
+            if let Some((n, layers, lr)) = unfreeze {
+                model.set_trainable(0..layers, true);
+                if let (Some(lr), Some(o)) = (lr, model.optimizer_mut()) {
+                    o.set_learning_rate(lr);
+                }
+                println!("Unfroze the {layers} transferred layers after epoch {n}");
+            }
+        }
+        let options = FitOptions {
+            epochs: to,
+            batch_size: spec.fit.batch_size,
+            validation_split: 0.0,
+            shuffle: spec.fit.shuffle,
+            augmentation: spec.augmentation.clone(),
+            initial_epoch: from,
+        };
+        let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut resume_writer];
+        all.extend(
+            callbacks
+                .iter_mut()
+                .map(|c| c.as_mut() as &mut dyn Callback),
+        );
+        let part = model.fit(&data.train, data.validation.as_ref(), &options, &mut all)?;
+        let stopped = from + part.epochs.len() < to;
+        history.epochs.extend(part.epochs);
+        if stopped {
+            break;
+        }
+    }
     let fit_seconds = fit_started.elapsed().as_secs_f64();
 
     let as_json = |results: Vec<(String, f64)>| -> serde_json::Value {
@@ -121,8 +168,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     // A model with batch norm also gets an inference copy with it folded into Dense layers.
     let mut inference_model = None;
-    if spec
-        .layers
+    if model
+        .layer_specs()
         .iter()
         .any(|l| matches!(l, deeptrain::LayerSpec::BatchNormalization(_)))
     {
@@ -176,6 +223,78 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Where every epoch's checkpoint goes, inside the run directory.
+const RESUME_DIR: &str = "resume";
+
+/// The model to train, the data, and the history already done (when resuming): from a
+/// checkpoint, from a transferred model plus new layers, or from the spec alone.
+fn build_model(
+    spec: &Spec,
+    resume: Option<&std::path::Path>,
+) -> Result<(Sequential, data_source::Prepared, History)> {
+    if let Some(run) = resume {
+        let (model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        let data = data_source::prepare_with(&spec.data, Some(scaler))?;
+        println!(
+            "Resuming {} after epoch {}",
+            run.display(),
+            history.epochs.len()
+        );
+        return Ok((model, data, history));
+    }
+    let (mut model, data) = match &spec.transfer {
+        Some(t) => {
+            let (source, _, scaler) = Sequential::load(&t.from)?;
+            let data = data_source::prepare_with(&spec.data, Some(scaler))?;
+            let mut model = source.transfer(t.layers, &spec.layers, spec.seed)?;
+            if t.freeze {
+                model.set_trainable(0..t.layers, false);
+            }
+            println!(
+                "Reusing the first {} layers of {}{}",
+                t.layers,
+                t.from.display(),
+                if t.freeze { ", frozen" } else { "" }
+            );
+            (model, data)
+        }
+        None => {
+            let data = data_source::prepare(&spec.data)?;
+            let model =
+                Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
+            (model, data)
+        }
+    };
+    let optimizer = spec.optimizer.build().map_err(Error::Config)?;
+    model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    model.set_schedule(spec.schedule.clone())?;
+    Ok((model, data, History::default()))
+}
+
+/// Writes a checkpoint (model, optimizer, schedule, random streams, history) at every epoch's
+/// end, so that `--resume` can continue the run.
+struct ResumeWriter {
+    dir: PathBuf,
+    scaler: deeptrain::Scaler,
+    data: deeptrain::spec::DataSpec,
+    class_names: Option<Vec<String>>,
+    history: History,
+}
+
+impl Callback for ResumeWriter {
+    fn on_epoch_end(&mut self, logs: &EpochLogs, model: &mut Sequential) -> Result<Control> {
+        self.history.epochs.push(logs.clone());
+        model.save_checkpoint(
+            &self.dir,
+            &self.scaler,
+            Some(&self.data),
+            self.class_names.clone(),
+            &self.history,
+        )?;
+        Ok(Control::Continue)
+    }
 }
 
 /// The spec's `[[callbacks]]`.

@@ -91,6 +91,33 @@ impl Dataset {
         (self.slice(0..n - tail), self.slice(n - tail..n))
     }
 
+    /// Keeps the samples whose (single-column) label is in `classes`, relabeled 0, 1, ... in
+    /// the sorted order of `classes`.
+    pub fn select_classes(&self, classes: &[u32]) -> Result<Dataset> {
+        if self.labels.row_len() != 1 {
+            return Err(Error::Data(
+                "class selection needs one class label per sample".into(),
+            ));
+        }
+        let mut sorted = classes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| sorted.contains(&(self.labels.data()[i] as u32)))
+            .collect();
+        let mut x = Tensor::default();
+        x.gather_rows(&self.x, &keep);
+        let labels: Vec<f32> = keep
+            .iter()
+            .map(|&i| {
+                let c = self.labels.data()[i] as u32;
+                sorted.iter().position(|&k| k == c).unwrap_or(0) as f32
+            })
+            .collect();
+        let n = labels.len();
+        Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))
+    }
+
     /// Finds the first non-finite feature, as (row, column).
     pub fn first_non_finite(&self) -> Option<(usize, usize)> {
         let width = self.x.row_len().max(1);

@@ -54,11 +54,6 @@ impl Dropout {
         let a = (q * (1.0 + self.rate * alpha_p * alpha_p)).powf(-0.5);
         (a, -a * alpha_p * self.rate, alpha_p)
     }
-
-    /// The random stream's state (for checkpoints).
-    pub fn rng(&self) -> &Rng {
-        &self.rng
-    }
 }
 
 impl Layer for Dropout {
@@ -79,6 +74,14 @@ impl Layer for Dropout {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = Rng::seed_from_u64(seed);
+    }
+
+    fn rng(&self) -> Option<&Rng> {
+        Some(&self.rng)
+    }
+
+    fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -183,6 +186,14 @@ impl Layer for GaussianNoise {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = Rng::seed_from_u64(seed);
+    }
+
+    fn rng(&self) -> Option<&Rng> {
+        Some(&self.rng)
+    }
+
+    fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {

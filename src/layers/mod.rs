@@ -146,6 +146,12 @@ pub trait Layer: Send {
     fn apply_constraints(&mut self) {}
     /// Reseeds the layer's own random stream, if it has one (dropout, noise, RReLU).
     fn reseed(&mut self, _seed: u64) {}
+    /// The layer's own random stream, if it has one (for checkpoints).
+    fn rng(&self) -> Option<&Rng> {
+        None
+    }
+    /// Restores the layer's random stream.
+    fn set_rng(&mut self, _rng: Rng) {}
     /// A short description of the layer's settings for the summary (`relu, he_normal`).
     fn describe(&self) -> String {
         String::new()

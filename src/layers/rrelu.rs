@@ -60,6 +60,14 @@ impl Layer for RRelu {
         self.rng = Rng::seed_from_u64(seed);
     }
 
+    fn rng(&self) -> Option<&Rng> {
+        Some(&self.rng)
+    }
+
+    fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         // The layer's own stream, seeded from the model's, so runs are reproducible.
         self.rng = Rng::seed_from_u64(rng.random());

@@ -25,6 +25,9 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Image augmentation applied to every training batch (seeded by the model's seed).
     pub augmentation: Option<Augmentation>,
+    /// The epoch to start at (Keras' `initial_epoch`): epochs before it were done in an earlier
+    /// run (resuming from a checkpoint).
+    pub initial_epoch: usize,
 }
 
 impl Default for FitOptions {
@@ -35,6 +38,7 @@ impl Default for FitOptions {
             validation_split: 0.0,
             shuffle: true,
             augmentation: None,
+            initial_epoch: 0,
         }
     }
 }
@@ -114,7 +118,12 @@ impl Sequential {
         }
 
         let mut history = History::default();
-        let mut order: Vec<usize> = (0..n).collect();
+        // Each epoch shuffles the previous epoch's order (kept in the model, and in checkpoints,
+        // so that a resumed run continues the same sequence).
+        let mut order = self.shuffle_order.clone();
+        if order.len() != n || options.initial_epoch == 0 {
+            order = (0..n).collect();
+        }
         let mut batch_x = Tensor::default();
         let mut batch_targets = Targets::default();
         let mut sums = vec![0.0; names.len()];
@@ -124,7 +133,7 @@ impl Sequential {
         }
         let mut scratch = Vec::new();
         let mut means = vec![0.0; names.len()];
-        for epoch in 0..options.epochs {
+        for epoch in options.initial_epoch..options.epochs {
             let start = Instant::now();
             callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
             if options.shuffle {
@@ -186,6 +195,7 @@ impl Sequential {
             if let Some(schedule) = self.schedule_mut() {
                 schedule.after_epoch(&logs).map_err(Error::Config)?;
             }
+            self.shuffle_order.clone_from(&order);
             let mut stop = false;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(&logs, self)? == Control::Stop;

@@ -11,12 +11,14 @@
 //! assert_eq!(model.count_params(), (4 * 8 + 8 + 8 * 3 + 3, 0));
 //! ```
 
+mod checkpoint;
 mod fit;
 mod fold;
 mod lr_find;
 mod save;
 pub mod summary;
 
+pub use checkpoint::{RngState, TrainingState, TRAINING_STATE_VERSION};
 pub use fit::FitOptions;
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
 pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
@@ -146,6 +148,8 @@ pub struct Sequential {
     shuffle_rng: Rng,
     /// Augmentation's stream (seed, stream 2).
     augment_rng: Rng,
+    /// The sample order of the last epoch (the next shuffles it again).
+    shuffle_order: Vec<usize>,
     last_penalty: f64,
 }
 
@@ -221,6 +225,7 @@ impl Sequential {
             seed,
             shuffle_rng,
             augment_rng,
+            shuffle_order: Vec::new(),
             last_penalty: 0.0,
         })
     }
@@ -671,6 +676,53 @@ impl Sequential {
         }
         self.compiled = Some(compiled);
         Ok(results)
+    }
+
+    /// A new model made of this model's first `reuse` layers, weights and state copied (not
+    /// shared), with `new_layers` on top, built with `seed` (Keras' transfer-learning recipe:
+    /// `Sequential(model_A.layers[:-1])` plus a new head). Not compiled.
+    pub fn transfer(
+        &self,
+        reuse: usize,
+        new_layers: &[LayerSpec],
+        seed: u64,
+    ) -> Result<Sequential> {
+        if reuse > self.layers.len() {
+            return Err(Error::Config(format!(
+                "cannot reuse {reuse} layers of a model that has {}",
+                self.layers.len()
+            )));
+        }
+        let specs: Vec<LayerSpec> = self.layer_specs()[..reuse]
+            .iter()
+            .cloned()
+            .chain(new_layers.iter().cloned())
+            .collect();
+        let mut model = Sequential::from_specs(&self.input_shape, &specs, seed)?;
+        let weights = self.weights();
+        for (layer, values) in model.layers.iter_mut().zip(&weights.0[..reuse]) {
+            let n = layer.params().len();
+            for (p, v) in layer.params_mut().iter_mut().zip(values) {
+                p.value.copy_from(v);
+            }
+            for (s, v) in layer.state_mut().iter_mut().zip(&values[n..]) {
+                s.value.copy_from(v);
+            }
+        }
+        Ok(model)
+    }
+
+    /// An independent copy of the architecture and weights (Keras' `clone_model` followed by
+    /// `set_weights`). Not compiled.
+    pub fn clone_model(&self) -> Result<Sequential> {
+        self.transfer(self.layers.len(), &[], self.seed)
+    }
+
+    /// Sets layers `range` trainable or frozen.
+    pub fn set_trainable(&mut self, range: std::ops::Range<usize>, trainable: bool) {
+        for layer in &mut self.layers[range] {
+            layer.set_trainable(trainable);
+        }
     }
 
     /// Per layer with a kernel: (layer name, kernel size, how many |w| < `threshold`).

@@ -1,0 +1,246 @@
+//! Training checkpoints: everything needed to continue a run exactly where it stopped.
+//!
+//! A checkpoint directory holds the saved model (`model.toml`, `weights.safetensors`,
+//! `optimizer.safetensors`) and `training_state.json`: the epochs done, the history so far,
+//! the on-plateau schedule state and the position of every random stream (shuffling,
+//! augmentation, dropout and RReLU layers). Resuming from it and training on gives the same
+//! weights, bit for bit, as a run that never stopped.
+//!
+//! Writing is atomic at the directory level: the new checkpoint is written to `NAME.tmp`, the old
+//! one renamed to `NAME.old`, the new one renamed into place, and only then is the old one
+//! removed; a reader falls back to `NAME.old` when `NAME` is missing, so an interruption at any
+//! moment leaves a complete checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::{ModelFile, Sequential};
+use crate::callbacks::{EpochLogs, History};
+use crate::data::Scaler;
+use crate::schedules::Plateau;
+use crate::spec::DataSpec;
+use crate::{io, Error, Result, Rng};
+
+/// The version of `training_state.json` this build writes and reads.
+pub const TRAINING_STATE_VERSION: u32 = 1;
+const STATE_FILE: &str = "training_state.json";
+
+/// The position of a ChaCha random stream: seed, stream and word position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The 32-byte seed, hex.
+    pub seed: String,
+    /// The stream number.
+    pub stream: u64,
+    /// Words consumed (as a decimal string: it is a u128).
+    pub word_pos: String,
+}
+
+impl RngState {
+    /// The state of `rng`.
+    pub fn of(rng: &Rng) -> RngState {
+        RngState {
+            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// A generator at exactly this position.
+    pub fn restore(&self) -> std::result::Result<Rng, String> {
+        let bad = || "a random-stream state in the checkpoint is malformed".to_string();
+        if self.seed.len() != 64 {
+            return Err(bad());
+        }
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.seed[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        let mut rng = Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos.parse().map_err(|_| bad())?);
+        Ok(rng)
+    }
+}
+
+/// One epoch of history, serializable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedEpoch {
+    epoch: usize,
+    values: Vec<(String, f64)>,
+    learning_rate: f64,
+    seconds: f64,
+}
+
+/// The on-plateau schedule's state, serializable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlateau {
+    best: Option<f64>,
+    bad_epochs: u32,
+    cooldown_left: u32,
+    lr: f64,
+}
+
+/// `training_state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingState {
+    /// [`TRAINING_STATE_VERSION`].
+    pub format_version: u32,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The history of those epochs.
+    pub history: Vec<SavedEpoch>,
+    /// Shuffling stream.
+    pub shuffle_rng: RngState,
+    /// Augmentation stream.
+    pub augment_rng: RngState,
+    /// The last epoch's sample order (each epoch shuffles the previous order).
+    pub shuffle_order: Vec<u32>,
+    /// Each layer's own stream (dropout, noise, RReLU), by layer index.
+    pub layer_rngs: Vec<Option<RngState>>,
+    /// The on-plateau schedule's state, if the model has one.
+    pub plateau: Option<SavedPlateau>,
+}
+
+impl Sequential {
+    /// Writes a checkpoint of this model after `history` into `dir` (atomically, see the module
+    /// docs).
+    pub fn save_checkpoint(
+        &self,
+        dir: &Path,
+        scaler: &Scaler,
+        data: Option<&DataSpec>,
+        class_names: Option<Vec<String>>,
+        history: &History,
+    ) -> Result<()> {
+        let tmp = sibling(dir, "tmp");
+        let old = sibling(dir, "old");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        self.save(&tmp, scaler, data, class_names)?;
+        let state = TrainingState {
+            format_version: TRAINING_STATE_VERSION,
+            epochs_done: history.epochs.len(),
+            history: history
+                .epochs
+                .iter()
+                .map(|e| SavedEpoch {
+                    epoch: e.epoch,
+                    values: e.values.clone(),
+                    learning_rate: e.learning_rate,
+                    seconds: e.seconds,
+                })
+                .collect(),
+            shuffle_rng: RngState::of(&self.shuffle_rng),
+            augment_rng: RngState::of(&self.augment_rng),
+            shuffle_order: self.shuffle_order.iter().map(|&i| i as u32).collect(),
+            layer_rngs: self
+                .layers
+                .iter()
+                .map(|l| l.rng().map(RngState::of))
+                .collect(),
+            plateau: self.schedule().map(|s| {
+                let p = s.plateau();
+                SavedPlateau {
+                    best: p.best,
+                    bad_epochs: p.bad_epochs,
+                    cooldown_left: p.cooldown_left,
+                    lr: p.lr,
+                }
+            }),
+        };
+        let text = serde_json::to_string_pretty(&state)
+            .map_err(|e| Error::format(&tmp.join(STATE_FILE), e.to_string()))?;
+        io::write_atomic(&tmp.join(STATE_FILE), text.as_bytes())?;
+        if dir.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+            }
+            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
+    }
+
+    /// Loads a checkpoint written by [`Sequential::save_checkpoint`] (falling back to the
+    /// previous one if an interrupted write left only that): the model with its optimizer,
+    /// schedule and random streams restored, its model file, scaler and history.
+    pub fn load_checkpoint(dir: &Path) -> Result<(Sequential, ModelFile, Scaler, History)> {
+        let dir = if dir.join(STATE_FILE).is_file() {
+            dir.to_path_buf()
+        } else if sibling(dir, "old").join(STATE_FILE).is_file() {
+            sibling(dir, "old")
+        } else {
+            return Err(Error::format(
+                &dir.join(STATE_FILE),
+                "no checkpoint here (missing training_state.json)",
+            ));
+        };
+        let (mut model, file, scaler) = Sequential::load(&dir)?;
+        let path = dir.join(STATE_FILE);
+        let text = io::read_to_string(&path)?;
+        let state: TrainingState = serde_json::from_str(&text)
+            .map_err(|e| Error::format(&path, format!("malformed training state: {e}")))?;
+        if state.format_version != TRAINING_STATE_VERSION {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "format_version {} is not supported (this build reads {TRAINING_STATE_VERSION})",
+                    state.format_version
+                ),
+            ));
+        }
+        if state.layer_rngs.len() != model.layers.len() || state.history.len() != state.epochs_done
+        {
+            return Err(Error::format(
+                &path,
+                "the training state does not fit the model",
+            ));
+        }
+        let bad = |m: String| Error::format(&path, m);
+        model.shuffle_rng = state.shuffle_rng.restore().map_err(bad)?;
+        model.augment_rng = state.augment_rng.restore().map_err(bad)?;
+        model.shuffle_order = state.shuffle_order.iter().map(|&i| i as usize).collect();
+        for (layer, rng) in model.layers.iter_mut().zip(&state.layer_rngs) {
+            if let Some(rng) = rng {
+                layer.set_rng(rng.restore().map_err(bad)?);
+            }
+        }
+        if let (Some(p), Some(schedule)) = (&state.plateau, model.schedule_mut()) {
+            schedule.set_plateau(Plateau {
+                best: p.best,
+                bad_epochs: p.bad_epochs,
+                cooldown_left: p.cooldown_left,
+                lr: p.lr,
+            });
+        }
+        let history = History {
+            epochs: state
+                .history
+                .into_iter()
+                .map(|e| EpochLogs {
+                    epoch: e.epoch,
+                    values: e.values,
+                    learning_rate: e.learning_rate,
+                    seconds: e.seconds,
+                })
+                .collect(),
+        };
+        Ok((model, file, scaler, history))
+    }
+}
+
+/// `dir` with a suffix: `run/resume` → `run/resume.tmp`.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    dir.with_file_name(name)
+}
