@@ -25,7 +25,9 @@
 
 pub mod activations;
 pub mod callbacks;
+pub mod checks;
 pub mod data;
+pub mod diagnostics;
 mod error;
 pub mod init;
 pub mod io;

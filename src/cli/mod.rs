@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod data_source;
+mod diagnose;
 mod fold;
 mod lr_find;
 mod predict;
@@ -34,6 +35,9 @@ enum Command {
     Evaluate(predict::EvaluateArgs),
     /// Predict class probabilities (or values) for the rows of a CSV or NPY file.
     Predict(predict::PredictArgs),
+    /// A short run with per-layer statistics and plain-language verdicts (vanishing or
+    /// exploding gradients, dead ReLUs, saturation, self-normalization, divergence).
+    Diagnose(diagnose::DiagnoseArgs),
     /// The learning-rate range test: loss versus an exponentially growing rate, and a suggestion.
     LrFind(lr_find::LrFindArgs),
     /// Zero the kernel weights below a threshold; report sparsity and accuracy before and after.
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fold(args) => fold::run(args),
         Command::Prune(args) => prune::run(args),
         Command::LrFind(args) => lr_find::run(args),
+        Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
             let input_shape = data_source::input_shape(&spec.data)?;

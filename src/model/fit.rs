@@ -136,6 +136,9 @@ impl Sequential {
         for epoch in options.initial_epoch..options.epochs {
             let start = Instant::now();
             callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
+            if let Some(observer) = self.observer_mut() {
+                observer.on_epoch_begin(epoch);
+            }
             if options.shuffle {
                 order.shuffle(&mut self.shuffle_rng);
             }

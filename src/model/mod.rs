@@ -37,6 +37,8 @@ use crate::{Error, Result, Rng};
 
 /// Reads each layer's activations and gradients as they are computed (for diagnostics).
 pub trait Observer: Send {
+    /// Before each epoch of `fit` (from 0).
+    fn on_epoch_begin(&mut self, _epoch: usize) {}
     /// After layer `index` computed `output` in a forward pass.
     fn after_forward(&mut self, _index: usize, _layer: &dyn Layer, _output: &Tensor, _mode: Mode) {}
     /// After layer `index` ran backward; `grad_output` is dL/d(its output) and the layer's
@@ -365,6 +367,11 @@ impl Sequential {
     /// The optimizer, mutable (to change the learning rate).
     pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
         self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+    }
+
+    /// The installed observer, mutable.
+    pub fn observer_mut(&mut self) -> Option<&mut (dyn Observer + 'static)> {
+        self.observer.as_deref_mut()
     }
 
     /// Installs (or removes) an observer of activations and gradients.

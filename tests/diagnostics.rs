@@ -1,0 +1,114 @@
+//! `deeptrain diagnose` reaches the chapter's verdicts on the chapter's setups, and the
+//! configuration checks warn before training.
+
+use std::process::Command;
+
+fn diagnose(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_deeptrain"))
+        .arg("diagnose")
+        .args(args)
+        .output()
+        .expect("run deeptrain");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn deep_sigmoid_with_large_weights_has_vanishing_gradients() {
+    let out = diagnose(&[&example("deep_sigmoid.toml")]);
+    assert!(out.contains("- vanishing_gradients:"), "{out}");
+    assert!(out.contains("- saturation:"), "{out}");
+    assert!(out.contains("warning: a deep sigmoid/tanh stack"), "{out}");
+}
+
+#[test]
+fn deep_selu_stays_self_normalizing() {
+    let out = diagnose(&[&example("deep_selu_100.toml")]);
+    assert!(
+        out.contains("- self_normalizing: 100 of 100 SELU layers"),
+        "{out}"
+    );
+    assert!(!out.contains("vanishing_gradients"), "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+}
+
+#[test]
+fn relu_with_a_huge_learning_rate_dies_or_diverges_and_selu_with_dropout_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |activation: &str, dropout: &str, lr: &str| {
+        let path = dir.path().join(format!("{activation}{dropout}{lr}.toml"));
+        let text = format!(
+            "[data]\ndataset = \"digits\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 64\nactivation = \"{activation}\"\nkernel_initializer = \"auto\"\n[[layers]]\ntype = \"{dropout}\"\nrate = 0.2\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n[optimizer]\nname = \"sgd\"\nlearning_rate = {lr}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let relu = spec("relu", "dropout", "50.0");
+    let out = diagnose(&[relu.to_str().unwrap(), "--steps", "100"]);
+    assert!(
+        out.contains("- dead_relus:") || out.contains("- divergence:"),
+        "{out}"
+    );
+    assert!(out.contains("learning rate 50 is far outside"), "{out}");
+    let selu = spec("selu", "dropout", "0.01");
+    let out = diagnose(&[selu.to_str().unwrap(), "--steps", "50"]);
+    let warning = out
+        .find("warning: SELU network with ordinary dropout")
+        .expect(&out);
+    assert!(
+        warning < out.find("Training").unwrap(),
+        "warns before training: {out}"
+    );
+    assert!(out.contains("not standardized"), "{out}");
+    let alpha = spec("selu", "alpha_dropout", "0.01");
+    let out = diagnose(&[alpha.to_str().unwrap(), "--steps", "50"]);
+    assert!(!out.contains("ordinary dropout"), "{out}");
+}
+
+/// The observer records every layer at sampled steps, with gradient statistics and the
+/// update-to-weight ratio, and writes them as CSV.
+#[test]
+fn diagnostics_record_every_layer() {
+    use deeptrain::diagnostics::Diagnostics;
+    use deeptrain::{
+        Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd,
+    };
+    let mut train = deeptrain::data::digits().unwrap().train.slice(0..320);
+    Scaler::fit(Scale::Unit, &train.x).apply(&mut train.x);
+    let mut model = Sequential::new(&[8, 8])
+        .add(LayerSpec::flatten())
+        .add(DenseSpec::new(16).activation(Activation::Relu))
+        .add(DenseSpec::new(10).activation(Activation::Softmax))
+        .build(1)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.1).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    let diagnostics = Diagnostics::new(5);
+    model.set_observer(Some(Box::new(diagnostics.clone())));
+    let options = FitOptions {
+        epochs: 2,
+        ..FitOptions::default()
+    };
+    model.fit(&train, None, &options, &mut []).unwrap();
+    let rows = diagnostics.rows();
+    // 10 steps per epoch: steps 1, 5, 10 of epoch 1 and 11, 15, 20 sampled; 3 layers each.
+    let steps: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.step).collect();
+    assert_eq!(
+        steps.into_iter().collect::<Vec<_>>(),
+        [1, 5, 10, 11, 15, 20]
+    );
+    assert_eq!(rows.len(), 18);
+    let dense = rows.iter().find(|r| r.step == 5 && r.layer == 1).unwrap();
+    assert!(dense.dead.is_some() && dense.grad_norm.unwrap() > 0.0);
+    assert!(dense.update_ratio.unwrap() > 0.0);
+    assert!(diagnostics.to_csv().starts_with("step,epoch,layer,name"));
+}
