@@ -39,6 +39,7 @@ pub mod model;
 pub mod optimizers;
 pub mod plot;
 pub mod regularizers;
+pub mod report;
 pub mod schedules;
 pub mod spec;
 pub mod tensor;

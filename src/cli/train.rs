@@ -9,8 +9,11 @@ use serde_json::json;
 use deeptrain::callbacks::{
     Callback, CallbackSpec, Control, EarlyStopping, EpochLogs, History, ModelCheckpoint, Monitor,
 };
+use deeptrain::checks;
 use deeptrain::data::write_grid;
+use deeptrain::diagnostics::Diagnostics;
 use deeptrain::model::FitOptions;
+use deeptrain::report;
 use deeptrain::spec::Spec;
 use deeptrain::{Error, Result, Sequential};
 
@@ -30,6 +33,10 @@ pub struct TrainArgs {
     /// Override the spec's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Record per-layer statistics every N steps into diagnostics.csv (default: about ten times
+    /// per epoch; 0 turns them off).
+    #[arg(long)]
+    diagnostics_every: Option<u64>,
     /// Continue the run in this directory from its last checkpoint (`DIR/resume`, written at
     /// every epoch's end); the result is the same, bit for bit, as a run never stopped.
     #[arg(long)]
@@ -58,7 +65,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let started = Instant::now();
     let (mut model, data, done) = build_model(&spec, args.resume.as_deref())?;
-    print!("{}", model.summary());
+    let summary_table = model.summary();
+    print!("{summary_table}");
+    let warnings = checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer);
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    let steps_per_epoch = data.train.len().div_ceil(spec.fit.batch_size.max(1)) as u64;
+    let every = args
+        .diagnostics_every
+        .unwrap_or((steps_per_epoch / 10).max(1));
+    let diagnostics = (every > 0).then(|| Diagnostics::new(every));
+    if let Some(d) = &diagnostics {
+        model.set_observer(Some(Box::new(d.clone())));
+    }
     if done.epochs.len() >= spec.fit.epochs {
         return Err(Error::Config(format!(
             "the checkpoint already has {} of the {} epochs; raise `epochs` (or --epochs) to continue",
@@ -196,6 +216,54 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }));
         }
     }
+    // Diagnostics, plots and the report.
+    let rows = diagnostics.as_ref().map(|d| d.rows()).unwrap_or_default();
+    if let Some(d) = &diagnostics {
+        d.write_csv(&out.join("diagnostics.csv"))?;
+    }
+    let plots_dir = out.join("plots");
+    std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
+    let mut plots = report::write_plots(&plots_dir, &history, &rows)?;
+    if spec.augmentation.is_some() {
+        plots.push(out.join("augmentation.png"));
+    }
+    let mut notes: Vec<String> = warnings.iter().map(|w| format!("warning: {w}")).collect();
+    notes.extend(
+        deeptrain::diagnostics::verdicts(&rows)
+            .into_iter()
+            .map(|v| format!("verdict {}: {} (fix: {})", v.kind, v.finding, v.fix)),
+    );
+    let spec_text = match args.spec.as_deref() {
+        Some(p) => deeptrain::io::read_to_string(p)?,
+        None => deeptrain::spec::DEFAULT_SPEC.to_string(),
+    };
+    let mut metric_sets = Vec::new();
+    for (set, value) in [
+        ("train", &train_metrics),
+        ("validation", &validation_metrics),
+        ("test", &test_metrics),
+    ] {
+        if let Some(map) = value.as_object() {
+            metric_sets.push((
+                set.to_string(),
+                map.iter()
+                    .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
+                    .collect(),
+            ));
+        }
+    }
+    report::write_report(
+        &out.join("report.html"),
+        &report::ReportContent {
+            title: &format!("deeptrain run: {name}"),
+            spec: &spec_text,
+            summary: &summary_table,
+            metrics: metric_sets,
+            history: &history,
+            warnings: notes,
+            plots: &plots,
+        },
+    )?;
     let epochs_run = history.epochs.len();
     let summary = json!({
         "spec": args.spec.as_ref().map(|p| p.display().to_string()),
@@ -214,7 +282,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
     deeptrain::io::write_atomic(&out.join("summary.json"), text.as_bytes())?;
     println!(
-        "Wrote {}/history.csv, summary.json and model/{}",
+        "Wrote {}/history.csv, summary.json, report.html, plots/, diagnostics.csv and model/{}",
         out.display(),
         if inference_model.is_some() {
             " (and inference_model/)"

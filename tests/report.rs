@@ -1,0 +1,78 @@
+//! Every `train` run writes its plots, diagnostics.csv and report.html; the report is checked
+//! in headless Chromium (Debian's `chromium` package): it loads, every image decodes, and no
+//! script error or console error occurs. `.ci/run` installs Chromium; without it this test fails
+//! unless DEEPTRAIN_SKIP_BROWSER=1 says to skip the browser part.
+
+use std::process::Command;
+
+#[test]
+fn train_writes_plots_and_a_report_that_renders_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_deeptrain"))
+        .args(["train", "--epochs", "3", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for plot in [
+        "curve_loss.png",
+        "curve_accuracy.png",
+        "learning_rate.png",
+        "gradient_flow.png",
+        "activation_std.png",
+        "activation_mean.png",
+    ] {
+        let bytes = std::fs::read(out.join("plots").join(plot)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{plot}");
+    }
+    let csv = std::fs::read_to_string(out.join("diagnostics.csv")).unwrap();
+    assert!(csv.lines().count() > 10, "{csv}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("data:image/png;base64,") && html.contains("<h2>History</h2>"));
+
+    if std::env::var("DEEPTRAIN_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let profile = dir.path().join("chromium-profile");
+    let page = format!("file://{}", out.join("report.html").display());
+    let run = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&page)
+        .output()
+        .expect("chromium is needed for this test: apt-get install chromium (or set DEEPTRAIN_SKIP_BROWSER=1)");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dom = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        dom.contains("data-images=\"ok 6\""),
+        "images did not all load: {}",
+        &dom[..dom.len().min(500)]
+    );
+    assert!(
+        dom.contains("data-errors=\"0\""),
+        "script errors in the report"
+    );
+    let log = String::from_utf8_lossy(&run.stderr);
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("Uncaught")))
+        .collect();
+    assert!(console_errors.is_empty(), "{console_errors:?}");
+}
