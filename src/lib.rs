@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod plot;
+pub mod presets;
 pub mod regularizers;
 pub mod report;
 pub mod schedules;

@@ -112,3 +112,49 @@ fn diagnostics_record_every_layer() {
     assert!(dense.update_ratio.unwrap() > 0.0);
     assert!(diagnostics.to_csv().starts_with("step,epoch,layer,name"));
 }
+
+/// `deeptrain new` writes each preset; `deeptrain compare` trains every combination and writes
+/// the side-by-side table and plot.
+#[test]
+fn presets_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_deeptrain");
+    for preset in ["default", "self-normalizing", "fast"] {
+        let path = dir.path().join(format!("{preset}.toml"));
+        let o = Command::new(bin)
+            .args(["new", "--preset", preset, path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        deeptrain::spec::Spec::from_file(&path).unwrap();
+    }
+    let spec = dir.path().join("d.toml");
+    std::fs::write(
+        &spec,
+        deeptrain::spec::DEFAULT_SPEC.replace("epochs = 30", "epochs = 2"),
+    )
+    .unwrap();
+    let out = dir.path().join("cmp");
+    let o = Command::new(bin)
+        .args([
+            "compare",
+            spec.to_str().unwrap(),
+            "--vary",
+            "layers.activation=relu,elu",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("activation=elu"));
+    assert!(std::fs::read(out.join("compare.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+    // The varied runs really differ.
+    let a = std::fs::read_to_string(out.join("activation=relu/history.csv")).unwrap();
+    let b = std::fs::read_to_string(out.join("activation=elu/history.csv")).unwrap();
+    assert_ne!(a.lines().nth(1), b.lines().nth(1));
+}

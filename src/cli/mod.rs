@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod compare;
 mod data_source;
 mod diagnose;
 mod fold;
@@ -38,6 +39,10 @@ enum Command {
     /// A short run with per-layer statistics and plain-language verdicts (vanishing or
     /// exploding gradients, dead ReLUs, saturation, self-normalization, divergence).
     Diagnose(diagnose::DiagnoseArgs),
+    /// Write a spec from a preset that follows the chapter's guidelines, commented.
+    New(compare::NewArgs),
+    /// Train every combination of --vary settings; compare their validation curves.
+    Compare(compare::CompareArgs),
     /// The learning-rate range test: loss versus an exponentially growing rate, and a suggestion.
     LrFind(lr_find::LrFindArgs),
     /// Zero the kernel weights below a threshold; report sparsity and accuracy before and after.
@@ -63,6 +68,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fold(args) => fold::run(args),
         Command::Prune(args) => prune::run(args),
         Command::LrFind(args) => lr_find::run(args),
+        Command::New(args) => compare::new(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;

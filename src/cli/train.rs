@@ -43,6 +43,20 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
 }
 
+impl TrainArgs {
+    /// The arguments `compare` uses for one of its runs.
+    pub fn for_compare(spec: PathBuf, out: PathBuf, epochs: Option<usize>) -> Self {
+        TrainArgs {
+            spec: Some(spec),
+            out: Some(out),
+            epochs,
+            seed: None,
+            diagnostics_every: None,
+            resume: None,
+        }
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let mut spec = super::load_spec(args.spec.as_deref())?;
     if let Some(epochs) = args.epochs {
