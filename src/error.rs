@@ -41,6 +41,14 @@ pub enum Error {
     /// Training produced a non-finite loss.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// Training was asked to stop (Ctrl-C, SIGTERM) and stopped between two steps.
+    #[error("interrupted at epoch {epoch}, step {step}")]
+    Interrupted {
+        /// Epoch (from 1) in progress.
+        epoch: usize,
+        /// Steps done in it.
+        step: usize,
+    },
 }
 
 /// The crate's result type.
@@ -59,7 +67,8 @@ impl Error {
     pub fn format(path: &Path, message: impl Into<String>) -> Self {
         Error::Format {
             path: path.to_path_buf(),
-            message: message.into(),
+            // Parser messages from other crates may quote the input over several lines.
+            message: crate::model::one_line(&message.into()),
         }
     }
 
@@ -67,7 +76,7 @@ impl Error {
     pub fn spec(path: &Path, message: impl Into<String>) -> Self {
         Error::Spec {
             path: path.to_path_buf(),
-            message: message.into(),
+            message: crate::model::one_line(&message.into()),
         }
     }
 }

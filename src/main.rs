@@ -18,7 +18,8 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            // One line, whatever the source of the message.
+            eprintln!("error: {}", deeptrain::model::one_line(&err.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,8 @@
 //! `deeptrain train`: train a spec's model, show progress, write history, summary and model.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -93,6 +95,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(d) = &diagnostics {
         model.set_observer(Some(Box::new(d.clone())));
     }
+    if spec.fit.batch_size > data.train.len() {
+        println!(
+            "warning: [fit] batch_size {} is larger than the {} training samples: every step uses the whole set",
+            spec.fit.batch_size,
+            data.train.len()
+        );
+    }
     if done.epochs.len() >= spec.fit.epochs {
         return Err(Error::Config(format!(
             "the checkpoint already has {} of the {} epochs; raise `epochs` (or --epochs) to continue",
@@ -130,6 +139,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some((n, ..)) => vec![(done.epochs.len(), n), (n, spec.fit.epochs)],
         None => vec![(done.epochs.len(), spec.fit.epochs)],
     };
+    // Ctrl-C and SIGTERM stop training between two steps (the last epoch's checkpoint stays).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
+    }
     let fit_started = Instant::now();
     let mut history = done;
     for (phase, &(from, to)) in phases.iter().enumerate() {
@@ -143,6 +158,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         }
         let options = FitOptions {
+            stop: Some(stop.clone()),
             epochs: to,
             batch_size: spec.fit.batch_size,
             validation_split: 0.0,
@@ -156,7 +172,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .iter_mut()
                 .map(|c| c.as_mut() as &mut dyn Callback),
         );
-        let part = model.fit(&data.train, data.validation.as_ref(), &options, &mut all)?;
+        let part = match model.fit(&data.train, data.validation.as_ref(), &options, &mut all) {
+            Err(Error::Interrupted { epoch, step }) => {
+                return Err(Error::Config(format!(
+                    "interrupted at epoch {epoch}, step {step}; the checkpoint of the last finished epoch is in {}: continue with --resume {}",
+                    out.join(RESUME_DIR).display(),
+                    out.display()
+                )))
+            }
+            other => other?,
+        };
         let stopped = from + part.epochs.len() < to;
         history.epochs.extend(part.epochs);
         if stopped {
@@ -316,7 +341,20 @@ fn build_model(
     spec: &Spec,
     resume: Option<&std::path::Path>,
 ) -> Result<(Sequential, data_source::Prepared, History)> {
-    if let Some(run) = resume {
+    let has_checkpoint = |run: &std::path::Path| {
+        ["", ".old"].iter().any(|suffix| {
+            run.join(format!("{RESUME_DIR}{suffix}"))
+                .join("training_state.json")
+                .is_file()
+        })
+    };
+    if let Some(run) = resume.filter(|r| !has_checkpoint(r)) {
+        println!(
+            "No checkpoint in {} yet: starting from the beginning",
+            run.display()
+        );
+    }
+    if let Some(run) = resume.filter(|r| has_checkpoint(r)) {
         let (model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
         let data = data_source::prepare_with(&spec.data, Some(scaler))?;
         println!(

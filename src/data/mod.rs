@@ -11,7 +11,7 @@ mod idx;
 mod npy;
 mod preprocess;
 
-pub use self::csv::{load_csv, load_csv_features, LabelColumn};
+pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
 pub use augment::{write_grid, Augmentation};
 pub use digits::{digits, DIGITS_ATTRIBUTION};
 pub use fashion_mnist::{

@@ -1,5 +1,7 @@
 //! The training loop: epochs of shuffled mini-batches, validation, history and callbacks.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -12,7 +14,7 @@ use crate::tensor::Tensor;
 use crate::{Error, Result};
 
 /// Settings of [`Sequential::fit`], with Keras' defaults.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct FitOptions {
     /// Passes over the training data.
     pub epochs: usize,
@@ -25,6 +27,9 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Image augmentation applied to every training batch (seeded by the model's seed).
     pub augmentation: Option<Augmentation>,
+    /// When set (by a signal handler), training stops before the next step with
+    /// [`Error::Interrupted`]; checkpoints written at earlier epoch ends stay as they were.
+    pub stop: Option<Arc<AtomicBool>>,
     /// The epoch to start at (Keras' `initial_epoch`): epochs before it were done in an earlier
     /// run (resuming from a checkpoint).
     pub initial_epoch: usize,
@@ -38,6 +43,7 @@ impl Default for FitOptions {
             validation_split: 0.0,
             shuffle: true,
             augmentation: None,
+            stop: None,
             initial_epoch: 0,
         }
     }
@@ -157,11 +163,24 @@ impl Sequential {
                     sums[1] += self.last_penalty() * chunk.len() as f64;
                 }
                 if !batch_loss.is_finite() {
+                    let culprit = self.first_non_finite_layer().map_or(String::new(), |name| {
+                        format!(" (first non-finite values in layer `{name}`)")
+                    });
                     return Err(Error::Diverged(format!(
-                        "the loss became {batch_loss} at epoch {}, step {}; lower the learning rate or check the data",
+                        "the loss became {batch_loss} at epoch {}, step {}{culprit}; lower the learning rate or check the data",
                         epoch + 1,
                         step + 1
                     )));
+                }
+                if options
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Relaxed))
+                {
+                    return Err(Error::Interrupted {
+                        epoch: epoch + 1,
+                        step: step + 1,
+                    });
                 }
                 sums[0] += batch_loss * chunk.len() as f64;
                 seen += chunk.len();

@@ -494,6 +494,15 @@ impl Sequential {
         Ok(data_loss + self.last_penalty)
     }
 
+    /// The first layer whose last output holds a NaN or infinity, if any (to locate divergence).
+    pub fn first_non_finite_layer(&self) -> Option<&str> {
+        self.layers
+            .iter()
+            .zip(&self.outputs)
+            .find(|(_, out)| out.data().iter().any(|v| !v.is_finite()))
+            .map(|(l, _)| l.name())
+    }
+
     /// The weight penalty of the last training step (part of the loss it returned).
     pub fn last_penalty(&self) -> f64 {
         self.last_penalty

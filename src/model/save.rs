@@ -26,6 +26,7 @@ const ARCHITECTURE_FILE: &str = "model.toml";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SCALAR_PREFIX: &str = "scalar.";
+const ITERATIONS: &str = "iterations";
 const SCALER_OFFSET: &str = "preprocessing.offset";
 const SCALER_SCALE: &str = "preprocessing.scale";
 
@@ -269,6 +270,12 @@ fn save_optimizer_state(path: &Path, state: &OptimizerState) -> Result<()> {
             vec![1],
         ));
     }
+    tensors.push((
+        ITERATIONS.into(),
+        Dtype::U64,
+        state.iterations.to_le_bytes().to_vec(),
+        vec![1],
+    ));
     let views = tensors
         .iter()
         .map(|(name, dtype, bytes, shape)| {
@@ -276,10 +283,9 @@ fn save_optimizer_state(path: &Path, state: &OptimizerState) -> Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::format(path, e.to_string()))?;
-    let metadata = HashMap::from([
-        ("format".to_string(), "deeptrain-optimizer".to_string()),
-        ("iterations".to_string(), state.iterations.to_string()),
-    ]);
+    // One metadata key only: a map with several would serialize in a random order, and the
+    // same state must give the same bytes.
+    let metadata = HashMap::from([("format".to_string(), "deeptrain-optimizer".to_string())]);
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::format(path, e.to_string()))?;
     io::write_atomic(path, &bytes)
@@ -288,21 +294,26 @@ fn save_optimizer_state(path: &Path, state: &OptimizerState) -> Result<()> {
 /// Reads a state written by [`save_optimizer_state`].
 fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
     let bytes = io::read(path)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
-    let iterations = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("iterations"))
-        .and_then(|v| v.parse().ok())
+    let iterations = st
+        .tensor(ITERATIONS)
+        .ok()
+        .filter(|v| v.dtype() == Dtype::U64 && v.data().len() == 8)
+        .map(|v| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(v.data());
+            u64::from_le_bytes(b)
+        })
         .ok_or_else(|| Error::format(path, "the step count (`iterations`) is missing"))?;
     let mut state = OptimizerState {
         iterations,
         ..Default::default()
     };
     for (name, view) in st.tensors() {
+        if name == ITERATIONS {
+            continue;
+        }
         match (name.strip_prefix(SCALAR_PREFIX), view.dtype()) {
             (Some(scalar), Dtype::F64) if view.data().len() == 8 => {
                 let mut b = [0u8; 8];
