@@ -59,7 +59,7 @@ proptest! {
     fn csv_parser(e in edits()) {
         let base = std::fs::read(corpus("data.csv")).unwrap();
         let bytes = mutate(&base, &e);
-        let label = deeptrain::data::LabelColumn::Named("label".into());
+        let label = deeptrain::data::LabelColumn::Named("label");
         if let Err(err) = deeptrain::data::parse_csv(&bytes, Path::new("fuzz.csv"), label) {
             one_line(&err);
         }
