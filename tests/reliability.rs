@@ -162,3 +162,75 @@ fn divergence_names_epoch_step_and_layer_and_keeps_the_last_checkpoint() {
     let (_, _, _, history) = deeptrain::Sequential::load_checkpoint(&run.join("resume")).unwrap();
     assert_eq!(history.epochs.len(), 2);
 }
+
+/// Inputs that would need absurd memory, or that are inconsistent, are refused before anything
+/// is allocated or trained, with one line naming the file and the problem.
+#[test]
+fn resource_bombs_and_inconsistent_data_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str, expected: &[&str]| {
+        let spec = dir.path().join(name);
+        std::fs::write(&spec, text).unwrap();
+        let o = Command::new(BIN)
+            .args([
+                "train",
+                spec.to_str().unwrap(),
+                "--out",
+                dir.path().join("o").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name} was accepted");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        for e in expected {
+            assert!(err.contains(e), "`{e}` not in {err}");
+        }
+    };
+    check(
+        "huge.toml",
+        "[[layers]]\ntype = \"dense\"\nunits = 1000000000000\n",
+        &["huge.toml", "units", "limit"],
+    );
+    check(
+        "deep.toml",
+        "[[layers]]\ntype = \"dense\"\nunits = 10\nrepeat = 100000000\n",
+        &["deep.toml", "repeat"],
+    );
+    check(
+        "wide.toml",
+        "[data]\ndataset = \"digits\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 16000000\n[[layers]]\ntype = \"dense\"\nunits = 16000000\n",
+        &["limit"],
+    );
+    // An IDX header claiming 10^12 images.
+    let idx_dir = dir.path().join("idx");
+    std::fs::create_dir_all(&idx_dir).unwrap();
+    let mut header = vec![0u8, 0, 8, 3];
+    for d in [1_000_000_000u32, 1000, 1000] {
+        header.extend(d.to_be_bytes());
+    }
+    std::fs::write(idx_dir.join("train-images-idx3-ubyte"), &header).unwrap();
+    let mut labels = vec![0u8, 0, 8, 1];
+    labels.extend(1_000_000_000u32.to_be_bytes());
+    std::fs::write(idx_dir.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    check(
+        "bomb.toml",
+        &format!(
+            "[data]\ndataset = \"{}\"\n[[layers]]\ntype = \"dense\"\nunits = 10\n",
+            idx_dir.display()
+        ),
+        &["train-images-idx3-ubyte", "over the limit"],
+    );
+    // A NaN feature, named by row and column.
+    let csv = dir.path().join("nan.csv");
+    std::fs::write(&csv, "a,b,y\n0.1,0.2,0\n0.3,nan,1\n").unwrap();
+    check(
+        "nan.toml",
+        &format!(
+            "[data]\ndataset = \"{}\"\nlabel_column = \"y\"\n[[layers]]\ntype = \"dense\"\nunits = 2\nactivation = \"softmax\"\n",
+            csv.display()
+        ),
+        &["row 1", "not a finite number"],
+    );
+}

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod bench;
 mod compare;
 mod data_source;
 mod diagnose;
@@ -43,6 +44,8 @@ enum Command {
     New(compare::NewArgs),
     /// Train every combination of --vary settings; compare their validation curves.
     Compare(compare::CompareArgs),
+    /// Speed and memory of the standard benchmark models (see bench/compare.py for PyTorch).
+    Bench(bench::BenchArgs),
     /// The learning-rate range test: loss versus an exponentially growing rate, and a suggestion.
     LrFind(lr_find::LrFindArgs),
     /// Zero the kernel weights below a threshold; report sparsity and accuracy before and after.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fold(args) => fold::run(args),
         Command::Prune(args) => prune::run(args),
         Command::LrFind(args) => lr_find::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::New(args) => compare::new(args),
         Command::Compare(args) => compare::compare(args),
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),

@@ -810,8 +810,9 @@ impl Sequential {
     }
 }
 
-/// The largest parameter tensor a layer may have (guards against absurd specs before allocating).
-pub const MAX_PARAMS_PER_LAYER: usize = 1 << 30;
+/// The largest parameter tensor a layer may have, 2^28 values (1 GiB of f32): guards against
+/// absurd specs before allocating.
+pub const MAX_PARAMS_PER_LAYER: usize = 1 << 28;
 
 fn unique_name(base: &str, used: &mut Vec<String>) -> String {
     let mut name = base.to_string();

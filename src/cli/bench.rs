@@ -1,0 +1,265 @@
+//! `deeptrain bench`: the standard benchmark models on Fashion-MNIST-shaped data (784 inputs,
+//! 10 classes, deterministic random values): training and inference samples per second, GFLOP/s
+//! from each step's FLOP count, peak resident memory, and the machine's sgemm throughput.
+//! `bench/compare.py` runs it beside `bench/torch_reference.py` (the same models in PyTorch) and
+//! prints the side-by-side table.
+//!
+//! Each model runs in its own process (so that its peak memory is its own), printing one JSON
+//! line.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use deeptrain::activations::Activation;
+use deeptrain::layers::BatchNormSpec;
+use deeptrain::linalg::{matmul, Mat};
+use deeptrain::optimizers::{OptimizerName, OptimizerSpec};
+use deeptrain::{
+    DenseSpec, Error, Initializer, LayerSpec, Loss, Result, Sequential, Targets, Tensor,
+};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models to run: a (784-300-100-10, batch 32), b (same, batch 256), c (784-1024x3-10, batch
+    /// 256), d (100 x 100 SELU, batch 32), e (20 x (100 + BN + ELU), Nadam, batch 32), gemm.
+    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e")]
+    models: Vec<String>,
+    /// Timed training steps per model (after 20 warm-up steps).
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Also append the JSON lines to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Run one model in this process (used internally).
+    #[arg(long, hide = true)]
+    child: bool,
+}
+
+struct BenchModel {
+    layers: Vec<LayerSpec>,
+    batch: usize,
+    optimizer: OptimizerName,
+}
+
+fn model(name: &str) -> Option<BenchModel> {
+    let relu = |units| -> LayerSpec {
+        DenseSpec::new(units)
+            .activation(Activation::Relu)
+            .kernel_initializer(Initializer::HE_NORMAL)
+            .into()
+    };
+    let softmax: LayerSpec = DenseSpec::new(10).activation(Activation::Softmax).into();
+    let mlp = vec![relu(300), relu(100), softmax.clone()];
+    Some(match name {
+        "a" => BenchModel {
+            layers: mlp,
+            batch: 32,
+            optimizer: OptimizerName::Sgd,
+        },
+        "b" => BenchModel {
+            layers: mlp,
+            batch: 256,
+            optimizer: OptimizerName::Sgd,
+        },
+        "c" => BenchModel {
+            layers: vec![relu(1024), relu(1024), relu(1024), softmax],
+            batch: 256,
+            optimizer: OptimizerName::Sgd,
+        },
+        "d" => {
+            let mut layers: Vec<LayerSpec> = (0..100)
+                .map(|_| {
+                    DenseSpec::new(100)
+                        .activation(Activation::Selu)
+                        .kernel_initializer(Initializer::LECUN_NORMAL)
+                        .into()
+                })
+                .collect();
+            layers.push(softmax);
+            BenchModel {
+                layers,
+                batch: 32,
+                optimizer: OptimizerName::Sgd,
+            }
+        }
+        "e" => {
+            let mut layers = Vec::new();
+            for _ in 0..20 {
+                layers.push(
+                    DenseSpec::new(100)
+                        .activation(Activation::Elu { alpha: 1.0 })
+                        .kernel_initializer(Initializer::HE_NORMAL)
+                        .into(),
+                );
+                layers.push(LayerSpec::BatchNormalization(BatchNormSpec::default()));
+            }
+            layers.push(softmax);
+            BenchModel {
+                layers,
+                batch: 32,
+                optimizer: OptimizerName::Nadam,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Multiply-adds ×2 of one training step: forward 2·B·I·U per Dense layer, backward 2·B·I·U for
+/// the weight gradient and 2·B·I·U for the input gradient (not for the first layer).
+fn step_flops(layers: &[LayerSpec], batch: usize) -> (f64, f64) {
+    let (mut inputs, mut forward, mut backward) = (784usize, 0.0, 0.0);
+    for (i, l) in layers.iter().enumerate() {
+        if let LayerSpec::Dense(d) = l {
+            let f = 2.0 * (batch * inputs * d.units) as f64;
+            forward += f;
+            backward += if i == 0 { f } else { 2.0 * f };
+            inputs = d.units;
+        }
+    }
+    (forward + backward, forward)
+}
+
+/// Peak resident memory of this process, in MiB (Linux: VmHWM).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn gemm_probe() -> serde_json::Value {
+    let (m, k, n) = (1024, 1024, 1024);
+    let a = pseudo_random(m * k, 1);
+    let b = pseudo_random(k * n, 2);
+    let mut c = vec![0.0f32; m * n];
+    matmul(Mat::new(&a, m, k), Mat::new(&b, k, n), &mut c, false);
+    let reps = 10;
+    let started = Instant::now();
+    for _ in 0..reps {
+        matmul(Mat::new(&a, m, k), Mat::new(&b, k, n), &mut c, false);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    json!({
+        "model": "gemm",
+        "framework": "deeptrain",
+        "threads": deeptrain::linalg::num_threads(),
+        "gflops": 2.0 * (m * k * n * reps) as f64 / seconds / 1e9,
+    })
+}
+
+fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
+    if name == "gemm" {
+        return Ok(gemm_probe());
+    }
+    let spec = model(name).ok_or_else(|| Error::Config(format!("unknown bench model `{name}`")))?;
+    let mut net = Sequential::from_specs(&[784], &spec.layers, 42)?;
+    net.compile(
+        OptimizerSpec::new(spec.optimizer)
+            .learning_rate(0.01)
+            .build()
+            .map_err(Error::Config)?,
+        Loss::SparseCategoricalCrossentropy,
+        &[],
+    )?;
+    let batch = spec.batch;
+    let batches = 16;
+    let x: Vec<Tensor> = (0..batches)
+        .map(|i| Tensor::from_vec(pseudo_random(batch * 784, i as u64 + 10), &[batch, 784]))
+        .collect();
+    let y: Vec<Targets> = (0..batches)
+        .map(|i| {
+            Targets::Classes(
+                pseudo_random(batch, i as u64 + 100)
+                    .iter()
+                    .map(|v| ((v + 1.0) * 5.0).min(9.0) as u32)
+                    .collect(),
+            )
+        })
+        .collect();
+    for i in 0..20 {
+        net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
+    }
+    let started = Instant::now();
+    for i in 0..steps {
+        net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+    let (flops, forward_flops) = step_flops(&spec.layers, batch);
+    let infer_x = Tensor::from_vec(pseudo_random(4096 * 784, 7), &[4096, 784]);
+    net.predict(&infer_x, 256)?;
+    let started = Instant::now();
+    let reps = 3;
+    for _ in 0..reps {
+        net.predict(&infer_x, 256)?;
+    }
+    let infer_seconds = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "model": name,
+        "framework": "deeptrain",
+        "threads": deeptrain::linalg::num_threads(),
+        "batch": batch,
+        "train_samples_per_s": (steps * batch) as f64 / train_seconds,
+        "train_gflops": flops * steps as f64 / train_seconds / 1e9,
+        "infer_samples_per_s": (4096 * reps) as f64 / infer_seconds,
+        "infer_gflops": forward_flops / batch as f64 * (4096 * reps) as f64 / infer_seconds / 1e9,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if args.child {
+        let name = args.models.first().map(String::as_str).unwrap_or("a");
+        println!("{}", run_one(name, args.steps)?);
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
+    let mut lines = String::new();
+    for name in &args.models {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["--threads", &deeptrain::linalg::num_threads().to_string()]);
+        cmd.args([
+            "bench",
+            "--child",
+            "--models",
+            name,
+            "--steps",
+            &args.steps.to_string(),
+        ]);
+        let out = cmd
+            .output()
+            .map_err(|e| Error::Config(format!("bench child: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Config(format!(
+                "bench model {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        println!("{line}");
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    if let Some(path) = &args.json {
+        deeptrain::io::write_atomic(path, lines.as_bytes())?;
+    }
+    Ok(())
+}
