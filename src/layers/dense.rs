@@ -55,23 +55,26 @@ impl Dense {
     fn add_bias_and_activate(&self, out: &mut Tensor) {
         let units = self.spec.units;
         let activation = self.spec.activation;
-        let bias = self.params.get(BIAS).map(|p| p.value.data());
-        match (bias, activation.is_row_wise()) {
-            (Some(b), false) => {
-                for row in out.data_mut().chunks_exact_mut(units) {
-                    for (v, &bv) in row.iter_mut().zip(b) {
-                        *v = activation.value(*v + bv);
+        if let Some(b) = self.params.get(BIAS).map(|p| p.value.data()) {
+            match activation {
+                // ReLU fused with the bias in one pass.
+                Activation::Relu => {
+                    for row in out.data_mut().chunks_exact_mut(units) {
+                        for (v, &bv) in row.iter_mut().zip(b) {
+                            *v = (*v + bv).max(0.0);
+                        }
+                    }
+                    return;
+                }
+                _ => {
+                    for row in out.data_mut().chunks_exact_mut(units) {
+                        row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
                     }
                 }
             }
-            (Some(b), true) => {
-                for row in out.data_mut().chunks_exact_mut(units) {
-                    row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
-                }
-                activation.forward_in_place(out.data_mut(), units);
-            }
-            (None, _) => activation.forward_in_place(out.data_mut(), units),
         }
+        // One vectorizable loop per activation.
+        activation.forward_in_place(out.data_mut(), units);
     }
 }
 
