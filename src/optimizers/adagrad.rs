@@ -80,12 +80,7 @@ impl Optimizer for Adagrad {
     }
 
     fn state(&self) -> OptimizerState {
-        let mut state = OptimizerState {
-            iterations: self.iterations,
-            ..Default::default()
-        };
-        self.accumulators.export(&mut state.buffers);
-        state
+        self.accumulators.state(self.iterations)
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {

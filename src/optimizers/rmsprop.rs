@@ -150,12 +150,7 @@ impl Optimizer for RmsProp {
     }
 
     fn state(&self) -> OptimizerState {
-        let mut state = OptimizerState {
-            iterations: self.iterations,
-            ..Default::default()
-        };
-        self.slots.export(&mut state.buffers);
-        state
+        self.slots.state(self.iterations)
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {

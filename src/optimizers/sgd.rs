@@ -125,12 +125,7 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> OptimizerState {
-        let mut state = OptimizerState {
-            iterations: self.iterations,
-            ..Default::default()
-        };
-        self.velocity.export(&mut state.buffers);
-        state
+        self.velocity.state(self.iterations)
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {

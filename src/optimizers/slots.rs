@@ -43,6 +43,16 @@ impl Slots {
         buffers
     }
 
+    /// The full state of an optimizer whose only state is these buffers and a step count.
+    pub(crate) fn state(&self, iterations: u64) -> OptimizerState {
+        let mut state = OptimizerState {
+            iterations,
+            ..Default::default()
+        };
+        self.export(&mut state.buffers);
+        state
+    }
+
     /// Appends every buffer to `out` as `("{slot}.{name}", values)`.
     pub(crate) fn export(&self, out: &mut Vec<(String, Vec<f32>)>) {
         for (slot, buffers) in self.per_slot.iter().enumerate() {
