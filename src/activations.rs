@@ -509,7 +509,10 @@ pub fn expm1_nonpositive(x: f32) -> f32 {
                                 + x * (1.0 / 5040.0
                                     + x * (1.0 / 40320.0 + x * (1.0 / 362880.0)))))))));
     // Far from 0: e^x - 1.
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and removing 1.5·2²³ (exact for |v| < 2²²): unlike `round`,
+    // which is a libm call on baseline x86-64, this keeps the loop vectorized.
+    const ROUNDER: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
     let r = (x - n * 0.693_359_4) + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_2e-3;

@@ -37,6 +37,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod parallel;
 pub mod plot;
 pub mod presets;
 pub mod regularizers;

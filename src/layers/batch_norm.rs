@@ -263,7 +263,7 @@ impl Layer for BatchNormalization {
                 .data_mut()
                 .iter_mut()
                 .zip(sums)
-                .for_each(|(g, &s)| *g += s as f32);
+                .for_each(|(g, &s)| *g = s as f32);
         }
         let Some(dx) = grad_input else { return };
         dx.resize(grad_output.shape());
@@ -320,7 +320,7 @@ impl Layer for BatchNormalization {
     fn set_trainable(&mut self, trainable: bool) {
         self.spec.trainable = trainable;
         for p in &mut self.params {
-            p.trainable = trainable;
+            p.set_trainable(trainable);
         }
     }
 

@@ -1,11 +1,12 @@
 //! Dense (fully connected) layer: y = f(x·W + b).
 //!
 //! Shapes: x (B, I), W (I, U), b (U), y (B, U). Backward, with dz = dy ⊙ f'(z):
-//! dW += xᵀ·dz, db += Σ_B dz, dx = dz·Wᵀ.
+//! dW = xᵀ·dz, db = Σ_B dz, dx = dz·Wᵀ.
 
 use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
 use crate::activations::Activation;
 use crate::linalg::{matmul, Mat};
+use crate::parallel::{self, SharedMut, PARALLEL_MIN_ELEMENTS};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -55,26 +56,40 @@ impl Dense {
     fn add_bias_and_activate(&self, out: &mut Tensor) {
         let units = self.spec.units;
         let activation = self.spec.activation;
-        if let Some(b) = self.params.get(BIAS).map(|p| p.value.data()) {
-            match activation {
-                // ReLU fused with the bias in one pass.
-                Activation::Relu => {
-                    for row in out.data_mut().chunks_exact_mut(units) {
-                        for (v, &bv) in row.iter_mut().zip(b) {
-                            *v = (*v + bv).max(0.0);
-                        }
-                    }
-                    return;
-                }
-                _ => {
-                    for row in out.data_mut().chunks_exact_mut(units) {
-                        row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
-                    }
+        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        parallel::chunks_mut(out.data_mut(), PARALLEL_MIN_ELEMENTS, units, &|_, rows| {
+            add_bias_and_activate(rows, bias, activation, units)
+        });
+    }
+}
+
+/// rows ← f(rows + b), for whole rows of `units` values.
+fn add_bias_and_activate(
+    rows: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    if let Some(b) = bias {
+        if activation == Activation::Relu {
+            // ReLU fused with the bias in one pass.
+            for row in rows.chunks_exact_mut(units) {
+                for (v, &bv) in row.iter_mut().zip(b) {
+                    *v = (*v + bv).max(0.0);
                 }
             }
+            return;
         }
-        // One vectorizable loop per activation.
-        activation.forward_in_place(out.data_mut(), units);
+        add_bias(rows, b);
+    }
+    // One vectorizable loop per activation.
+    activation.forward_in_place(rows, units);
+}
+
+/// rows ← rows + b, for whole rows.
+fn add_bias(rows: &mut [f32], b: &[f32]) {
+    for row in rows.chunks_exact_mut(b.len()) {
+        row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
     }
 }
 
@@ -128,17 +143,18 @@ impl Layer for Dense {
             let mut z = std::mem::take(&mut self.z);
             z.resize(&[batch, units]);
             matmul(x, w, z.data_mut(), false);
-            if let Some(b) = self.params.get(BIAS) {
-                for row in z.data_mut().chunks_exact_mut(units) {
-                    row.iter_mut()
-                        .zip(b.value.data())
-                        .for_each(|(v, &bv)| *v += bv);
+            let bias = self.params.get(BIAS).map(|p| p.value.data());
+            let activation = self.spec.activation;
+            let out = SharedMut::new(output.data_mut());
+            parallel::chunks_mut(z.data_mut(), PARALLEL_MIN_ELEMENTS, units, &|at, rows| {
+                if let Some(b) = bias {
+                    add_bias(rows, b);
                 }
-            }
-            output.data_mut().copy_from_slice(z.data());
-            self.spec
-                .activation
-                .forward_in_place(output.data_mut(), units);
+                // SAFETY: `output` has z's length; the chunks are disjoint.
+                let y = unsafe { out.slice(at..at + rows.len()) };
+                y.copy_from_slice(rows);
+                activation.forward_in_place(y, units);
+            });
             self.z = z;
         } else {
             matmul(x, w, output.data_mut(), false);
@@ -158,15 +174,25 @@ impl Layer for Dense {
         let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
             grad_output
         } else {
-            self.dz.copy_from(grad_output);
-            let z: &[f32] = if self.spec.activation.needs_input() {
+            let activation = self.spec.activation;
+            let z: &[f32] = if activation.needs_input() {
                 self.z.data()
             } else {
                 &[]
             };
-            self.spec
-                .activation
-                .backward_in_place(z, output.data(), self.dz.data_mut(), units);
+            let (y, dy) = (output.data(), grad_output.data());
+            self.dz.resize(grad_output.shape());
+            parallel::chunks_mut(
+                self.dz.data_mut(),
+                PARALLEL_MIN_ELEMENTS,
+                units,
+                &|at, dz| {
+                    let rows = at..at + dz.len();
+                    dz.copy_from_slice(&dy[rows.clone()]);
+                    let z = if z.is_empty() { z } else { &z[rows.clone()] };
+                    activation.backward_in_place(z, &y[rows], dz, units);
+                },
+            );
             &self.dz
         };
         let dz_mat = Mat::new(dz.data(), batch, units);
@@ -176,14 +202,26 @@ impl Layer for Dense {
                 Mat::new(input.data(), batch, self.inputs).t(),
                 dz_mat,
                 kernel.grad.data_mut(),
-                true,
+                false,
             );
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
-            let db = bias.grad.data_mut();
-            for row in dz.data().chunks_exact(units) {
-                db.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
-            }
+            // db = Σ_B dz, split by columns so that each sum runs in the same order.
+            let dz = dz.data();
+            let min_columns = if dz.len() >= PARALLEL_MIN_ELEMENTS {
+                16
+            } else {
+                units
+            };
+            parallel::chunks_mut(bias.grad.data_mut(), min_columns, 16, &|at, db| {
+                let columns = at..at + db.len();
+                db.fill(0.0);
+                for row in dz.chunks_exact(units) {
+                    db.iter_mut()
+                        .zip(&row[columns.clone()])
+                        .for_each(|(g, &d)| *g += d);
+                }
+            });
         }
         if let Some(dx) = grad_input {
             dx.resize(&[batch, self.inputs]);

@@ -52,9 +52,9 @@ pub struct Param {
     pub name: &'static str,
     /// Current value.
     pub value: Tensor,
-    /// Gradient of the loss, accumulated by `backward`.
+    /// Gradient of the loss, written by the last `backward` (zero while frozen).
     pub grad: Tensor,
-    /// Whether optimizers update it.
+    /// Whether optimizers update it (change it with [`Param::set_trainable`]).
     pub trainable: bool,
 }
 
@@ -67,6 +67,14 @@ impl Param {
             grad: Tensor::zeros(shape),
             trainable: true,
         }
+    }
+
+    /// Freezes (false) or unfreezes it; a frozen parameter's gradient is zero.
+    pub fn set_trainable(&mut self, trainable: bool) {
+        if !trainable {
+            self.grad.data_mut().fill(0.0);
+        }
+        self.trainable = trainable;
     }
 }
 
@@ -91,7 +99,8 @@ pub trait Layer: Send {
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
     /// Computes `output` from `input` (both (B, ...)), caching what backward needs.
     fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode);
-    /// Accumulates parameter gradients and, when `grad_input` is given, writes dL/d(input).
+    /// Writes the gradients of its trainable parameters (overwriting the last ones; frozen
+    /// parameters' gradients are left alone) and, when `grad_input` is given, dL/d(input).
     fn backward(
         &mut self,
         input: &Tensor,
@@ -156,10 +165,11 @@ pub trait Layer: Send {
     fn describe(&self) -> String {
         String::new()
     }
-    /// Sets whether the layer's parameters are trained.
+    /// Sets whether the layer's parameters are trained; freezing zeroes their gradients (which
+    /// backward then leaves alone).
     fn set_trainable(&mut self, trainable: bool) {
         for p in self.params_mut() {
-            p.trainable = trainable;
+            p.set_trainable(trainable);
         }
     }
     /// Number of parameter values (trainable, non-trainable including state).

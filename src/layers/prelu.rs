@@ -83,6 +83,7 @@ impl Layer for PRelu {
         let features = param.value.len();
         if param.trainable {
             let da = param.grad.data_mut();
+            da.fill(0.0);
             for (xr, gr) in input
                 .data()
                 .chunks_exact(features)

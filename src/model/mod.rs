@@ -446,14 +446,6 @@ impl Sequential {
         }
     }
 
-    fn zero_grads(&mut self) {
-        for layer in &mut self.layers {
-            for p in layer.params_mut() {
-                p.grad.data_mut().fill(0.0);
-            }
-        }
-    }
-
     /// The loss of the last forward pass against `targets`, writing dL/d(output or logits) into
     /// the last gradient buffer when `with_grad`.
     fn loss_of_last_forward(&mut self, loss: Loss, targets: &Targets, with_grad: bool) -> f64 {
@@ -484,7 +476,6 @@ impl Sequential {
         for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
             *sum += metric.batch_sum(y_pred, targets);
         }
-        self.zero_grads();
         self.backward(x, None);
         // Weight penalties join the loss and its gradient before clipping, as in Keras.
         self.last_penalty = self.add_penalties();
@@ -572,7 +563,6 @@ impl Sequential {
             .ok_or_else(|| Error::Config("compile the model first".into()))?;
         self.forward(x, mode);
         let loss = self.loss_of_last_forward(loss_fn, targets, true);
-        self.zero_grads();
         let mut dx = Tensor::default();
         self.backward(x, Some(&mut dx));
         let penalty = self.add_penalties();

@@ -10,6 +10,7 @@ use super::{
     check_learning_rate, check_non_negative, check_positive, Optimizer, OptimizerName,
     OptimizerSpec, OptimizerState,
 };
+use crate::parallel::zip_pieces;
 
 /// Adagrad: per-coordinate steps shrinking with the accumulated squared gradient.
 #[derive(Clone, Debug)]
@@ -56,11 +57,13 @@ impl Optimizer for Adagrad {
 
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
         let (lr, eps) = (self.learning_rate, self.epsilon);
-        let acc = &mut self.accumulators.get(slot, value.len())[0];
-        for ((p, &g), a) in value.iter_mut().zip(grad).zip(acc.iter_mut()) {
-            *a += g * g;
-            *p -= lr * g / (*a + eps).sqrt();
-        }
+        let buffers = self.accumulators.get(slot, value.len());
+        zip_pieces(value, grad, buffers, &|value, grad, buffers| {
+            for ((p, &g), a) in value.iter_mut().zip(grad).zip(buffers[0].iter_mut()) {
+                *a += g * g;
+                *p -= lr * g / (*a + eps).sqrt();
+            }
+        });
     }
 
     fn finish_step(&mut self) {

@@ -20,6 +20,7 @@ use super::{
     check_learning_rate, check_non_negative, Optimizer, OptimizerName, OptimizerSpec,
     OptimizerState,
 };
+use crate::parallel::zip_pieces;
 
 /// Which member of the family.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -159,49 +160,51 @@ impl Optimizer for Adam {
             _ => 0.0,
         };
         let buffers = self.slots.get(slot, value.len());
-        let (moments, rest) = buffers.split_at_mut(1);
-        let (second, hat) = rest.split_at_mut(1);
-        let (m, s) = (&mut moments[0], &mut second[0]);
-        // One loop per variant, each a single pass the compiler can vectorize.
         let (c1, c2) = (1.0 - b1, 1.0 - b2);
-        let params = value
-            .iter_mut()
-            .zip(grad)
-            .zip(m.iter_mut().zip(s.iter_mut()));
-        match (variant, hat.first_mut()) {
-            (AdamVariant::Adamax, _) => {
-                for ((p, &g), (m, u)) in params {
-                    *m += c1 * (g - *m);
-                    *u = (b2 * *u).max(g.abs());
-                    *p -= step * *m / (*u + eps);
+        zip_pieces(value, grad, buffers, &|value, grad, buffers| {
+            let (moments, rest) = buffers.split_at_mut(1);
+            let (second, hat) = rest.split_at_mut(1);
+            let (m, s) = (&mut moments[0], &mut second[0]);
+            let params = value
+                .iter_mut()
+                .zip(grad)
+                .zip(m.iter_mut().zip(s.iter_mut()));
+            // One loop per variant, each a single pass the compiler can vectorize.
+            match (variant, hat.first_mut()) {
+                (AdamVariant::Adamax, _) => {
+                    for ((p, &g), (m, u)) in params {
+                        *m += c1 * (g - *m);
+                        *u = (b2 * *u).max(g.abs());
+                        *p -= step * *m / (*u + eps);
+                    }
+                }
+                (AdamVariant::Nadam, _) => {
+                    for ((p, &g), (m, v)) in params {
+                        *m += c1 * (g - *m);
+                        *v += c2 * (g * g - *v);
+                        let m_hat = nadam_m * *m + nadam_g * g;
+                        *p -= step * m_hat / ((*v * inv_bias_2).sqrt() + eps);
+                    }
+                }
+                (_, Some(v_max)) => {
+                    for (((p, &g), (m, v)), h) in params.zip(v_max.iter_mut()) {
+                        *p -= decay * *p;
+                        *m += c1 * (g - *m);
+                        *v += c2 * (g * g - *v);
+                        *h = h.max(*v);
+                        *p -= step * *m / (h.sqrt() + eps);
+                    }
+                }
+                (_, None) => {
+                    for ((p, &g), (m, v)) in params {
+                        *p -= decay * *p;
+                        *m += c1 * (g - *m);
+                        *v += c2 * (g * g - *v);
+                        *p -= step * *m / (v.sqrt() + eps);
+                    }
                 }
             }
-            (AdamVariant::Nadam, _) => {
-                for ((p, &g), (m, v)) in params {
-                    *m += c1 * (g - *m);
-                    *v += c2 * (g * g - *v);
-                    let m_hat = nadam_m * *m + nadam_g * g;
-                    *p -= step * m_hat / ((*v * inv_bias_2).sqrt() + eps);
-                }
-            }
-            (_, Some(v_max)) => {
-                for (((p, &g), (m, v)), h) in params.zip(v_max.iter_mut()) {
-                    *p -= decay * *p;
-                    *m += c1 * (g - *m);
-                    *v += c2 * (g * g - *v);
-                    *h = h.max(*v);
-                    *p -= step * *m / (h.sqrt() + eps);
-                }
-            }
-            (_, None) => {
-                for ((p, &g), (m, v)) in params {
-                    *p -= decay * *p;
-                    *m += c1 * (g - *m);
-                    *v += c2 * (g * g - *v);
-                    *p -= step * *m / (v.sqrt() + eps);
-                }
-            }
-        }
+        });
     }
 
     fn finish_step(&mut self) {

@@ -14,6 +14,7 @@ use super::{
     check_learning_rate, check_positive, check_unit_interval, Optimizer, OptimizerName,
     OptimizerSpec, OptimizerState,
 };
+use crate::parallel::zip_pieces;
 
 /// RMSprop: steps scaled by a running RMS of recent gradients.
 #[derive(Clone, Debug)]
@@ -88,47 +89,57 @@ impl Optimizer for RmsProp {
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
         let (lr, rho, mu, eps) = (self.learning_rate, self.rho, self.momentum, self.epsilon);
         let centered = self.centered;
-        let mut buffers = self.slots.get(slot, value.len()).iter_mut();
-        let (Some(velocity), average, momentum) = (
-            buffers.next(),
-            if centered { buffers.next() } else { None },
-            if mu > 0.0 { buffers.next() } else { None },
-        ) else {
-            unreachable!("the velocity buffer always exists")
+        let buffers = self.slots.get(slot, value.len());
+        // Buffers: the velocity, then the average gradient when centered, then the momentum.
+        let momentum_at = if mu > 0.0 {
+            Some(buffers.len() - 1)
+        } else {
+            None
         };
         let c = 1.0 - rho;
-        let params = value.iter_mut().zip(grad).zip(velocity.iter_mut());
-        // One loop per configuration, each a single vectorizable pass.
-        match (average, momentum) {
-            (None, None) => {
-                for ((p, &g), v) in params {
-                    *v = rho * *v + c * g * g;
-                    *p -= lr * g / (*v + eps).sqrt();
+        zip_pieces(value, grad, buffers, &|value, grad, buffers| {
+            let (velocity, rest) = buffers.split_at_mut(1);
+            let params = value.iter_mut().zip(grad).zip(velocity[0].iter_mut());
+            let (average, momentum) = match (centered, momentum_at) {
+                (true, Some(_)) => {
+                    let (a, b) = rest.split_at_mut(1);
+                    (Some(&mut a[0]), Some(&mut b[0]))
+                }
+                (true, None) => (rest.first_mut(), None),
+                (false, _) => (None, rest.first_mut()),
+            };
+            // One loop per configuration, each a single vectorizable pass.
+            match (average, momentum) {
+                (None, None) => {
+                    for ((p, &g), v) in params {
+                        *v = rho * *v + c * g * g;
+                        *p -= lr * g / (*v + eps).sqrt();
+                    }
+                }
+                (None, Some(b)) => {
+                    for (((p, &g), v), b) in params.zip(b.iter_mut()) {
+                        *v = rho * *v + c * g * g;
+                        *b = mu * *b + lr * g / (*v + eps).sqrt();
+                        *p -= *b;
+                    }
+                }
+                (Some(a), None) => {
+                    for (((p, &g), v), a) in params.zip(a.iter_mut()) {
+                        *v = rho * *v + c * g * g;
+                        *a = rho * *a + c * g;
+                        *p -= lr * g / (*v + eps - *a * *a).sqrt();
+                    }
+                }
+                (Some(a), Some(b)) => {
+                    for ((((p, &g), v), a), b) in params.zip(a.iter_mut()).zip(b.iter_mut()) {
+                        *v = rho * *v + c * g * g;
+                        *a = rho * *a + c * g;
+                        *b = mu * *b + lr * g / (*v + eps - *a * *a).sqrt();
+                        *p -= *b;
+                    }
                 }
             }
-            (None, Some(b)) => {
-                for (((p, &g), v), b) in params.zip(b.iter_mut()) {
-                    *v = rho * *v + c * g * g;
-                    *b = mu * *b + lr * g / (*v + eps).sqrt();
-                    *p -= *b;
-                }
-            }
-            (Some(a), None) => {
-                for (((p, &g), v), a) in params.zip(a.iter_mut()) {
-                    *v = rho * *v + c * g * g;
-                    *a = rho * *a + c * g;
-                    *p -= lr * g / (*v + eps - *a * *a).sqrt();
-                }
-            }
-            (Some(a), Some(b)) => {
-                for ((((p, &g), v), a), b) in params.zip(a.iter_mut()).zip(b.iter_mut()) {
-                    *v = rho * *v + c * g * g;
-                    *a = rho * *a + c * g;
-                    *b = mu * *b + lr * g / (*v + eps - *a * *a).sqrt();
-                    *p -= *b;
-                }
-            }
-        }
+        });
     }
 
     fn finish_step(&mut self) {

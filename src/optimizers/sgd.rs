@@ -17,6 +17,7 @@ use super::{
     check_learning_rate, check_non_negative, check_unit_interval, Optimizer, OptimizerName,
     OptimizerSpec, OptimizerState,
 };
+use crate::parallel::zip_pieces;
 
 /// Stochastic gradient descent.
 #[derive(Clone, Debug)]
@@ -83,23 +84,36 @@ impl Optimizer for Sgd {
     }
 
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
-        let (lr, mu, wd) = (self.learning_rate, self.momentum, self.weight_decay);
+        let (lr, mu, wd, nesterov) = (
+            self.learning_rate,
+            self.momentum,
+            self.weight_decay,
+            self.nesterov,
+        );
         if mu == 0.0 {
-            for (p, &g) in value.iter_mut().zip(grad) {
-                *p -= lr * (g + wd * *p);
-            }
+            zip_pieces(value, grad, &mut [], &|value, grad, _| {
+                for (p, &g) in value.iter_mut().zip(grad) {
+                    *p -= lr * (g + wd * *p);
+                }
+            });
             return;
         }
-        let velocity = &mut self.velocity.get(slot, value.len())[0];
-        for ((p, &g), m) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-            let g = g + wd * *p;
-            *m = mu * *m - lr * g;
-            if self.nesterov {
-                *p += mu * *m - lr * g;
+        let buffers = self.velocity.get(slot, value.len());
+        zip_pieces(value, grad, buffers, &|value, grad, buffers| {
+            let params = value.iter_mut().zip(grad).zip(buffers[0].iter_mut());
+            if nesterov {
+                for ((p, &g), m) in params {
+                    let g = g + wd * *p;
+                    *m = mu * *m - lr * g;
+                    *p += mu * *m - lr * g;
+                }
             } else {
-                *p += *m;
+                for ((p, &g), m) in params {
+                    *m = mu * *m - lr * (g + wd * *p);
+                    *p += *m;
+                }
             }
-        }
+        });
     }
 
     fn finish_step(&mut self) {
