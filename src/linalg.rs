@@ -209,6 +209,31 @@ mod tests {
     }
 
     #[test]
+    fn split_products_match_naive_on_both_sides_with_transposes() {
+        crate::parallel::set_num_threads(2);
+        // Tall (split by rows) and wide (split by columns), odd sizes, both operands transposed,
+        // accumulating.
+        for (m, k, n) in [(301, 37, 53), (29, 41, 517)] {
+            let a: Vec<f32> = (0..m * k).map(|v| ((v % 19) as f32 - 9.0) * 0.05).collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|v| ((v % 23) as f32 - 11.0) * 0.05)
+                .collect();
+            let expected = naive(&a, &b, m, k, n);
+            let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+            let mut out = vec![1.0; m * n];
+            matmul(
+                Mat::new(&at, k, m).t(),
+                Mat::new(&bt, n, k).t(),
+                &mut out,
+                true,
+            );
+            for (x, y) in out.iter().zip(&expected) {
+                assert!((x - 1.0 - y).abs() < 1e-4 * y.abs().max(1.0), "{m}x{k}x{n}");
+            }
+        }
+    }
+
+    #[test]
     fn large_parallel_product_matches_naive() {
         let (m, k, n) = (64, 300, 256);
         let a: Vec<f32> = (0..m * k).map(|v| ((v % 17) as f32 - 8.0) * 0.1).collect();

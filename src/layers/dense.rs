@@ -57,9 +57,12 @@ impl Dense {
         let units = self.spec.units;
         let activation = self.spec.activation;
         let bias = self.params.get(BIAS).map(|p| p.value.data());
-        parallel::chunks_mut(out.data_mut(), PARALLEL_MIN_ELEMENTS, units, &|_, rows| {
-            add_bias_and_activate(rows, bias, activation, units)
-        });
+        parallel::chunks_mut(
+            out.data_mut(),
+            activation.parallel_min_elements(),
+            units,
+            &|_, rows| add_bias_and_activate(rows, bias, activation, units),
+        );
     }
 }
 
@@ -146,7 +149,8 @@ impl Layer for Dense {
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             let activation = self.spec.activation;
             let out = SharedMut::new(output.data_mut());
-            parallel::chunks_mut(z.data_mut(), PARALLEL_MIN_ELEMENTS, units, &|at, rows| {
+            let min_len = activation.parallel_min_elements();
+            parallel::chunks_mut(z.data_mut(), min_len, units, &|at, rows| {
                 if let Some(b) = bias {
                     add_bias(rows, b);
                 }
@@ -184,7 +188,7 @@ impl Layer for Dense {
             self.dz.resize(grad_output.shape());
             parallel::chunks_mut(
                 self.dz.data_mut(),
-                PARALLEL_MIN_ELEMENTS,
+                activation.parallel_min_elements(),
                 units,
                 &|at, dz| {
                     let rows = at..at + dz.len();
