@@ -15,8 +15,10 @@
 //! the pool is busy (from inside a part, or from a second thread) runs its parts serially on its
 //! own thread.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,8 @@ pub const MAX_PARTS: usize = FIELD as usize;
 struct Pool {
     word: AtomicU64,
     done: AtomicUsize,
+    /// Set when a part of the current job panicked.
+    panicked: AtomicBool,
     job: UnsafeCell<JobRef>,
     /// Held by the one thread whose job is running.
     busy: Mutex<()>,
@@ -79,6 +83,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool {
         word: AtomicU64::new(0),
         done: AtomicUsize::new(0),
+        panicked: AtomicBool::new(false),
         job: UnsafeCell::new(&NO_JOB as &(dyn Fn(usize) + Sync)),
         busy: Mutex::new(()),
         workers: Mutex::new(0),
@@ -113,21 +118,27 @@ impl Pool {
 
     /// Runs this thread's parts of the job described by `word`: parts `index`,
     /// `index + threads`, … (the caller is thread 0).
-    fn run_parts(&self, word: u64, index: usize) {
+    ///
+    /// A panic in a part is caught, so that the parts are always counted done (the caller
+    /// never waits forever, nor returns while another thread still uses its closure); the
+    /// caller then panics in turn. Returns the caught panic.
+    fn run_parts(&self, word: u64, index: usize) -> Option<Box<dyn Any + Send>> {
         let parts = ((word >> PARTS_SHIFT) & FIELD) as usize;
         let threads = (word & FIELD) as usize;
         if index >= threads {
-            return;
+            return None;
         }
         // SAFETY: this thread has unfinished parts in this job, so its caller is still waiting
         // and the closure behind the pointer is alive.
         let job = unsafe { &**self.job.get() };
-        let mut ran = 0;
-        for part in (index..parts).step_by(threads) {
-            job(part);
-            ran += 1;
+        let mine = (index..parts).step_by(threads);
+        let count = mine.len();
+        let result = catch_unwind(AssertUnwindSafe(|| mine.for_each(job)));
+        if result.is_err() {
+            self.panicked.store(true, Ordering::Relaxed);
         }
-        self.done.fetch_add(ran, Ordering::Release);
+        self.done.fetch_add(count, Ordering::Release);
+        result.err()
     }
 
     fn work(&self, index: usize, mut seen: u64) {
@@ -153,7 +164,8 @@ impl Pool {
                 }
             };
             seen = epoch_of(word);
-            self.run_parts(word, index);
+            // A panic was caught and reported to the caller; the worker carries on.
+            let _ = self.run_parts(word, index);
         }
     }
 }
@@ -190,7 +202,7 @@ pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
         let _lock = pool.wake_lock.lock().unwrap_or_else(|e| e.into_inner());
         pool.wake.notify_all();
     }
-    pool.run_parts(word, 0);
+    let own_panic = pool.run_parts(word, 0);
     let mut spins = 0u32;
     while pool.done.load(Ordering::Acquire) < parts {
         // A worker holding a part may have been descheduled (more busy threads than cores):
@@ -202,6 +214,14 @@ pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
             std::thread::yield_now();
         }
     }
+    let panicked = pool.panicked.swap(false, Ordering::Relaxed);
+    if let Some(payload) = own_panic {
+        resume_unwind(payload);
+    }
+    assert!(
+        !panicked,
+        "a part of a parallel job panicked on a worker thread"
+    );
 }
 
 /// Splits `0..len` into at most [`num_threads`] ranges of at least `min_len` items (each a
@@ -349,6 +369,22 @@ mod tests {
             }
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 200));
         }
+    }
+
+    #[test]
+    fn a_panicking_part_panics_the_caller_and_the_pool_recovers() {
+        set_num_threads(2);
+        for bad in [0, 1] {
+            let result = std::panic::catch_unwind(|| {
+                for_each_part(2, &|i| assert_ne!(i, bad, "part {i} fails"));
+            });
+            assert!(result.is_err(), "part {bad} panicked; the caller must too");
+        }
+        let total = AtomicU32::new(0);
+        for_each_part(2, &|_| {
+            total.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 2);
     }
 
     #[test]
