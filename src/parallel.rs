@@ -10,10 +10,11 @@
 //! ([`SPIN_BEFORE_SLEEP`]) so the next one starts without a system call; only then do they
 //! sleep on a condition variable.
 //!
-//! Parts are dealt out statically (thread t of T runs parts t, t + T, …), so a part runs once,
-//! on the same thread every time, and the result never depends on timing. A job started while
-//! the pool is busy (from inside a part, or from a second thread) runs its parts serially on its
-//! own thread.
+//! Parts are dealt out by thread (thread t of T runs parts t, t + T, …), so a part usually runs
+//! on the same thread every time; each is claimed with one bit of an atomic word first, so a
+//! part runs once and a free thread takes over the part of one that is late. What a part
+//! computes never depends on the thread that runs it. A job started while the pool is busy
+//! (from inside a part, or from a second thread) runs its parts serially on its own thread.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -35,11 +36,20 @@ pub fn set_num_threads(threads: usize) {
 /// The number of threads the engine may use.
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        0 => cores(),
         n => n,
     }
+}
+
+/// The cores this process may use, read once: `available_parallelism` reads the cgroup's CPU
+/// quota from the file system on every call, too slow for every matrix product.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
 
 /// A job as the workers see it: a borrowed closure whose lifetime the caller guarantees by not
@@ -51,11 +61,14 @@ const PARTS_SHIFT: u32 = 16;
 const EPOCH_SHIFT: u32 = 32;
 const FIELD: u64 = 0xFFFF;
 
-/// The most parts one job may have.
-pub const MAX_PARTS: usize = FIELD as usize;
+/// The most parts one job is dealt out in (one claim bit each); a job of more parts is run as
+/// this many groups.
+pub const MAX_PARTS: usize = 32;
 
 struct Pool {
     word: AtomicU64,
+    /// The parts of the current job already taken: epoch (32 bits) | one bit per part.
+    claims: AtomicU64,
     done: AtomicUsize,
     /// Set when a part of the current job panicked.
     panicked: AtomicBool,
@@ -82,6 +95,7 @@ fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
         word: AtomicU64::new(0),
+        claims: AtomicU64::new(0),
         done: AtomicUsize::new(0),
         panicked: AtomicBool::new(false),
         job: UnsafeCell::new(&NO_JOB as &(dyn Fn(usize) + Sync)),
@@ -116,29 +130,58 @@ impl Pool {
         }
     }
 
-    /// Runs this thread's parts of the job described by `word`: parts `index`,
-    /// `index + threads`, … (the caller is thread 0).
+    /// Takes part `part` of the job of `epoch`, unless another thread has taken it or that job
+    /// is over.
+    fn claim(&self, epoch: u64, part: usize) -> bool {
+        let bit = 1u64 << part;
+        let mut claims = self.claims.load(Ordering::Acquire);
+        loop {
+            if epoch_of(claims) != epoch || claims & bit != 0 {
+                return false;
+            }
+            match self.claims.compare_exchange_weak(
+                claims,
+                claims | bit,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => claims = now,
+            }
+        }
+    }
+
+    /// Runs parts of the job described by `word`: first this thread's own (parts `index`,
+    /// `index + threads`, …; the caller is thread 0), then any that no thread has started, so
+    /// that a worker that is asleep or descheduled delays nobody.
     ///
     /// A panic in a part is caught, so that the parts are always counted done (the caller
     /// never waits forever, nor returns while another thread still uses its closure); the
-    /// caller then panics in turn. Returns the caught panic.
+    /// caller then panics in turn. Returns the first caught panic.
     fn run_parts(&self, word: u64, index: usize) -> Option<Box<dyn Any + Send>> {
+        let epoch = epoch_of(word);
         let parts = ((word >> PARTS_SHIFT) & FIELD) as usize;
         let threads = (word & FIELD) as usize;
-        if index >= threads {
-            return None;
+        let own = (index..parts).step_by(threads.max(1));
+        let mut caught = None;
+        let mut ran = 0;
+        for part in own.chain(0..parts) {
+            if !self.claim(epoch, part) {
+                continue;
+            }
+            // SAFETY: this thread holds an unfinished part of the job, so its caller is still
+            // waiting and the closure behind the pointer is alive.
+            let job = unsafe { &**self.job.get() };
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| job(part))) {
+                self.panicked.store(true, Ordering::Relaxed);
+                caught.get_or_insert(panic);
+            }
+            ran += 1;
         }
-        // SAFETY: this thread has unfinished parts in this job, so its caller is still waiting
-        // and the closure behind the pointer is alive.
-        let job = unsafe { &**self.job.get() };
-        let mine = (index..parts).step_by(threads);
-        let count = mine.len();
-        let result = catch_unwind(AssertUnwindSafe(|| mine.for_each(job)));
-        if result.is_err() {
-            self.panicked.store(true, Ordering::Relaxed);
+        if ran > 0 {
+            self.done.fetch_add(ran, Ordering::Release);
         }
-        self.done.fetch_add(count, Ordering::Release);
-        result.err()
+        caught
     }
 
     fn work(&self, index: usize, mut seen: u64) {
@@ -172,12 +215,19 @@ impl Pool {
 
 /// Runs `part(0)`, …, `part(parts - 1)`, spread over at most [`num_threads`] threads (the
 /// calling one included), and returns when all have finished. Thread t of T runs parts t,
-/// t + T, …: the same thread gets the same part each time, which keeps its data in that core's
-/// cache from one step to the next.
+/// t + T, …, so the same thread gets the same part each time, which keeps its data in that
+/// core's cache from one step to the next; a part whose thread has not started it when another
+/// thread is free is taken by that one.
 pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
+    if parts > MAX_PARTS {
+        for_each_part(MAX_PARTS, &|group| {
+            (group..parts).step_by(MAX_PARTS).for_each(part);
+        });
+        return;
+    }
     let threads = num_threads().min(parts);
     let pool = pool();
-    let guard = if threads > 1 && parts <= MAX_PARTS {
+    let guard = if threads > 1 {
         pool.busy.try_lock().ok()
     } else {
         None
@@ -196,6 +246,7 @@ pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
     }
     pool.done.store(0, Ordering::Relaxed);
     let epoch = (epoch_of(pool.word.load(Ordering::Relaxed)) + 1) & 0xFFFF_FFFF;
+    pool.claims.store(epoch << EPOCH_SHIFT, Ordering::Release);
     let word = (epoch << EPOCH_SHIFT) | ((parts as u64) << PARTS_SHIFT) | threads as u64;
     pool.word.store(word, Ordering::SeqCst);
     if pool.sleepers.load(Ordering::SeqCst) > 0 {

@@ -70,7 +70,7 @@ fn assert_steady_state_step_allocates_only_in_gemm() {
     );
     let targets = Targets::Classes((0..32).map(|i| i % 10).collect());
     let mut sums = [0.0];
-    for _ in 0..3 {
+    for _ in 0..20 {
         model.train_step(&x, &targets, &mut sums).unwrap();
     }
     ALLOCATIONS.store(0, Ordering::Relaxed);
@@ -80,11 +80,15 @@ fn assert_steady_state_step_allocates_only_in_gemm() {
     }
     COUNTING.store(false, Ordering::Relaxed);
     let step_allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    assert_eq!(
-        step_allocations,
-        5 * gemm_allocations_of_one_step(),
-        "allocations in 5 steady-state steps on {} threads",
-        deeptrain::linalg::num_threads()
+    let in_gemm = 5 * gemm_allocations_of_one_step();
+    // gemm also allocates a cache-sized buffer once per thread, on that thread's first product;
+    // a pool worker may (rarely) run its first product only now, if the caller took over its
+    // parts during the warm-up. Anything per step would add at least 5.
+    let threads = deeptrain::linalg::num_threads();
+    assert!(
+        (in_gemm..in_gemm + threads).contains(&step_allocations),
+        "{step_allocations} allocations in 5 steady-state steps on {threads} threads, \
+         {in_gemm} of them in gemm"
     );
 }
 
