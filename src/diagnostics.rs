@@ -151,6 +151,11 @@ fn kernel(layer: &dyn Layer) -> Option<&[f32]> {
 }
 
 impl Observer for Diagnostics {
+    /// Only on the steps it samples.
+    fn needs_gradients(&self) -> bool {
+        self.state().sampling
+    }
+
     fn on_epoch_begin(&mut self, epoch: usize) {
         let mut s = self.state();
         s.epoch = epoch + 1;

@@ -70,6 +70,19 @@ impl<'a> Mat<'a> {
 
 /// `out = a · b` (when `accumulate` is false) or `out += a · b`; `out` is row-major `m × n`.
 pub fn matmul(a: Mat, b: Mat, out: &mut [f32], accumulate: bool) {
+    let keep = if accumulate { 1.0 } else { 0.0 };
+    product(a, b, out, keep, 1.0);
+}
+
+/// `out += scale · a · b` in one pass over `out` (plain gradient descent on a kernel:
+/// W ← W − η·xᵀ·dz).
+pub fn matmul_add_scaled(a: Mat, b: Mat, out: &mut [f32], scale: f32) {
+    product(a, b, out, 1.0, scale);
+}
+
+/// `out = keep · out + scale · a · b`, where keep is 0 (out is then not read) or 1.
+fn product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
+    let accumulate = keep != 0.0;
     let (m, k) = a.shape();
     let (k2, n) = b.shape();
     assert_eq!(k, k2, "inner dimensions differ: {m}x{k} · {k2}x{n}");
@@ -86,7 +99,7 @@ pub fn matmul(a: Mat, b: Mat, out: &mut [f32], accumulate: bool) {
     let threads = num_threads();
     if threads < 2 || m * n * k < PARALLEL_MIN_MULADDS {
         // SAFETY: `out` is m×n row-major (asserted) and does not alias `a` or `b`.
-        unsafe { gemm_block(a, b, out.as_mut_ptr(), 0..m, 0..n, n, accumulate) };
+        unsafe { gemm_block(a, b, out.as_mut_ptr(), 0..m, 0..n, n, (keep, scale)) };
         return;
     }
     let along_rows = m >= n;
@@ -104,12 +117,12 @@ pub fn matmul(a: Mat, b: Mat, out: &mut [f32], accumulate: bool) {
         };
         // SAFETY: each part writes its own block of `out` (disjoint row or column ranges of the
         // m×n row-major matrix); `out` does not alias `a` or `b`.
-        unsafe { gemm_block(a, b, out_ptr.add(0), rows, cols, n, accumulate) };
+        unsafe { gemm_block(a, b, out_ptr.add(0), rows, cols, n, (keep, scale)) };
     });
 }
 
-/// `C[rows, cols] (+)= A[rows, :] · B[:, cols]` on one thread, where C is row-major with `ldc`
-/// columns starting at `c`.
+/// `C[rows, cols] = keep · C[rows, cols] + scale · A[rows, :] · B[:, cols]` on one thread, where
+/// C is row-major with `ldc` columns starting at `c` (not read when `keep` is 0).
 ///
 /// # Safety
 /// `c` must address a row-major matrix of at least `rows.end` rows and `ldc >= cols.end`
@@ -121,13 +134,12 @@ unsafe fn gemm_block(
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     ldc: usize,
-    accumulate: bool,
+    (keep, scale): (f32, f32),
 ) {
     let k = a.shape().1;
     let (a_cs, a_rs) = a.strides();
     let (b_cs, b_rs) = b.strides();
     let (m, n) = (rows.len(), cols.len());
-    let alpha = if accumulate { 1.0 } else { 0.0 };
     // SAFETY: the offsets stay inside each matrix: rows < a's rows, cols < b's columns, and the
     // caller vouches for `c`.
     unsafe {
@@ -138,15 +150,15 @@ unsafe fn gemm_block(
             c.add(rows.start * ldc + cols.start),
             1,
             ldc as isize,
-            accumulate,
+            keep != 0.0,
             a.data.as_ptr().offset(rows.start as isize * a_rs),
             a_cs,
             a_rs,
             b.data.as_ptr().offset(cols.start as isize * b_cs),
             b_cs,
             b_rs,
-            alpha,
-            1.0,
+            keep,
+            scale,
             false,
             false,
             false,

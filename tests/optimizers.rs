@@ -288,3 +288,64 @@ fn state_round_trip_resumes_exactly() {
         assert_eq!(resumed.iterations(), 10);
     }
 }
+
+/// Plain SGD runs inside backward (W ← W − η·xᵀ·dz in the product itself, see
+/// `Layer::set_fused_descent`); with a clipping threshold no gradient reaches, the same steps go
+/// through the optimizer's own update. The two trajectories agree to rounding.
+#[test]
+fn plain_sgd_fused_into_backward_matches_the_optimizer_update() {
+    use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Scale, Scaler, Sequential, Targets};
+    let splits = deeptrain::data::digits().unwrap();
+    let mut x = splits.train.x;
+    Scaler::fit(Scale::Unit, &x).apply(&mut x);
+    let labels: Vec<u32> = splits
+        .train
+        .labels
+        .data()
+        .iter()
+        .map(|&v| v as u32)
+        .collect();
+    let batch = 64;
+    let xb = deeptrain::Tensor::from_vec(x.data()[..batch * 64].to_vec(), &[batch, 8, 8]);
+    let targets = Targets::Classes(labels[..batch].to_vec());
+    let train = |clipvalue: Option<f32>| {
+        let mut model = Sequential::new(&[8, 8])
+            .add(LayerSpec::flatten())
+            .add(DenseSpec::new(300).activation(Activation::Relu))
+            .add(DenseSpec::new(200).activation(Activation::Elu { alpha: 1.0 }))
+            .add(DenseSpec::new(10).activation(Activation::Softmax))
+            .build(5)
+            .unwrap();
+        let spec = OptimizerSpec {
+            clipvalue,
+            ..OptimizerSpec::new(OptimizerName::Sgd).learning_rate(0.05)
+        };
+        let optimizer = spec.build().unwrap();
+        assert_eq!(
+            optimizer.plain_descent_rate().is_some(),
+            clipvalue.is_none()
+        );
+        model
+            .compile(optimizer, Loss::SparseCategoricalCrossentropy, &[])
+            .unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..30 {
+            losses.push(model.train_step(&xb, &targets, &mut []).unwrap());
+        }
+        (model.weights(), losses)
+    };
+    let (fused, fused_losses) = train(None);
+    let (plain, plain_losses) = train(Some(1e30));
+    assert!(
+        fused_losses[29] < 0.7 * fused_losses[0],
+        "it learns: {fused_losses:?}"
+    );
+    for (a, b) in fused_losses.iter().zip(&plain_losses) {
+        assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "loss {a} vs {b}");
+    }
+    for (a, b) in fused.0.iter().flatten().zip(plain.0.iter().flatten()) {
+        for (u, v) in a.data().iter().zip(b.data()) {
+            assert!((u - v).abs() < 1e-4, "weight {u} vs {v}");
+        }
+    }
+}

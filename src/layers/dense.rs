@@ -1,11 +1,12 @@
 //! Dense (fully connected) layer: y = f(x·W + b).
 //!
 //! Shapes: x (B, I), W (I, U), b (U), y (B, U). Backward, with dz = dy ⊙ f'(z):
-//! dW = xᵀ·dz, db = Σ_B dz, dx = dz·Wᵀ.
+//! dW = xᵀ·dz, db = Σ_B dz, dx = dz·Wᵀ. Under plain SGD the kernel's update W ← W − η·dW runs
+//! inside the dW product (see [`Layer::set_fused_descent`]).
 
 use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
 use crate::activations::Activation;
-use crate::linalg::{matmul, Mat};
+use crate::linalg::{matmul, matmul_add_scaled, Mat};
 use crate::parallel::{self, SharedMut, PARALLEL_MIN_ELEMENTS};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
@@ -27,6 +28,9 @@ pub struct Dense {
     dz: Tensor,
     /// Scratch for max-norm's column norms.
     norms: Vec<f32>,
+    /// The learning rate of plain gradient descent applied within backward (see
+    /// [`Layer::set_fused_descent`]); the kernel's gradient is then not stored.
+    fused_descent: Option<f32>,
 }
 
 impl Dense {
@@ -41,6 +45,7 @@ impl Dense {
             z: Tensor::default(),
             dz: Tensor::default(),
             norms: Vec::new(),
+            fused_descent: None,
         }
     }
 
@@ -200,14 +205,21 @@ impl Layer for Dense {
             &self.dz
         };
         let dz_mat = Mat::new(dz.data(), batch, units);
+        // With fused descent the kernel changes below, so dx (which needs the old one) comes
+        // first.
+        if let Some(dx) = grad_input {
+            dx.resize(&[batch, self.inputs]);
+            let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
+            matmul(dz_mat, w.t(), dx.data_mut(), false);
+        }
+        let x_t = Mat::new(input.data(), batch, self.inputs).t();
         if self.params[KERNEL].trainable {
             let kernel = &mut self.params[KERNEL];
-            matmul(
-                Mat::new(input.data(), batch, self.inputs).t(),
-                dz_mat,
-                kernel.grad.data_mut(),
-                false,
-            );
+            match self.fused_descent {
+                // W ← W − η·xᵀ·dz, in the product itself: no pass over a gradient buffer.
+                Some(rate) => matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -rate),
+                None => matmul(x_t, dz_mat, kernel.grad.data_mut(), false),
+            }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
             // db = Σ_B dz, split by columns so that each sum runs in the same order.
@@ -226,12 +238,22 @@ impl Layer for Dense {
                         .for_each(|(g, &d)| *g += d);
                 }
             });
+            if let Some(rate) = self.fused_descent {
+                bias.value
+                    .data_mut()
+                    .iter_mut()
+                    .zip(bias.grad.data())
+                    .for_each(|(b, &g)| *b -= rate * g);
+            }
         }
-        if let Some(dx) = grad_input {
-            dx.resize(&[batch, self.inputs]);
-            let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
-            matmul(dz_mat, w.t(), dx.data_mut(), false);
-        }
+    }
+
+    fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
+        // A weight penalty adds to g before the update: not fusable.
+        let penalized =
+            self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some();
+        self.fused_descent = rate.filter(|_| !penalized);
+        rate.is_some() && !penalized
     }
 
     fn params(&self) -> &[Param] {

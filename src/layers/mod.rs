@@ -128,6 +128,13 @@ pub trait Layer: Send {
     fn output_activation(&self) -> Activation {
         Activation::Linear
     }
+    /// Asks the layer to apply plain gradient descent θ ← θ − `rate`·g to its trainable
+    /// parameters within the next backward passes, instead of leaving g for the optimizer
+    /// (`None` turns it off). Returns whether it will; the model's optimizer updates the
+    /// parameters of a layer that will not.
+    fn set_fused_descent(&mut self, _rate: Option<f32>) -> bool {
+        false
+    }
     /// Asks the layer to treat `grad_output` in backward as the gradient with respect to its
     /// pre-activation (logits) rather than its output; the loss then works from
     /// [`Layer::logits`]. Returns false when the layer cannot (no output activation).

@@ -44,6 +44,12 @@ pub trait Observer: Send {
     /// After layer `index` ran backward; `grad_output` is dL/d(its output) and the layer's
     /// parameter gradients are readable through `layer.params()`.
     fn after_backward(&mut self, _index: usize, _layer: &dyn Layer, _grad_output: &Tensor) {}
+    /// Whether this training step's backward must leave every parameter gradient readable
+    /// (asked after the forward pass). When false, plain SGD may update the weights within
+    /// backward instead ([`Layer::set_fused_descent`]).
+    fn needs_gradients(&self) -> bool {
+        true
+    }
 }
 
 /// The spec of layer `index` with `kernel_initializer = "auto"` replaced by the initializer
@@ -146,6 +152,8 @@ pub struct Sequential {
     /// `grads[i]`: dL/d(output of layer i) in the last backward pass.
     grads: Vec<Tensor>,
     observer: Option<Box<dyn Observer>>,
+    /// Per layer, whether the last training step's backward updated its weights itself.
+    fused: Vec<bool>,
     seed: u64,
     shuffle_rng: Rng,
     /// Augmentation's stream (seed, stream 2).
@@ -224,6 +232,7 @@ impl Sequential {
             outputs: vec![Tensor::default(); n],
             grads: vec![Tensor::default(); n],
             observer: None,
+            fused: Vec::new(),
             seed,
             shuffle_rng,
             augment_rng,
@@ -476,11 +485,29 @@ impl Sequential {
         for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
             *sum += metric.batch_sum(y_pred, targets);
         }
+        // Plain SGD, and nobody reading the gradients: layers that can update their weights
+        // within backward do (one pass less over every weight and gradient).
+        let fused_rate = compiled
+            .optimizer
+            .plain_descent_rate()
+            .filter(|_| self.observer.as_ref().is_none_or(|o| !o.needs_gradients()));
+        self.fused.clear();
+        for layer in &mut self.layers {
+            self.fused
+                .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate));
+        }
         self.backward(x, None);
+        for (layer, &fused) in self.layers.iter_mut().zip(&self.fused) {
+            if fused {
+                layer.set_fused_descent(None);
+            }
+        }
         // Weight penalties join the loss and its gradient before clipping, as in Keras.
         self.last_penalty = self.add_penalties();
         let mut compiled = compiled;
-        self.apply_gradients(compiled.optimizer.as_mut());
+        let fused = std::mem::take(&mut self.fused);
+        self.update_parameters(compiled.optimizer.as_mut(), &fused);
+        self.fused = fused;
         self.compiled = Some(compiled);
         Ok(data_loss + self.last_penalty)
     }
@@ -519,6 +546,12 @@ impl Sequential {
     /// Clips the accumulated gradients as the optimizer asks (see [`Clipping`]), then lets it
     /// update every trainable parameter, and advances its step.
     pub fn apply_gradients(&mut self, optimizer: &mut dyn Optimizer) {
+        self.update_parameters(optimizer, &[]);
+    }
+
+    /// [`Sequential::apply_gradients`], but for the layers marked in `already_updated` (whose
+    /// backward applied plain SGD itself) only the constraints.
+    fn update_parameters(&mut self, optimizer: &mut dyn Optimizer, already_updated: &[bool]) {
         let clipping = optimizer.clipping();
         let trainable = || {
             self.layers
@@ -536,9 +569,10 @@ impl Sequential {
             _ => 1.0,
         };
         let mut slot = 0;
-        for layer in &mut self.layers {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let updated = already_updated.get(i).copied().unwrap_or(false);
             for p in layer.params_mut() {
-                if p.trainable {
+                if p.trainable && !updated {
                     clipping.apply(p.grad.data_mut(), global_scale);
                     optimizer.update(slot, p.value.data_mut(), p.grad.data());
                 }

@@ -43,6 +43,12 @@ pub trait Optimizer: Send {
     fn clipping(&self) -> Clipping {
         Clipping::None
     }
+    /// The learning rate η when a step is plain gradient descent θ ← θ − η·g (no state, no
+    /// decay, no clipping), which a layer may then fuse with the product that computes g;
+    /// `None` otherwise.
+    fn plain_descent_rate(&self) -> Option<f32> {
+        None
+    }
     /// Updates `value` in place from `grad`; `slot` identifies the tensor's state.
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]);
     /// Called after all tensors of a step are updated (advances the step count).

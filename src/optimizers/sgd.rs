@@ -83,6 +83,10 @@ impl Optimizer for Sgd {
         }
     }
 
+    fn plain_descent_rate(&self) -> Option<f32> {
+        (self.momentum == 0.0 && self.weight_decay == 0.0).then_some(self.learning_rate)
+    }
+
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
         let (lr, mu, wd, nesterov) = (
             self.learning_rate,
