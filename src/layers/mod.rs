@@ -2,12 +2,13 @@
 //!
 //! Shapes: a layer sees (B, ...) tensors, B the batch; `input_shape`/`output_shape` are per
 //! sample (without B). A layer owns its parameters (named, each with a trainable flag, value and
-//! accumulated gradient) and its non-trainable state (e.g. batch-norm moving statistics), which is
+//! gradient) and its non-trainable state (e.g. batch-norm moving statistics), which is
 //! saved with the parameters but never touched by an optimizer.
 //!
 //! Contract: `forward(x, y, mode)` writes `y` and caches what backward needs; `backward(x, y, dy,
-//! dx)` *accumulates* parameter gradients (`+=`) and, when `dx` is given, writes the input
-//! gradient. The model zeroes gradients before each step.
+//! dx)` *writes* the gradients of the trainable parameters (no zeroing pass is needed) and, when
+//! `dx` is given, the input gradient. A layer asked to (`set_fused_descent`) applies plain SGD to
+//! its parameters within backward instead of storing their gradients.
 
 mod activation;
 mod batch_norm;
@@ -45,7 +46,7 @@ pub enum Mode {
     Sample,
 }
 
-/// A named parameter tensor with its accumulated gradient.
+/// A named parameter tensor with its gradient.
 #[derive(Clone, Debug)]
 pub struct Param {
     /// Short name within the layer (`kernel`, `bias`).

@@ -425,7 +425,7 @@ impl Sequential {
         }
     }
 
-    /// Backward from `self.grads.last()` through every layer, accumulating parameter gradients;
+    /// Backward from `self.grads.last()` through every layer, writing parameter gradients;
     /// writes dL/dx into `input_grad` when given (training skips it).
     /// Layers before the first one with trainable parameters are skipped, and that layer
     /// computes no input gradient, unless `input_grad` asks for it.
@@ -543,7 +543,7 @@ impl Sequential {
         total
     }
 
-    /// Clips the accumulated gradients as the optimizer asks (see [`Clipping`]), then lets it
+    /// Clips the gradients as the optimizer asks (see [`Clipping`]), then lets it
     /// update every trainable parameter, and advances its step.
     pub fn apply_gradients(&mut self, optimizer: &mut dyn Optimizer) {
         self.update_parameters(optimizer, &[]);
