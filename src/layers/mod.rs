@@ -53,7 +53,8 @@ pub struct Param {
     pub name: &'static str,
     /// Current value.
     pub value: Tensor,
-    /// Gradient of the loss, written by the last `backward` (zero while frozen).
+    /// Gradient of the loss, written by the last `backward` (zero while frozen; left as it was
+    /// on a step whose layer applied plain SGD itself, see [`Layer::set_fused_descent`]).
     pub grad: Tensor,
     /// Whether optimizers update it (change it with [`Param::set_trainable`]).
     pub trainable: bool,
