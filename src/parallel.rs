@@ -439,6 +439,22 @@ mod tests {
     }
 
     #[test]
+    fn more_threads_than_cores_still_run_every_part_once() {
+        // Other tests set 2 threads concurrently; whichever count wins, each part runs once.
+        set_num_threads(5);
+        for parts in [2, 5, 33] {
+            let hits: Vec<AtomicU32> = (0..parts).map(|_| AtomicU32::new(0)).collect();
+            for _ in 0..100 {
+                for_each_part(parts, &|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 100));
+        }
+        set_num_threads(2);
+    }
+
+    #[test]
     fn nested_jobs_run_serially() {
         set_num_threads(2);
         let total = AtomicU32::new(0);
