@@ -6,7 +6,7 @@
 //! Softmax acts on whole rows; its backward is the Jacobian-vector product
 //! `dx_i = y_i (dy_i - Σ_j dy_j y_j)`.
 //!
-//! Conventions at kinks follow PyTorch (../shared/reference/activations.json): relu'(0) = 0,
+//! Conventions at kinks follow PyTorch (tests/reference/activations.json): relu'(0) = 0,
 //! leaky_relu'(0) = alpha, elu'(0) = alpha, selu'(0) = scale·alpha, hard_sigmoid'(±3) = 0.
 //! Every formula is written so that neither value nor derivative overflows for large |x|.
 
@@ -221,7 +221,7 @@ impl Activation {
             Activation::Linear => x,
             Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => x.tanh(),
-            Activation::Relu => x.max(0.0),
+            Activation::Relu => relu(x),
             Activation::LeakyRelu { alpha } => {
                 if x > 0.0 {
                     x
@@ -382,7 +382,7 @@ impl Activation {
                 }
             }
             // One loop per variant, so that each is compiled (and vectorized) on its own.
-            Activation::Relu => map(values, |x| x.max(0.0)),
+            Activation::Relu => map(values, relu),
             Activation::Sigmoid => map(values, sigmoid),
             Activation::Tanh => map(values, f32::tanh),
             act @ Activation::LeakyRelu { .. } => map(values, |x| act.value(x)),
@@ -589,6 +589,17 @@ pub fn expm1_nonpositive(x: f32) -> f32 {
         small
     } else {
         large
+    }
+}
+
+/// max(x, 0) that keeps a NaN (as PyTorch's `relu` does): `f32::max` would turn NaN into 0 and
+/// hide a network whose weights have diverged behind a finite, flat loss.
+#[inline]
+pub fn relu(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x
     }
 }
 

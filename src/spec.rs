@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::callbacks::CallbackSpec;
-use crate::data::{self, Augmentation, Dataset, Scale, Splits};
+use crate::data::{self, Augmentation, Dataset, Scale, SplitOrder, Splits};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
@@ -91,12 +91,24 @@ pub struct DataSpec {
     /// For NPY: the labels file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<PathBuf>,
-    /// For CSV/NPY sources without a test set: the fraction of rows (from the end) held out as test.
+    /// For sources without a test set: the fraction of rows held out as test (the embedded
+    /// digits hold out 20% when this is 0).
     #[serde(default)]
     pub test_split: f64,
-    /// Fraction of the training data (from its end) held out for validation.
+    /// Fraction of the training data held out for validation.
     #[serde(default)]
     pub validation_split: f64,
+    /// Shuffle (seeded by `split_seed`, stratified by class) before the test and validation
+    /// splits. Default: yes for sources without a canonical test set (CSV, NPY, the digits),
+    /// no for those with one (Fashion-MNIST, IDX directories with `t10k-*` files), whose
+    /// training part is split in the published order. `false` takes the last rows, as Keras'
+    /// `validation_split` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle: Option<bool>,
+    /// Seed of that shuffle; fixed by default, so that runs with different `seed`s are
+    /// evaluated on the same rows.
+    #[serde(default = "default_split_seed")]
+    pub split_seed: u64,
     /// Feature scaling, fitted on the training part only.
     #[serde(default)]
     pub scale: Scale,
@@ -160,6 +172,9 @@ pub struct FitSpec {
 fn default_seed() -> u64 {
     42
 }
+fn default_split_seed() -> u64 {
+    data::DEFAULT_SPLIT_SEED
+}
 fn default_dataset() -> String {
     "digits".into()
 }
@@ -188,6 +203,8 @@ impl Default for DataSpec {
             labels: None,
             test_split: 0.0,
             validation_split: 0.0,
+            shuffle: None,
+            split_seed: default_split_seed(),
             scale: Scale::Unit,
             classes: None,
             drop_classes: None,
@@ -478,10 +495,64 @@ impl DataSpec {
         self.labels = self.labels.as_deref().map(resolve);
     }
 
-    /// Loads the data the spec names.
+    /// True when the source comes with its own test set (Fashion-MNIST, an IDX directory with
+    /// `t10k-*` labels), published in an order that needs no shuffle.
+    pub fn has_canonical_test_set(&self) -> bool {
+        match self.dataset.as_str() {
+            "fashion-mnist" | "fashion_mnist" => true,
+            "digits" => false,
+            other => {
+                let dir = Path::new(other);
+                dir.is_dir()
+                    && ["t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz"]
+                        .iter()
+                        .any(|f| dir.join(f).is_file())
+            }
+        }
+    }
+
+    /// How the test and validation rows are picked (see `shuffle`).
+    pub fn split_order(&self) -> SplitOrder {
+        if self.shuffle.unwrap_or(!self.has_canonical_test_set()) {
+            SplitOrder::Shuffled {
+                seed: self.split_seed,
+            }
+        } else {
+            SplitOrder::Tail
+        }
+    }
+
+    /// Holds out `validation_split` of `train`: (training part, validation part), the latter
+    /// `None` when the split is 0. The shuffle's seed differs from the test split's.
+    pub fn split_validation(&self, train: Dataset) -> (Dataset, Option<Dataset>) {
+        if self.validation_split <= 0.0 {
+            return (train, None);
+        }
+        let order = match self.split_order() {
+            SplitOrder::Shuffled { seed } => SplitOrder::Shuffled {
+                seed: seed.wrapping_add(1),
+            },
+            tail => tail,
+        };
+        let (t, v) = train.split_off(self.validation_split, order);
+        (t, Some(v))
+    }
+
+    /// Loads the data the spec names, with its test part (the source's own, or `test_split` of
+    /// the rows, picked as `split_order` says).
     pub fn load(&self) -> Result<Splits> {
+        let mut test_split = self.test_split;
         let mut splits = match self.dataset.as_str() {
-            "digits" => data::digits()?,
+            "digits" => {
+                if test_split == 0.0 {
+                    test_split = data::DIGITS_TEST_FRACTION;
+                }
+                Splits {
+                    train: data::digits_all()?,
+                    test: None,
+                    class_names: Some((0..10).map(|d| d.to_string()).collect()),
+                }
+            }
             "fashion-mnist" | "fashion_mnist" => {
                 data::fashion_mnist(&data::fashion_mnist_dir(self.path.as_deref()))?
             }
@@ -517,8 +588,8 @@ impl DataSpec {
                 }
             }
         };
-        if self.test_split > 0.0 {
-            let (train, test): (Dataset, Dataset) = splits.train.split_tail(self.test_split);
+        if test_split > 0.0 {
+            let (train, test) = splits.train.split_off(test_split, self.split_order());
             splits.train = train;
             splits.test = Some(test);
         }

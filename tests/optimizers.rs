@@ -1,4 +1,4 @@
-//! Every optimizer against the 25-step trajectories in ../shared/reference/optimizers.json
+//! Every optimizer against the 25-step trajectories in tests/reference/optimizers.json
 //! (PyTorch 2.15 and Keras 3.15, float64; the file names each case's class and hyperparameters),
 //! in one table-driven test, plus the rejection of invalid hyperparameters and an exact resume
 //! from saved optimizer state.

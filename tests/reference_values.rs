@@ -1,4 +1,4 @@
-//! deeptrain against the reference values in ../shared/reference (PyTorch 2.15 / Keras 3.15,
+//! deeptrain against the reference values in tests/reference (PyTorch 2.15 / Keras 3.15,
 //! float64; the files name the framework and every setting).
 
 mod common;

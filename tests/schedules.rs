@@ -1,4 +1,4 @@
-//! Every schedule against ../shared/reference/schedules.json: Keras 3.15 for the decays (rates
+//! Every schedule against tests/reference/schedules.json: Keras 3.15 for the decays (rates
 //! at steps 0, 5, ..., 100, float32 in Keras), PyTorch 2.15 for OneCycleLR (rate and momentum at
 //! every step) and ReduceLROnPlateau (rate after each epoch for a given metric sequence).
 

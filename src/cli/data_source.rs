@@ -1,6 +1,6 @@
 //! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
 
-use deeptrain::data::Splits;
+use deeptrain::data::{split_warnings, SplitOrder, Splits};
 use deeptrain::spec::{DataSpec, TargetKind};
 use deeptrain::{Dataset, Result, Scaler, Tensor};
 
@@ -11,6 +11,8 @@ pub struct Prepared {
     pub test: Option<Dataset>,
     pub scaler: Scaler,
     pub class_names: Option<Vec<String>>,
+    /// Problems with the split (classes missing from a part), shown before training.
+    pub warnings: Vec<String>,
 }
 
 /// Loads the spec's data, holds out the validation split and scales everything.
@@ -25,12 +27,16 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         test,
         class_names,
     } = spec.load()?;
-    let (mut train, mut validation) = if spec.validation_split > 0.0 {
-        let (t, v) = train.split_tail(spec.validation_split);
-        (t, Some(v))
-    } else {
-        (train, None)
-    };
+    let (mut train, mut validation) = spec.split_validation(train);
+    // A split in file order may leave classes out of a part: say so before training.
+    let mut warnings = Vec::new();
+    if spec.split_order() == SplitOrder::Tail {
+        for (part, name) in [(&validation, "validation"), (&test, "test")] {
+            if let Some(part) = part {
+                warnings.extend(split_warnings(&train, part, name));
+            }
+        }
+    }
     let scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
     let mut test = test;
     for d in std::iter::once(&mut train)
@@ -50,6 +56,7 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         test,
         scaler,
         class_names,
+        warnings,
     })
 }
 

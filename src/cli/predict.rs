@@ -84,6 +84,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         Some(test) => (test, "test"),
         None => (splits.train, "whole"),
     };
+    refuse_non_finite(&data.x, Path::new(&spec.dataset))?;
     scaler.apply(&mut data.x);
     if let Some(samples) = args.mc_samples {
         return evaluate_mc(
@@ -109,7 +110,8 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Accuracy and log loss of the MC-dropout mean probabilities, and their mean spread.
+/// Accuracy and log loss of the MC-dropout mean probabilities, and their mean spread. The loss
+/// includes the weight penalties, as `evaluate`'s does (Keras' convention).
 fn evaluate_mc(
     model: &mut Sequential,
     data: &deeptrain::Dataset,
@@ -137,7 +139,7 @@ fn evaluate_mc(
     println!(
         "MC dropout ({samples} samples) on the {which} set of `{dataset}` ({} samples): loss: {:.4} - accuracy: {:.4} - mean std of the predicted class: {:.4}",
         data.len(),
-        nll / n,
+        nll / n + model.weight_penalty(),
         correct as f64 / n,
         spread / n
     );
@@ -147,6 +149,7 @@ fn evaluate_mc(
 pub fn predict(args: PredictArgs) -> Result<()> {
     let (mut model, file, scaler) = Sequential::load(&model_dir(&args.dir))?;
     let mut x = read_features(&args.input, args.label_column.as_deref())?;
+    refuse_non_finite(&x, &args.input)?;
     let features: usize = model.input_shape().iter().product();
     if x.row_len() != features {
         return Err(Error::format(
@@ -171,24 +174,21 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         None => (model.predict(&x, 1024)?, None),
     };
     let units = y.row_len();
-    let classification = model
-        .loss()
-        .is_some_and(|l| l.fusable_activation().is_some());
+    let decision = Decision::for_model(&model);
     let mut out = String::new();
     let names: Vec<String> = match &file.class_names {
-        Some(n) if n.len() == units => n
-            .iter()
-            .map(|c| format!("p_{}", c.replace(',', " ")))
-            .collect(),
-        _ => (0..units).map(|k| format!("p_{k}")).collect(),
+        Some(n) if n.len() == units => n.iter().map(|c| c.replace(',', " ")).collect(),
+        _ => (0..units).map(|k| k.to_string()).collect(),
     };
-    out.push_str(&names.join(","));
+    let header: Vec<String> = names.iter().map(|n| format!("p_{n}")).collect();
+    out.push_str(&header.join(","));
     if spread.is_some() {
         for name in &names {
-            let _ = write!(out, ",std_{}", name.trim_start_matches("p_"));
+            let _ = write!(out, ",std_{name}");
         }
     }
-    out.push_str(if classification { ",predicted\n" } else { "\n" });
+    decision.write_header(&mut out, &names);
+    out.push('\n');
     for i in 0..y.rows() {
         let row = y.row(i);
         out.push_str(
@@ -202,9 +202,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 let _ = write!(out, ",{v:.6}");
             }
         }
-        if classification {
-            let _ = write!(out, ",{}", argmax(row));
-        }
+        decision.write_row(&mut out, row);
         out.push('\n');
     }
     match &args.output {
@@ -213,6 +211,68 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             print!("{out}");
             Ok(())
         }
+    }
+}
+
+/// How the predicted class is read from a row of outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    /// Regression: no class column.
+    None,
+    /// Softmax outputs: one `predicted` column, the argmax.
+    Argmax,
+    /// One sigmoid output: `predicted` is 1 when p >= 0.5 (Keras' binary threshold).
+    Binary,
+    /// Several sigmoid outputs (multi-label): one 0/1 `predicted_<name>` column each.
+    MultiLabel,
+}
+
+impl Decision {
+    fn for_model(model: &Sequential) -> Decision {
+        use deeptrain::activations::Activation;
+        match model.loss().and_then(|l| l.fusable_activation()) {
+            Some(Activation::Softmax) => Decision::Argmax,
+            Some(Activation::Sigmoid) if model.output_units() == 1 => Decision::Binary,
+            Some(Activation::Sigmoid) => Decision::MultiLabel,
+            _ => Decision::None,
+        }
+    }
+
+    fn write_header(self, out: &mut String, names: &[String]) {
+        match self {
+            Decision::None => {}
+            Decision::Argmax | Decision::Binary => out.push_str(",predicted"),
+            Decision::MultiLabel => {
+                for name in names {
+                    let _ = write!(out, ",predicted_{name}");
+                }
+            }
+        }
+    }
+
+    fn write_row(self, out: &mut String, row: &[f32]) {
+        match self {
+            Decision::None => {}
+            Decision::Argmax => {
+                let _ = write!(out, ",{}", argmax(row));
+            }
+            Decision::Binary | Decision::MultiLabel => {
+                for &p in row {
+                    let _ = write!(out, ",{}", u8::from(p >= 0.5));
+                }
+            }
+        }
+    }
+}
+
+/// A NaN or infinite feature, named by row and column, as `train` refuses it.
+fn refuse_non_finite(x: &Tensor, source: &Path) -> Result<()> {
+    match deeptrain::data::first_non_finite(x) {
+        Some((row, col)) => Err(Error::format(
+            source,
+            format!("feature {col} of row {row} is not a finite number"),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -83,7 +83,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (mut model, data, done) = build_model(&spec, args.resume.as_deref())?;
     let summary_table = model.summary();
     print!("{summary_table}");
-    let warnings = checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer);
+    let warnings: Vec<String> =
+        checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer)
+            .iter()
+            .map(|w| w.to_string())
+            .chain(data.warnings.iter().cloned())
+            .collect();
     for w in &warnings {
         println!("warning: {w}");
     }

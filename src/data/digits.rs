@@ -2,8 +2,9 @@
 //!
 //! 1,797 images of 8×8 pixels (values 0..16) in 10 classes: the test set of "Optical Recognition
 //! of Handwritten Digits" (E. Alpaydin, C. Kaynak, 1998; CC BY 4.0), as shipped inside
-//! scikit-learn (`sklearn/datasets/data/digits.csv.gz`). No test split of its own: the last 20%
-//! of the rows are held out as the test set.
+//! scikit-learn (`sklearn/datasets/data/digits.csv.gz`). No test split of its own: 20% of the
+//! rows, picked by a seeded stratified shuffle, are held out as the test set (the file is sorted
+//! in scikit-learn's order, so its tail is no fair sample).
 
 use std::io::Read;
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::path::Path;
 use flate2::read::GzDecoder;
 
 use super::csv::{parse_csv, LabelColumn};
-use super::Splits;
+use super::{Dataset, SplitOrder, Splits, DEFAULT_SPLIT_SEED};
 use crate::Result;
 
 /// The attribution the license asks for.
@@ -22,8 +23,25 @@ const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
 /// Fraction of the rows held out as the test set.
 pub const DIGITS_TEST_FRACTION: f64 = 0.2;
 
-/// Loads the embedded digits: (1,438 training, 359 test) images of shape (8, 8).
+/// Loads the embedded digits: (1,438 training, 359 test) images of shape (8, 8), split by a
+/// stratified shuffle with seed [`DEFAULT_SPLIT_SEED`].
 pub fn digits() -> Result<Splits> {
+    let all = digits_all()?;
+    let (train, test) = all.split_off(
+        DIGITS_TEST_FRACTION,
+        SplitOrder::Shuffled {
+            seed: DEFAULT_SPLIT_SEED,
+        },
+    );
+    Ok(Splits {
+        train,
+        test: Some(test),
+        class_names: Some((0..10).map(|d| d.to_string()).collect()),
+    })
+}
+
+/// All 1,797 embedded digits in the file's order, images of shape (8, 8).
+pub fn digits_all() -> Result<Dataset> {
     let source = Path::new("<embedded digits.csv.gz>");
     let mut csv = Vec::new();
     GzDecoder::new(DIGITS_CSV_GZ)
@@ -32,12 +50,7 @@ pub fn digits() -> Result<Splits> {
     let mut all = parse_csv(&csv, source, LabelColumn::LastWithoutHeader)?;
     let n = all.len();
     all.x.resize(&[n, 8, 8]);
-    let (train, test) = all.split_tail(DIGITS_TEST_FRACTION);
-    Ok(Splits {
-        train,
-        test: Some(test),
-        class_names: Some((0..10).map(|d| d.to_string()).collect()),
-    })
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -10,16 +10,22 @@ mod fashion_mnist;
 mod idx;
 mod npy;
 mod preprocess;
+mod split;
 
 pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
 pub use augment::{write_grid, Augmentation};
-pub use digits::{digits, DIGITS_ATTRIBUTION};
+pub use digits::{digits, digits_all, DIGITS_ATTRIBUTION, DIGITS_TEST_FRACTION};
 pub use fashion_mnist::{
     fashion_mnist, fashion_mnist_dir, FASHION_MNIST_CLASSES, FASHION_MNIST_DEFAULT_DIR,
 };
 pub use idx::{read_idx, IdxArray};
 pub use npy::{load_npy, read_npy};
 pub use preprocess::{Scale, Scaler};
+pub use split::{split_warnings, SplitOrder};
+
+/// The seed of the shuffle before splitting data that has no canonical test set (`[data]
+/// split_seed`): fixed, so that runs with different `seed`s are evaluated on the same rows.
+pub const DEFAULT_SPLIT_SEED: u64 = 42;
 
 use crate::losses::{Loss, Targets};
 use crate::tensor::Tensor;
@@ -86,9 +92,7 @@ impl Dataset {
     /// Splits off the last `fraction` of the rows (Keras' `validation_split`: taken before any
     /// shuffling). Returns (first part, last part).
     pub fn split_tail(&self, fraction: f64) -> (Dataset, Dataset) {
-        let n = self.len();
-        let tail = ((n as f64) * fraction).round() as usize;
-        (self.slice(0..n - tail), self.slice(n - tail..n))
+        self.split_off(fraction, SplitOrder::Tail)
     }
 
     /// Keeps the samples whose (single-column) label is in `classes`, relabeled 0, 1, ... in
@@ -120,12 +124,7 @@ impl Dataset {
 
     /// Finds the first non-finite feature, as (row, column).
     pub fn first_non_finite(&self) -> Option<(usize, usize)> {
-        let width = self.x.row_len().max(1);
-        self.x
-            .data()
-            .iter()
-            .position(|v| !v.is_finite())
-            .map(|i| (i / width, i % width))
+        first_non_finite(&self.x)
     }
 
     /// Converts the labels into the targets `loss` needs for a model with `units` outputs,
@@ -203,6 +202,15 @@ impl Dataset {
             }
         }
     }
+}
+
+/// The first NaN or infinity in `x`, as (row, column of the flattened sample).
+pub fn first_non_finite(x: &Tensor) -> Option<(usize, usize)> {
+    let width = x.row_len().max(1);
+    x.data()
+        .iter()
+        .position(|v| !v.is_finite())
+        .map(|i| (i / width, i % width))
 }
 
 /// Loads an IDX directory holding `train-*` and, when present, `t10k-*` image and label files

@@ -83,7 +83,7 @@ fn add_bias_and_activate(
             // ReLU fused with the bias in one pass.
             for row in rows.chunks_exact_mut(units) {
                 for (v, &bv) in row.iter_mut().zip(b) {
-                    *v = (*v + bv).max(0.0);
+                    *v = crate::activations::relu(*v + bv);
                 }
             }
             return;

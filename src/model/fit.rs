@@ -90,11 +90,6 @@ impl Sequential {
         }
         for data in std::iter::once(train).chain(validation) {
             self.check_input(&data.x)?;
-            if let Some((row, col)) = data.first_non_finite() {
-                return Err(Error::Data(format!(
-                    "feature {col} of row {row} is not a finite number"
-                )));
-            }
         }
         let units = self.output_units();
         let targets = train.targets(loss, units)?;
@@ -195,6 +190,14 @@ impl Sequential {
                     values: &means,
                 };
                 callbacks.iter_mut().for_each(|c| c.on_batch_end(&logs));
+            }
+            // Diverged weights can hide behind a finite loss (a saturated sigmoid maps an
+            // infinite input to 0 or 1), so the weights themselves are checked.
+            if let Some(name) = self.first_non_finite_parameter() {
+                return Err(Error::Diverged(format!(
+                    "`{name}` became non-finite during epoch {} (by step {steps}); the last good checkpoint is the previous epoch's; lower the learning rate or check the data",
+                    epoch + 1
+                )));
             }
             // The rate of the epoch's last step, as Keras logs it.
             let learning_rate = self.optimizer().map_or(0.0, |o| o.learning_rate() as f64);

@@ -398,6 +398,17 @@ impl Sequential {
 
     /// Checks that `x` has the model's per-sample input shape.
     pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        self.check_input_shape(x)?;
+        match crate::data::first_non_finite(x) {
+            Some((row, col)) => Err(Error::Data(format!(
+                "feature {col} of row {row} is not a finite number"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that `x` holds samples of the model's input shape.
+    pub fn check_input_shape(&self, x: &Tensor) -> Result<()> {
         let sample_shape = &x.shape()[1.min(x.shape().len())..];
         let ok = sample_shape == self.input_shape.as_slice()
             || (sample_shape.iter().product::<usize>()
@@ -519,6 +530,27 @@ impl Sequential {
             .zip(&self.outputs)
             .find(|(_, out)| out.data().iter().any(|v| !v.is_finite()))
             .map(|(l, _)| l.name())
+    }
+
+    /// The first parameter (or moving statistic) holding a NaN or infinity, as
+    /// `layer.parameter`, if any: a ReLU network whose weights diverged can still show a finite
+    /// loss, so the weights themselves are checked at every epoch's end and before every save.
+    pub fn first_non_finite_parameter(&self) -> Option<String> {
+        self.layers.iter().find_map(|layer| {
+            layer
+                .params()
+                .iter()
+                .map(|p| (p.name, &p.value))
+                .chain(layer.state().iter().map(|s| (s.name, &s.value)))
+                .find(|(_, v)| v.data().iter().any(|x| !x.is_finite()))
+                .map(|(name, _)| format!("{}.{name}", layer.name()))
+        })
+    }
+
+    /// The sum of every layer's weight penalty (L1/L2) at the current weights: the part of
+    /// `evaluate`'s loss that is not the data loss, as in Keras.
+    pub fn weight_penalty(&self) -> f64 {
+        self.layers.iter().map(|l| l.penalty()).sum()
     }
 
     /// The weight penalty of the last training step (part of the loss it returned).
@@ -709,8 +741,7 @@ impl Sequential {
         }
         let denom = n.max(1) as f64;
         // As Keras, the loss includes the weight penalties.
-        let penalty: f64 = self.layers.iter().map(|l| l.penalty()).sum();
-        let mut results = vec![("loss".to_string(), loss_sum / denom + penalty)];
+        let mut results = vec![("loss".to_string(), loss_sum / denom + self.weight_penalty())];
         for ((named, _), sum) in compiled.metrics.iter().zip(metric_sums) {
             results.push((named.name().to_string(), sum / denom));
         }

@@ -74,6 +74,12 @@ impl Sequential {
             (Some(l), Some(o)) => (l, o.spec()),
             _ => return Err(Error::Config("compile the model before saving it".into())),
         };
+        if let Some(name) = self.first_non_finite_parameter() {
+            return Err(Error::Diverged(format!(
+                "`{name}` holds non-finite values: not saving the model to {}",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let file = ModelFile {
             format_version: MODEL_FORMAT_VERSION,

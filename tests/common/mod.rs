@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use deeptrain::Tensor;
 
-/// `../shared/reference/NAME`, parsed; the reference values are computed by PyTorch 2.15 and
-/// Keras 3.15 in float64 (see ../shared/reference/README.md).
+/// `tests/reference/NAME`, parsed; the reference values are computed by PyTorch 2.15 and
+/// Keras 3.15 in float64 by `tests/reference/generate.py` (see tests/reference/README.md).
 pub fn reference(name: &str) -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference")
+        .join("tests/reference")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("reference JSON")

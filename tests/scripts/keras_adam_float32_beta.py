@@ -1,4 +1,4 @@
-"""Why Keras' Adam and AdamW cases in ../shared/reference/optimizers.json differ from PyTorch's
+"""Why Keras' Adam and AdamW cases in tests/reference/optimizers.json differ from PyTorch's
 (and from deeptrain's) by ~1e-3 relative, while the formulas are the same.
 
 Replays Adam on the reference problem in float64 three ways and compares with the Keras case:
@@ -21,7 +21,7 @@ import pathlib
 import numpy as np
 
 ref = json.loads(
-    (pathlib.Path(__file__).resolve().parents[2] / "../shared/reference/optimizers.json")
+    (pathlib.Path(__file__).resolve().parents[2] / "tests/reference/optimizers.json")
     .resolve()
     .read_text()
 )
