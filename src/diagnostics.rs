@@ -274,6 +274,22 @@ pub struct Verdict {
     pub fix: String,
 }
 
+impl Verdict {
+    /// True for the verdicts that report something working (healthy gradients, a
+    /// self-normalizing network), as opposed to a problem.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.kind, "healthy_gradients" | "self_normalizing")
+    }
+}
+
+/// `verdicts` of a run that diverged: the divergence first, and none of the healthy verdicts
+/// (statistics sampled before the blow-up do not make a diverged run healthy).
+pub fn with_divergence(verdicts: Vec<Verdict>, message: &str) -> Vec<Verdict> {
+    std::iter::once(divergence(message))
+        .chain(verdicts.into_iter().filter(|v| !v.is_healthy()))
+        .collect()
+}
+
 /// The rows of the last sampled step.
 fn last_step(rows: &[LayerStats]) -> Vec<&LayerStats> {
     let Some(last) = rows.iter().map(|r| r.step).max() else {

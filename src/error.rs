@@ -41,6 +41,9 @@ pub enum Error {
     /// Training produced a non-finite loss.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// A command was stopped by a signal; the message says what was kept and how to continue.
+    #[error("{0}")]
+    Stopped(String),
     /// Training was asked to stop (Ctrl-C, SIGTERM) and stopped between two steps.
     #[error("interrupted at epoch {epoch}, step {step}")]
     Interrupted {

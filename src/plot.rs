@@ -107,6 +107,46 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// Tick positions for a log axis over [lo, hi]: 1, 2 and 5 times the powers of ten inside (every
+/// digit when that gives fewer than four), thinned to at most ten, plus both ends while fewer
+/// than three fall inside.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return Vec::new();
+    }
+    let inside = |digits: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        for k in lo.log10().floor() as i32..=hi.log10().ceil() as i32 {
+            for &d in digits {
+                let v = d * 10f64.powi(k);
+                if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    };
+    let mut ticks = inside(&[1.0, 2.0, 5.0]);
+    if ticks.len() < 4 {
+        ticks = inside(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    }
+    if ticks.len() > 10 {
+        ticks.retain(|v| {
+            let m = v / 10f64.powi(v.log10().floor() as i32);
+            (m - 1.0).abs() < 1e-9
+        });
+    }
+    if ticks.len() < 3 {
+        let round = |v: f64| {
+            let scale = 10f64.powi(v.log10().floor() as i32 - 1);
+            (v / scale).round() * scale
+        };
+        ticks.insert(0, round(lo * 1.02));
+        ticks.push(round(hi / 1.02));
+    }
+    ticks
+}
+
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 fn draw<DB: DrawingBackend>(
@@ -178,11 +218,14 @@ where
                 .draw()?;
         }};
     }
+    // Log axes get their own ticks: plotters marks only whole powers of ten, so a range within
+    // one decade (a constant learning rate) would have none.
+    let log = |(lo, hi): (f64, f64)| (lo..hi).log_scale().with_key_points(log_ticks(lo, hi));
     match (chart.log_x, chart.log_y) {
         (false, false) => plot!(x.0..x.1, y.0..y.1),
-        (true, false) => plot!((x.0..x.1).log_scale(), y.0..y.1),
-        (false, true) => plot!(x.0..x.1, (y.0..y.1).log_scale()),
-        (true, true) => plot!((x.0..x.1).log_scale(), (y.0..y.1).log_scale()),
+        (true, false) => plot!(log(x), y.0..y.1),
+        (false, true) => plot!(x.0..x.1, log(y)),
+        (true, true) => plot!(log(x), log(y)),
     }
     root.present()?;
     Ok(())
@@ -191,6 +234,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_axes_get_readable_ticks_even_within_one_decade() {
+        // A constant rate of 0.01 is plotted over [0.01/1.2, 0.01·1.2].
+        let t = log_ticks(0.01 / 1.2, 0.012);
+        assert!(t.len() >= 3, "{t:?}");
+        assert!(
+            t.iter().all(|&v| (0.01 / 1.2..=0.012).contains(&v)),
+            "{t:?}"
+        );
+        assert!(t.contains(&0.01), "{t:?}");
+        // Six decades: the powers of ten, not 18 crowded marks.
+        let t = log_ticks(1e-6, 1.0);
+        assert!((5..=10).contains(&t.len()), "{t:?}");
+        // One to two decades: 1-2-5 steps.
+        let t = log_ticks(1e-4, 5e-3);
+        assert_eq!(t.len(), 6, "{t:?}");
+    }
 
     #[test]
     fn writes_png_and_svg() {

@@ -154,8 +154,10 @@ pub struct ReportContent<'a> {
     pub metrics: Vec<(String, Vec<(String, f64)>)>,
     /// The history.
     pub history: &'a History,
-    /// Configuration warnings and verdicts, one line each.
+    /// Configuration warnings and problem verdicts, one line each (shown as warnings).
     pub warnings: Vec<String>,
+    /// Verdicts that report something working (shown in green, not as warnings).
+    pub healthy: Vec<String>,
     /// The plot files to embed.
     pub plots: &'a [PathBuf],
 }
@@ -177,7 +179,7 @@ pub fn write_report(path: &Path, content: &ReportContent) -> Result<()> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
 body{{font-family:sans-serif;margin:2em;max-width:1000px}} pre{{background:#f5f5f5;padding:1em;overflow-x:auto}}\
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
-img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}}</style></head>\n<body>\n<h1>{}</h1>\n",
+img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}} .ok{{color:#262}}</style></head>\n<body>\n<h1>{}</h1>\n",
         escape(content.title),
         escape(content.title)
     );
@@ -192,11 +194,14 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}}</
         );
     }
     html.push_str("</table>\n<h2>Warnings and verdicts</h2>\n<ul>\n");
-    if content.warnings.is_empty() {
+    if content.warnings.is_empty() && content.healthy.is_empty() {
         html.push_str("<li>none</li>\n");
     }
     for w in &content.warnings {
         let _ = writeln!(html, "<li class=\"warn\">{}</li>", escape(w));
+    }
+    for h in &content.healthy {
+        let _ = writeln!(html, "<li class=\"ok\">{}</li>", escape(h));
     }
     html.push_str("</ul>\n<h2>Plots</h2>\n");
     for plot in content.plots {
@@ -242,4 +247,34 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}}</
 window.addEventListener('load', function () {\n  var imgs = Array.prototype.slice.call(document.images);\n  var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });\n  document.body.dataset.images = (ok ? 'ok ' : 'broken ') + imgs.length;\n  document.body.dataset.errors = errors;\n});\n</script>\n</body></html>\n",
     );
     io::write_atomic(path, html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A healthy verdict is reported, but not in the warning colour.
+    #[test]
+    fn healthy_verdicts_are_not_shown_as_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        let history = History::default();
+        write_report(
+            &path,
+            &ReportContent {
+                title: "t",
+                spec: "",
+                summary: "",
+                metrics: Vec::new(),
+                history: &history,
+                warnings: vec!["warning: SELU needs standardized inputs".into()],
+                healthy: vec!["verdict healthy_gradients: fine".into()],
+                plots: &[],
+            },
+        )
+        .unwrap();
+        let html = std::fs::read_to_string(&path).unwrap();
+        assert!(html.contains("<li class=\"ok\">verdict healthy_gradients"));
+        assert!(html.contains("<li class=\"warn\">warning: SELU"));
+    }
 }

@@ -132,6 +132,15 @@ fn sigterm_stops_cleanly_and_names_the_checkpoint() {
         err.contains("interrupted at epoch") && err.contains("--resume"),
         "{err}"
     );
+    // An interruption, with the command that continues it; not a configuration error.
+    assert!(!err.contains("invalid configuration"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "continue with: deeptrain train {}",
+            spec.display()
+        )),
+        "{err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(!err.contains("panicked"));
     deeptrain::Sequential::load_checkpoint(&run.join("resume")).unwrap();

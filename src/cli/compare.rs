@@ -169,6 +169,9 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             .collect();
         let mut doc = base.clone();
         for (k, v) in combo {
+            if k == "optimizer.name" {
+                switch_optimizer(&mut doc, v, combo);
+            }
             set(&mut doc, k, &value(v))?;
         }
         let text = toml::to_string(&doc).map_err(|e| Error::Config(e.to_string()))?;
@@ -177,9 +180,10 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         let spec_path = run_dir.join("spec.toml");
         // Checked before anything trains (relative data paths must work from the run directory
         // or the current one).
-        Spec::parse(&text, &spec_path)?;
+        let parsed = Spec::parse(&text, &spec_path)?;
+        let lr = parsed.optimizer.effective_learning_rate();
         deeptrain::io::write_atomic(&spec_path, text.as_bytes())?;
-        println!("=== {label}");
+        println!("=== {label} (learning rate {lr})");
         super::train::run(super::train::TrainArgs::for_compare(
             spec_path.clone(),
             run_dir.clone(),
@@ -187,18 +191,56 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         ))?;
         let history = std::fs::read_to_string(run_dir.join("history.csv"))
             .map_err(|e| Error::io(&run_dir.join("history.csv"), e))?;
-        results.push((label, run_dir, history));
+        results.push(RunResult {
+            label,
+            dir: run_dir,
+            history,
+            learning_rate: lr,
+        });
     }
     summarize(&out, &results)
 }
 
+/// One finished run of the grid.
+struct RunResult {
+    label: String,
+    dir: PathBuf,
+    history: String,
+    /// The rate the run's optimizer used (its own default unless the spec or grid set one).
+    learning_rate: f32,
+}
+
+/// Before `[optimizer] name` becomes `name`: the spec's own hyperparameters (learning rate,
+/// momentum, betas, ...) belong to the spec's optimizer, so another optimizer starts from its
+/// own (Keras') defaults; what the grid sets, and clipping, stay.
+fn switch_optimizer(doc: &mut toml::Table, name: &str, combo: &[(String, String)]) {
+    let Some(table) = doc.get_mut("optimizer").and_then(|o| o.as_table_mut()) else {
+        return;
+    };
+    let current = table.get("name").and_then(|n| n.as_str()).unwrap_or("sgd");
+    if current == name {
+        return;
+    }
+    table.retain(|key, _| {
+        key == "name"
+            || key.contains("clip")
+            || combo.iter().any(|(k, _)| k == &format!("optimizer.{key}"))
+    });
+}
+
 /// compare.csv, compare.png (validation curves side by side) and a table on stdout.
-fn summarize(out: &Path, results: &[(String, PathBuf, String)]) -> Result<()> {
+fn summarize(out: &Path, results: &[RunResult]) -> Result<()> {
     let mut series = Vec::new();
-    let mut csv = String::from("run,epochs,final_val,best_val,test_accuracy\n");
+    let mut csv = String::from("run,learning_rate,epochs,final_val,best_val,test_accuracy\n");
     let mut table = String::new();
     let mut metric_name = String::from("val_loss");
-    for (label, dir, history) in results {
+    for RunResult {
+        label,
+        dir,
+        history,
+        learning_rate,
+    } in results
+    {
         let mut lines = history.lines();
         let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
         let col = header
@@ -226,14 +268,14 @@ fn summarize(out: &Path, results: &[(String, PathBuf, String)]) -> Result<()> {
             .and_then(|v| v["test"]["accuracy"].as_f64());
         let _ = writeln!(
             csv,
-            "{},{},{last},{best},{}",
+            "{},{learning_rate},{},{last},{best},{}",
             label.replace(',', " "),
             points.len(),
             test.map_or(String::new(), |t| t.to_string())
         );
         let _ = writeln!(
             table,
-            "{label:<40} {:>8.4} {:>8.4} {:>8}",
+            "{label:<40} {learning_rate:>8} {:>8.4} {:>8.4} {:>8}",
             last,
             best,
             test.map_or("-".into(), |t| format!("{t:.4}"))
@@ -255,8 +297,9 @@ fn summarize(out: &Path, results: &[(String, PathBuf, String)]) -> Result<()> {
         &series,
     )?;
     println!(
-        "{:<40} {:>8} {:>8} {:>8}\n{table}Wrote {}/compare.csv and compare.png",
+        "{:<40} {:>8} {:>8} {:>8} {:>8}\n{table}Wrote {}/compare.csv and compare.png",
         "run",
+        "lr",
         format!(
             "final {}",
             if metric_name.contains("acc") {
@@ -270,4 +313,47 @@ fn summarize(out: &Path, results: &[(String, PathBuf, String)]) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn optimizer_of(text: &str, combo: &[(&str, &str)]) -> deeptrain::OptimizerSpec {
+        let mut doc: toml::Table = toml::from_str(text).unwrap();
+        let combo: Vec<(String, String)> = combo
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in &combo {
+            if k == "optimizer.name" {
+                switch_optimizer(&mut doc, v, &combo);
+            }
+            set(&mut doc, k, &value(v)).unwrap();
+        }
+        doc["optimizer"].clone().try_into().unwrap()
+    }
+
+    /// The spec's rate (and momentum) belong to its SGD: Adam gets Keras' 0.001, unless the
+    /// grid sets a rate; the spec's own optimizer keeps the spec's rate.
+    #[test]
+    fn each_varied_optimizer_gets_its_own_default_rate_unless_set() {
+        let spec =
+            "[optimizer]\nname = \"sgd\"\nlearning_rate = 0.05\nmomentum = 0.9\nclipnorm = 1.0\n";
+        let adam = optimizer_of(spec, &[("optimizer.name", "adam")]);
+        assert_eq!(adam.effective_learning_rate(), 0.001);
+        assert_eq!(adam.clipnorm, Some(1.0));
+        adam.build().unwrap();
+        let sgd = optimizer_of(spec, &[("optimizer.name", "sgd")]);
+        assert_eq!(sgd.effective_learning_rate(), 0.05);
+        assert_eq!(sgd.momentum, Some(0.9));
+        let set_by_grid = optimizer_of(
+            spec,
+            &[
+                ("optimizer.learning_rate", "0.003"),
+                ("optimizer.name", "nadam"),
+            ],
+        );
+        assert_eq!(set_by_grid.effective_learning_rate(), 0.003);
+    }
 }

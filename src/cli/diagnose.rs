@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use deeptrain::callbacks::{BatchEnd, Callback};
 use deeptrain::checks;
 use deeptrain::diagnostics::{self, Diagnostics, LayerStats, Verdict};
 use deeptrain::model::FitOptions;
@@ -63,20 +64,27 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         samples,
         args.every.unwrap_or((args.steps as u64 / 30).max(1))
     );
-    let outcome = model.fit(&train, None, &options, &mut []);
+    let mut counter = StepCounter::default();
+    let outcome = model.fit(&train, None, &options, &mut [&mut counter]);
     let rows = diagnostics.rows();
     print!("{}", table(&rows));
     let mut verdicts = diagnostics::verdicts(&rows);
-    match outcome {
-        Ok(_) => {}
-        Err(Error::Diverged(message)) => verdicts.insert(0, diagnostics::divergence(&message)),
+    let ran = match outcome {
+        Ok(_) => format!("all {} steps", args.steps),
+        Err(Error::Diverged(message)) => {
+            verdicts = diagnostics::with_divergence(verdicts, &message);
+            format!(
+                "{} of {} steps; then training diverged",
+                counter.steps, args.steps
+            )
+        }
         Err(e) => return Err(e),
-    }
+    };
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         diagnostics.write_csv(&out.join("diagnostics.csv"))?;
     }
-    println!("Verdicts:");
+    println!("Verdicts (after {ran}):");
     for v in &verdicts {
         println!(
             "- {}: {}\n    why: {}\n    fix: {}",
@@ -87,6 +95,18 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         println!("- none: not enough statistics (run more --steps)");
     }
     Ok(verdicts)
+}
+
+/// Counts the training steps that finished.
+#[derive(Default)]
+struct StepCounter {
+    steps: usize,
+}
+
+impl Callback for StepCounter {
+    fn on_batch_end(&mut self, _: &BatchEnd) {
+        self.steps += 1;
+    }
 }
 
 /// The last sampled step, one line per layer.

@@ -9,6 +9,7 @@ mod lr_find;
 mod predict;
 mod progress;
 mod prune;
+mod run_lock;
 mod train;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! `deeptrain train`: train a spec's model, show progress, write history, summary and model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,12 +21,13 @@ use deeptrain::{Error, Result, Sequential};
 
 use super::data_source;
 use super::progress::Progress;
+use super::run_lock::RunLock;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// The experiment spec (TOML). Without it: a default model on the embedded digits, offline.
     spec: Option<PathBuf>,
-    /// Output directory (default: runs/<spec name>).
+    /// Output directory (default: the --resume directory, else runs/<spec name>).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Override the spec's number of epochs.
@@ -40,7 +41,8 @@ pub struct TrainArgs {
     #[arg(long)]
     diagnostics_every: Option<u64>,
     /// Continue the run in this directory from its last checkpoint (`DIR/resume`, written at
-    /// every epoch's end); the result is the same, bit for bit, as a run never stopped.
+    /// every epoch's end), writing into DIR unless --out names another place; the result is
+    /// the same, bit for bit, as a run never stopped.
     #[arg(long)]
     resume: Option<PathBuf>,
 }
@@ -77,7 +79,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .map_or("default".into(), |s| s.to_string_lossy().into_owned());
     let out = args
         .out
+        .clone()
+        .or_else(|| args.resume.clone())
         .unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    if let Some(resume) = &args.resume {
+        if !has_checkpoint(resume) && resume != &out && has_checkpoint(&out) {
+            return Err(Error::Config(format!(
+                "{} has no checkpoint, but --out {} holds one: resume from it with --resume {}, or choose another --out",
+                resume.display(),
+                out.display(),
+                out.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let _lock = RunLock::acquire(&out)?;
 
     let started = Instant::now();
     let (mut model, data, done) = build_model(&spec, args.resume.as_deref())?;
@@ -107,16 +123,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
             data.train.len()
         );
     }
-    if done.epochs.len() >= spec.fit.epochs {
+    if done.epochs.len() > spec.fit.epochs {
         return Err(Error::Config(format!(
-            "the checkpoint already has {} of the {} epochs; raise `epochs` (or --epochs) to continue",
+            "the checkpoint already has {} epochs, more than the {} asked for; raise `epochs` (or --epochs) to continue",
             done.epochs.len(),
             spec.fit.epochs
         )));
     }
-
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    if let Some(augmentation) = &spec.augmentation {
+    if args.resume.is_some() && done.epochs.len() == spec.fit.epochs {
+        // Killed after the last checkpoint but before model/ was written: finish the run.
+        println!(
+            "The checkpoint has all {} epochs: writing the model and the report",
+            spec.fit.epochs
+        );
+    }
+    // Pixels shifted into the frame are black in the scaled space.
+    let augmentation = spec.augmentation.clone().map(|a| {
+        let features = data.train.x.row_len();
+        a.with_background(&data.scaler, features)
+    });
+    if let Some(augmentation) = &augmentation {
         let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(spec.seed);
         let path = out.join("augmentation.png");
         write_grid(&path, &data.train.x, augmentation, 8, 7, &mut rng)?;
@@ -153,6 +179,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let fit_started = Instant::now();
     let mut history = done;
     for (phase, &(from, to)) in phases.iter().enumerate() {
+        if from >= to {
+            break;
+        }
         if phase == 1 {
             if let Some((n, layers, lr)) = unfreeze {
                 model.set_trainable(0..layers, true);
@@ -168,7 +197,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             batch_size: spec.fit.batch_size,
             validation_split: 0.0,
             shuffle: spec.fit.shuffle,
-            augmentation: spec.augmentation.clone(),
+            augmentation: augmentation.clone(),
             initial_epoch: from,
         };
         let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut resume_writer];
@@ -179,10 +208,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         let part = match model.fit(&data.train, data.validation.as_ref(), &options, &mut all) {
             Err(Error::Interrupted { epoch, step }) => {
-                return Err(Error::Config(format!(
-                    "interrupted at epoch {epoch}, step {step}; the checkpoint of the last finished epoch is in {}: continue with --resume {}",
+                return Err(Error::Stopped(format!(
+                    "interrupted at epoch {epoch}, step {step}; the checkpoint of the last finished epoch is in {}; continue with: {}",
                     out.join(RESUME_DIR).display(),
-                    out.display()
+                    resume_command(&args, &out)
                 )))
             }
             other => other?,
@@ -272,11 +301,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         plots.push(out.join("augmentation.png"));
     }
     let mut notes: Vec<String> = warnings.iter().map(|w| format!("warning: {w}")).collect();
-    notes.extend(
-        deeptrain::diagnostics::verdicts(&rows)
-            .into_iter()
-            .map(|v| format!("verdict {}: {} (fix: {})", v.kind, v.finding, v.fix)),
-    );
+    let mut healthy = Vec::new();
+    for v in deeptrain::diagnostics::verdicts(&rows) {
+        let line = format!("verdict {}: {} (fix: {})", v.kind, v.finding, v.fix);
+        if v.is_healthy() {
+            healthy.push(line);
+        } else {
+            notes.push(line);
+        }
+    }
     let spec_text = match args.spec.as_deref() {
         Some(p) => deeptrain::io::read_to_string(p)?,
         None => deeptrain::spec::DEFAULT_SPEC.to_string(),
@@ -305,6 +338,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             metrics: metric_sets,
             history: &history,
             warnings: notes,
+            healthy,
             plots: &plots,
         },
     )?;
@@ -340,19 +374,42 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// Where every epoch's checkpoint goes, inside the run directory.
 const RESUME_DIR: &str = "resume";
 
+/// Whether the run directory `run` holds a checkpoint (or the previous one, when a write was
+/// interrupted).
+fn has_checkpoint(run: &Path) -> bool {
+    ["", ".old"].iter().any(|suffix| {
+        run.join(format!("{RESUME_DIR}{suffix}"))
+            .join("training_state.json")
+            .is_file()
+    })
+}
+
+/// The command line that continues an interrupted run.
+fn resume_command(args: &TrainArgs, out: &Path) -> String {
+    let mut words = vec!["deeptrain".to_string()];
+    words.push("train".into());
+    if let Some(spec) = &args.spec {
+        words.push(spec.display().to_string());
+    }
+    if let Some(epochs) = args.epochs {
+        words.push(format!("--epochs {epochs}"));
+    }
+    if let Some(seed) = args.seed {
+        words.push(format!("--seed {seed}"));
+    }
+    if let Some(every) = args.diagnostics_every {
+        words.push(format!("--diagnostics-every {every}"));
+    }
+    words.push(format!("--resume {}", out.display()));
+    words.join(" ")
+}
+
 /// The model to train, the data, and the history already done (when resuming): from a
 /// checkpoint, from a transferred model plus new layers, or from the spec alone.
 fn build_model(
     spec: &Spec,
-    resume: Option<&std::path::Path>,
+    resume: Option<&Path>,
 ) -> Result<(Sequential, data_source::Prepared, History)> {
-    let has_checkpoint = |run: &std::path::Path| {
-        ["", ".old"].iter().any(|suffix| {
-            run.join(format!("{RESUME_DIR}{suffix}"))
-                .join("training_state.json")
-                .is_file()
-        })
-    };
     if let Some(run) = resume.filter(|r| !has_checkpoint(r)) {
         println!(
             "No checkpoint in {} yet: starting from the beginning",

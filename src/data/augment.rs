@@ -4,8 +4,9 @@
 //!
 //! Samples are images of shape (H, W) or (H, W, C), channels last, already scaled. Every
 //! transform is an inverse mapping: output pixel (i, j) reads the input at the rotated, shifted
-//! and flipped position with bilinear interpolation; positions outside the image read 0 (black
-//! with `scale = "unit"`, the mean with `scale = "standard"`).
+//! and flipped position with bilinear interpolation; positions outside the image read the
+//! background: [`Augmentation::background`], the scaled value of a black (0) pixel, so that a
+//! shifted standardized image is padded with black, not with the mean.
 
 use std::path::Path;
 
@@ -36,6 +37,10 @@ pub struct Augmentation {
     /// Standard deviation of additive Gaussian noise.
     #[serde(default)]
     pub noise_stddev: f32,
+    /// What a pixel shifted into the frame holds, one value per feature of a sample (empty: 0
+    /// everywhere). Not in the spec: set with [`Augmentation::with_background`].
+    #[serde(skip)]
+    pub background: Vec<f32>,
 }
 
 impl Augmentation {
@@ -57,6 +62,15 @@ impl Augmentation {
             return Err("[augmentation] shift and crop_padding must be at most 1000 pixels".into());
         }
         Ok(())
+    }
+
+    /// Sets the background to the value `scaler` gives a black (all-zero) sample of
+    /// `features` values: 0 with `scale = "unit"`, -mean/std per pixel with `"standard"`.
+    pub fn with_background(mut self, scaler: &crate::data::Scaler, features: usize) -> Self {
+        let mut black = Tensor::zeros(&[1, features]);
+        scaler.apply(&mut black);
+        self.background = black.data().to_vec();
+        self
     }
 
     /// (H, W, C) of a sample shape, or an error naming the shape.
@@ -95,7 +109,15 @@ impl Augmentation {
             if dx != 0.0 || dy != 0.0 || flip || angle != 0.0 {
                 scratch.clear();
                 scratch.extend_from_slice(sample);
-                warp(scratch, sample, (h, w, c), (dy, dx), flip, angle);
+                warp(
+                    scratch,
+                    sample,
+                    &self.background,
+                    (h, w, c),
+                    (dy, dx),
+                    flip,
+                    angle,
+                );
             }
             if let (Some(normal), true) = (noise, self.noise_stddev > 0.0) {
                 for v in sample.iter_mut() {
@@ -107,10 +129,12 @@ impl Augmentation {
     }
 }
 
-/// out(i, j) = src(R⁻¹((i, j) - centre) + centre - shift), mirrored first when `flip`.
+/// out(i, j) = src(R⁻¹((i, j) - centre) + centre - shift), mirrored first when `flip`; source
+/// positions outside the image read `background` at (i, j) (0 when it is empty).
 fn warp(
     src: &[f32],
     out: &mut [f32],
+    background: &[f32],
     (h, w, c): (usize, usize, usize),
     (dy, dx): (f32, f32),
     flip: bool,
@@ -124,18 +148,27 @@ fn warp(
             let (y, x) = (i as f32 - cy - dy, jj - cx - dx);
             let (sy, sx) = (cos * y + sin * x + cy, -sin * y + cos * x + cx);
             for ch in 0..c {
-                out[(i * w + j) * c + ch] = bilinear(src, (h, w, c), sy, sx, ch);
+                let k = (i * w + j) * c + ch;
+                let fill = background.get(k).copied().unwrap_or(0.0);
+                out[k] = bilinear(src, (h, w, c), sy, sx, ch, fill);
             }
         }
     }
 }
 
-fn bilinear(src: &[f32], (h, w, c): (usize, usize, usize), y: f32, x: f32, ch: usize) -> f32 {
+fn bilinear(
+    src: &[f32],
+    (h, w, c): (usize, usize, usize),
+    y: f32,
+    x: f32,
+    ch: usize,
+    fill: f32,
+) -> f32 {
     let (y0, x0) = (y.floor(), x.floor());
     let (fy, fx) = (y - y0, x - x0);
     let at = |yy: f32, xx: f32| -> f32 {
         if yy < 0.0 || xx < 0.0 || yy >= h as f32 || xx >= w as f32 {
-            0.0
+            fill
         } else {
             src[(yy as usize * w + xx as usize) * c + ch]
         }
@@ -254,6 +287,7 @@ mod tests {
         warp(
             &src,
             &mut out,
+            &[],
             (3, 3, 1),
             (0.0, 0.0),
             false,
@@ -264,6 +298,46 @@ mod tests {
             at == 3 || at == 5,
             "quarter turn puts the top pixel on a side: {out:?}"
         );
+    }
+
+    /// After standard scaling, black is -mean/std, not 0: pixels shifted into the frame get
+    /// that value, so the shifted image is still black at its border.
+    #[test]
+    fn shifted_in_pixels_take_the_scaled_background() {
+        use crate::data::{Scale, Scaler};
+        // Black images with a bright centre, standardized per pixel.
+        let mut raw = Tensor::zeros(&[4, 6, 6]);
+        for (k, v) in raw.data_mut().iter_mut().enumerate() {
+            if k % 36 == 14 || k % 36 == 15 {
+                *v = 1.0 + (k / 36) as f32;
+            }
+            if k % 36 == 0 {
+                *v = (k / 36) as f32 * 0.5;
+            }
+        }
+        let scaler = Scaler::fit(Scale::Standard, &raw);
+        let mut scaled = raw.clone();
+        scaler.apply(&mut scaled);
+        let shift = Augmentation {
+            shift: 3,
+            ..Augmentation::default()
+        }
+        .with_background(&scaler, 36);
+        let mut black = Tensor::zeros(&[1, 36]);
+        scaler.apply(&mut black);
+        let mut rng = Rng::seed_from_u64(1);
+        let mut moved = 0;
+        for _ in 0..20 {
+            let mut t = Tensor::from_vec(scaled.row(0).to_vec(), &[1, 6, 6]);
+            shift.apply(&mut t, &mut rng, &mut Vec::new()).unwrap();
+            // Every pixel is either a moved source pixel or the scaled black of its position.
+            for (k, &v) in t.data().iter().enumerate() {
+                let from_source = scaled.row(0).contains(&v);
+                assert!(from_source || v == black.data()[k], "pixel {k}: {v}");
+                moved += usize::from(!from_source);
+            }
+        }
+        assert!(moved > 0, "no pixel came from outside the frame");
     }
 
     #[test]

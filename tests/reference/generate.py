@@ -14,6 +14,11 @@ Run from the repository root:
     /tmp/refenv/bin/python tests/reference/generate.py            # rewrites all five files
     /tmp/refenv/bin/python tests/reference/generate.py --check    # compares, writes nothing
     /tmp/refenv/bin/python tests/reference/generate.py --only losses.json [--check]
+    /tmp/refenv/bin/python tests/reference/generate.py --out /tmp/ref   # writes elsewhere
+--check prints one line per file: how many numbers differ, the largest absolute and relative
+difference (and where), and whether the regenerated text is byte-identical; it exits 1 on a
+structural difference or a relative difference above 1e-12. The whole run takes about 30 s on
+a CPU.
 
 Which framework produced which figure:
     activations.json       torch: f(x) from torch.nn.functional, f'(x) from autograd, float64
@@ -21,15 +26,19 @@ Which framework produced which figure:
                            (the Keras moving statistics are the formula of Keras'
                            BatchNormalization, momentum 0.99, evaluated in torch)
     losses.json            torch: torch.nn.functional losses, float64
-    optimizers.json        "torch" cases: torch.optim in float64;
-                           "keras" cases: keras.optimizers on float64 keras.Variable's (Keras
-                           keeps its learning rate and iteration counter in float32, which shows
-                           in the trajectories, see tests/scripts/keras_adam_float32_beta.py)
+    optimizers.json        "torch" cases: torch.optim (default dtype float64), gradient by
+                           autograd of the problem's loss;
+                           "keras" cases: keras.optimizers.<class>.apply_gradients on float64
+                           keras.Variable's, gradient by tf.GradientTape of the same loss
+                           (Keras' float32 iteration counter shows in Adam's bias correction,
+                           see tests/scripts/keras_adam_float32_beta.py)
     schedules.json         decays: keras.optimizers.schedules (float32 results, widened to
                            float64); one_cycle and reduce_on_plateau: torch.optim.lr_scheduler
 
-Files are written with json.dumps(obj, indent=1) and no trailing newline, the format of the
-committed files, so an unchanged regeneration is byte-identical (--check reports it).
+Keras runs with its defaults (floatx float32; only the variables are float64). torch and
+tensorflow cannot share one process here (both bundle LLVM), so the Keras parts run in a child
+process (isolated()). Files are written with json.dumps(obj, indent=1) and no trailing newline,
+the format of the committed files, so an unchanged regeneration is byte-identical.
 """
 
 import argparse
@@ -37,7 +46,9 @@ import json
 import math
 import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,8 +60,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def torch_framework():
-    import torch
-
+    torch = torch64()
     return f"torch {torch.__version__}"
 
 
@@ -59,6 +69,18 @@ def keras_framework():
     import tensorflow as tf
 
     return f"keras {keras.__version__} (tensorflow {tf.__version__})"
+
+
+def torch64():
+    """torch, with float64 as its default dtype (as the committed files were made).
+
+    The default dtype matters beyond the explicit float64 tensors: torch.optim keeps its
+    scalar state (step, NAdam's mu_product) in it; in float32 NAdam moves by ~1e-6 relative.
+    """
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    return torch
 
 
 def tolist(t):
@@ -72,7 +94,7 @@ def tolist(t):
 
 
 def gen_activations():
-    import torch
+    torch = torch64()
     import torch.nn.functional as F
 
     f64 = torch.float64
@@ -92,9 +114,10 @@ def gen_activations():
         "mish": F.mish,  # x * tanh(softplus(x))
         "softplus": F.softplus,  # log(1 + exp(x)), beta=1, threshold=20
         "softsign": F.softsign,  # x / (1 + |x|)
-        # Keras 3's hard_sigmoid = clip(x/6 + 1/2, 0, 1), identical to torch's hardsigmoid
-        # (not Keras 2's clip(0.2x + 0.5)); derivative 1/6 strictly inside (-3, 3).
-        "hard_sigmoid_keras": F.hardsigmoid,
+        # Keras 3's hard_sigmoid: clip(x/6 + 1/2, 0, 1) (not Keras 2's 0.2x + 0.5), written
+        # out in torch; derivative 1/6 strictly inside (-3, 3), 0 at and beyond +-3. (torch's
+        # F.hardsigmoid rounds differently and its float64 backward uses a float32 1/6.)
+        "hard_sigmoid_keras": lambda v: torch.clamp(v / 6 + 0.5, 0.0, 1.0),
     }
     activations = {}
     for name, f in functions.items():
@@ -123,7 +146,7 @@ def gen_activations():
 
 
 def gen_dense_bn_elu_net():
-    import torch
+    torch = torch64()
     import torch.nn.functional as F
 
     f64 = torch.float64
@@ -146,16 +169,18 @@ def gen_dense_bn_elu_net():
     h = X @ W1 + b1
     mean = h.mean(dim=0)  # batch mean
     var = h.var(dim=0, unbiased=False)  # biased batch variance (used to normalize)
-    # Batch norm in training mode: gamma * (h - mean) / sqrt(var + eps) + beta.
-    hn = gamma * (h - mean) / torch.sqrt(var + eps) + beta
+    # Batch norm in training mode: (h - mean) / sqrt(var + eps) * gamma + beta (this order of
+    # operations reproduces the committed values to the last bit; F.batch_norm differs by 1 ulp).
+    hn = (h - mean) / torch.sqrt(var + eps) * gamma + beta
     a = F.elu(hn)
     logits = a @ W2 + b2
     loss = F.cross_entropy(logits, y)  # mean over the batch of -log softmax(logits)[y]
     grads = torch.autograd.grad(loss, list(params.values()))
 
-    momentum = 0.99  # Keras: moving = moving * momentum + batch * (1 - momentum)
-    moving_mean = torch.zeros(4, dtype=f64) * momentum + mean * (1 - momentum)
-    moving_var = torch.ones(4, dtype=f64) * momentum + var * (1 - momentum)
+    # Keras' BatchNormalization(momentum=0.99) after one step from moving_mean = 0 and
+    # moving_variance = 1: moving = 0.99 * moving + 0.01 * batch statistic (biased variance).
+    moving_mean = 0.99 * torch.zeros(4, dtype=f64) + 0.01 * mean
+    moving_var = 0.99 * torch.ones(4, dtype=f64) + 0.01 * var
 
     return {
         "framework": torch_framework(),
@@ -190,7 +215,7 @@ def gen_dense_bn_elu_net():
 
 
 def gen_losses():
-    import torch
+    torch = torch64()
     import torch.nn.functional as F
 
     f64 = torch.float64
@@ -279,21 +304,23 @@ KERAS_CASES = [
 ]
 
 
-def problem_grad(p):
-    """grad_i = A[i]*p[i] + B[i] + 0.3*cos(3*p[i]) + 0.04*p[i]^3, float64 numpy."""
-    a, b = np.array(A), np.array(B)
-    return a * p + b + 0.3 * np.cos(3 * p) + 0.04 * p**3
+# The gradient is autograd's (torch) / GradientTape's (Keras) gradient of this loss, not the
+# closed form grad_i = A[i]*p[i] + B[i] + 0.3*cos(3*p[i]) + 0.04*p[i]^3, which differs from it in
+# the last bits (and the committed trajectories carry autograd's bits).
 
 
 def torch_trajectory(cls, hp):
-    import torch
+    torch = torch64()
 
-    p = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
+    a, b = torch.tensor(A), torch.tensor(B)
+    p = torch.tensor(P0, requires_grad=True)
     opt = getattr(torch.optim, cls)([p], **hp)
     out = []
     for _ in range(STEPS):
         opt.zero_grad()
-        p.grad = torch.from_numpy(problem_grad(p.detach().numpy()))
+        # loss(p) = sum_i 0.5*A[i]*p[i]^2 + B[i]*p[i] + 0.1*sin(3*p[i]) + 0.01*p[i]^4
+        loss = (0.5 * a * p**2 + b * p + 0.1 * torch.sin(3 * p) + 0.01 * p**4).sum()
+        loss.backward()
         opt.step()
         out.append(tolist(p))
     return out
@@ -301,36 +328,48 @@ def torch_trajectory(cls, hp):
 
 def keras_trajectory(cls, hp, two_variables):
     import keras
+    import tensorflow as tf
 
+    a, b = tf.constant(A, dtype=tf.float64), tf.constant(B, dtype=tf.float64)
     parts = [slice(0, 3), slice(3, 6)] if two_variables else [slice(0, 6)]
     p0 = np.array(P0)
     variables = [keras.Variable(p0[s], dtype="float64") for s in parts]
     opt = getattr(keras.optimizers, cls)(**hp)
     out = []
     for _ in range(STEPS):
-        p = np.concatenate([np.asarray(v.numpy()) for v in variables])
-        g = problem_grad(p)
+        with tf.GradientTape() as tape:
+            tape.watch([v.value for v in variables])
+            p = tf.concat([v.value for v in variables], axis=0)
+            # the same loss(p) as above, over the concatenated variables
+            loss = tf.reduce_sum(0.5 * a * p**2 + b * p + 0.1 * tf.sin(3 * p) + 0.01 * p**4)
+        grads = tape.gradient(loss, [v.value for v in variables])
         # One optimizer step on all variables (clipnorm per variable, global_clipnorm over all).
-        opt.apply_gradients([(keras.ops.convert_to_tensor(g[s]), v) for s, v in
-                             zip(parts, variables)])
-        out.append(np.concatenate([np.asarray(v.numpy()) for v in variables]).tolist())
+        opt.apply_gradients(zip(grads, variables))
+        out.append(np.concatenate([v.numpy() for v in variables]).tolist())
     return out
 
 
-def gen_optimizers():
-    tf_name, k_name = torch_framework(), keras_framework()
-    torch_cases = [
-        {"name": name, "framework": tf_name, "class": cls, "hyperparameters": hp,
-         "params_after_each_step": torch_trajectory(cls, hp)}
-        for name, cls, hp in TORCH_CASES
-    ]
-    keras_cases = []
+def keras_optimizer_cases():
+    """The "keras" list of optimizers.json (run in a process of its own, see isolated())."""
+    k_name = keras_framework()
+    cases = []
     for name, cls, hp, two in KERAS_CASES:
         case = {"name": name, "framework": k_name, "class": cls, "hyperparameters": hp}
         if two:
             case["variables"] = "two: p[0:3] and p[3:6]"
         case["params_after_each_step"] = keras_trajectory(cls, hp, two)
-        keras_cases.append(case)
+        cases.append(case)
+    return cases
+
+
+def gen_optimizers():
+    keras_cases = isolated("keras_optimizer_cases")
+    t_name = torch_framework()
+    torch_cases = [
+        {"name": name, "framework": t_name, "class": cls, "hyperparameters": hp,
+         "params_after_each_step": torch_trajectory(cls, hp)}
+        for name, cls, hp in TORCH_CASES
+    ]
     return {
         "problem": "loss(p) = sum_i 0.5*A[i]*p[i]^2 + B[i]*p[i] + 0.1*sin(3*p[i]) + "
         "0.01*p[i]^4; grad_i = A[i]*p[i] + B[i] + 0.3*cos(3*p[i]) + 0.04*p[i]^3; float64",
@@ -349,39 +388,47 @@ def gen_optimizers():
 # --------------------------------------------------------------------------------------------
 
 
-def gen_schedules():
+KERAS_DECAYS = [
+    # (name in the file, the call as recorded, the same call on keras.optimizers.schedules)
+    ("exponential_decay",
+     "ExponentialDecay(initial_learning_rate=0.01, decay_steps=20, decay_rate=0.1)",
+     lambda S: S.ExponentialDecay(initial_learning_rate=0.01, decay_steps=20, decay_rate=0.1)),
+    ("exponential_decay_staircase",
+     "ExponentialDecay(0.01, 20, 0.1, staircase=True)",
+     lambda S: S.ExponentialDecay(0.01, 20, 0.1, staircase=True)),
+    ("inverse_time_decay (power scheduling, c=1)",
+     "InverseTimeDecay(initial_learning_rate=0.01, decay_steps=10, decay_rate=1.0)",
+     lambda S: S.InverseTimeDecay(initial_learning_rate=0.01, decay_steps=10, decay_rate=1.0)),
+    ("piecewise_constant",
+     "PiecewiseConstantDecay(boundaries=[30, 60], values=[0.01, 0.005, 0.001])",
+     lambda S: S.PiecewiseConstantDecay(boundaries=[30, 60], values=[0.01, 0.005, 0.001])),
+    ("cosine_decay_warmup",
+     "CosineDecay(initial_learning_rate=0.0, decay_steps=80, alpha=0.1, warmup_target=0.01, "
+     "warmup_steps=20)",
+     lambda S: S.CosineDecay(initial_learning_rate=0.0, decay_steps=80, alpha=0.1,
+                           warmup_target=0.01, warmup_steps=20)),
+]
+SCHEDULE_STEPS = list(range(0, 101, 5))
+
+
+def keras_decays():
+    """The Keras entries of schedules.json (run in a process of its own, see isolated())."""
     import keras
-    import torch
 
-    steps = list(range(0, 101, 5))
-    S = keras.optimizers.schedules
+    out = {}
+    for name, call, make in KERAS_DECAYS:
+        schedule = make(keras.optimizers.schedules)
+        # schedule(step) is a float32 scalar tensor, widened exactly to a Python float.
+        out[name] = {"keras": call,
+                     "lr": [float(np.asarray(schedule(step))) for step in SCHEDULE_STEPS]}
+    return out
 
-    def keras_lr(schedule):
-        # schedule(step) is a float32 scalar tensor; widened exactly to a Python float.
-        return [float(np.asarray(schedule(step))) for step in steps]
 
-    schedules = {}
-    decays = [
-        ("exponential_decay",
-         "ExponentialDecay(initial_learning_rate=0.01, decay_steps=20, decay_rate=0.1)",
-         S.ExponentialDecay(initial_learning_rate=0.01, decay_steps=20, decay_rate=0.1)),
-        ("exponential_decay_staircase",
-         "ExponentialDecay(0.01, 20, 0.1, staircase=True)",
-         S.ExponentialDecay(0.01, 20, 0.1, staircase=True)),
-        ("inverse_time_decay (power scheduling, c=1)",
-         "InverseTimeDecay(initial_learning_rate=0.01, decay_steps=10, decay_rate=1.0)",
-         S.InverseTimeDecay(initial_learning_rate=0.01, decay_steps=10, decay_rate=1.0)),
-        ("piecewise_constant",
-         "PiecewiseConstantDecay(boundaries=[30, 60], values=[0.01, 0.005, 0.001])",
-         S.PiecewiseConstantDecay(boundaries=[30, 60], values=[0.01, 0.005, 0.001])),
-        ("cosine_decay_warmup",
-         "CosineDecay(initial_learning_rate=0.0, decay_steps=80, alpha=0.1, "
-         "warmup_target=0.01, warmup_steps=20)",
-         S.CosineDecay(initial_learning_rate=0.0, decay_steps=80, alpha=0.1,
-                       warmup_target=0.01, warmup_steps=20)),
-    ]
-    for name, call, schedule in decays:
-        schedules[name] = {"keras": call, "lr": keras_lr(schedule)}
+def gen_schedules():
+    torch = torch64()
+
+    steps = SCHEDULE_STEPS
+    schedules = isolated("keras_decays")
 
     # OneCycleLR on an SGD optimizer with momentum: the rate and momentum in effect at each of
     # the 100 steps (read before opt.step(); scheduler.step() after it).
@@ -430,6 +477,23 @@ def gen_schedules():
 # driver
 # --------------------------------------------------------------------------------------------
 
+PARTS = {"keras_optimizer_cases": keras_optimizer_cases, "keras_decays": keras_decays}
+
+
+def isolated(part):
+    """Runs PARTS[part] in a fresh interpreter and returns its JSON result.
+
+    torch and tensorflow cannot be imported into one process here (both bundle LLVM:
+    "CommandLine Error: Option 'bitcode-mdindex-threshold' registered more than once"), so
+    every Keras computation runs in a child process that never imports torch.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "part.json"
+        subprocess.run([sys.executable, __file__, "--part", part, str(out)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
 GENERATORS = {
     "activations.json": gen_activations,
     "dense_bn_elu_net.json": gen_dense_bn_elu_net,
@@ -440,11 +504,11 @@ GENERATORS = {
 
 
 def compare(new, old, path, stats):
-    """Walks both trees; structural differences go to stats['structure'], numbers to the maxima."""
+    """Walks both trees: structural differences into stats["structure"], numbers into maxima."""
     if isinstance(old, dict):
         if not isinstance(new, dict) or list(new) != list(old):
-            stats["structure"].append(f"{path}: keys {list(new) if isinstance(new, dict) else new!r}"
-                                      f" != {list(old)}")
+            got = list(new) if isinstance(new, dict) else new
+            stats["structure"].append(f"{path}: keys {got!r} != {list(old)}")
             return
         for k in old:
             compare(new[k], old[k], f"{path}/{k}", stats)
@@ -478,16 +542,23 @@ def main():
                         help="regenerate in memory and compare with the committed files")
     parser.add_argument("--only", action="append", choices=sorted(GENERATORS),
                         help="only this file (repeatable)")
+    parser.add_argument("--out", type=pathlib.Path, default=HERE,
+                        help="write the files into this folder (default: beside this script)")
+    parser.add_argument("--part", nargs=2, metavar=("PART", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.part:  # the child process of isolated()
+        part, out = args.part
+        pathlib.Path(out).write_text(json.dumps(PARTS[part]()))
+        return
     failed = False
     for name in args.only or GENERATORS:
         text = json.dumps(GENERATORS[name](), indent=1)
-        target = HERE / name
         if not args.check:
-            target.write_text(text)
-            print(f"wrote {target}")
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / name).write_text(text)
+            print(f"wrote {args.out / name}")
             continue
-        committed = target.read_text()
+        committed = (HERE / name).read_text()
         stats = {"structure": [], "numbers": 0, "differ": 0, "abs": 0.0, "rel": 0.0,
                  "abs_at": "", "rel_at": ""}
         compare(json.loads(text), json.loads(committed), "", stats)
