@@ -109,7 +109,7 @@ fn tick(v: f64) -> String {
 
 /// Tick positions for a log axis over [lo, hi]: 1, 2 and 5 times the powers of ten inside (every
 /// digit when that gives fewer than four), thinned to at most ten, plus both ends while fewer
-/// than three fall inside.
+/// than three fall inside (unless one would crowd a tick already there).
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     if !(lo > 0.0 && hi > lo && hi.is_finite()) {
         return Vec::new();
@@ -137,12 +137,15 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
         });
     }
     if ticks.len() < 3 {
-        let round = |v: f64| {
-            let scale = 10f64.powi(v.log10().floor() as i32 - 1);
-            (v / scale).round() * scale
-        };
-        ticks.insert(0, round(lo * 1.02));
-        ticks.push(round(hi / 1.02));
+        // Two significant digits, as the nearest double to the decimal text.
+        let round = |v: f64| format!("{v:.1e}").parse().unwrap_or(v);
+        // Ends that would crowd a tick already there are left out.
+        for end in [round(lo * 1.02), round(hi / 1.02)] {
+            if ticks.iter().all(|t| (t / end).log10().abs() > 0.06) {
+                ticks.push(end);
+            }
+        }
+        ticks.sort_by(f64::total_cmp);
     }
     ticks
 }

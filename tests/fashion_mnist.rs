@@ -9,8 +9,9 @@ use deeptrain::{
 #[test]
 fn loads_fashion_mnist_and_learns_from_a_few_hundred_images() {
     let dir = fashion_mnist_dir(None);
-    let splits = fashion_mnist(&dir)
-        .unwrap_or_else(|e| panic!("{e} (install: apt-get install dataset-fashion-mnist)"));
+    let splits = fashion_mnist(&dir).unwrap_or_else(|e| {
+        panic!("{e} (fix: sudo apt-get install -y dataset-fashion-mnist, or run scripts/test)")
+    });
     let test = splits.test.unwrap();
     assert_eq!(splits.train.x.shape(), &[60_000, 28, 28]);
     assert_eq!(test.x.shape(), &[10_000, 28, 28]);

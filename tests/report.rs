@@ -53,7 +53,7 @@ fn train_writes_plots_and_a_report_that_renders_in_chromium() {
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(&page)
         .output()
-        .expect("chromium is needed for this test: apt-get install chromium (or set DEEPTRAIN_SKIP_BROWSER=1)");
+        .expect("chromium is needed for this test: sudo apt-get install -y chromium, or run scripts/test (or set DEEPTRAIN_SKIP_BROWSER=1)");
     assert!(
         run.status.success(),
         "{}",

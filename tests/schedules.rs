@@ -223,8 +223,8 @@ fn digits_model(
     optimizer: deeptrain::optimizers::OptimizerSpec,
 ) -> (deeptrain::Sequential, deeptrain::Dataset) {
     use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Scale, Scaler, Sequential};
-    let splits = deeptrain::data::digits().unwrap();
-    let mut train = splits.train.slice(0..600);
+    // The first 600 rows of the file, in its order.
+    let mut train = deeptrain::data::digits_all().unwrap().slice(0..600);
     let scaler = Scaler::fit(Scale::Unit, &train.x);
     scaler.apply(&mut train.x);
     let mut model = Sequential::new(train.feature_shape())
