@@ -1,6 +1,6 @@
 //! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
 
-use deeptrain::data::Splits;
+use deeptrain::data::{Splits, TableEncoding};
 use deeptrain::spec::{DataSpec, TargetKind};
 use deeptrain::{Dataset, Result, Scaler, Tensor};
 
@@ -24,6 +24,7 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         train,
         test,
         class_names,
+        table,
     } = spec.load()?;
     let (mut train, mut validation) = if spec.validation_split > 0.0 {
         let (t, v) = train.split_tail(spec.validation_split);
@@ -31,8 +32,31 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
     } else {
         (train, None)
     };
-    let scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
     let mut test = test;
+    // A table's one-hot vocabularies and fill values, fitted on the training part only (or
+    // those of the given scaler's model).
+    let encoding = match &table {
+        Some(layout) => {
+            let encoding = match scaler.as_ref().and_then(|s| s.table.clone()) {
+                Some(e) => e,
+                None => {
+                    TableEncoding::fit(layout, &train, spec.label_column.as_deref().unwrap_or(""))?
+                }
+            };
+            for d in std::iter::once(&mut train)
+                .chain(validation.as_mut())
+                .chain(test.as_mut())
+            {
+                encoding.apply(layout, d);
+            }
+            Some(encoding)
+        }
+        None => None,
+    };
+    let mut scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
+    if encoding.is_some() {
+        scaler.table = encoding;
+    }
     for d in std::iter::once(&mut train)
         .chain(validation.as_mut())
         .chain(test.as_mut())

@@ -84,6 +84,9 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         Some(test) => (test, "test"),
         None => (splits.train, "whole"),
     };
+    if let (Some(layout), Some(encoding)) = (&splits.table, &scaler.table) {
+        encoding.apply(layout, &mut data);
+    }
     scaler.apply(&mut data.x);
     if let Some(samples) = args.mc_samples {
         return evaluate_mc(
@@ -146,7 +149,14 @@ fn evaluate_mc(
 
 pub fn predict(args: PredictArgs) -> Result<()> {
     let (mut model, file, scaler) = Sequential::load(&model_dir(&args.dir))?;
-    let mut x = read_features(&args.input, args.label_column.as_deref())?;
+    let mut x = match (&file.table, args.input.extension().and_then(|e| e.to_str())) {
+        // A table model encodes the columns it was trained on, by name (others are ignored).
+        (Some(table), Some("csv" | "gz")) => {
+            let bytes = deeptrain::data::read_csv_bytes(&args.input)?;
+            deeptrain::data::tabular::encode_csv(&bytes, &args.input, table)?
+        }
+        _ => read_features(&args.input, args.label_column.as_deref())?,
+    };
     let features: usize = model.input_shape().iter().product();
     if x.row_len() != features {
         return Err(Error::format(
@@ -203,7 +213,16 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             }
         }
         if classification {
-            let _ = write!(out, ",{}", argmax(row));
+            // The class name when the data had names (string labels), else the index.
+            let k = argmax(row);
+            match file.class_names.as_ref().filter(|n| n.len() == units) {
+                Some(names) => {
+                    let _ = write!(out, ",{}", names[k].replace(',', " "));
+                }
+                None => {
+                    let _ = write!(out, ",{k}");
+                }
+            }
         }
         out.push('\n');
     }

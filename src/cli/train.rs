@@ -145,6 +145,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
     }
+    let class_weight = match &spec.fit.class_weight {
+        Some(cw) => Some(cw.resolve(
+            &data.train.labels,
+            data.class_names.as_deref(),
+            model.output_units(),
+        )?),
+        None => None,
+    };
     let fit_started = Instant::now();
     let mut history = done;
     for (phase, &(from, to)) in phases.iter().enumerate() {
@@ -165,6 +173,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             shuffle: spec.fit.shuffle,
             augmentation: spec.augmentation.clone(),
             initial_epoch: from,
+            class_weight: class_weight.clone(),
         };
         let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut resume_writer];
         all.extend(
@@ -355,7 +364,8 @@ fn build_model(
         );
     }
     if let Some(run) = resume.filter(|r| has_checkpoint(r)) {
-        let (model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        let (mut model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
         let data = data_source::prepare_with(&spec.data, Some(scaler))?;
         println!(
             "Resuming {} after epoch {}",
@@ -389,6 +399,7 @@ fn build_model(
     };
     let optimizer = spec.optimizer.build().map_err(Error::Config)?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
     model.set_schedule(spec.schedule.clone())?;
     Ok((model, data, History::default()))
 }
@@ -449,6 +460,17 @@ fn build_callbacks(
                 Some(spec.data.clone()),
                 data.class_names.clone(),
             ))),
+            // Turned into the `[schedule]` when the spec was read.
+            CallbackSpec::ReduceLrOnPlateau(_) => {}
+            CallbackSpec::TerminateOnNan {} => {
+                callbacks.push(Box::new(deeptrain::callbacks::TerminateOnNan::default()))
+            }
+            CallbackSpec::CsvLogger { filename, append } => {
+                callbacks.push(Box::new(deeptrain::callbacks::CsvLogger::new(
+                    filename.clone().unwrap_or_else(|| out.join("log.csv")),
+                    *append,
+                )))
+            }
         }
     }
     Ok(callbacks)

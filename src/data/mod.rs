@@ -10,6 +10,7 @@ mod fashion_mnist;
 mod idx;
 mod npy;
 mod preprocess;
+pub mod tabular;
 
 pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
 pub use augment::{write_grid, Augmentation};
@@ -20,6 +21,7 @@ pub use fashion_mnist::{
 pub use idx::{read_idx, IdxArray};
 pub use npy::{load_npy, read_npy};
 pub use preprocess::{Scale, Scaler};
+pub use tabular::{Impute, TableEncoding, TableLayout};
 
 use crate::losses::{Loss, Targets};
 use crate::tensor::Tensor;
@@ -32,6 +34,8 @@ pub struct Dataset {
     pub x: Tensor,
     /// Labels, (N, L).
     pub labels: Tensor,
+    /// Per-sample weights (Keras' `sample_weight`; from `sample_weight_column`), if any.
+    pub weights: Option<Vec<f32>>,
 }
 
 /// A training set with optional test set, as loaded from a source.
@@ -43,6 +47,9 @@ pub struct Splits {
     pub test: Option<Dataset>,
     /// Class names, when the source knows them.
     pub class_names: Option<Vec<String>>,
+    /// For tables read by [`tabular::read_table`]: the columns, to fit the encoding on the
+    /// training part once it is split off.
+    pub table: Option<TableLayout>,
 }
 
 impl Dataset {
@@ -55,7 +62,11 @@ impl Dataset {
                 labels.rows()
             )));
         }
-        Ok(Dataset { x, labels })
+        Ok(Dataset {
+            x,
+            labels,
+            weights: None,
+        })
     }
 
     /// Number of samples.
@@ -76,11 +87,20 @@ impl Dataset {
     /// The rows in `range`, copied.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         let indices: Vec<usize> = range.collect();
+        self.gather(&indices)
+    }
+
+    /// The rows `indices`, in that order, copied (features, labels and weights).
+    pub fn gather(&self, indices: &[usize]) -> Dataset {
         let mut x = Tensor::default();
         let mut labels = Tensor::default();
-        x.gather_rows(&self.x, &indices);
-        labels.gather_rows(&self.labels, &indices);
-        Dataset { x, labels }
+        x.gather_rows(&self.x, indices);
+        labels.gather_rows(&self.labels, indices);
+        let weights = self
+            .weights
+            .as_ref()
+            .map(|w| indices.iter().map(|&i| w[i]).collect());
+        Dataset { x, labels, weights }
     }
 
     /// Splits off the last `fraction` of the rows (Keras' `validation_split`: taken before any
@@ -115,7 +135,12 @@ impl Dataset {
             })
             .collect();
         let n = labels.len();
-        Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))
+        let mut out = Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))?;
+        out.weights = self
+            .weights
+            .as_ref()
+            .map(|w| keep.iter().map(|&i| w[i]).collect());
+        Ok(out)
     }
 
     /// Finds the first non-finite feature, as (row, column).
@@ -162,7 +187,7 @@ impl Dataset {
                     .map(|(row, &v)| class_of(row, v));
                 Ok(Targets::Classes(classes.collect::<Result<_>>()?))
             }
-            Loss::CategoricalCrossentropy if width == 1 && units > 1 => {
+            Loss::CategoricalCrossentropy | Loss::KlDivergence if width == 1 && units > 1 => {
                 let mut one_hot = Tensor::zeros(&[self.len(), units]);
                 for (row, &v) in self.labels.data().iter().enumerate() {
                     let class = class_of(row, v)? as usize;
@@ -205,6 +230,11 @@ impl Dataset {
     }
 }
 
+/// The bytes of a CSV file, decompressed when gzipped.
+pub fn read_csv_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
+    self::csv::read_maybe_gzipped(path)
+}
+
 /// Loads an IDX directory holding `train-*` and, when present, `t10k-*` image and label files
 /// (the MNIST layout).
 pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
@@ -221,5 +251,6 @@ pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
         train,
         test,
         class_names: None,
+        table: None,
     })
 }
