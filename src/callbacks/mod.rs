@@ -139,7 +139,7 @@ pub enum CallbackSpec {
     /// Write every epoch's logs to a CSV file as it ends (Keras' `CSVLogger`).
     #[serde(rename = "csv_logger", alias = "CSVLogger")]
     CsvLogger {
-        /// The file (default `log.csv` in the run directory).
+        /// The file, relative to the run directory (default `log.csv`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         filename: Option<std::path::PathBuf>,
         /// Append to an existing file instead of replacing it.

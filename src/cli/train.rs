@@ -467,7 +467,12 @@ fn build_callbacks(
             }
             CallbackSpec::CsvLogger { filename, append } => {
                 callbacks.push(Box::new(deeptrain::callbacks::CsvLogger::new(
-                    filename.clone().unwrap_or_else(|| out.join("log.csv")),
+                    // Relative to the run directory.
+                    out.join(
+                        filename
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new("log.csv")),
+                    ),
                     *append,
                 )))
             }
