@@ -4,10 +4,12 @@
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
+pub mod tensorboard;
 
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::{CsvLogger, TerminateOnNan};
 pub use early_stopping::{EarlyStopping, Monitor};
+pub use tensorboard::TensorBoard;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -146,6 +148,21 @@ pub enum CallbackSpec {
         #[serde(default)]
         append: bool,
     },
+    /// Event files for TensorBoard (Keras' `TensorBoard`; see [`tensorboard`]).
+    #[serde(rename = "tensorboard", alias = "TensorBoard")]
+    Tensorboard {
+        /// The log directory, relative to the run directory (default `logs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_dir: Option<std::path::PathBuf>,
+        /// Histograms of weights, gradients and activations every this many epochs (0: none;
+        /// default 1, where Keras' default is 0).
+        #[serde(default = "one")]
+        histogram_freq: usize,
+    },
+}
+
+fn one() -> usize {
+    1
 }
 
 impl CallbackSpec {

@@ -118,7 +118,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("Augmented samples: {}", path.display());
     }
     let mut progress = Progress::new();
-    let mut callbacks = build_callbacks(&spec, &out, &data)?;
+    let mut callbacks = build_callbacks(&spec, &out, &data, diagnostics.as_ref())?;
     let mut resume_writer = ResumeWriter {
         dir: out.join(RESUME_DIR),
         scaler: data.scaler.clone(),
@@ -433,6 +433,7 @@ fn build_callbacks(
     spec: &Spec,
     out: &std::path::Path,
     data: &data_source::Prepared,
+    diagnostics: Option<&Diagnostics>,
 ) -> Result<Vec<Box<dyn Callback>>> {
     let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
     for c in &spec.callbacks {
@@ -465,6 +466,14 @@ fn build_callbacks(
             CallbackSpec::TerminateOnNan {} => {
                 callbacks.push(Box::new(deeptrain::callbacks::TerminateOnNan::default()))
             }
+            CallbackSpec::Tensorboard {
+                log_dir,
+                histogram_freq,
+            } => callbacks.push(Box::new(deeptrain::callbacks::TensorBoard::new(
+                &out.join(log_dir.as_deref().unwrap_or(std::path::Path::new("logs"))),
+                *histogram_freq,
+                diagnostics.cloned(),
+            )?)),
             CallbackSpec::CsvLogger { filename, append } => {
                 callbacks.push(Box::new(deeptrain::callbacks::CsvLogger::new(
                     // Relative to the run directory.

@@ -377,6 +377,11 @@ impl Sequential {
         &self.layers
     }
 
+    /// Each layer's output in the last forward pass (training, evaluation or prediction).
+    pub fn last_outputs(&self) -> &[Tensor] {
+        &self.outputs
+    }
+
     /// The layers, mutable (to freeze or unfreeze, or to set weights).
     pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
         &mut self.layers
