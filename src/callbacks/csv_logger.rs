@@ -83,3 +83,48 @@ impl Callback for TerminateOnNan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DenseSpec;
+
+    fn logs(epoch: usize, val_loss: f64) -> EpochLogs {
+        EpochLogs {
+            epoch,
+            values: vec![("loss".into(), 0.5), ("val_loss".into(), val_loss)],
+            learning_rate: 0.01,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn terminate_on_nan_stops_at_a_non_finite_value_and_csv_logger_writes_keras_columns() {
+        let mut model = Sequential::new(&[2])
+            .add(DenseSpec::new(1))
+            .build(0)
+            .unwrap();
+        let mut stop = TerminateOnNan::default();
+        assert_eq!(
+            stop.on_epoch_end(&logs(0, 0.4), &mut model).unwrap(),
+            Control::Continue
+        );
+        assert_eq!(
+            stop.on_epoch_end(&logs(1, f64::NAN), &mut model).unwrap(),
+            Control::Stop
+        );
+        assert_eq!(stop.stopped_on.as_deref(), Some("val_loss"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        let mut logger = CsvLogger::new(path.clone(), false);
+        logger.on_epoch_end(&logs(0, 0.4), &mut model).unwrap();
+        logger.on_epoch_end(&logs(1, 0.3), &mut model).unwrap();
+        let mut again = CsvLogger::new(path.clone(), true);
+        again.on_epoch_end(&logs(2, 0.2), &mut model).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "epoch,learning_rate,loss,val_loss\n0,0.01,0.5,0.4\n1,0.01,0.5,0.3\n2,0.01,0.5,0.2\n"
+        );
+    }
+}

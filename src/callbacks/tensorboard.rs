@@ -146,7 +146,8 @@ impl HistogramProto {
 /// TensorFlow's masked CRC-32C.
 fn masked_crc(bytes: &[u8]) -> u32 {
     let c = crc32c::crc32c(bytes);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    // ((c >> 15) | (c << 17)) + 0xa282ead8
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// One event file, appended record by record.
