@@ -79,7 +79,7 @@ pub enum SummaryKind {
     Histo(HistogramProto),
 }
 
-/// `tensorflow.HistogramProto`: bucket `i` counts the values in (limit[i-1], limit[i]].
+/// `tensorflow.HistogramProto`: bucket `i` counts the values in (`limit[i-1]`, `limit[i]`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HistogramProto {
     /// Smallest value.
