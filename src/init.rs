@@ -184,6 +184,10 @@ impl Initializer {
 
     /// The initializer a plain id stands for, with Keras' default parameters.
     fn from_plain_id(id: &str) -> Option<Initializer> {
+        // Keras' class names (`HeNormal`, `GlorotUniform`) stand for their snake_case ids.
+        if id.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Initializer::from_plain_id(&crate::keras_snake_case(id));
+        }
         Some(match id {
             "zeros" => Initializer::Zeros,
             "ones" => Initializer::Ones,

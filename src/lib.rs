@@ -60,3 +60,20 @@ pub use tensor::Tensor;
 
 /// The random number generator used everywhere (seeded, reproducible across platforms).
 pub type Rng = rand_chacha::ChaCha8Rng;
+
+/// A Keras class name as its snake_case id: `HeNormal` → `he_normal`, `GlorotUniform` →
+/// `glorot_uniform` (a capital starts a new word).
+pub fn keras_snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -63,9 +63,10 @@ impl Targets {
     }
 }
 
-/// A loss function, by its Keras name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A loss function, by its Keras name. In a spec, `loss = "huber"` (or Keras' class name,
+/// `"Huber"`), or a table `loss = { name = "huber", delta = 2.0 }` for a parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LossRepr", into = "LossRepr")]
 pub enum Loss {
     /// -log p_y, labels as class indices.
     SparseCategoricalCrossentropy,
@@ -74,8 +75,117 @@ pub enum Loss {
     /// -(t log p + (1 - t) log(1 - p)), averaged over outputs.
     BinaryCrossentropy,
     /// (p - t)², averaged over outputs.
-    #[serde(alias = "mse")]
     MeanSquaredError,
+    /// |p - t|, averaged over outputs (Keras' `mean_absolute_error`).
+    MeanAbsoluteError,
+    /// Huber (1964), averaged over outputs: ½d² for |d| ≤ δ, else δ(|d| - ½δ), d = p - t
+    /// (Keras' `Huber(delta)`, default δ = 1).
+    Huber {
+        /// δ, where the loss turns from quadratic to linear (positive).
+        delta: f32,
+    },
+    /// log cosh(p - t), averaged over outputs, computed as Keras does:
+    /// x + softplus(-2x) - log 2, x = p - t.
+    LogCosh,
+    /// p - t log(p + ε), averaged over outputs (Keras' `poisson`, ε = 1e-7).
+    Poisson,
+    /// Σ_k t_k log(t_k / p_k), both clipped to [ε, 1] (Keras' `kl_divergence`; summed over
+    /// outputs, not averaged).
+    KlDivergence,
+    /// max(1 - t·p, 0), averaged over outputs; 0/1 labels become -1/1 first, as in Keras.
+    Hinge,
+}
+
+// Huber's δ is validated finite, so equality is an equivalence.
+impl Eq for Loss {}
+
+/// Every loss id accepted in a spec: snake_case ids, Keras' short aliases and class names.
+const LOSS_NAMES: &[(&str, Loss)] = &[
+    (
+        "sparse_categorical_crossentropy",
+        Loss::SparseCategoricalCrossentropy,
+    ),
+    (
+        "SparseCategoricalCrossentropy",
+        Loss::SparseCategoricalCrossentropy,
+    ),
+    ("categorical_crossentropy", Loss::CategoricalCrossentropy),
+    ("CategoricalCrossentropy", Loss::CategoricalCrossentropy),
+    ("binary_crossentropy", Loss::BinaryCrossentropy),
+    ("BinaryCrossentropy", Loss::BinaryCrossentropy),
+    ("mean_squared_error", Loss::MeanSquaredError),
+    ("mse", Loss::MeanSquaredError),
+    ("MeanSquaredError", Loss::MeanSquaredError),
+    ("mean_absolute_error", Loss::MeanAbsoluteError),
+    ("mae", Loss::MeanAbsoluteError),
+    ("MeanAbsoluteError", Loss::MeanAbsoluteError),
+    ("huber", Loss::Huber { delta: 1.0 }),
+    ("Huber", Loss::Huber { delta: 1.0 }),
+    ("log_cosh", Loss::LogCosh),
+    ("logcosh", Loss::LogCosh),
+    ("LogCosh", Loss::LogCosh),
+    ("poisson", Loss::Poisson),
+    ("Poisson", Loss::Poisson),
+    ("kl_divergence", Loss::KlDivergence),
+    ("kld", Loss::KlDivergence),
+    ("KLDivergence", Loss::KlDivergence),
+    ("hinge", Loss::Hinge),
+    ("Hinge", Loss::Hinge),
+];
+
+/// How a loss is written in a spec: a name, or a table with its parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum LossRepr {
+    Name(String),
+    Table {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delta: Option<f32>,
+    },
+}
+
+impl TryFrom<LossRepr> for Loss {
+    type Error = String;
+    fn try_from(repr: LossRepr) -> Result<Self, String> {
+        let (name, delta) = match repr {
+            LossRepr::Name(n) => (n, None),
+            LossRepr::Table { name, delta } => (name, delta),
+        };
+        let loss = Loss::from_name(&name).ok_or_else(|| {
+            let ids: Vec<&str> = LOSS_NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| n.starts_with(char::is_lowercase))
+                .collect();
+            format!(
+                "unknown loss `{name}`; expected one of {} (or Keras' class names)",
+                ids.join(", ")
+            )
+        })?;
+        match (loss, delta) {
+            (Loss::Huber { .. }, Some(d)) if d.is_finite() && d > 0.0 => {
+                Ok(Loss::Huber { delta: d })
+            }
+            (Loss::Huber { .. }, Some(d)) => {
+                Err(format!("huber's delta must be positive, got {d}"))
+            }
+            (_, Some(_)) => Err(format!("loss `{name}` takes no `delta`")),
+            (loss, None) => Ok(loss),
+        }
+    }
+}
+
+impl From<Loss> for LossRepr {
+    fn from(loss: Loss) -> Self {
+        match loss {
+            Loss::Huber { delta } if delta != 1.0 => LossRepr::Table {
+                name: "huber".into(),
+                delta: Some(delta),
+            },
+            other => LossRepr::Name(other.name().into()),
+        }
+    }
 }
 
 impl Loss {
@@ -86,7 +196,18 @@ impl Loss {
             Loss::CategoricalCrossentropy => "categorical_crossentropy",
             Loss::BinaryCrossentropy => "binary_crossentropy",
             Loss::MeanSquaredError => "mean_squared_error",
+            Loss::MeanAbsoluteError => "mean_absolute_error",
+            Loss::Huber { .. } => "huber",
+            Loss::LogCosh => "log_cosh",
+            Loss::Poisson => "poisson",
+            Loss::KlDivergence => "kl_divergence",
+            Loss::Hinge => "hinge",
         }
+    }
+
+    /// The loss a spec id names (`"mae"`, `"MeanAbsoluteError"`, ...), with default parameters.
+    pub fn from_name(name: &str) -> Option<Loss> {
+        LOSS_NAMES.iter().find(|(n, _)| *n == name).map(|&(_, l)| l)
     }
 
     /// True when the targets are class indices.
@@ -102,7 +223,7 @@ impl Loss {
                 Some(Activation::Softmax)
             }
             Loss::BinaryCrossentropy => Some(Activation::Sigmoid),
-            Loss::MeanSquaredError => None,
+            _ => None,
         }
     }
 
@@ -116,23 +237,39 @@ impl Loss {
         targets: &Targets,
         grad: Option<&mut Tensor>,
     ) -> f64 {
+        self.compute_weighted(y_pred, logits, targets, None, grad)
+    }
+
+    /// [`Loss::compute`] with per-sample weights: Keras' `sum_over_batch_size` reduction,
+    /// Σ_i w_i·loss_i / B (not divided by Σ w), and each sample's gradient scaled by w_i.
+    /// `None` is all ones (bit for bit the unweighted loss: x·1.0 = x).
+    pub fn compute_weighted(
+        &self,
+        y_pred: &Tensor,
+        logits: Option<&Tensor>,
+        targets: &Targets,
+        weights: Option<&[f32]>,
+        grad: Option<&mut Tensor>,
+    ) -> f64 {
         let batch = y_pred.rows();
         let k = y_pred.row_len();
         let mut grad = grad;
         if let Some(g) = grad.as_deref_mut() {
             g.resize(y_pred.shape());
         }
+        let w = |i: usize| weights.map_or(1.0, |w| w[i]);
         let inv_batch = 1.0 / batch.max(1) as f32;
         let mut total = 0.0f64;
         match (self, targets, logits) {
             (Loss::SparseCategoricalCrossentropy, Targets::Classes(classes), Some(z)) => {
                 for (i, &c) in classes.iter().enumerate() {
                     let (zr, pr) = (z.row(i), y_pred.row(i));
-                    total += (log_sum_exp(zr) - zr[c as usize]) as f64;
+                    let wi = w(i);
+                    total += (log_sum_exp(zr) - zr[c as usize]) as f64 * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
                         let gr = &mut g.data_mut()[i * k..(i + 1) * k];
                         for (j, (gv, &p)) in gr.iter_mut().zip(pr).enumerate() {
-                            *gv = (p - if j == c as usize { 1.0 } else { 0.0 }) * inv_batch;
+                            *gv = (p - if j == c as usize { 1.0 } else { 0.0 }) * inv_batch * wi;
                         }
                     }
                 }
@@ -144,10 +281,10 @@ impl Loss {
                 for (i, &c) in classes.iter().enumerate() {
                     let p = y_pred.row(i)[c as usize];
                     let clipped = p.clamp(EPSILON, 1.0 - EPSILON);
-                    total -= (clipped as f64).ln();
+                    total -= (clipped as f64).ln() * w(i) as f64;
                     if let Some(g) = grad.as_deref_mut() {
                         if p == clipped {
-                            g.data_mut()[i * k + c as usize] = -inv_batch / p;
+                            g.data_mut()[i * k + c as usize] = -inv_batch / p * w(i);
                         }
                     }
                 }
@@ -156,16 +293,18 @@ impl Loss {
                 for i in 0..batch {
                     let (zr, pr, tr) = (z.row(i), y_pred.row(i), t.row(i));
                     let lse = log_sum_exp(zr);
+                    let wi = w(i);
                     total += tr
                         .iter()
                         .zip(zr)
                         .map(|(&tv, &zv)| (tv * (lse - zv)) as f64)
-                        .sum::<f64>();
+                        .sum::<f64>()
+                        * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
                         let t_sum: f32 = tr.iter().sum();
                         let gr = &mut g.data_mut()[i * k..(i + 1) * k];
                         for ((gv, &p), &tv) in gr.iter_mut().zip(pr).zip(tr) {
-                            *gv = (t_sum * p - tv) * inv_batch;
+                            *gv = (t_sum * p - tv) * inv_batch * wi;
                         }
                     }
                 }
@@ -173,10 +312,11 @@ impl Loss {
             (Loss::CategoricalCrossentropy, Targets::Values(t), None) => {
                 for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
                     let clipped = p.clamp(EPSILON, 1.0 - EPSILON);
-                    total -= (tv as f64) * (clipped as f64).ln();
+                    let wi = w(j / k.max(1));
+                    total -= (tv as f64) * (clipped as f64).ln() * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
                         g.data_mut()[j] = if p == clipped {
-                            -tv / p * inv_batch
+                            -tv / p * inv_batch * wi
                         } else {
                             0.0
                         };
@@ -186,9 +326,11 @@ impl Loss {
             (Loss::BinaryCrossentropy, Targets::Values(t), Some(z)) => {
                 let scale = inv_batch / k as f32;
                 for (j, (&zv, &tv)) in z.data().iter().zip(t.data()).enumerate() {
-                    total += (zv.max(0.0) - zv * tv + (-zv.abs()).exp().ln_1p()) as f64 / k as f64;
+                    let wi = w(j / k.max(1));
+                    total += (zv.max(0.0) - zv * tv + (-zv.abs()).exp().ln_1p()) as f64 / k as f64
+                        * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
-                        g.data_mut()[j] = (sigmoid(zv) - tv) * scale;
+                        g.data_mut()[j] = (sigmoid(zv) - tv) * scale * wi;
                     }
                 }
             }
@@ -196,12 +338,14 @@ impl Loss {
                 let scale = inv_batch / k as f32;
                 for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
                     let pc = p.clamp(EPSILON, 1.0 - EPSILON);
+                    let wi = w(j / k.max(1));
                     total -= (tv as f64 * (pc as f64).ln()
                         + (1.0 - tv as f64) * (1.0 - pc as f64).ln())
-                        / k as f64;
+                        / k as f64
+                        * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
                         g.data_mut()[j] = if p == pc {
-                            (p - tv) / (p * (1.0 - p)) * scale
+                            (p - tv) / (p * (1.0 - p)) * scale * wi
                         } else {
                             0.0
                         };
@@ -212,9 +356,55 @@ impl Loss {
                 let scale = 2.0 * inv_batch / k as f32;
                 for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
                     let d = p - tv;
-                    total += (d as f64) * (d as f64) / k as f64;
+                    let wi = w(j / k.max(1));
+                    total += (d as f64) * (d as f64) / k as f64 * wi as f64;
                     if let Some(g) = grad.as_deref_mut() {
-                        g.data_mut()[j] = d * scale;
+                        g.data_mut()[j] = d * scale * wi;
+                    }
+                }
+            }
+            (Loss::KlDivergence, Targets::Values(t), _) => {
+                // Σ_k t log(t/p), t and p clipped to [ε, 1]; d/dp = -t/p where p is not clipped.
+                for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
+                    let (pc, tc) = (p.clamp(EPSILON, 1.0), tv.clamp(EPSILON, 1.0));
+                    let wi = w(j / k.max(1));
+                    total += tc as f64 * (tc as f64 / pc as f64).ln() * wi as f64;
+                    if let Some(g) = grad.as_deref_mut() {
+                        g.data_mut()[j] = if p == pc {
+                            -tc / p * inv_batch * wi
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+            (Loss::Hinge, Targets::Values(t), _) => {
+                // Keras converts the batch's labels to ±1 when they are all 0 or 1.
+                let binary = t.data().iter().all(|&v| v == 0.0 || v == 1.0);
+                let scale = inv_batch / k as f32;
+                for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
+                    let tv = if binary { 2.0 * tv - 1.0 } else { tv };
+                    let margin = 1.0 - tv * p;
+                    let wi = w(j / k.max(1));
+                    total += margin.max(0.0) as f64 / k as f64 * wi as f64;
+                    if let Some(g) = grad.as_deref_mut() {
+                        g.data_mut()[j] = if margin > 0.0 { -tv * scale * wi } else { 0.0 };
+                    }
+                }
+            }
+            (loss, Targets::Values(t), _) if loss.elementwise().is_some() => {
+                let f = loss.elementwise().unwrap_or(|_, _, _| (0.0, 0.0));
+                let delta = match loss {
+                    Loss::Huber { delta } => *delta,
+                    _ => 0.0,
+                };
+                let scale = inv_batch / k as f32;
+                for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
+                    let (value, slope) = f(p, tv, delta);
+                    let wi = w(j / k.max(1));
+                    total += value / k as f64 * wi as f64;
+                    if let Some(g) = grad.as_deref_mut() {
+                        g.data_mut()[j] = slope * scale * wi;
                     }
                 }
             }
@@ -229,6 +419,53 @@ impl Loss {
             ),
         }
         total / batch.max(1) as f64
+    }
+
+    /// For the losses that are a mean over outputs of a function of (p, t): that function,
+    /// returning (value, d value / dp); the third argument is Huber's δ.
+    #[allow(clippy::type_complexity)]
+    fn elementwise(self) -> Option<fn(f32, f32, f32) -> (f64, f32)> {
+        match self {
+            Loss::MeanAbsoluteError => Some(|p, t, _| {
+                let d = p - t;
+                (d.abs() as f64, sign(d))
+            }),
+            Loss::Huber { .. } => Some(|p, t, delta| {
+                let d = p - t;
+                if d.abs() <= delta {
+                    (0.5 * (d as f64) * (d as f64), d)
+                } else {
+                    (
+                        delta as f64 * d.abs() as f64 - 0.5 * (delta as f64) * (delta as f64),
+                        delta * sign(d),
+                    )
+                }
+            }),
+            Loss::LogCosh => Some(|p, t, _| {
+                // x + softplus(-2x) - log 2 = log cosh x, stable for large |x|; d/dx = tanh x.
+                let x = (p - t) as f64;
+                let softplus = (-2.0 * x).max(0.0) + (-(2.0 * x).abs()).exp().ln_1p();
+                (x + softplus - std::f64::consts::LN_2, x.tanh() as f32)
+            }),
+            Loss::Poisson => Some(|p, t, _| {
+                (
+                    p as f64 - t as f64 * (p as f64 + EPSILON as f64).ln(),
+                    1.0 - t / (p + EPSILON),
+                )
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// sign(x), 0 at 0 (the subgradient PyTorch and TensorFlow use for |x|).
+fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 

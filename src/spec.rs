@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::callbacks::CallbackSpec;
-use crate::data::{self, Augmentation, Dataset, Scale, SplitOrder, Splits};
+use crate::data::{self, tabular, Augmentation, Dataset, Impute, Scale, SplitOrder, Splits};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
@@ -125,6 +125,21 @@ pub struct DataSpec {
     /// autoencoder; the targets are the scaled, flattened inputs).
     #[serde(default, skip_serializing_if = "is_labels")]
     pub targets: TargetKind,
+    /// For CSV: the feature columns, in order (default: all but the label and weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// For CSV: feature columns holding categories, one-hot encoded with a vocabulary fitted
+    /// on the training part (an unseen category encodes as an all-zero row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+    /// For CSV: fill missing values with the training part's `mean` or `median` (default:
+    /// a missing value is an error naming the line and column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impute: Option<Impute>,
+    /// For CSV: a column of per-sample weights (Keras' `sample_weight`), used in training
+    /// and in the weighted validation and test loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_weight_column: Option<String>,
 }
 
 /// What a spec's model is trained to output.
@@ -149,9 +164,92 @@ pub struct CompileSpec {
     /// The loss.
     #[serde(default = "default_loss")]
     pub loss: Loss,
-    /// Metrics reported each epoch.
+    /// Metrics reported each epoch (unweighted, as Keras 3's `metrics`).
     #[serde(default = "default_metrics")]
     pub metrics: Vec<Metric>,
+    /// Metrics computed with the sample and class weights, logged as `weighted_NAME`
+    /// (Keras' `weighted_metrics`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighted_metrics: Vec<Metric>,
+}
+
+/// `class_weight` under `[fit]`: Keras' dict of class weights, or scikit-learn's `"balanced"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClassWeight {
+    /// `"balanced"`: w_c = n / (classes · n_c) over the training part (scikit-learn's
+    /// `compute_class_weight("balanced")`; `classes` counts those present).
+    Rule(ClassWeightRule),
+    /// `{ name-or-index = weight, ... }`; classes left out weigh 1.
+    Table(std::collections::BTreeMap<String, f64>),
+}
+
+/// The named class-weight rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeightRule {
+    /// Inverse class frequency.
+    Balanced,
+}
+
+impl ClassWeight {
+    /// The weight of each class index 0..`classes`, from the training labels (one class index
+    /// per row) and the class names, when the data has them.
+    pub fn resolve(
+        &self,
+        labels: &crate::Tensor,
+        class_names: Option<&[String]>,
+        classes: usize,
+    ) -> Result<Vec<f32>> {
+        if labels.row_len() != 1 {
+            return Err(Error::Config(
+                "[fit] class_weight needs one class label per sample".into(),
+            ));
+        }
+        let classes = classes.max(2);
+        let mut weights = vec![1.0f32; classes];
+        match self {
+            ClassWeight::Rule(ClassWeightRule::Balanced) => {
+                let mut counts = vec![0usize; classes];
+                for &v in labels.data() {
+                    if let Some(c) = counts.get_mut(v.max(0.0) as usize) {
+                        *c += 1;
+                    }
+                }
+                let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+                let n = labels.rows() as f64;
+                for (w, &c) in weights.iter_mut().zip(&counts) {
+                    if c > 0 {
+                        *w = (n / (present as f64 * c as f64)) as f32;
+                    }
+                }
+            }
+            ClassWeight::Table(table) => {
+                for (key, &w) in table {
+                    let index = class_names
+                        .and_then(|names| names.iter().position(|n| n == key))
+                        .or_else(|| key.parse::<usize>().ok())
+                        .filter(|&i| i < classes)
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "[fit] class_weight: `{key}` is not a class ({})",
+                                class_names.map_or_else(
+                                    || format!("indices 0..{}", classes - 1),
+                                    |n| n.join(", ")
+                                )
+                            ))
+                        })?;
+                    if !(w.is_finite() && w >= 0.0) {
+                        return Err(Error::Config(format!(
+                            "[fit] class_weight of `{key}` must be a finite number >= 0, got {w}"
+                        )));
+                    }
+                    weights[index] = w as f32;
+                }
+            }
+        }
+        Ok(weights)
+    }
 }
 
 /// `[fit]`.
@@ -167,6 +265,16 @@ pub struct FitSpec {
     /// Reshuffle before each epoch.
     #[serde(default = "yes")]
     pub shuffle: bool,
+    /// Keras' `validation_split`: the same as `validation_split` under `[data]` (give one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub validation_split: f64,
+    /// Keras' `class_weight`: a table of class weights, or `"balanced"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<ClassWeight>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_seed() -> u64 {
@@ -210,6 +318,10 @@ impl Default for DataSpec {
             drop_classes: None,
             max_train_samples: None,
             targets: TargetKind::Labels,
+            features: None,
+            categorical: Vec::new(),
+            impute: None,
+            sample_weight_column: None,
         }
     }
 }
@@ -219,6 +331,7 @@ impl Default for CompileSpec {
         CompileSpec {
             loss: default_loss(),
             metrics: default_metrics(),
+            weighted_metrics: Vec::new(),
         }
     }
 }
@@ -229,6 +342,8 @@ impl Default for FitSpec {
             epochs: default_epochs(),
             batch_size: default_batch_size(),
             shuffle: true,
+            validation_split: 0.0,
+            class_weight: None,
         }
     }
 }
@@ -298,7 +413,27 @@ impl Spec {
                 None => Error::spec(path, message),
             }
         })?;
+        let mut spec = spec;
         spec.validate().map_err(|m| Error::spec(path, m))?;
+        if spec.fit.validation_split > 0.0 {
+            spec.data.validation_split = spec.fit.validation_split;
+        }
+        // Keras' ReduceLROnPlateau callback is this crate's on-plateau schedule.
+        for c in &spec.callbacks {
+            if let Some(schedule) = c.plateau_schedule() {
+                let schedule = schedule.map_err(|m| Error::spec(path, m))?;
+                schedule
+                    .validate()
+                    .map_err(|m| Error::spec(path, format!("ReduceLROnPlateau: {m}")))?;
+                if spec.schedule.is_some() {
+                    return Err(Error::spec(
+                        path,
+                        "a ReduceLROnPlateau callback and a [schedule] both set the learning rate: keep one",
+                    ));
+                }
+                spec.schedule = Some(schedule);
+            }
+        }
         Ok(spec)
     }
 
@@ -318,12 +453,21 @@ impl Spec {
             return Err("[fit] batch_size must be at least 1".into());
         }
         for (key, v) in [
-            ("validation_split", self.data.validation_split),
-            ("test_split", self.data.test_split),
+            ("[data] validation_split", self.data.validation_split),
+            ("[data] test_split", self.data.test_split),
+            ("[fit] validation_split", self.fit.validation_split),
         ] {
             if !(0.0..1.0).contains(&v) {
-                return Err(format!("[data] {key} must be in [0, 1), got {v}"));
+                return Err(format!("{key} must be in [0, 1), got {v}"));
             }
+        }
+        if self.fit.validation_split > 0.0
+            && self.data.validation_split > 0.0
+            && self.fit.validation_split != self.data.validation_split
+        {
+            return Err(
+                "give validation_split under [fit] (as Keras) or under [data], not both".into(),
+            );
         }
         if let Some(a) = &self.augmentation {
             a.validate()?;
@@ -417,6 +561,14 @@ fn line_of_key(text: &str, start: usize, message: &str) -> Option<usize> {
 }
 
 impl DataSpec {
+    /// Whether any of the table options (features, categorical, impute, weights) is set.
+    fn has_table_options(&self) -> bool {
+        self.features.is_some()
+            || !self.categorical.is_empty()
+            || self.impute.is_some()
+            || self.sample_weight_column.is_some()
+    }
+
     /// Applies `classes`, `drop_classes` and `max_train_samples`.
     fn select(&self, splits: &mut Splits) -> Result<()> {
         let keep: Option<Vec<u32>> = match (&self.classes, &self.drop_classes) {
@@ -551,6 +703,7 @@ impl DataSpec {
                     train: data::digits_all()?,
                     test: None,
                     class_names: Some((0..10).map(|d| d.to_string()).collect()),
+                    table: None,
                 }
             }
             "fashion-mnist" | "fashion_mnist" => {
@@ -558,6 +711,8 @@ impl DataSpec {
             }
             other => {
                 let path = Path::new(other);
+                let mut table = None;
+                let mut class_names = None;
                 if path.is_dir() {
                     data::load_idx_dir(path)?
                 } else {
@@ -572,7 +727,23 @@ impl DataSpec {
                             let label = self.label_column.as_deref().ok_or_else(|| {
                                 Error::Config(format!("[data] dataset `{other}` is CSV: name its label column with `label_column = \"...\"`"))
                             })?;
-                            data::load_csv(path, label)?
+                            let bytes = data::read_csv_bytes(path)?;
+                            if tabular::needs_table(&bytes, label, self.has_table_options()) {
+                                let options = tabular::TableOptions {
+                                    label,
+                                    features: self.features.as_deref(),
+                                    categorical: &self.categorical,
+                                    impute: self.impute,
+                                    sample_weight_column: self.sample_weight_column.as_deref(),
+                                };
+                                let (data, layout, names) =
+                                    tabular::read_table(&bytes, path, &options)?;
+                                table = Some(layout);
+                                class_names = names;
+                                data
+                            } else {
+                                data::parse_csv(&bytes, path, data::LabelColumn::Named(label))?
+                            }
                         }
                         _ => {
                             return Err(Error::Config(format!(
@@ -583,7 +754,8 @@ impl DataSpec {
                     Splits {
                         train,
                         test: None,
-                        class_names: None,
+                        class_names,
+                        table,
                     }
                 }
             }

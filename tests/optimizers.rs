@@ -208,11 +208,12 @@ fn invalid_hyperparameters_are_rejected_with_a_clear_error() {
             "initial_accumulator_value",
         ),
         (
+            // Adam takes Keras 3's decoupled weight decay, but not a negative one.
             OptimizerSpec {
-                weight_decay: Some(0.1),
+                weight_decay: Some(-0.1),
                 ..OptimizerSpec::new(OptimizerName::Adam)
             },
-            "adamw",
+            "weight_decay",
         ),
         (
             OptimizerSpec {
@@ -346,6 +347,35 @@ fn plain_sgd_fused_into_backward_matches_the_optimizer_update() {
     for (a, b) in fused.0.iter().flatten().zip(plain.0.iter().flatten()) {
         for (u, v) in a.data().iter().zip(b.data()) {
             assert!((u - v).abs() < 1e-4, "weight {u} vs {v}");
+        }
+    }
+}
+
+/// Keras 3's decoupled weight decay on every optimizer but SGD (whose `weight_decay` is
+/// PyTorch's coupled form): with a zero gradient each of them leaves θ·(1 - η·λ) after a step
+/// (their own update of a zero gradient is zero).
+#[test]
+fn every_optimizer_takes_decoupled_weight_decay() {
+    for name in [
+        OptimizerName::Adagrad,
+        OptimizerName::RmsProp,
+        OptimizerName::Adam,
+        OptimizerName::Adamax,
+        OptimizerName::Nadam,
+        OptimizerName::AdamW,
+    ] {
+        let mut spec = OptimizerSpec::new(name).learning_rate(0.1);
+        spec.weight_decay = Some(0.5);
+        let mut opt = spec.build().unwrap();
+        assert_eq!(opt.spec().weight_decay, Some(0.5), "{name:?}");
+        let mut value = vec![1.0f32, -2.0, 4.0];
+        opt.update(0, &mut value, &[0.0; 3]);
+        opt.finish_step();
+        for (v, start) in value.iter().zip([1.0f32, -2.0, 4.0]) {
+            assert!(
+                (v - start * 0.95).abs() < 1e-6,
+                "{name:?}: {v} from {start}"
+            );
         }
     }
 }

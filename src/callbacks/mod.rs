@@ -2,10 +2,14 @@
 //! names, and the history of every metric per epoch.
 
 mod checkpoint;
+mod csv_logger;
 mod early_stopping;
+pub mod tensorboard;
 
 pub use checkpoint::ModelCheckpoint;
+pub use csv_logger::{CsvLogger, TerminateOnNan};
 pub use early_stopping::{EarlyStopping, Monitor};
+pub use tensorboard::TensorBoard;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -85,11 +89,12 @@ pub trait Callback {
     fn on_train_end(&mut self, _history: &History, _model: &mut Sequential) {}
 }
 
-/// `[[callbacks]]` in a spec, with Keras' names.
+/// `[[callbacks]]` in a spec, with Keras' names (snake_case ids or Keras' class names).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CallbackSpec {
     /// Stop when the monitored metric stops improving.
+    #[serde(alias = "EarlyStopping")]
     EarlyStopping {
         /// The metric watched (default `val_loss`).
         #[serde(default = "val_loss")]
@@ -108,6 +113,7 @@ pub enum CallbackSpec {
         restore_best_weights: bool,
     },
     /// Save the model every epoch, or only when the monitored metric improves.
+    #[serde(alias = "ModelCheckpoint")]
     ModelCheckpoint {
         /// The metric watched for `save_best_only` (default `val_loss`).
         #[serde(default = "val_loss")]
@@ -122,7 +128,68 @@ pub enum CallbackSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<std::path::PathBuf>,
     },
+    /// Keras' `ReduceLROnPlateau` callback: becomes the `reduce_on_plateau` schedule with
+    /// Keras' defaults (monitor `val_loss`, factor 0.1, patience 10, absolute min_delta 1e-4);
+    /// its keys are the schedule's (`monitor`, `factor`, `patience`, `min_delta`, `cooldown`,
+    /// `min_lr`, `mode`).
+    #[serde(rename = "reduce_lr_on_plateau", alias = "ReduceLROnPlateau")]
+    ReduceLrOnPlateau(toml::Table),
+    /// Stop training when the loss becomes NaN or infinite (Keras' `TerminateOnNaN`); the
+    /// run ends with an error naming the epoch and step.
+    #[serde(rename = "terminate_on_nan", alias = "TerminateOnNaN")]
+    TerminateOnNan {},
+    /// Write every epoch's logs to a CSV file as it ends (Keras' `CSVLogger`).
+    #[serde(rename = "csv_logger", alias = "CSVLogger")]
+    CsvLogger {
+        /// The file, relative to the run directory (default `log.csv`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<std::path::PathBuf>,
+        /// Append to an existing file instead of replacing it.
+        #[serde(default)]
+        append: bool,
+    },
+    /// Event files for TensorBoard (Keras' `TensorBoard`; see [`tensorboard`]).
+    #[serde(rename = "tensorboard", alias = "TensorBoard")]
+    Tensorboard {
+        /// The log directory, relative to the run directory (default `logs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_dir: Option<std::path::PathBuf>,
+        /// Histograms of weights, gradients and activations every this many epochs (0: none;
+        /// default 1, where Keras' default is 0).
+        #[serde(default = "one")]
+        histogram_freq: usize,
+    },
 }
+
+fn one() -> usize {
+    1
+}
+
+impl CallbackSpec {
+    /// The `[schedule]` a `ReduceLROnPlateau` callback stands for, with Keras' defaults.
+    pub fn plateau_schedule(&self) -> Option<Result<crate::schedules::ScheduleSpec, String>> {
+        let CallbackSpec::ReduceLrOnPlateau(keys) = self else {
+            return None;
+        };
+        let mut table = keys.clone();
+        table.insert("name".into(), "reduce_on_plateau".into());
+        for (key, value) in [
+            ("monitor", toml::Value::from("val_loss")),
+            ("factor", toml::Value::from(0.1)),
+            ("patience", toml::Value::from(10)),
+            ("min_delta", toml::Value::from(1e-4)),
+            ("threshold_mode", toml::Value::from("abs")),
+        ] {
+            table.entry(key).or_insert(value);
+        }
+        Some(
+            crate::schedules::ScheduleSpec::deserialize(toml::Value::Table(table))
+                .map_err(|e| format!("ReduceLROnPlateau: {}", e.message())),
+        )
+    }
+}
+
+use serde::Deserialize as _;
 
 fn val_loss() -> String {
     "val_loss".into()

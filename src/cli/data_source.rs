@@ -1,6 +1,6 @@
 //! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
 
-use deeptrain::data::{split_warnings, SplitOrder, Splits};
+use deeptrain::data::{split_warnings, SplitOrder, Splits, TableEncoding};
 use deeptrain::spec::{DataSpec, TargetKind};
 use deeptrain::{Dataset, Result, Scaler, Tensor};
 
@@ -26,6 +26,7 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         train,
         test,
         class_names,
+        table,
     } = spec.load()?;
     let (mut train, mut validation) = spec.split_validation(train);
     // A split in file order may leave classes out of a part: say so before training.
@@ -37,8 +38,31 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
             }
         }
     }
-    let scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
     let mut test = test;
+    // A table's one-hot vocabularies and fill values, fitted on the training part only (or
+    // those of the given scaler's model).
+    let encoding = match &table {
+        Some(layout) => {
+            let encoding = match scaler.as_ref().and_then(|s| s.table.clone()) {
+                Some(e) => e,
+                None => {
+                    TableEncoding::fit(layout, &train, spec.label_column.as_deref().unwrap_or(""))?
+                }
+            };
+            for d in std::iter::once(&mut train)
+                .chain(validation.as_mut())
+                .chain(test.as_mut())
+            {
+                encoding.apply(layout, d);
+            }
+            Some(encoding)
+        }
+        None => None,
+    };
+    let mut scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
+    if encoding.is_some() {
+        scaler.table = encoding;
+    }
     for d in std::iter::once(&mut train)
         .chain(validation.as_mut())
         .chain(test.as_mut())

@@ -84,6 +84,9 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         Some(test) => (test, "test"),
         None => (splits.train, "whole"),
     };
+    if let (Some(layout), Some(encoding)) = (&splits.table, &scaler.table) {
+        encoding.apply(layout, &mut data);
+    }
     refuse_non_finite(&data.x, Path::new(&spec.dataset))?;
     scaler.apply(&mut data.x);
     if let Some(samples) = args.mc_samples {
@@ -148,7 +151,14 @@ fn evaluate_mc(
 
 pub fn predict(args: PredictArgs) -> Result<()> {
     let (mut model, file, scaler) = Sequential::load(&model_dir(&args.dir))?;
-    let mut x = read_features(&args.input, args.label_column.as_deref())?;
+    let mut x = match (&file.table, args.input.extension().and_then(|e| e.to_str())) {
+        // A table model encodes the columns it was trained on, by name (others are ignored).
+        (Some(table), Some("csv" | "gz")) => {
+            let bytes = deeptrain::data::read_csv_bytes(&args.input)?;
+            deeptrain::data::tabular::encode_csv(&bytes, &args.input, table)?
+        }
+        _ => read_features(&args.input, args.label_column.as_deref())?,
+    };
     refuse_non_finite(&x, &args.input)?;
     let features: usize = model.input_shape().iter().product();
     if x.row_len() != features {
@@ -202,7 +212,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 let _ = write!(out, ",{v:.6}");
             }
         }
-        decision.write_row(&mut out, row);
+        decision.write_row(&mut out, row, file.class_names.as_deref());
         out.push('\n');
     }
     match &args.output {
@@ -250,11 +260,21 @@ impl Decision {
         }
     }
 
-    fn write_row(self, out: &mut String, row: &[f32]) {
+    /// Writes the row's decision; for an argmax, the class name when the data had names
+    /// (string labels), else the index.
+    fn write_row(self, out: &mut String, row: &[f32], names: Option<&[String]>) {
         match self {
             Decision::None => {}
             Decision::Argmax => {
-                let _ = write!(out, ",{}", argmax(row));
+                let k = argmax(row);
+                match names.filter(|n| n.len() == row.len()) {
+                    Some(names) => {
+                        let _ = write!(out, ",{}", names[k].replace(',', " "));
+                    }
+                    None => {
+                        let _ = write!(out, ",{k}");
+                    }
+                }
             }
             Decision::Binary | Decision::MultiLabel => {
                 for &p in row {

@@ -149,7 +149,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("Augmented samples: {}", path.display());
     }
     let mut progress = Progress::new();
-    let mut callbacks = build_callbacks(&spec, &out, &data)?;
+    let mut callbacks = build_callbacks(&spec, &out, &data, diagnostics.as_ref())?;
     let mut resume_writer = ResumeWriter {
         dir: out.join(RESUME_DIR),
         scaler: data.scaler.clone(),
@@ -176,6 +176,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
     }
+    let class_weight = match &spec.fit.class_weight {
+        Some(cw) => Some(cw.resolve(
+            &data.train.labels,
+            data.class_names.as_deref(),
+            model.output_units(),
+        )?),
+        None => None,
+    };
     let fit_started = Instant::now();
     let mut history = done;
     for (phase, &(from, to)) in phases.iter().enumerate() {
@@ -199,6 +207,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             shuffle: spec.fit.shuffle,
             augmentation: augmentation.clone(),
             initial_epoch: from,
+            class_weight: class_weight.clone(),
         };
         let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut resume_writer];
         all.extend(
@@ -417,7 +426,8 @@ fn build_model(
         );
     }
     if let Some(run) = resume.filter(|r| has_checkpoint(r)) {
-        let (model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        let (mut model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
         let data = data_source::prepare_with(&spec.data, Some(scaler))?;
         println!(
             "Resuming {} after epoch {}",
@@ -451,6 +461,7 @@ fn build_model(
     };
     let optimizer = spec.optimizer.build().map_err(Error::Config)?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
     model.set_schedule(spec.schedule.clone())?;
     Ok((model, data, History::default()))
 }
@@ -484,6 +495,7 @@ fn build_callbacks(
     spec: &Spec,
     out: &std::path::Path,
     data: &data_source::Prepared,
+    diagnostics: Option<&Diagnostics>,
 ) -> Result<Vec<Box<dyn Callback>>> {
     let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
     for c in &spec.callbacks {
@@ -511,6 +523,30 @@ fn build_callbacks(
                 Some(spec.data.clone()),
                 data.class_names.clone(),
             ))),
+            // Turned into the `[schedule]` when the spec was read.
+            CallbackSpec::ReduceLrOnPlateau(_) => {}
+            CallbackSpec::TerminateOnNan {} => {
+                callbacks.push(Box::new(deeptrain::callbacks::TerminateOnNan::default()))
+            }
+            CallbackSpec::Tensorboard {
+                log_dir,
+                histogram_freq,
+            } => callbacks.push(Box::new(deeptrain::callbacks::TensorBoard::new(
+                &out.join(log_dir.as_deref().unwrap_or(std::path::Path::new("logs"))),
+                *histogram_freq,
+                diagnostics.cloned(),
+            )?)),
+            CallbackSpec::CsvLogger { filename, append } => {
+                callbacks.push(Box::new(deeptrain::callbacks::CsvLogger::new(
+                    // Relative to the run directory.
+                    out.join(
+                        filename
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new("log.csv")),
+                    ),
+                    *append,
+                )))
+            }
         }
     }
     Ok(callbacks)

@@ -39,7 +39,7 @@ pub enum LabelColumn<'a> {
     Absent,
 }
 
-fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
     let bytes = io::read(path)?;
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
@@ -120,6 +120,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
         return Ok(Dataset {
             x: Tensor::from_vec(features, &[n, f]),
             labels: Tensor::zeros(&[n, 0]),
+            weights: None,
         });
     }
     if f == 0 {
@@ -128,6 +129,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
     Ok(Dataset {
         x: Tensor::from_vec(features, &[n, f]),
         labels: Tensor::from_vec(labels, &[n, 1]),
+        weights: None,
     })
 }
 

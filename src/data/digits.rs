@@ -37,6 +37,7 @@ pub fn digits() -> Result<Splits> {
         train,
         test: Some(test),
         class_names: Some((0..10).map(|d| d.to_string()).collect()),
+        table: None,
     })
 }
 

@@ -81,6 +81,7 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
     Ok(Dataset {
         x: Tensor::from_vec(images.values, &images.dims),
         labels: Tensor::from_vec(labels.values, &[n, 1]),
+        weights: None,
     })
 }
 
@@ -95,5 +96,6 @@ pub fn fashion_mnist(dir: &Path) -> Result<Splits> {
                 .map(|s| s.to_string())
                 .collect(),
         ),
+        table: None,
     })
 }

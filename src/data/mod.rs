@@ -11,6 +11,7 @@ mod idx;
 mod npy;
 mod preprocess;
 mod split;
+pub mod tabular;
 
 pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
 pub use augment::{write_grid, Augmentation};
@@ -26,6 +27,7 @@ pub use split::{split_warnings, SplitOrder};
 /// The seed of the shuffle before splitting data that has no canonical test set (`[data]
 /// split_seed`): fixed, so that runs with different `seed`s are evaluated on the same rows.
 pub const DEFAULT_SPLIT_SEED: u64 = 42;
+pub use tabular::{Impute, TableEncoding, TableLayout};
 
 use crate::losses::{Loss, Targets};
 use crate::tensor::Tensor;
@@ -38,6 +40,8 @@ pub struct Dataset {
     pub x: Tensor,
     /// Labels, (N, L).
     pub labels: Tensor,
+    /// Per-sample weights (Keras' `sample_weight`; from `sample_weight_column`), if any.
+    pub weights: Option<Vec<f32>>,
 }
 
 /// A training set with optional test set, as loaded from a source.
@@ -49,6 +53,9 @@ pub struct Splits {
     pub test: Option<Dataset>,
     /// Class names, when the source knows them.
     pub class_names: Option<Vec<String>>,
+    /// For tables read by [`tabular::read_table`]: the columns, to fit the encoding on the
+    /// training part once it is split off.
+    pub table: Option<TableLayout>,
 }
 
 impl Dataset {
@@ -61,7 +68,11 @@ impl Dataset {
                 labels.rows()
             )));
         }
-        Ok(Dataset { x, labels })
+        Ok(Dataset {
+            x,
+            labels,
+            weights: None,
+        })
     }
 
     /// Number of samples.
@@ -82,11 +93,20 @@ impl Dataset {
     /// The rows in `range`, copied.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         let indices: Vec<usize> = range.collect();
+        self.gather(&indices)
+    }
+
+    /// The rows `indices`, in that order, copied (features, labels and weights).
+    pub fn gather(&self, indices: &[usize]) -> Dataset {
         let mut x = Tensor::default();
         let mut labels = Tensor::default();
-        x.gather_rows(&self.x, &indices);
-        labels.gather_rows(&self.labels, &indices);
-        Dataset { x, labels }
+        x.gather_rows(&self.x, indices);
+        labels.gather_rows(&self.labels, indices);
+        let weights = self
+            .weights
+            .as_ref()
+            .map(|w| indices.iter().map(|&i| w[i]).collect());
+        Dataset { x, labels, weights }
     }
 
     /// Splits off the last `fraction` of the rows (Keras' `validation_split`: taken before any
@@ -119,7 +139,12 @@ impl Dataset {
             })
             .collect();
         let n = labels.len();
-        Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))
+        let mut out = Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))?;
+        out.weights = self
+            .weights
+            .as_ref()
+            .map(|w| keep.iter().map(|&i| w[i]).collect());
+        Ok(out)
     }
 
     /// Finds the first non-finite feature, as (row, column).
@@ -161,7 +186,7 @@ impl Dataset {
                     .map(|(row, &v)| class_of(row, v));
                 Ok(Targets::Classes(classes.collect::<Result<_>>()?))
             }
-            Loss::CategoricalCrossentropy if width == 1 && units > 1 => {
+            Loss::CategoricalCrossentropy | Loss::KlDivergence if width == 1 && units > 1 => {
                 let mut one_hot = Tensor::zeros(&[self.len(), units]);
                 for (row, &v) in self.labels.data().iter().enumerate() {
                     let class = class_of(row, v)? as usize;
@@ -213,6 +238,11 @@ pub fn first_non_finite(x: &Tensor) -> Option<(usize, usize)> {
         .map(|i| (i / width, i % width))
 }
 
+/// The bytes of a CSV file, decompressed when gzipped.
+pub fn read_csv_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
+    self::csv::read_maybe_gzipped(path)
+}
+
 /// Loads an IDX directory holding `train-*` and, when present, `t10k-*` image and label files
 /// (the MNIST layout).
 pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
@@ -229,5 +259,6 @@ pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
         train,
         test,
         class_names: None,
+        table: None,
     })
 }

@@ -105,5 +105,9 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
     }
     let width = y.row_len().max(1);
     y.resize(&[x.rows(), width]);
-    Ok(Dataset { x, labels: y })
+    Ok(Dataset {
+        x,
+        labels: y,
+        weights: None,
+    })
 }

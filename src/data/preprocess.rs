@@ -28,6 +28,9 @@ pub struct Scaler {
     pub offset: Vec<f32>,
     /// Each feature is divided by it after the offset (length 1 or F).
     pub scale: Vec<f32>,
+    /// For tables: the encoding (one-hot vocabularies, fill values) fitted with the scaler and
+    /// applied before it, saved with the model (see [`super::tabular`]).
+    pub table: Option<super::TableEncoding>,
 }
 
 impl Scaler {
@@ -38,6 +41,7 @@ impl Scaler {
             Scale::None => Scaler {
                 offset: vec![0.0],
                 scale: vec![1.0],
+                table: None,
             },
             Scale::Unit => {
                 let min = data.iter().copied().fold(f32::INFINITY, f32::min);
@@ -50,6 +54,7 @@ impl Scaler {
                 Scaler {
                     offset: vec![min],
                     scale: vec![range],
+                    table: None,
                 }
             }
             Scale::Standard => {
@@ -77,6 +82,7 @@ impl Scaler {
                 Scaler {
                     offset: mean.iter().map(|&m| m as f32).collect(),
                     scale: scale.collect(),
+                    table: None,
                 }
             }
         }

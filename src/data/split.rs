@@ -33,15 +33,7 @@ impl Dataset {
             SplitOrder::Tail => ((0..n - held).collect(), (n - held..n).collect()),
             SplitOrder::Shuffled { seed } => self.shuffled_indices(held, seed),
         };
-        (self.take(&kept), self.take(&out))
-    }
-
-    /// The rows at `indices`, copied.
-    fn take(&self, indices: &[usize]) -> Dataset {
-        let mut part = Dataset::default();
-        part.x.gather_rows(&self.x, indices);
-        part.labels.gather_rows(&self.labels, indices);
-        part
+        (self.gather(&kept), self.gather(&out))
     }
 
     /// (kept, held-out) row indices after a seeded shuffle, stratified by class when possible.

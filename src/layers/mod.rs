@@ -201,26 +201,36 @@ pub trait Layer: Send {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LayerSpec {
     /// Fully connected layer.
+    #[serde(alias = "Dense")]
     Dense(DenseSpec),
     /// Flattens each sample to one axis.
+    #[serde(alias = "Flatten")]
     Flatten(FlattenSpec),
     /// An activation on its own.
+    #[serde(alias = "Activation")]
     Activation(ActivationSpec),
     /// Leaky ReLU as a layer: `{ type = "leaky_relu", alpha = 0.3 }`.
+    #[serde(alias = "LeakyReLU")]
     LeakyRelu(LeakyReluSpec),
     /// ELU as a layer: `{ type = "elu", alpha = 1.0 }`.
+    #[serde(alias = "ELU")]
     Elu(EluSpec),
     /// Parametric ReLU, a learned negative slope per unit: `{ type = "prelu" }`.
+    #[serde(alias = "PReLU")]
     Prelu(PreluSpec),
     /// Randomized leaky ReLU: `{ type = "rrelu", lower = 0.125, upper = 0.333 }`.
     Rrelu(RreluSpec),
     /// Batch normalization: `{ type = "batch_normalization", momentum = 0.99, epsilon = 0.001 }`.
+    #[serde(alias = "BatchNormalization")]
     BatchNormalization(BatchNormSpec),
     /// Inverted dropout: `{ type = "dropout", rate = 0.2 }`.
+    #[serde(alias = "Dropout")]
     Dropout(DropoutSpec),
     /// SELU-preserving dropout: `{ type = "alpha_dropout", rate = 0.2 }`.
+    #[serde(alias = "AlphaDropout")]
     AlphaDropout(DropoutSpec),
     /// Additive noise in training: `{ type = "gaussian_noise", stddev = 0.1 }`.
+    #[serde(alias = "GaussianNoise")]
     GaussianNoise(GaussianNoiseSpec),
 }
 

@@ -33,6 +33,9 @@ pub struct FitOptions {
     /// The epoch to start at (Keras' `initial_epoch`): epochs before it were done in an earlier
     /// run (resuming from a checkpoint).
     pub initial_epoch: usize,
+    /// Keras' `class_weight`: the weight of each class index, multiplying each training
+    /// sample's weight (the dataset's `weights`, else 1). Not applied to validation, as Keras.
+    pub class_weight: Option<Vec<f32>>,
 }
 
 impl Default for FitOptions {
@@ -45,6 +48,7 @@ impl Default for FitOptions {
             augmentation: None,
             stop: None,
             initial_epoch: 0,
+            class_weight: None,
         }
     }
 }
@@ -93,6 +97,7 @@ impl Sequential {
         }
         let units = self.output_units();
         let targets = train.targets(loss, units)?;
+        let sample_weights = train_weights(train, &targets, options.class_weight.as_deref())?;
         let validation = match validation {
             Some(v) if !v.is_empty() => Some((v, v.targets(loss, units)?)),
             _ => None,
@@ -102,7 +107,7 @@ impl Sequential {
         let penalty = self.has_penalty();
         let names: Vec<String> = std::iter::once("loss".to_string())
             .chain(penalty.then(|| "penalty".to_string()))
-            .chain(self.metrics().iter().map(|m| m.name().to_string()))
+            .chain(self.metric_names())
             .collect();
         let first_metric = 1 + usize::from(penalty);
         let n = train.len();
@@ -127,7 +132,9 @@ impl Sequential {
         }
         let mut batch_x = Tensor::default();
         let mut batch_targets = Targets::default();
-        let mut sums = vec![0.0; names.len()];
+        let mut sums = vec![0.0; first_metric];
+        let mut metric_state = vec![0.0; self.metric_state_len()];
+        let mut batch_weights: Vec<f32> = Vec::with_capacity(options.batch_size);
         if let Some(a) = &options.augmentation {
             a.validate().map_err(Error::Config)?;
             Augmentation::image_shape(train.feature_shape())?;
@@ -144,16 +151,22 @@ impl Sequential {
                 order.shuffle(&mut self.shuffle_rng);
             }
             sums.fill(0.0);
+            metric_state.fill(0.0);
             let mut seen = 0usize;
             for (step, chunk) in order.chunks(options.batch_size).enumerate() {
                 batch_x.gather_rows(&train.x, chunk);
                 targets.gather(chunk, &mut batch_targets);
+                let weights = sample_weights.as_ref().map(|w| {
+                    batch_weights.clear();
+                    batch_weights.extend(chunk.iter().map(|&i| w[i]));
+                    &batch_weights[..]
+                });
                 if let Some(a) = &options.augmentation {
                     a.apply(&mut batch_x, &mut self.augment_rng, &mut scratch)?;
                 }
                 self.schedule_before_step(epoch);
                 let batch_loss =
-                    self.train_step(&batch_x, &batch_targets, &mut sums[first_metric..])?;
+                    self.train_step_weighted(&batch_x, &batch_targets, weights, &mut metric_state)?;
                 if penalty {
                     sums[1] += self.last_penalty() * chunk.len() as f64;
                 }
@@ -182,6 +195,7 @@ impl Sequential {
                 for (m, s) in means.iter_mut().zip(&sums) {
                     *m = s / seen as f64;
                 }
+                self.metric_results(&metric_state, &mut means[first_metric..]);
                 let logs = BatchEnd {
                     epoch,
                     step: step + 1,
@@ -204,7 +218,12 @@ impl Sequential {
             let mut values: Vec<(String, f64)> =
                 names.iter().cloned().zip(means.iter().copied()).collect();
             if let Some((data, val_targets)) = &validation {
-                let results = self.evaluate_targets(&data.x, val_targets, EVAL_BATCH)?;
+                let results = self.evaluate_targets(
+                    &data.x,
+                    val_targets,
+                    data.weights.as_deref(),
+                    EVAL_BATCH,
+                )?;
                 values.extend(
                     results
                         .into_iter()
@@ -235,4 +254,37 @@ impl Sequential {
         }
         Ok(history)
     }
+}
+
+/// Each training sample's weight: its `sample_weight` times its class's weight (Keras folds
+/// `class_weight` into `sample_weight` the same way); `None` when neither is given.
+fn train_weights(
+    train: &Dataset,
+    targets: &Targets,
+    class_weight: Option<&[f32]>,
+) -> Result<Option<Vec<f32>>> {
+    let Some(class_weight) = class_weight else {
+        return Ok(train.weights.clone());
+    };
+    let n = train.len();
+    let class_of = |i: usize| -> usize {
+        match targets {
+            Targets::Classes(c) => c[i] as usize,
+            Targets::Values(t) if t.row_len() == 1 => t.data()[i].round().max(0.0) as usize,
+            Targets::Values(t) => crate::tensor::argmax(t.row(i)),
+        }
+    };
+    (0..n)
+        .map(|i| {
+            let c = class_of(i);
+            let cw = class_weight.get(c).copied().ok_or_else(|| {
+                Error::Config(format!(
+                    "class_weight has {} classes but sample {i} has class {c}",
+                    class_weight.len()
+                ))
+            })?;
+            Ok(cw * train.weights.as_ref().map_or(1.0, |w| w[i]))
+        })
+        .collect::<Result<Vec<f32>>>()
+        .map(Some)
 }

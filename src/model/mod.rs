@@ -137,6 +137,8 @@ struct Compiled {
     loss: Loss,
     /// Metrics as the user named them (for history names) and resolved for the loss.
     metrics: Vec<(Metric, Metric)>,
+    /// Keras' `weighted_metrics`: computed with the sample weights, logged as `weighted_NAME`.
+    weighted_metrics: Vec<(Metric, Metric)>,
     optimizer: Box<dyn Optimizer>,
     schedule: Option<Scheduler>,
 }
@@ -249,18 +251,7 @@ impl Sequential {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<()> {
-        let mut resolved = Vec::new();
-        for &m in metrics {
-            let r = m.resolve(loss);
-            if r.wants_classes() != loss.wants_classes() {
-                return Err(Error::Config(format!(
-                    "metric `{}` does not fit the loss `{}`",
-                    m.name(),
-                    loss.name()
-                )));
-            }
-            resolved.push((m, r));
-        }
+        let resolved = resolve_metrics(metrics, loss)?;
         let last = self.layers.last_mut().expect("a built model has layers");
         let fuse = loss.fusable_activation() == Some(last.output_activation());
         last.set_fused_output(fuse);
@@ -274,10 +265,69 @@ impl Sequential {
         self.compiled = Some(Compiled {
             loss,
             metrics: resolved,
+            weighted_metrics: Vec::new(),
             optimizer,
             schedule: None,
         });
         Ok(())
+    }
+
+    /// Sets Keras' `weighted_metrics` (after `compile`): metrics computed with the sample
+    /// weights (`sample_weight_column`, `class_weight`), logged as `weighted_NAME`.
+    pub fn set_weighted_metrics(&mut self, metrics: &[Metric]) -> Result<()> {
+        let Some(compiled) = self.compiled.as_mut() else {
+            return Err(Error::Config(
+                "compile the model before setting weighted metrics".into(),
+            ));
+        };
+        compiled.weighted_metrics = resolve_metrics(metrics, compiled.loss)?;
+        Ok(())
+    }
+
+    /// The history names of the metrics, in the order of their state: the metrics, then
+    /// `weighted_` and each weighted metric.
+    pub fn metric_names(&self) -> Vec<String> {
+        let Some(c) = self.compiled.as_ref() else {
+            return Vec::new();
+        };
+        c.metrics
+            .iter()
+            .map(|m| m.0.name().to_string())
+            .chain(
+                c.weighted_metrics
+                    .iter()
+                    .map(|m| format!("weighted_{}", m.0.name())),
+            )
+            .collect()
+    }
+
+    /// The f64 slots of metric state that [`Sequential::train_step`] adds a batch to.
+    pub fn metric_state_len(&self) -> usize {
+        let units = self.output_units();
+        self.compiled.as_ref().map_or(0, |c| {
+            c.metrics
+                .iter()
+                .chain(&c.weighted_metrics)
+                .map(|m| m.1.state_len(units))
+                .sum()
+        })
+    }
+
+    /// Each metric's value from a state filled by `train_step` (in `metric_names` order),
+    /// written to `out`.
+    pub fn metric_results(&self, state: &[f64], out: &mut [f64]) {
+        let units = self.output_units();
+        let Some(c) = self.compiled.as_ref() else {
+            return;
+        };
+        let mut offset = 0;
+        for ((_, m), o) in c.metrics.iter().chain(&c.weighted_metrics).zip(out) {
+            let len = m.state_len(units);
+            if let Some(s) = state.get(offset..offset + len) {
+                *o = m.result(s);
+            }
+            offset += len;
+        }
     }
 
     /// Attaches a learning-rate schedule (replacing any), starting from the optimizer's rate
@@ -325,6 +375,11 @@ impl Sequential {
     /// The layers.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers
+    }
+
+    /// Each layer's output in the last forward pass (training, evaluation or prediction).
+    pub fn last_outputs(&self) -> &[Tensor] {
+        &self.outputs
     }
 
     /// The layers, mutable (to freeze or unfreeze, or to set weights).
@@ -468,7 +523,13 @@ impl Sequential {
 
     /// The loss of the last forward pass against `targets`, writing dL/d(output or logits) into
     /// the last gradient buffer when `with_grad`.
-    fn loss_of_last_forward(&mut self, loss: Loss, targets: &Targets, with_grad: bool) -> f64 {
+    fn loss_of_last_forward(
+        &mut self,
+        loss: Loss,
+        targets: &Targets,
+        weights: Option<&[f32]>,
+        with_grad: bool,
+    ) -> f64 {
         let last = self.layers.len() - 1;
         let logits = self.layers[last].logits();
         let grad = if with_grad {
@@ -476,7 +537,7 @@ impl Sequential {
         } else {
             None
         };
-        loss.compute(&self.outputs[last], logits, targets, grad)
+        loss.compute_weighted(&self.outputs[last], logits, targets, weights, grad)
     }
 
     /// One optimization step on a batch: forward (training mode), loss, backward, update.
@@ -487,15 +548,33 @@ impl Sequential {
         targets: &Targets,
         metric_sums: &mut [f64],
     ) -> Result<f64> {
+        self.train_step_weighted(x, targets, None, metric_sums)
+    }
+
+    /// [`Sequential::train_step`] with per-sample weights (Keras' `sample_weight`, with the
+    /// class weights folded in): each sample's loss and gradient are scaled by its weight.
+    /// `metric_state` holds [`Sequential::metric_state_len`] slots (fewer: metrics are skipped).
+    pub fn train_step_weighted(
+        &mut self,
+        x: &Tensor,
+        targets: &Targets,
+        weights: Option<&[f32]>,
+        metric_state: &mut [f64],
+    ) -> Result<f64> {
         let Some(compiled) = self.compiled.take() else {
             return Err(Error::Config("compile the model before training it".into()));
         };
         self.forward(x, Mode::Train);
-        let data_loss = self.loss_of_last_forward(compiled.loss, targets, true);
+        let data_loss = self.loss_of_last_forward(compiled.loss, targets, weights, true);
         let y_pred = &self.outputs[self.layers.len() - 1];
-        for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
-            *sum += metric.batch_sum(y_pred, targets);
-        }
+        update_metrics(
+            &compiled,
+            self.output_units(),
+            y_pred,
+            targets,
+            weights,
+            metric_state,
+        );
         // Plain SGD, and nobody reading the gradients: layers that can update their weights
         // within backward do (one pass less over every weight and gradient).
         let fused_rate = compiled
@@ -628,7 +707,7 @@ impl Sequential {
             .loss()
             .ok_or_else(|| Error::Config("compile the model first".into()))?;
         self.forward(x, mode);
-        let loss = self.loss_of_last_forward(loss_fn, targets, true);
+        let loss = self.loss_of_last_forward(loss_fn, targets, None, true);
         let mut dx = Tensor::default();
         self.backward(x, Some(&mut dx));
         let penalty = self.add_penalties();
@@ -709,43 +788,53 @@ impl Sequential {
             .ok_or_else(|| Error::Config("compile the model before evaluating it".into()))?;
         self.check_input(&data.x)?;
         let targets = data.targets(loss, self.output_units())?;
-        self.evaluate_targets(&data.x, &targets, batch_size)
+        self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size)
     }
 
-    fn evaluate_targets(
+    /// Loss and metrics against prepared targets; with `weights`, the loss is weighted
+    /// (Keras' evaluate with `sample_weight`), and so are the weighted metrics.
+    pub(crate) fn evaluate_targets(
         &mut self,
         x: &Tensor,
         targets: &Targets,
+        weights: Option<&[f32]>,
         batch_size: usize,
     ) -> Result<Vec<(String, f64)>> {
+        let names = self.metric_names();
+        let mut state = vec![0.0; self.metric_state_len()];
+        let units = self.output_units();
         let compiled = self
             .compiled
             .take()
             .ok_or_else(|| Error::Config("compile the model first".into()))?;
         let n = x.rows();
         let mut loss_sum = 0.0;
-        let mut metric_sums = vec![0.0; compiled.metrics.len()];
         let mut batch = Tensor::default();
         let mut batch_targets = Targets::default();
+        let mut batch_weights = Vec::new();
         let indices: Vec<usize> = (0..n).collect();
         for chunk in indices.chunks(batch_size.max(1)) {
             batch.gather_rows(x, chunk);
             targets.gather(chunk, &mut batch_targets);
+            let w = weights.map(|w| {
+                batch_weights.clear();
+                batch_weights.extend(chunk.iter().map(|&i| w[i]));
+                &batch_weights[..]
+            });
             self.forward(&batch, Mode::Infer);
-            loss_sum += self.loss_of_last_forward(compiled.loss, &batch_targets, false)
+            loss_sum += self.loss_of_last_forward(compiled.loss, &batch_targets, w, false)
                 * chunk.len() as f64;
             let y = self.outputs.last().expect("layers");
-            for (sum, (_, metric)) in metric_sums.iter_mut().zip(&compiled.metrics) {
-                *sum += metric.batch_sum(y, &batch_targets);
-            }
+            update_metrics(&compiled, units, y, &batch_targets, w, &mut state);
         }
         let denom = n.max(1) as f64;
         // As Keras, the loss includes the weight penalties.
-        let mut results = vec![("loss".to_string(), loss_sum / denom + self.weight_penalty())];
-        for ((named, _), sum) in compiled.metrics.iter().zip(metric_sums) {
-            results.push((named.name().to_string(), sum / denom));
-        }
+        let penalty = self.weight_penalty();
         self.compiled = Some(compiled);
+        let mut values = vec![0.0; names.len()];
+        self.metric_results(&state, &mut values);
+        let mut results = vec![("loss".to_string(), loss_sum / denom + penalty)];
+        results.extend(names.into_iter().zip(values));
         Ok(results)
     }
 
@@ -868,6 +957,51 @@ impl Sequential {
 /// The largest parameter tensor a layer may have, 2^28 values (1 GiB of f32): guards against
 /// absurd specs before allocating.
 pub const MAX_PARAMS_PER_LAYER: usize = 1 << 28;
+
+/// Resolves `accuracy` for `loss` and checks that every metric fits it.
+fn resolve_metrics(metrics: &[Metric], loss: Loss) -> Result<Vec<(Metric, Metric)>> {
+    metrics
+        .iter()
+        .map(|&m| {
+            let r = m.resolve(loss);
+            if r.accepts(loss) {
+                Ok((m, r))
+            } else {
+                Err(Error::Config(format!(
+                    "metric `{}` does not fit the loss `{}`",
+                    m.name(),
+                    loss.name()
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Adds a batch to every metric's state: the metrics unweighted, the weighted ones with
+/// `weights` (Keras 3's `metrics` and `weighted_metrics`). Stops where `state` ends.
+fn update_metrics(
+    compiled: &Compiled,
+    units: usize,
+    y_pred: &Tensor,
+    targets: &Targets,
+    weights: Option<&[f32]>,
+    state: &mut [f64],
+) {
+    let all = compiled
+        .metrics
+        .iter()
+        .map(|m| (m.1, None))
+        .chain(compiled.weighted_metrics.iter().map(|m| (m.1, weights)));
+    let mut offset = 0;
+    for (metric, w) in all {
+        let len = metric.state_len(units);
+        let Some(slots) = state.get_mut(offset..offset + len) else {
+            return;
+        };
+        metric.update(slots, y_pred, targets, w);
+        offset += len;
+    }
+}
 
 fn unique_name(base: &str, used: &mut Vec<String>) -> String {
     let mut name = base.to_string();

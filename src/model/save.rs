@@ -54,6 +54,10 @@ pub struct ModelFile {
     /// Class names, when the data had them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_names: Option<Vec<String>>,
+    /// For tables: the columns' encoding fitted on the training part (one-hot vocabularies,
+    /// fill values), applied by `predict` and `evaluate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<crate::data::TableEncoding>,
     /// The data the model was trained on (the default for `deeptrain evaluate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataSpec>,
@@ -91,6 +95,7 @@ impl Sequential {
             schedule: self.schedule().map(|s| s.spec().clone()),
             scale: data.map_or(Scale::None, |d| d.scale),
             class_names,
+            table: scaler.table.clone(),
             data: data.cloned(),
             layers: self.layer_specs(),
         };
@@ -241,6 +246,7 @@ impl Sequential {
         let scaler = Scaler {
             offset: read(SCALER_OFFSET, &[])?,
             scale: read(SCALER_SCALE, &[])?,
+            table: file.table.clone(),
         };
         let features = file.input_shape.iter().product();
         if !scaler.fits(features) {

@@ -15,6 +15,7 @@ mod clipping;
 mod rmsprop;
 mod sgd;
 mod slots;
+mod weight_decay;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamVariant};
@@ -63,25 +64,30 @@ pub trait Optimizer: Send {
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), String>;
 }
 
-/// Which optimizer a spec names.
+/// Which optimizer a spec names (snake_case ids, or Keras' class names: `SGD`, `Adam`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerName {
     /// Stochastic gradient descent, with optional momentum, Nesterov and weight decay.
+    #[serde(alias = "SGD")]
     Sgd,
     /// Adagrad (Duchi et al. 2011).
+    #[serde(alias = "Adagrad")]
     Adagrad,
     /// RMSprop (Hinton, lecture 6e), optionally centered and with momentum.
-    #[serde(rename = "rmsprop")]
+    #[serde(rename = "rmsprop", alias = "RMSprop")]
     RmsProp,
     /// Adam (Kingma & Ba 2015), optionally AMSGrad.
+    #[serde(alias = "Adam")]
     Adam,
     /// AdaMax, Adam with the infinity norm (same paper).
+    #[serde(alias = "Adamax")]
     Adamax,
     /// Nadam, Adam with Nesterov momentum (Dozat 2016).
+    #[serde(alias = "Nadam")]
     Nadam,
     /// AdamW, Adam with decoupled weight decay (Loshchilov & Hutter 2019).
-    #[serde(rename = "adamw")]
+    #[serde(rename = "adamw", alias = "AdamW")]
     AdamW,
 }
 
@@ -103,11 +109,17 @@ impl OptimizerName {
     fn keys(self) -> &'static [&'static str] {
         match self {
             OptimizerName::Sgd => &["momentum", "nesterov", "weight_decay"],
-            OptimizerName::Adagrad => &["initial_accumulator_value", "epsilon"],
-            OptimizerName::RmsProp => &["rho", "momentum", "epsilon", "centered"],
-            OptimizerName::Adam => &["beta_1", "beta_2", "epsilon", "amsgrad"],
-            OptimizerName::Adamax => &["beta_1", "beta_2", "epsilon"],
-            OptimizerName::Nadam => &["beta_1", "beta_2", "epsilon", "momentum_decay"],
+            OptimizerName::Adagrad => &["initial_accumulator_value", "epsilon", "weight_decay"],
+            OptimizerName::RmsProp => &["rho", "momentum", "epsilon", "centered", "weight_decay"],
+            OptimizerName::Adam => &["beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay"],
+            OptimizerName::Adamax => &["beta_1", "beta_2", "epsilon", "weight_decay"],
+            OptimizerName::Nadam => &[
+                "beta_1",
+                "beta_2",
+                "epsilon",
+                "momentum_decay",
+                "weight_decay",
+            ],
             OptimizerName::AdamW => &["beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay"],
         }
     }
@@ -138,8 +150,9 @@ pub struct OptimizerSpec {
     /// SGD: Nesterov momentum (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nesterov: Option<bool>,
-    /// SGD: L2 penalty added to the gradient (PyTorch's coupled form; default 0). AdamW:
-    /// decoupled decay θ ← θ - η·λ·θ (default 0.004).
+    /// SGD: L2 penalty added to the gradient (PyTorch's coupled form; default 0). The others:
+    /// Keras 3's decoupled decay θ ← θ - η·λ·θ before each update (AdamW's default 0.004,
+    /// the others' 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f32>,
     /// Adagrad: starting value of the squared-gradient accumulator (default 0.1).
@@ -316,6 +329,17 @@ impl OptimizerSpec {
                     .with_momentum_decay(momentum_decay as f64),
                 )
             }
+        };
+        let optimizer = match self.weight_decay {
+            Some(wd) if !matches!(name, OptimizerName::Sgd | OptimizerName::AdamW) => {
+                check_non_negative("weight_decay", wd)?;
+                if wd > 0.0 {
+                    Box::new(weight_decay::Decayed::new(optimizer, wd))
+                } else {
+                    optimizer
+                }
+            }
+            _ => optimizer,
         };
         Ok(optimizer.with_clipping(clipping))
     }
