@@ -221,7 +221,23 @@ fn keras_literal_spec_trains_with_keras_names_and_callbacks() {
         log.starts_with("epoch,accuracy,learning_rate,loss,top_k_accuracy,val_accuracy,val_loss,val_top_k_accuracy\n0,"),
         "{log}"
     );
-    // ReduceLROnPlateau (factor 0.5) lowered the rate from Adam's 0.005 at some epoch.
+    // ReduceLROnPlateau (factor 0.5) lowers the rate from Adam's 0.005 once val_loss stops
+    // improving by min_delta: with min_delta 1.0 that is after the first epoch of patience.
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/penguins.csv.gz");
+    let text = std::fs::read_to_string(example("keras_literal.toml"))
+        .unwrap()
+        .replace(
+            "\"../data/penguins.csv.gz\"",
+            &format!("{:?}", data.display().to_string()),
+        )
+        .replace(
+            "factor = 0.5\npatience = 3",
+            "factor = 0.5\npatience = 1\nmin_delta = 1.0",
+        );
+    assert!(text.contains("min_delta = 1.0"));
+    let plateau = write(dir.path(), "plateau.toml", &text);
+    let out = dir.path().join("plateau");
+    ok(&train(&plateau, &out, &[]));
     let h = std::fs::read_to_string(out.join("history.csv")).unwrap();
     let last_lr: f64 = h
         .lines()
