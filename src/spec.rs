@@ -289,10 +289,19 @@ impl Spec {
         if self.layers.is_empty() {
             return Err("the spec needs at least one [[layers]] entry".into());
         }
+        let mut names = std::collections::HashMap::new();
         for (i, layer) in self.layers.iter().enumerate() {
             layer
                 .validate()
                 .map_err(|m| format!("[[layers]] #{}: {m}", i + 1))?;
+            if let Some(first) = layer.name().and_then(|n| names.insert(n, i)) {
+                return Err(format!(
+                    "[[layers]] #{} and #{} are both named `{}`: layer names must be unique",
+                    first + 1,
+                    i + 1,
+                    layer.name().unwrap_or_default()
+                ));
+            }
         }
         if self.fit.epochs == 0 {
             return Err("[fit] epochs must be at least 1".into());
@@ -375,11 +384,18 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
                 ));
             }
         }
+        // Counted before expanding: nested repeats would multiply first.
+        let total = group
+            .len()
+            .checked_mul(repeat)
+            .and_then(|n| n.checked_add(layers.len()));
+        if total.is_none_or(|n| n > MAX_REPEAT as usize) {
+            return Err(format!(
+                "more than {MAX_REPEAT} layers once `repeat` is expanded"
+            ));
+        }
         for _ in 0..repeat {
             layers.extend(group.iter().cloned());
-        }
-        if layers.len() > MAX_REPEAT as usize {
-            return Err(format!("more than {MAX_REPEAT} layers"));
         }
     }
     Ok(layers)

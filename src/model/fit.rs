@@ -91,9 +91,7 @@ impl Sequential {
         for data in std::iter::once(train).chain(validation) {
             self.check_input(&data.x)?;
             if let Some((row, col)) = data.first_non_finite() {
-                return Err(Error::Data(format!(
-                    "feature {col} of row {row} is not a finite number"
-                )));
+                return Err(data.row_error(row, format!("feature {col} is not a finite number")));
             }
         }
         let units = self.output_units();
