@@ -25,19 +25,26 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         test,
         class_names,
     } = spec.load()?;
-    let (mut train, mut validation) = if spec.validation_split > 0.0 {
+    let (mut train, validation) = if spec.validation_split > 0.0 {
         let (t, v) = train.split_tail(spec.validation_split);
         (t, Some(v))
     } else {
         (train, None)
     };
-    let scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
-    let mut test = test;
+    // An empty part is absent, not a part scored `loss 0`.
+    let mut validation = validation.filter(|v| !v.is_empty());
+    let mut test = test.filter(|t| !t.is_empty());
+    let scaler = match scaler {
+        Some(s) => s,
+        None => Scaler::fit(spec.scale, &train.x)
+            .checked()
+            .map_err(|m| train.error(m))?,
+    };
     for d in std::iter::once(&mut train)
         .chain(validation.as_mut())
         .chain(test.as_mut())
     {
-        scaler.apply(&mut d.x);
+        scaler.apply_checked(d)?;
         if spec.targets == TargetKind::Inputs {
             // An autoencoder learns to output its (scaled) input.
             let n = d.len();

@@ -87,6 +87,14 @@ impl Dataset {
         })
     }
 
+    /// An error about the whole dataset, naming its file when known.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        match &self.origin {
+            Some(o) => Error::format(&o.path, message),
+            None => Error::Data(message.into()),
+        }
+    }
+
     /// An error about row `row`, naming the file and its line (or index) there when known.
     pub fn row_error(&self, row: usize, message: impl std::fmt::Display) -> Error {
         match self

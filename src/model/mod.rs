@@ -693,6 +693,9 @@ impl Sequential {
         let loss = self
             .loss()
             .ok_or_else(|| Error::Config("compile the model before evaluating it".into()))?;
+        if data.is_empty() {
+            return Err(Error::Data("no samples to evaluate".into()));
+        }
         self.check_input(&data.x)?;
         let targets = data.targets(loss, self.output_units())?;
         self.evaluate_targets(&data.x, &targets, batch_size)
