@@ -89,7 +89,14 @@ pub fn read_capped(
                 format!("{what} size is over the limit of {}", human_bytes(limit)),
             ));
         }
-        out.try_reserve(n).map_err(|_| {
+        // Grow by doubling, but never past the limit.
+        let room = (out.capacity().max(n) * 2).min(limit as usize) - out.len();
+        let extra = if out.capacity() - out.len() >= n {
+            0
+        } else {
+            room.max(n)
+        };
+        out.try_reserve_exact(extra).map_err(|_| {
             Error::format(
                 path,
                 format!(

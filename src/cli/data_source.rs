@@ -34,6 +34,9 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
     // An empty part is absent, not a part scored `loss 0`.
     let mut validation = validation.filter(|v| !v.is_empty());
     let mut test = test.filter(|t| !t.is_empty());
+    if let Some((row, col)) = train.first_non_finite() {
+        return Err(train.row_error(row, format!("feature {col} is not a finite number")));
+    }
     let scaler = match scaler {
         Some(s) => s,
         None => Scaler::fit(spec.scale, &train.x)

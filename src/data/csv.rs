@@ -73,16 +73,12 @@ fn check_unique_headers(headers: &csv::StringRecord, path: &Path) -> Result<()> 
     Ok(())
 }
 
-/// A CSV reader error as "line L: what", with the physical line where the crate knows it.
-fn csv_error_line(e: &csv::Error) -> String {
-    let line = match e.kind() {
-        csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => Some(p.line()),
-        csv::ErrorKind::Utf8 { pos: Some(p), .. } => Some(p.line()),
-        _ => e.position().map(|p| p.line()),
-    };
-    match line {
-        Some(l) => format!("line {l}: {e}"),
-        None => e.to_string(),
+/// The byte offset of a CSV reader error, where the crate knows it.
+fn csv_error_position(e: &csv::Error) -> Option<u64> {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => Some(p.byte()),
+        csv::ErrorKind::Utf8 { pos: Some(p), .. } => Some(p.byte()),
+        _ => e.position().map(|p| p.byte()),
     }
 }
 
@@ -120,10 +116,38 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
     let mut labels = Vec::new();
     let mut width = None;
     let mut lines = Vec::new();
+    // The physical line of a byte offset (blank lines counted), as an editor shows it; records
+    // come in order, so counting goes on from the last one.
+    let mut counted = (0usize, 1u64);
+    let mut line_at = |byte: u64| -> u64 {
+        // A record's position is where its parsing began: before any blank lines it skipped.
+        let mut byte = (byte as usize).min(bytes.len());
+        while byte < bytes.len() && matches!(bytes[byte], b'\n' | b'\r') {
+            byte += 1;
+        }
+        if byte >= counted.0 {
+            counted.1 += bytes[counted.0..byte]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            counted.0 = byte;
+            counted.1
+        } else {
+            1 + bytes[..byte].iter().filter(|&&b| b == b'\n').count() as u64
+        }
+    };
     for record in reader.records() {
-        let record = record.map_err(|e| Error::format(path, csv_error_line(&e)))?;
-        // The physical line (blank lines counted), as an editor shows it.
-        let line = record.position().map_or(0, |p| p.line());
+        let record = record.map_err(|e| {
+            let at = csv_error_position(&e).map(|b| line_at(b));
+            Error::format(
+                path,
+                match at {
+                    Some(l) => format!("line {l}: {e}"),
+                    None => e.to_string(),
+                },
+            )
+        })?;
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         lines.push(line);
         let label_at = match label {
             LabelColumn::LastWithoutHeader => record.len().saturating_sub(1),

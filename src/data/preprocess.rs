@@ -113,14 +113,16 @@ impl Scaler {
     /// Applies the scaling to `data`'s features in place; a finite value that overflows when
     /// scaled is an error naming its row, not a NaN for training to find.
     pub fn apply_checked(&self, data: &mut super::Dataset) -> crate::Result<()> {
-        let before = data.first_non_finite();
+        if let Some((row, col)) = data.first_non_finite() {
+            return Err(data.row_error(row, format!("feature {col} is not a finite number")));
+        }
         self.apply(&mut data.x);
         match data.first_non_finite() {
-            Some((row, col)) if Some((row, col)) != before => Err(data.row_error(
+            Some((row, col)) => Err(data.row_error(
                 row,
                 format!("feature {col} is finite but overflows f32 when scaled"),
             )),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

@@ -110,12 +110,11 @@ impl TrainingState {
     /// the sample order (a permutation of 0..N, or empty) and the plateau state.
     fn check(&self) -> std::result::Result<(), String> {
         for (i, e) in self.history.iter().enumerate() {
-            if e.epoch != i + 1 {
+            if e.epoch != i {
                 return Err(format!(
-                    "history entry {} is numbered epoch {}, expected {}",
+                    "history entry {} is numbered epoch {}, expected {i}",
                     i + 1,
-                    e.epoch,
-                    i + 1
+                    e.epoch
                 ));
             }
             if !(e.learning_rate.is_finite() && e.seconds.is_finite() && e.seconds >= 0.0) {

@@ -179,6 +179,13 @@ impl Sequential {
         if specs.is_empty() {
             return Err(Error::Config("a model needs at least one layer".into()));
         }
+        if specs.len() > crate::spec::MAX_REPEAT as usize {
+            return Err(Error::Config(format!(
+                "{} layers, more than the limit of {}",
+                specs.len(),
+                crate::spec::MAX_REPEAT
+            )));
+        }
         if input_shape.is_empty() || input_shape.contains(&0) {
             return Err(Error::Shape(format!(
                 "input shape {input_shape:?} must have positive sizes"
