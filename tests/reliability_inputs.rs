@@ -103,6 +103,9 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// An edit of a parsed `training_state.json`.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 /// A run of [`TINY`] in `dir/run` with a checkpoint after its one epoch.
 fn trained_run(dir: &Path) -> (String, PathBuf) {
     let spec = write(dir, "tiny.toml", TINY);
@@ -157,7 +160,7 @@ fn checkpoint_indices_are_validated_and_the_checkpoint_is_left_unchanged() {
     let state: serde_json::Value = serde_json::from_str(&good).unwrap();
     let n = state["shuffle_order"].as_array().unwrap().len();
     assert!(n > 100);
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "shuffle_order",
             Box::new(move |v| v["shuffle_order"] = serde_json::json!(vec![0; n])),

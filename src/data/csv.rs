@@ -138,7 +138,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
     };
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let at = csv_error_position(&e).map(|b| line_at(b));
+            let at = csv_error_position(&e).map(&mut line_at);
             Error::format(
                 path,
                 match at {
