@@ -353,7 +353,8 @@ impl Spec {
         );
         // The saved optimizer spec is normalized (defaults written out) and, under a schedule
         // or an unfreezing rate, carries the rate of the moment.
-        let ours = self.optimizer.build().map_err(Error::Config)?.spec();
+        let built = self.optimizer.build().map_err(Error::Config)?;
+        let ours = built.spec();
         let (mut a, mut b) = (json(&ours), json(&file.optimizer));
         let rate_moves = self.schedule.is_some()
             || self
@@ -368,9 +369,19 @@ impl Spec {
             }
         }
         diff("optimizer", &a, &b, &mut out);
+        // The saved schedule is normalized too (its starting rate written out).
+        let schedule = match &self.schedule {
+            Some(spec) => Some(
+                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)
+                    .map_err(Error::Config)?
+                    .spec()
+                    .clone(),
+            ),
+            None => None,
+        };
         diff(
             "schedule",
-            &json(&self.schedule),
+            &json(&schedule),
             &json(&file.schedule),
             &mut out,
         );
@@ -579,7 +590,8 @@ impl DataSpec {
         Ok(())
     }
 
-    /// Makes relative file paths relative to the spec's directory (when the file is there).
+    /// Resolves relative file paths against the working directory, else `base` (the spec's
+    /// directory) when the file is there, and makes them absolute.
     pub fn resolve_paths(&mut self, base: &Path) {
         // Absolute, so that what a model records does not depend on where `train` ran.
         let resolve = |p: &Path| -> PathBuf {
