@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::{limits, Error, Result};
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -37,12 +37,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Reads a whole file, naming it in the error.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|err| Error::io(path, err))
+/// Opens a regular file for reading: a device, FIFO or socket (`/dev/zero`, a named pipe) is
+/// refused before a byte is read, since it may never end.
+pub fn open_regular(path: &Path) -> Result<File> {
+    let meta = fs::metadata(path).map_err(|err| Error::io(path, err))?;
+    if meta.is_dir() {
+        return Err(Error::format(path, "is a directory, not a file"));
+    }
+    if !meta.is_file() {
+        return Err(Error::format(
+            path,
+            "is not a regular file (a device, pipe or socket); give a file",
+        ));
+    }
+    File::open(path).map_err(|err| Error::io(path, err))
 }
 
-/// Reads a whole UTF-8 text file, naming it in the error.
+/// Reads a whole regular file (at most [`limits::MAX_FILE_BYTES`]), naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let mut file = open_regular(path)?;
+    limits::read_capped(&mut file, path, limits::MAX_FILE_BYTES, "the file's")
+}
+
+/// Reads a whole UTF-8 text file (a regular file, at most [`limits::MAX_FILE_BYTES`]), naming
+/// it in the error.
 pub fn read_to_string(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|err| Error::io(path, err))
+    String::from_utf8(read(path)?).map_err(|_| Error::format(path, "is not UTF-8 text"))
 }

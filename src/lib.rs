@@ -32,6 +32,7 @@ mod error;
 pub mod init;
 pub mod io;
 pub mod layers;
+pub mod limits;
 pub mod linalg;
 pub mod losses;
 pub mod metrics;

@@ -11,7 +11,7 @@ use crate::data::{self, tabular, Augmentation, Dataset, Impute, Scale, SplitOrde
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
-use crate::model::one_line;
+use crate::model::{one_line, ModelFile};
 use crate::optimizers::OptimizerSpec;
 use crate::schedules::ScheduleSpec;
 use crate::{io, Error, Result};
@@ -441,10 +441,19 @@ impl Spec {
         if self.layers.is_empty() {
             return Err("the spec needs at least one [[layers]] entry".into());
         }
+        let mut names = std::collections::HashMap::new();
         for (i, layer) in self.layers.iter().enumerate() {
             layer
                 .validate()
                 .map_err(|m| format!("[[layers]] #{}: {m}", i + 1))?;
+            if let Some(first) = layer.name().and_then(|n| names.insert(n, i)) {
+                return Err(format!(
+                    "[[layers]] #{} and #{} are both named `{}`: layer names must be unique",
+                    first + 1,
+                    i + 1,
+                    layer.name().unwrap_or_default()
+                ));
+            }
         }
         if self.fit.epochs == 0 {
             return Err("[fit] epochs must be at least 1".into());
@@ -479,6 +488,123 @@ impl Spec {
             .build()
             .map(|_| ())
             .map_err(|m| format!("[optimizer] {m}"))
+    }
+}
+
+impl Spec {
+    /// The keys in which this spec differs from the checkpoint whose model file is `file`
+    /// (`optimizer.learning_rate`, `layers #2.units`, `data.dataset`, ...): resuming is safe only
+    /// when none does. `[fit]` and `[[callbacks]]` are not recorded and may change.
+    pub fn resume_conflicts(&self, file: &ModelFile) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        if self.seed != file.seed {
+            out.push("seed".to_string());
+        }
+        diff(
+            "compile.loss",
+            &json(&self.compile.loss),
+            &json(&file.loss),
+            &mut out,
+        );
+        diff(
+            "compile.metrics",
+            &json(&self.compile.metrics),
+            &json(&file.metrics),
+            &mut out,
+        );
+        // The saved optimizer spec is normalized (defaults written out) and, under a schedule
+        // or an unfreezing rate, carries the rate of the moment.
+        let built = self.optimizer.build().map_err(Error::Config)?;
+        let ours = built.spec();
+        let (mut a, mut b) = (json(&ours), json(&file.optimizer));
+        let rate_moves = self.schedule.is_some()
+            || self
+                .transfer
+                .as_ref()
+                .is_some_and(|t| t.unfreeze_learning_rate.is_some());
+        if rate_moves {
+            for v in [&mut a, &mut b] {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("learning_rate");
+                }
+            }
+        }
+        diff("optimizer", &a, &b, &mut out);
+        // The saved schedule is normalized too (its starting rate written out).
+        let schedule = match &self.schedule {
+            Some(spec) => Some(
+                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)
+                    .map_err(Error::Config)?
+                    .spec()
+                    .clone(),
+            ),
+            None => None,
+        };
+        diff(
+            "schedule",
+            &json(&schedule),
+            &json(&file.schedule),
+            &mut out,
+        );
+        if let Some(recorded) = &file.data {
+            let mut recorded = recorded.clone();
+            recorded.resolve_paths(Path::new("."));
+            let mut current = self.data.clone();
+            current.resolve_paths(Path::new("."));
+            diff("data", &json(&current), &json(&recorded), &mut out);
+        }
+        match &self.transfer {
+            None => {
+                let built =
+                    crate::Sequential::from_specs(&file.input_shape, &self.layers, self.seed)
+                        .map(|m| m.layer_specs());
+                match built {
+                    Ok(layers) if layers.len() == file.layers.len() => {
+                        for (i, (a, b)) in layers.iter().zip(&file.layers).enumerate() {
+                            diff(&format!("layers #{}", i + 1), &json(a), &json(b), &mut out);
+                        }
+                    }
+                    Ok(layers) => out.push(format!(
+                        "layers ({} in the spec, {} in the checkpoint)",
+                        layers.len(),
+                        file.layers.len()
+                    )),
+                    Err(_) => out.push("layers".to_string()),
+                }
+            }
+            Some(t) => {
+                if t.layers + self.layers.len() != file.layers.len() {
+                    out.push("layers".to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `v` as JSON, for [`diff`].
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Pushes onto `out` the dotted keys under `prefix` whose values differ between `a` and `b`.
+fn diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                diff(&format!("{prefix}.{k}"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(prefix.to_string()),
+        _ => {}
     }
 }
 
@@ -536,11 +662,18 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
                 ));
             }
         }
+        // Counted before expanding: nested repeats would multiply first.
+        let total = group
+            .len()
+            .checked_mul(repeat)
+            .and_then(|n| n.checked_add(layers.len()));
+        if total.is_none_or(|n| n > MAX_REPEAT as usize) {
+            return Err(format!(
+                "more than {MAX_REPEAT} layers once `repeat` is expanded"
+            ));
+        }
         for _ in 0..repeat {
             layers.extend(group.iter().cloned());
-        }
-        if layers.len() > MAX_REPEAT as usize {
-            return Err(format!("more than {MAX_REPEAT} layers"));
         }
     }
     Ok(layers)
@@ -590,6 +723,7 @@ impl DataSpec {
             (None, None) => None,
         };
         if let Some(mut keep) = keep {
+            splits.train.check_class_labels()?;
             keep.sort_unstable();
             keep.dedup();
             splits.train = splits.train.select_classes(&keep)?;
@@ -625,15 +759,18 @@ impl DataSpec {
         Ok(())
     }
 
-    /// Makes relative file paths relative to the spec's directory (when the file is there).
-    fn resolve_paths(&mut self, base: &Path) {
+    /// Resolves relative file paths against the working directory, else `base` (the spec's
+    /// directory) when the file is there, and makes them absolute.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        // Absolute, so that what a model records does not depend on where `train` ran.
         let resolve = |p: &Path| -> PathBuf {
             let candidate = base.join(p);
-            if p.is_relative() && !p.exists() && candidate.exists() {
+            let p = if p.is_relative() && !p.exists() && candidate.exists() {
                 candidate
             } else {
                 p.to_path_buf()
-            }
+            };
+            std::path::absolute(&p).unwrap_or(p)
         };
         if !matches!(
             self.dataset.as_str(),
@@ -766,6 +903,8 @@ impl DataSpec {
             splits.test = Some(test);
         }
         self.select(&mut splits)?;
+        // An empty test part is absent (too few rows for `test_split`, or no kept class).
+        splits.test = splits.test.take().filter(|t| !t.is_empty());
         Ok(splits)
     }
 }

@@ -209,7 +209,7 @@ fn bad_input_gets_one_line_errors() {
             "--out",
             dir.path().join("o").to_str().unwrap(),
         ]),
-        &["label 3 in row 1", "3 output units"],
+        &["d.csv: line 3: label 3", "3 output units"],
     );
 
     let csv = write(dir.path(), "e.csv", "a,b,y\n0.1,x,0\n");

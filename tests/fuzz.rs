@@ -1,4 +1,5 @@
-//! Bounded fuzzing of every parser (proptest): spec, CSV, NPY, IDX and the model files. Each
+//! Bounded fuzzing of every parser (proptest): spec, CSV, NPY, IDX, the model files and a
+//! checkpoint's `training_state.json`. Each
 //! case mutates a valid input from `tests/fuzz_corpus/` (byte flips, insertions, deletions,
 //! truncation); the parser must return a value or a one-line error, never panic or hang.
 //! PROPTEST_CASES raises the number of cases for a longer run (default 256 per parser).
@@ -98,4 +99,48 @@ proptest! {
             one_line(&err);
         }
     }
+
+    #[test]
+    fn training_state_bytes(e in edits()) {
+        let dir = checkpoint_copy();
+        let path = dir.path().join("resume/training_state.json");
+        std::fs::write(&path, mutate(&std::fs::read(&path).unwrap(), &e)).unwrap();
+        if let Err(err) = deeptrain::Sequential::load_checkpoint(&dir.path().join("resume")) {
+            one_line(&err);
+        }
+    }
+
+    /// Well-formed JSON with one count or index replaced: what a byte flip rarely reaches.
+    #[test]
+    fn training_state_values(field in 0usize..5, at in any::<usize>(), value in any::<u32>()) {
+        let dir = checkpoint_copy();
+        let path = dir.path().join("resume/training_state.json");
+        let mut state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let order = state["shuffle_order"].as_array().unwrap().len();
+        let v = serde_json::json!(value % 64);
+        match field {
+            0 => state["shuffle_order"][at % order] = v,
+            1 => state["epochs_done"] = v,
+            2 => state["history"][0]["epoch"] = v,
+            3 => state["shuffle_rng"]["stream"] = v,
+            _ => state["shuffle_order"] = serde_json::json!(vec![value % 64; order]),
+        }
+        std::fs::write(&path, serde_json::to_string(&state).unwrap()).unwrap();
+        if let Err(err) = deeptrain::Sequential::load_checkpoint(&dir.path().join("resume")) {
+            one_line(&err);
+        }
+    }
+}
+
+/// A temporary copy of the corpus checkpoint, as `DIR/resume`.
+fn checkpoint_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = dir.path().join("resume");
+    std::fs::create_dir_all(&resume).unwrap();
+    for entry in std::fs::read_dir(corpus("checkpoint")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, resume.join(p.file_name().unwrap())).unwrap();
+    }
+    dir
 }

@@ -244,6 +244,6 @@ fn resource_bombs_and_inconsistent_data_are_refused() {
             "[data]\ndataset = \"{}\"\nlabel_column = \"y\"\n[[layers]]\ntype = \"dense\"\nunits = 2\nactivation = \"softmax\"\n",
             csv.display()
         ),
-        &["row 1", "not a finite number"],
+        &["nan.csv: line 3", "not a finite number"],
     );
 }

@@ -28,7 +28,10 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         class_names,
         table,
     } = spec.load()?;
-    let (mut train, mut validation) = spec.split_validation(train);
+    let (mut train, validation) = spec.split_validation(train);
+    // An empty part is absent, not a part scored `loss 0`.
+    let mut validation = validation.filter(|v| !v.is_empty());
+    let mut test = test.filter(|t| !t.is_empty());
     // A split in file order may leave classes out of a part: say so before training.
     let mut warnings = Vec::new();
     if spec.split_order() == SplitOrder::Tail {
@@ -38,7 +41,6 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
             }
         }
     }
-    let mut test = test;
     // A table's one-hot vocabularies and fill values, fitted on the training part only (or
     // those of the given scaler's model).
     let encoding = match &table {
@@ -59,7 +61,15 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         }
         None => None,
     };
-    let mut scaler = scaler.unwrap_or_else(|| Scaler::fit(spec.scale, &train.x));
+    if let Some((row, col)) = train.first_non_finite() {
+        return Err(train.row_error(row, format!("feature {col} is not a finite number")));
+    }
+    let mut scaler = match scaler {
+        Some(s) => s,
+        None => Scaler::fit(spec.scale, &train.x)
+            .checked()
+            .map_err(|m| train.error(m))?,
+    };
     if encoding.is_some() {
         scaler.table = encoding;
     }
@@ -67,7 +77,7 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         .chain(validation.as_mut())
         .chain(test.as_mut())
     {
-        scaler.apply(&mut d.x);
+        scaler.apply_checked(d)?;
         if spec.targets == TargetKind::Inputs {
             // An autoencoder learns to output its (scaled) input.
             let n = d.len();

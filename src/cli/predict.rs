@@ -89,6 +89,14 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     }
     refuse_non_finite(&data.x, Path::new(&spec.dataset))?;
     scaler.apply(&mut data.x);
+    // Flat rows (a CSV) for a model with (H, W) inputs take its shape, as in `predict`.
+    let features: usize = model.input_shape().iter().product();
+    if data.feature_shape() != model.input_shape() && data.x.row_len() == features {
+        let shape: Vec<usize> = std::iter::once(data.len())
+            .chain(model.input_shape().iter().copied())
+            .collect();
+        data.x.resize(&shape);
+    }
     if let Some(samples) = args.mc_samples {
         return evaluate_mc(
             &mut model,

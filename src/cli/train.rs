@@ -261,6 +261,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => serde_json::Value::Null,
     };
 
+    remove_stale_outputs(&out, spec.augmentation.is_some())?;
     history.write_csv(&out.join("history.csv"))?;
     model.save(
         &out.join("model"),
@@ -380,6 +381,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Removes what an earlier run in `out` wrote and this one may not rewrite (an
+/// `inference_model/` from a batch-norm run, diagnostics, plots), so that every file there is
+/// this run's. Checkpoints are left alone.
+fn remove_stale_outputs(out: &std::path::Path, augmented: bool) -> Result<()> {
+    for dir in ["inference_model", "plots"] {
+        let path = out.join(dir);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    let mut files = vec!["diagnostics.csv"];
+    if !augmented {
+        files.push("augmentation.png");
+    }
+    for file in files {
+        let path = out.join(file);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Where every epoch's checkpoint goes, inside the run directory.
 const RESUME_DIR: &str = "resume";
 
@@ -426,7 +450,18 @@ fn build_model(
         );
     }
     if let Some(run) = resume.filter(|r| has_checkpoint(r)) {
-        let (mut model, _, scaler, history) = Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        let (mut model, file, scaler, history) =
+            Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
+        let conflicts = spec.resume_conflicts(&file)?;
+        if !conflicts.is_empty() {
+            return Err(Error::spec(
+                &run.join(RESUME_DIR),
+                format!(
+                    "the spec differs from this checkpoint in {}; only [fit] and [[callbacks]] may change on --resume (start a new run with another --out)",
+                    conflicts.join(", ")
+                ),
+            ));
+        }
         model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
         let data = data_source::prepare_with(&spec.data, Some(scaler))?;
         println!(

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::Dataset;
+use super::{Dataset, RowOrigin};
 use crate::tensor::Tensor;
-use crate::{io, Error, Result};
+use crate::{io, limits, Error, Result};
 
 /// Loads a CSV file with a header, using `label_column` as the label.
 pub fn load_csv(path: &Path, label_column: &str) -> Result<Dataset> {
@@ -39,15 +39,47 @@ pub enum LabelColumn<'a> {
     Absent,
 }
 
+/// The file's bytes, decompressed when it is gzipped (its magic bytes), within
+/// [`limits::MAX_FILE_BYTES`] either way: a CSV declares no size, so the budget is the bound.
 pub(super) fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
     let bytes = io::read(path)?;
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes);
     }
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
-        .map_err(|e| Error::format(path, format!("cannot decompress: {e}")))?;
-    Ok(out)
+    let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
+    limits::read_capped(
+        &mut decoder,
+        path,
+        limits::MAX_FILE_BYTES,
+        "the decompressed",
+    )
+}
+
+/// Refuses a header that names a column twice (the second `y` would silently be a feature).
+fn check_unique_headers(headers: &csv::StringRecord, path: &Path) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(first) = seen.insert(h, i) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line 1: column `{h}` appears twice in the header (columns {} and {}); rename one",
+                    first + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The byte offset of a CSV reader error, where the crate knows it.
+fn csv_error_position(e: &csv::Error) -> Option<u64> {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => Some(p.byte()),
+        csv::ErrorKind::Utf8 { pos: Some(p), .. } => Some(p.byte()),
+        _ => e.position().map(|p| p.byte()),
+    }
 }
 
 /// Parses CSV bytes; `path` names the source in errors.
@@ -62,6 +94,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
         let headers = reader
             .headers()
             .map_err(|e| Error::format(path, format!("cannot read the header: {e}")))?;
+        check_unique_headers(headers, path)?;
         label_index = Some(headers.iter().position(|h| h == name).ok_or_else(|| {
             let names: Vec<&str> = headers.iter().collect();
             Error::format(
@@ -73,12 +106,49 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
             )
         })?);
     }
+    if let LabelColumn::Absent = label {
+        let headers = reader
+            .headers()
+            .map_err(|e| Error::format(path, format!("cannot read the header: {e}")))?;
+        check_unique_headers(headers, path)?;
+    }
     let mut features = Vec::new();
     let mut labels = Vec::new();
     let mut width = None;
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 1 + usize::from(has_header);
-        let record = record.map_err(|e| Error::format(path, format!("line {line}: {e}")))?;
+    let mut lines = Vec::new();
+    // The physical line of a byte offset (blank lines counted), as an editor shows it; records
+    // come in order, so counting goes on from the last one.
+    let mut counted = (0usize, 1u64);
+    let mut line_at = |byte: u64| -> u64 {
+        // A record's position is where its parsing began: before any blank lines it skipped.
+        let mut byte = (byte as usize).min(bytes.len());
+        while byte < bytes.len() && matches!(bytes[byte], b'\n' | b'\r') {
+            byte += 1;
+        }
+        if byte >= counted.0 {
+            counted.1 += bytes[counted.0..byte]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            counted.0 = byte;
+            counted.1
+        } else {
+            1 + bytes[..byte].iter().filter(|&&b| b == b'\n').count() as u64
+        }
+    };
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let at = csv_error_position(&e).map(&mut line_at);
+            Error::format(
+                path,
+                match at {
+                    Some(l) => format!("line {l}: {e}"),
+                    None => e.to_string(),
+                },
+            )
+        })?;
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        lines.push(line);
         let label_at = match label {
             LabelColumn::LastWithoutHeader => record.len().saturating_sub(1),
             _ => label_index.unwrap_or(usize::MAX),
@@ -116,11 +186,17 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
         return Err(Error::format(path, "no data rows"));
     }
     let f = features.len() / n;
+    let origin = RowOrigin {
+        path: path.to_path_buf(),
+        unit: "line",
+        numbers: lines,
+    };
     if matches!(label, LabelColumn::Absent) {
         return Ok(Dataset {
             x: Tensor::from_vec(features, &[n, f]),
             labels: Tensor::zeros(&[n, 0]),
             weights: None,
+            origin: Some(origin),
         });
     }
     if f == 0 {
@@ -130,6 +206,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
         x: Tensor::from_vec(features, &[n, f]),
         labels: Tensor::from_vec(labels, &[n, 1]),
         weights: None,
+        origin: Some(origin),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{read_idx, Dataset, Splits};
+use super::{read_idx, Dataset, RowOrigin, Splits};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -35,26 +35,28 @@ pub fn fashion_mnist_dir(explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DEFAULT_DIR))
 }
 
-/// Finds `stem` or `stem.gz` in `dir`.
-fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+/// Finds `stem` or `stem.gz` in `dir`; `fashion` adds how to install Fashion-MNIST to the
+/// error (a custom IDX directory gets no such hint).
+fn find(dir: &Path, stem: &str, fashion: bool) -> Result<PathBuf> {
     for name in [format!("{stem}.gz"), stem.to_string()] {
         let p = dir.join(name);
         if p.is_file() {
             return Ok(p);
         }
     }
-    Err(Error::format(
-        dir,
-        format!(
-            "no {stem}(.gz) here; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` or set {FASHION_MNIST_ENV}"
-        ),
-    ))
+    let hint = if fashion {
+        format!("; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` or set {FASHION_MNIST_ENV}")
+    } else {
+        " (an IDX directory holds train-images-idx3-ubyte and train-labels-idx1-ubyte, optionally gzipped, and the same for t10k)".to_string()
+    };
+    Err(Error::format(dir, format!("no {stem}(.gz) here{hint}")))
 }
 
-/// Loads images and labels of one part (`train` or `t10k`) from an IDX directory.
-pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
-    let images_path = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let labels_path = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+/// Loads images and labels of one part (`train` or `t10k`) from an IDX directory (`fashion`:
+/// the Fashion-MNIST one, see [`find`]).
+pub fn load_idx_pair(dir: &Path, prefix: &str, fashion: bool) -> Result<Dataset> {
+    let images_path = find(dir, &format!("{prefix}-images-idx3-ubyte"), fashion)?;
+    let labels_path = find(dir, &format!("{prefix}-labels-idx1-ubyte"), fashion)?;
     let images = read_idx(&images_path)?;
     let labels = read_idx(&labels_path)?;
     if labels.dims.len() != 1 {
@@ -82,14 +84,15 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
         x: Tensor::from_vec(images.values, &images.dims),
         labels: Tensor::from_vec(labels.values, &[n, 1]),
         weights: None,
+        origin: RowOrigin::rows(&images_path, n),
     })
 }
 
 /// Loads Fashion-MNIST (training and test sets) from `dir` (see [`fashion_mnist_dir`]).
 pub fn fashion_mnist(dir: &Path) -> Result<Splits> {
     Ok(Splits {
-        train: load_idx_pair(dir, "train")?,
-        test: Some(load_idx_pair(dir, "t10k")?),
+        train: load_idx_pair(dir, "train", true)?,
+        test: Some(load_idx_pair(dir, "t10k", true)?),
         class_names: Some(
             FASHION_MNIST_CLASSES
                 .iter()

@@ -4,16 +4,12 @@
 //! 0x0C i32, 0x0D f32, 0x0E f64), the number of dimensions, then each dimension as a big-endian
 //! u32, then the values, big-endian, row-major.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::{Error, Result};
-
-/// The largest number of values an IDX file may declare (2^32: 16 GiB as f32).
-pub const MAX_IDX_VALUES: u64 = 1 << 32;
+use crate::{io, limits, Error, Result};
 
 /// An IDX array: its dimensions and its values as f32.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,21 +22,23 @@ pub struct IdxArray {
 
 /// Reads an IDX file; a `.gz` file (detected by its magic bytes) is decompressed on the fly.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = io::open_regular(path)?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut raw = BufReader::new(file);
     let is_gzip = raw
         .fill_buf()
         .map_err(|e| Error::io(path, e))?
         .starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn Read> = if is_gzip {
-        Box::new(MultiGzDecoder::new(raw))
+    if is_gzip {
+        parse_idx(&mut MultiGzDecoder::new(raw), path, None)
     } else {
-        Box::new(raw)
-    };
-    parse_idx(&mut reader, path)
+        parse_idx(&mut raw, path, Some(file_len))
+    }
 }
 
-fn parse_idx(reader: &mut dyn Read, path: &Path) -> Result<IdxArray> {
+/// Parses an IDX stream; `file_len`, when known (a plain file), lets a header that claims more
+/// values than the file holds be refused before anything is allocated.
+fn parse_idx(reader: &mut dyn Read, path: &Path, file_len: Option<u64>) -> Result<IdxArray> {
     let truncated =
         |what: &str| Error::format(path, format!("truncated IDX file: {what} is incomplete"));
     let mut header = [0u8; 4];
@@ -54,7 +52,7 @@ fn parse_idx(reader: &mut dyn Read, path: &Path) -> Result<IdxArray> {
         ));
     }
     let (type_code, ndim) = (header[2], header[3] as usize);
-    let width = match type_code {
+    let width: usize = match type_code {
         0x08 | 0x09 => 1,
         0x0B => 2,
         0x0C | 0x0D => 4,
@@ -75,57 +73,107 @@ fn parse_idx(reader: &mut dyn Read, path: &Path) -> Result<IdxArray> {
         reader
             .read_exact(&mut d)
             .map_err(|_| truncated("the dimension list"))?;
-        dims.push(u32::from_be_bytes(d) as usize);
+        dims.push(u32::from_be_bytes(d) as u64);
     }
-    let count = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .unwrap_or(u64::MAX);
-    if count > MAX_IDX_VALUES {
-        return Err(Error::format(path, format!("IDX header declares dimensions {dims:?} ({count} values), over the limit of {MAX_IDX_VALUES}")));
-    }
-    let count = count as usize;
-    let mut bytes = Vec::new();
-    reader
-        .take((count * width) as u64)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::format(path, format!("cannot read the values: {e}")))?;
-    if bytes.len() < count * width {
+    if dims.contains(&0) {
         return Err(Error::format(
             path,
-            format!(
-                "truncated IDX file: dimensions {dims:?} need {} bytes of values, found {}",
-                count * width,
-                bytes.len()
-            ),
+            format!("IDX header declares dimensions {dims:?}: no values"),
         ));
     }
-    let values: Vec<f32> = match type_code {
-        0x08 => bytes.iter().map(|&b| b as f32).collect(),
-        0x09 => bytes.iter().map(|&b| b as i8 as f32).collect(),
-        0x0B => bytes
-            .chunks_exact(2)
-            .map(|c| i16::from_be_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        0x0C => bytes
-            .chunks_exact(4)
-            .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f32)
-            .collect(),
-        0x0D => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        _ => bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_be_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect(),
-    };
+    let count = limits::array_values(path, &dims)?;
+    let needed = count as u64 * width as u64;
+    let header_len = 4 + 4 * ndim as u64;
+    if let Some(len) = file_len {
+        if len.saturating_sub(header_len) < needed {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated IDX file: dimensions {dims:?} need {needed} bytes of values, found {}",
+                    len.saturating_sub(header_len)
+                ),
+            ));
+        }
+    }
+    // Values are decoded chunk by chunk, and memory grows only with the values actually read: a
+    // gzip stream claiming more than it holds costs what it holds.
+    let mut values: Vec<f32> = Vec::new();
+    let mut chunk = vec![0u8; (1 << 16) * width];
+    let mut read_total = 0u64;
+    while (values.len()) < count {
+        let want = ((count - values.len()) * width).min(chunk.len());
+        let got = read_full(reader, &mut chunk[..want])
+            .map_err(|e| Error::format(path, format!("cannot read the values: {e}")))?;
+        read_total += got as u64;
+        if got < want {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated IDX file: dimensions {dims:?} need {needed} bytes of values, found {read_total}"
+                ),
+            ));
+        }
+        values.try_reserve(want / width).map_err(|_| {
+            Error::format(
+                path,
+                format!(
+                    "dimensions {dims:?} need {} of memory, more than is available",
+                    limits::human_bytes(count as u64 * 4)
+                ),
+            )
+        })?;
+        decode(type_code, &chunk[..want], &mut values);
+    }
+    let dims = dims.into_iter().map(|d| d as usize).collect();
     Ok(IdxArray { dims, values })
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Appends the big-endian values of `bytes`, of IDX type `type_code`, as f32.
+fn decode(type_code: u8, bytes: &[u8], out: &mut Vec<f32>) {
+    match type_code {
+        0x08 => out.extend(bytes.iter().map(|&b| b as f32)),
+        0x09 => out.extend(bytes.iter().map(|&b| b as i8 as f32)),
+        0x0B => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_be_bytes([c[0], c[1]]) as f32),
+        ),
+        0x0C => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f32),
+        ),
+        0x0D => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+        _ => {
+            out.extend(bytes.chunks_exact(8).map(|c| {
+                f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+            }))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     fn idx_bytes(dims: &[u32], values: &[u8]) -> Vec<u8> {

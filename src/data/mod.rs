@@ -42,6 +42,31 @@ pub struct Dataset {
     pub labels: Tensor,
     /// Per-sample weights (Keras' `sample_weight`; from `sample_weight_column`), if any.
     pub weights: Option<Vec<f32>>,
+    /// Where each row came from, for messages (kept through splits and selections).
+    pub origin: Option<RowOrigin>,
+}
+
+/// The file a dataset was read from and, per row, where in it: its physical line (CSV, blank
+/// lines counted) or its index (NPY, IDX).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RowOrigin {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// `"line"` or `"row"`.
+    pub unit: &'static str,
+    /// Per row, its line or index in the file.
+    pub numbers: Vec<u64>,
+}
+
+impl RowOrigin {
+    /// Rows numbered 0, 1, ... of `path` (NPY, IDX).
+    pub fn rows(path: &std::path::Path, n: usize) -> Option<RowOrigin> {
+        Some(RowOrigin {
+            path: path.to_path_buf(),
+            unit: "row",
+            numbers: (0..n as u64).collect(),
+        })
+    }
 }
 
 /// A training set with optional test set, as loaded from a source.
@@ -72,7 +97,28 @@ impl Dataset {
             x,
             labels,
             weights: None,
+            origin: None,
         })
+    }
+
+    /// An error about the whole dataset, naming its file when known.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        match &self.origin {
+            Some(o) => Error::format(&o.path, message),
+            None => Error::Data(message.into()),
+        }
+    }
+
+    /// An error about row `row`, naming the file and its line (or index) there when known.
+    pub fn row_error(&self, row: usize, message: impl std::fmt::Display) -> Error {
+        match self
+            .origin
+            .as_ref()
+            .and_then(|o| o.numbers.get(row).map(|n| (o, n)))
+        {
+            Some((o, n)) => Error::format(&o.path, format!("{} {n}: {message}", o.unit)),
+            None => Error::Data(format!("row {row}: {message}")),
+        }
     }
 
     /// Number of samples.
@@ -96,7 +142,7 @@ impl Dataset {
         self.gather(&indices)
     }
 
-    /// The rows `indices`, in that order, copied (features, labels and weights).
+    /// The rows at `indices`, in that order, copied (features, labels, weights and origin).
     pub fn gather(&self, indices: &[usize]) -> Dataset {
         let mut x = Tensor::default();
         let mut labels = Tensor::default();
@@ -106,7 +152,20 @@ impl Dataset {
             .weights
             .as_ref()
             .map(|w| indices.iter().map(|&i| w[i]).collect());
-        Dataset { x, labels, weights }
+        let origin = self.origin.as_ref().map(|o| RowOrigin {
+            path: o.path.clone(),
+            unit: o.unit,
+            numbers: indices
+                .iter()
+                .map(|&i| o.numbers.get(i).copied().unwrap_or(i as u64))
+                .collect(),
+        });
+        Dataset {
+            x,
+            labels,
+            weights,
+            origin,
+        }
     }
 
     /// Splits off the last `fraction` of the rows (Keras' `validation_split`: taken before any
@@ -123,28 +182,37 @@ impl Dataset {
                 "class selection needs one class label per sample".into(),
             ));
         }
+        self.check_class_labels()?;
         let mut sorted = classes.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         let keep: Vec<usize> = (0..self.len())
-            .filter(|&i| sorted.contains(&(self.labels.data()[i] as u32)))
-            .collect();
-        let mut x = Tensor::default();
-        x.gather_rows(&self.x, &keep);
-        let labels: Vec<f32> = keep
-            .iter()
-            .map(|&i| {
-                let c = self.labels.data()[i] as u32;
-                sorted.iter().position(|&k| k == c).unwrap_or(0) as f32
+            .filter(|&i| {
+                sorted
+                    .binary_search(&(self.labels.data()[i] as u32))
+                    .is_ok()
             })
             .collect();
-        let n = labels.len();
-        let mut out = Dataset::new(x, Tensor::from_vec(labels, &[n, 1]))?;
-        out.weights = self
-            .weights
-            .as_ref()
-            .map(|w| keep.iter().map(|&i| w[i]).collect());
-        Ok(out)
+        let mut selected = self.gather(&keep);
+        for v in selected.labels.data_mut() {
+            *v = sorted.binary_search(&(*v as u32)).unwrap_or(0) as f32;
+        }
+        Ok(selected)
+    }
+
+    /// Checks that every (single-column) label is a class index: 0, 1, 2, ... (not negative,
+    /// fractional, NaN or infinite).
+    pub fn check_class_labels(&self) -> Result<()> {
+        match self.labels.data().iter().position(|&v| !is_class_index(v)) {
+            Some(row) => Err(self.row_error(
+                row,
+                format!(
+                    "label {} is not a class index (0, 1, 2, ...)",
+                    self.labels.data()[row]
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Finds the first non-finite feature, as (row, column).
@@ -157,16 +225,20 @@ impl Dataset {
     pub fn targets(&self, loss: Loss, units: usize) -> Result<Targets> {
         let width = self.labels.row_len();
         let class_of = |row: usize, v: f32| -> Result<u32> {
-            if v.fract() != 0.0 || v < 0.0 || !v.is_finite() {
-                return Err(Error::Data(format!(
-                    "label {v} in row {row} is not a class index (0, 1, 2, ...)"
-                )));
+            if !is_class_index(v) {
+                return Err(self.row_error(
+                    row,
+                    format!("label {v} is not a class index (0, 1, 2, ...)"),
+                ));
             }
             if v as usize >= units {
-                return Err(Error::Data(format!(
-                    "label {v} in row {row} is out of range for a model with {units} output units (classes 0..{})",
-                    units - 1
-                )));
+                return Err(self.row_error(
+                    row,
+                    format!(
+                        "label {v} is out of range for a model with {units} output units (classes 0..{})",
+                        units.saturating_sub(1)
+                    ),
+                ));
             }
             Ok(v as u32)
         };
@@ -208,18 +280,17 @@ impl Dataset {
                         .iter()
                         .position(|v| !(0.0..=1.0).contains(v))
                     {
-                        return Err(Error::Data(format!(
-                            "label {} in row {} is outside [0, 1], which binary_crossentropy needs",
-                            self.labels.data()[i],
-                            i / width
-                        )));
+                        return Err(self.row_error(
+                            i / width,
+                            format!(
+                                "label {} is outside [0, 1], which binary_crossentropy needs",
+                                self.labels.data()[i]
+                            ),
+                        ));
                     }
                 }
                 if let Some(i) = self.labels.data().iter().position(|v| !v.is_finite()) {
-                    return Err(Error::Data(format!(
-                        "label in row {} is not a finite number",
-                        i / width
-                    )));
+                    return Err(self.row_error(i / width, "the label is not a finite number"));
                 }
                 let mut values = self.labels.clone();
                 values.resize(&[self.len(), width]);
@@ -243,15 +314,20 @@ pub fn read_csv_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
     self::csv::read_maybe_gzipped(path)
 }
 
+/// Whether `v` is a class index: a non-negative whole number.
+fn is_class_index(v: f32) -> bool {
+    v.is_finite() && v >= 0.0 && v.fract() == 0.0
+}
+
 /// Loads an IDX directory holding `train-*` and, when present, `t10k-*` image and label files
 /// (the MNIST layout).
 pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
-    let train = fashion_mnist::load_idx_pair(dir, "train")?;
+    let train = fashion_mnist::load_idx_pair(dir, "train", false)?;
     let has_test = ["t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz"]
         .iter()
         .any(|f| dir.join(f).is_file());
     let test = if has_test {
-        Some(fashion_mnist::load_idx_pair(dir, "t10k")?)
+        Some(fashion_mnist::load_idx_pair(dir, "t10k", false)?)
     } else {
         None
     };

@@ -5,15 +5,32 @@ use std::path::Path;
 
 use npyz::{DType, NpyFile, Order, TypeChar};
 
-use super::Dataset;
+use super::{Dataset, RowOrigin};
 use crate::tensor::Tensor;
-use crate::{io, Error, Result};
+use crate::{io, limits, Error, Result};
 
 /// Reads a C-order numeric `.npy` array as f32, with its shape.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
     let bytes = io::read(path)?;
+    let head = &bytes[..bytes.len().min(4096)];
+    if [&b"'|O'"[..], b"\"|O\""]
+        .iter()
+        .any(|pat| head.windows(pat.len()).any(|w| w == *pat))
+    {
+        return Err(Error::format(
+            path,
+            "object arrays (dtype `O`) are not supported; save a numeric array (e.g. x.astype(np.float32))",
+        ));
+    }
     let npy = NpyFile::new(&bytes[..])
         .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
+    if npy.shape().contains(&0) {
+        return Err(Error::format(
+            path,
+            format!("shape {:?} holds no values", npy.shape()),
+        ));
+    }
+    limits::array_values(path, npy.shape())?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     if npy.order() != Order::C {
         return Err(Error::format(
@@ -91,6 +108,15 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
 /// Loads features from `features` (N, ...) and labels from `labels` (N) or (N, L).
 pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
     let x = read_npy(features)?;
+    if x.shape().len() < 2 {
+        return Err(Error::format(
+            features,
+            format!(
+                "a 1-D array of shape {:?}: features are (N, F), one row per sample; save x.reshape(-1, 1) for a single feature",
+                x.shape()
+            ),
+        ));
+    }
     let mut y = read_npy(labels)?;
     if y.rows() != x.rows() {
         return Err(Error::format(
@@ -105,9 +131,11 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
     }
     let width = y.row_len().max(1);
     y.resize(&[x.rows(), width]);
+    let origin = RowOrigin::rows(features, x.rows());
     Ok(Dataset {
         x,
         labels: y,
         weights: None,
+        origin,
     })
 }

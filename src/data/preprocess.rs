@@ -103,6 +103,35 @@ impl Scaler {
         }
     }
 
+    /// The scaler, or why it cannot scale: training features so spread that their range (or
+    /// standard deviation) is not a finite f32.
+    pub fn checked(self) -> Result<Scaler, String> {
+        if self.offset.iter().chain(&self.scale).all(|v| v.is_finite()) {
+            Ok(self)
+        } else {
+            Err(
+                "the training features span a range too wide for f32 arithmetic, so scaling would overflow; rescale them or use scale = \"none\""
+                    .into(),
+            )
+        }
+    }
+
+    /// Applies the scaling to `data`'s features in place; a finite value that overflows when
+    /// scaled is an error naming its row, not a NaN for training to find.
+    pub fn apply_checked(&self, data: &mut super::Dataset) -> crate::Result<()> {
+        if let Some((row, col)) = data.first_non_finite() {
+            return Err(data.row_error(row, format!("feature {col} is not a finite number")));
+        }
+        self.apply(&mut data.x);
+        match data.first_non_finite() {
+            Some((row, col)) => Err(data.row_error(
+                row,
+                format!("feature {col} is finite but overflows f32 when scaled"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the scaler fits features of width `features`.
     pub fn fits(&self, features: usize) -> bool {
         self.offset.len() == self.scale.len()

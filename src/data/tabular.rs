@@ -189,11 +189,14 @@ pub fn read_table(
 
     // Every field as text first: categories and string labels are known only at the end.
     let mut labels = Vec::new();
+    let mut lines = Vec::new();
     let mut weights = Vec::new();
     let mut fields: Vec<Vec<String>> = vec![Vec::new(); feature_at.len()];
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = record.map_err(|e| Error::format(path, format!("line {line}: {e}")))?;
+        // The physical line (blank lines counted), as the other loaders report it.
+        let line = record.position().map_or(line as u64, |p| p.line());
         if record.len() != headers.len() {
             return Err(Error::format(
                 path,
@@ -224,6 +227,7 @@ pub fn read_table(
             return Err(missing(label_at, "label"));
         }
         labels.push(label.to_string());
+        lines.push(line);
         if let Some(w) = weight_at {
             let field = &record[w];
             let value: f32 = field.parse().map_err(|_| {
@@ -306,6 +310,11 @@ pub fn read_table(
         x: Tensor::from_vec(x, &[n, f]),
         labels: Tensor::from_vec(label_values, &[n, 1]),
         weights: weight_at.map(|_| weights),
+        origin: Some(super::RowOrigin {
+            path: path.to_path_buf(),
+            unit: "line",
+            numbers: lines,
+        }),
     };
     let layout = TableLayout {
         columns,

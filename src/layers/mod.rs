@@ -451,6 +451,22 @@ impl DenseSpec {
 }
 
 impl LayerSpec {
+    /// How many parameter and state values the layer will hold on an input of `input_shape`
+    /// (at most; known before building, so that an absurd model is refused unallocated).
+    pub fn param_count(&self, input_shape: &[usize]) -> u64 {
+        let elements = input_shape
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d as u64));
+        match self {
+            LayerSpec::Dense(d) => elements
+                .saturating_mul(d.units as u64)
+                .saturating_add(d.units as u64),
+            LayerSpec::BatchNormalization(_) => 4 * input_shape.last().copied().unwrap_or(0) as u64,
+            LayerSpec::Prelu(_) => elements,
+            _ => 0,
+        }
+    }
+
     /// The base for automatic names (`dense` → `dense`, `dense_1`, ...).
     pub fn base_name(&self) -> &'static str {
         match self {

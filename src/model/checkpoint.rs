@@ -51,7 +51,7 @@ impl RngState {
     /// A generator at exactly this position.
     pub fn restore(&self) -> std::result::Result<Rng, String> {
         let bad = || "a random-stream state in the checkpoint is malformed".to_string();
-        if self.seed.len() != 64 {
+        if self.seed.len() != 64 || !self.seed.is_ascii() {
             return Err(bad());
         }
         let mut seed = [0u8; 32];
@@ -103,6 +103,49 @@ pub struct TrainingState {
     pub layer_rngs: Vec<Option<RngState>>,
     /// The on-plateau schedule's state, if the model has one.
     pub plateau: Option<SavedPlateau>,
+}
+
+impl TrainingState {
+    /// Checks every count and index against the others: the epoch numbers, the history's values,
+    /// the sample order (a permutation of 0..N, or empty) and the plateau state.
+    fn check(&self) -> std::result::Result<(), String> {
+        for (i, e) in self.history.iter().enumerate() {
+            if e.epoch != i {
+                return Err(format!(
+                    "history entry {} is numbered epoch {}, expected {i}",
+                    i + 1,
+                    e.epoch
+                ));
+            }
+            if !(e.learning_rate.is_finite() && e.seconds.is_finite() && e.seconds >= 0.0) {
+                return Err(format!(
+                    "history of epoch {} has a non-finite learning rate or time",
+                    e.epoch
+                ));
+            }
+        }
+        let n = self.shuffle_order.len();
+        let mut seen = vec![false; n];
+        for &i in &self.shuffle_order {
+            match seen.get_mut(i as usize) {
+                Some(s) if !*s => *s = true,
+                _ => {
+                    return Err(format!(
+                        "shuffle_order is not a permutation of 0..{n} (index {i} is out of range or repeated)"
+                    ))
+                }
+            }
+        }
+        if let Some(p) = &self.plateau {
+            if !(p.lr.is_finite() && p.lr > 0.0) || p.best.is_some_and(|b| b.is_nan()) {
+                return Err(format!(
+                    "the on-plateau state has learning rate {} and best {:?}",
+                    p.lr, p.best
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Sequential {
@@ -183,6 +226,16 @@ impl Sequential {
                 "no checkpoint here (missing training_state.json)",
             ));
         };
+        // A checkpoint is whole or refused: without its optimizer state, training would go on
+        // with a fresh optimizer and silently differ.
+        for name in [super::save::OPTIMIZER_FILE, super::save::WEIGHTS_FILE] {
+            if !dir.join(name).is_file() {
+                return Err(Error::format(
+                    &dir.join(name),
+                    "missing from the checkpoint; it cannot be resumed",
+                ));
+            }
+        }
         let (mut model, file, scaler) = Sequential::load(&dir)?;
         let path = dir.join(STATE_FILE);
         let text = io::read_to_string(&path)?;
@@ -205,6 +258,12 @@ impl Sequential {
             ));
         }
         let bad = |m: String| Error::format(&path, m);
+        state.check().map_err(bad)?;
+        if state.plateau.is_some() != model.schedule().is_some() {
+            return Err(bad(
+                "the on-plateau schedule state does not fit the model's schedule".into(),
+            ));
+        }
         model.shuffle_rng = state.shuffle_rng.restore().map_err(bad)?;
         model.augment_rng = state.augment_rng.restore().map_err(bad)?;
         model.shuffle_order = state.shuffle_order.iter().map(|&i| i as usize).collect();

@@ -93,6 +93,9 @@ impl Sequential {
             return Err(Error::Data("the training set is empty".into()));
         }
         for data in std::iter::once(train).chain(validation) {
+            if let Some((row, col)) = data.first_non_finite() {
+                return Err(data.row_error(row, format!("feature {col} is not a finite number")));
+            }
             self.check_input(&data.x)?;
         }
         let units = self.output_units();

@@ -27,6 +27,11 @@ pub struct LrFindOptions {
     pub smoothing: f64,
 }
 
+/// The fewest steps of a range test: fewer points give no curve to read a rate from.
+pub const MIN_LR_FIND_STEPS: usize = 10;
+/// The most steps of a range test (the curve is kept in memory, a point per step).
+pub const MAX_LR_FIND_STEPS: usize = 100_000;
+
 impl Default for LrFindOptions {
     fn default() -> Self {
         LrFindOptions {
@@ -81,6 +86,13 @@ impl Sequential {
                 options.min_lr, options.max_lr
             )));
         }
+        if let Some(steps) = options.steps {
+            if !(MIN_LR_FIND_STEPS..=MAX_LR_FIND_STEPS).contains(&steps) {
+                return Err(Error::Config(format!(
+                    "lr-find --steps must be from {MIN_LR_FIND_STEPS} (for a curve to suggest from) to {MAX_LR_FIND_STEPS}, got {steps}"
+                )));
+            }
+        }
         if options.batch_size == 0 || train.is_empty() {
             return Err(Error::Config(
                 "lr-find needs a batch size ≥ 1 and some data".into(),
@@ -91,7 +103,7 @@ impl Sequential {
         let steps = options
             .steps
             .unwrap_or_else(|| train.len().div_ceil(options.batch_size).max(100))
-            .max(2);
+            .clamp(MIN_LR_FIND_STEPS, MAX_LR_FIND_STEPS);
 
         // Everything the test changes, to put back afterwards.
         let saved_params: Vec<Vec<Tensor>> = self

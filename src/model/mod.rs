@@ -181,19 +181,34 @@ impl Sequential {
         if specs.is_empty() {
             return Err(Error::Config("a model needs at least one layer".into()));
         }
+        if specs.len() > crate::spec::MAX_REPEAT as usize {
+            return Err(Error::Config(format!(
+                "{} layers, more than the limit of {}",
+                specs.len(),
+                crate::spec::MAX_REPEAT
+            )));
+        }
         if input_shape.is_empty() || input_shape.contains(&0) {
             return Err(Error::Shape(format!(
                 "input shape {input_shape:?} must have positive sizes"
+            )));
+        }
+        if input_shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .is_none_or(|n| n > crate::limits::MAX_ARRAY_VALUES)
+        {
+            return Err(Error::Shape(format!(
+                "input shape {input_shape:?} has more than {} values per sample",
+                crate::limits::MAX_ARRAY_VALUES
             )));
         }
         let mut rng = Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(specs.len());
         let mut output_shapes = Vec::with_capacity(specs.len());
         let mut shape = input_shape.to_vec();
-        let mut used: Vec<String> = specs
-            .iter()
-            .filter_map(|s| s.name().map(String::from))
-            .collect();
+        let mut names = Names::new(specs)?;
+        let mut total_params = 0u64;
         for (index, spec) in specs.iter().enumerate() {
             spec.validate()
                 .map_err(|m| Error::Config(format!("layer {}: {m}", index + 1)))?;
@@ -201,7 +216,7 @@ impl Sequential {
             let mut layer = spec.instantiate();
             let name = match spec.name() {
                 Some(n) => n.to_string(),
-                None => unique_name(spec.base_name(), &mut used),
+                None => names.fresh(spec.base_name()),
             };
             layer.set_name(name);
             let elements: usize = shape.iter().product::<usize>().max(1);
@@ -216,6 +231,16 @@ impl Sequential {
                         d.units
                     )));
                 }
+            }
+            total_params = total_params.saturating_add(spec.param_count(&shape));
+            if total_params > crate::limits::MAX_MODEL_PARAMS {
+                return Err(Error::Config(format!(
+                    "the model would have over {total_params} parameters by layer `{}` ({} as f32, before gradients and optimizer state), more than the limit of {} ({})",
+                    layer.name(),
+                    crate::limits::human_bytes(total_params.saturating_mul(4)),
+                    crate::limits::MAX_MODEL_PARAMS,
+                    crate::limits::human_bytes(crate::limits::MAX_MODEL_PARAMS * 4)
+                )));
             }
             shape = layer.build(&shape, &mut rng)?;
             output_shapes.push(shape.clone());
@@ -786,6 +811,9 @@ impl Sequential {
         let loss = self
             .loss()
             .ok_or_else(|| Error::Config("compile the model before evaluating it".into()))?;
+        if data.is_empty() {
+            return Err(Error::Data("no samples to evaluate".into()));
+        }
         self.check_input(&data.x)?;
         let targets = data.targets(loss, self.output_units())?;
         self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size)
@@ -1003,13 +1031,47 @@ fn update_metrics(
     }
 }
 
-fn unique_name(base: &str, used: &mut Vec<String>) -> String {
-    let mut name = base.to_string();
-    let mut k = 0;
-    while used.contains(&name) {
-        k += 1;
-        name = format!("{base}_{k}");
+/// Layer names in use, and the next free suffix per base: unique names in linear time.
+struct Names {
+    used: std::collections::HashSet<String>,
+    next: std::collections::HashMap<&'static str, usize>,
+}
+
+impl Names {
+    /// The names `specs` give, refused when one is given twice.
+    fn new(specs: &[LayerSpec]) -> Result<Names> {
+        let mut used = std::collections::HashSet::new();
+        for (i, name) in specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.name()?)))
+        {
+            if !used.insert(name.to_string()) {
+                return Err(Error::Config(format!(
+                    "layer {}: the name `{name}` is already used by an earlier layer; layer names must be unique",
+                    i + 1
+                )));
+            }
+        }
+        Ok(Names {
+            used,
+            next: Default::default(),
+        })
     }
-    used.push(name.clone());
-    name
+
+    /// Keras' next free name for `base`: `dense`, `dense_1`, `dense_2`, ...
+    fn fresh(&mut self, base: &'static str) -> String {
+        let k = self.next.entry(base).or_insert(0);
+        loop {
+            let name = if *k == 0 {
+                base.to_string()
+            } else {
+                format!("{base}_{k}")
+            };
+            *k += 1;
+            if self.used.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
 }

@@ -23,8 +23,8 @@ use crate::{io, Error, Result};
 /// The version of the model directory format this build writes and reads.
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 const ARCHITECTURE_FILE: &str = "model.toml";
-const WEIGHTS_FILE: &str = "weights.safetensors";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub(super) const WEIGHTS_FILE: &str = "weights.safetensors";
+pub(super) const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SCALAR_PREFIX: &str = "scalar.";
 const ITERATIONS: &str = "iterations";
 const SCALER_OFFSET: &str = "preprocessing.offset";
@@ -199,11 +199,18 @@ impl Sequential {
                     ),
                 ));
             }
-            Ok(view
+            let values: Vec<f32> = view
                 .data()
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+                .collect();
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(Error::format(
+                    &weights_path,
+                    format!("tensor `{name}` holds a non-finite value ({v})"),
+                ));
+            }
+            Ok(values)
         };
         let mut expected_names = vec![SCALER_OFFSET.to_string(), SCALER_SCALE.to_string()];
         for layer in model.layers.iter_mut() {
@@ -334,13 +341,20 @@ fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
                     .scalars
                     .push((scalar.to_string(), f64::from_le_bytes(b)));
             }
-            (None, Dtype::F32) => state.buffers.push((
-                name.clone(),
-                view.data()
+            (None, Dtype::F32) => {
+                let values: Vec<f32> = view
+                    .data()
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            )),
+                    .collect();
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(Error::format(
+                        path,
+                        format!("tensor `{name}` holds a non-finite value"),
+                    ));
+                }
+                state.buffers.push((name.clone(), values));
+            }
             _ => {
                 return Err(Error::format(
                     path,
