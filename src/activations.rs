@@ -39,7 +39,7 @@ pub enum Activation {
     Sigmoid,
     /// f(x) = tanh x; f' = 1 - y².
     Tanh,
-    /// f(x) = max(0, x); f' = [x > 0].
+    /// f(x) = max(0, x); f' = `[x > 0]`.
     Relu,
     /// f(x) = x for x > 0, αx otherwise; f' = 1 or α.
     LeakyRelu {

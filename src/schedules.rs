@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `power` | η₀ / (1 + r·t/s)^c (Keras `InverseTimeDecay` is c = 1) | Géron ch. 11 |
 //! | `exponential` | η₀ · r^(t/s), t/s floored when `staircase` | Keras `ExponentialDecay` |
-//! | `piecewise_constant` | values[i] for boundaries[i-1] < t ≤ boundaries[i] | Keras `PiecewiseConstantDecay` |
+//! | `piecewise_constant` | `values[i]` for `boundaries[i-1] < t ≤ boundaries[i]` | Keras `PiecewiseConstantDecay` |
 //! | `cosine` | linear warm-up to the target, then target·((1-α)·½(1+cos(π·min(t', s)/s)) + α) | Keras `CosineDecay` |
 //! | `one_cycle` | linear (or cosine) from max/div to max over pct_start of the run, then down to max/(div·final_div); momentum the other way | PyTorch `OneCycleLR` (Smith 2018) |
 //! | `reduce_on_plateau` | × factor after `patience` epochs without improvement of `monitor` | PyTorch `ReduceLROnPlateau` |
@@ -402,7 +402,7 @@ pub fn power(lr0: f64, decay_steps: f64, decay_rate: f64, c: f64, staircase: boo
     lr0 / (1.0 + decay_rate * if staircase { p.floor() } else { p }).powf(c)
 }
 
-/// Piecewise constant: values[i] where boundaries[i-1] < t ≤ boundaries[i].
+/// Piecewise constant: `values[i]` where `boundaries[i-1] < t ≤ boundaries[i]`.
 pub fn piecewise_constant(boundaries: &[f64], values: &[f64], t: f64) -> f64 {
     let i = boundaries.iter().take_while(|&&b| t > b).count();
     values[i]

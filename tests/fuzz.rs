@@ -1,5 +1,6 @@
-//! Bounded fuzzing of every parser (proptest): spec, CSV, NPY, IDX, the model files and a
-//! checkpoint's `training_state.json`. Each
+//! Bounded fuzzing of every parser (proptest): spec, CSV, tables (string labels, categorical
+//! columns, missing values), NPY, IDX, the model files and a checkpoint's
+//! `training_state.json`. Each
 //! case mutates a valid input from `tests/fuzz_corpus/` (byte flips, insertions, deletions,
 //! truncation); the parser must return a value or a one-line error, never panic or hang.
 //! PROPTEST_CASES raises the number of cases for a longer run (default 256 per parser).
@@ -62,6 +63,39 @@ proptest! {
         let bytes = mutate(&base, &e);
         let label = deeptrain::data::LabelColumn::Named("label");
         if let Err(err) = deeptrain::data::parse_csv(&bytes, Path::new("fuzz.csv"), label) {
+            one_line(&err);
+        }
+    }
+
+    /// A table with string labels, categorical columns and imputation: read, encoding fitted
+    /// and applied, and a mutated file encoded for prediction with the original's encoding.
+    #[test]
+    fn table_parser(e in edits(), impute in any::<bool>()) {
+        use deeptrain::data::tabular::{encode_csv, read_table, TableOptions};
+        use deeptrain::data::{Impute, TableEncoding};
+        let base = std::fs::read(corpus("table.csv")).unwrap();
+        let bytes = mutate(&base, &e);
+        let categorical = ["island".to_string(), "sex".to_string()];
+        let options = TableOptions {
+            label: "species",
+            features: None,
+            categorical: &categorical,
+            impute: impute.then_some(Impute::Median),
+            sample_weight_column: None,
+        };
+        let path = Path::new("fuzz.csv");
+        match read_table(&bytes, path, &options) {
+            Ok((mut data, layout, _)) => {
+                if let Ok(encoding) = TableEncoding::fit(&layout, &data, "species") {
+                    encoding.apply(&layout, &mut data);
+                }
+            }
+            Err(err) => one_line(&err),
+        }
+        let options = TableOptions { impute: Some(Impute::Mean), ..options };
+        let (data, layout, _) = read_table(&base, path, &options).unwrap();
+        let encoding = TableEncoding::fit(&layout, &data, "species").unwrap();
+        if let Err(err) = encode_csv(&bytes, path, &encoding) {
             one_line(&err);
         }
     }
