@@ -24,6 +24,19 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// `deeptrain train SPEC --out OUT`, which must succeed.
+fn train_ok(spec: &Path, out: &Path) -> Output {
+    let o = Command::new(BIN)
+        .arg("train")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run deeptrain");
+    assert!(o.status.success(), "{}", text(&o).1);
+    o
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -61,13 +74,7 @@ fn predict_thresholds_sigmoid_outputs_instead_of_an_argmax() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write(dir.path(), "binary.toml", BINARY);
     let run = dir.path().join("run");
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     // Ten zeros and ten ones from the digits, as a CSV of 64 features.
     let all = deeptrain::data::digits_all().unwrap();
     let mut csv = (0..64)
@@ -148,13 +155,7 @@ fn several_sigmoid_outputs_get_one_decision_column_each() {
         .replace("units = 1\n", "units = 3\n");
     let spec = write(dir.path(), "multi.toml", &spec);
     let run = dir.path().join("run");
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     let o = deeptrain(&[
         "predict",
         run.to_str().unwrap(),
@@ -243,13 +244,7 @@ fn predict_and_evaluate_refuse_non_finite_inputs() {
         "s.toml",
         &BINARY.replace("epochs = 3", "epochs = 1"),
     );
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     let header = (0..64)
         .map(|i| format!("f{i}"))
         .collect::<Vec<_>>()
@@ -341,14 +336,8 @@ fn a_file_order_split_that_loses_a_class_is_a_warning() {
         data.to_str().unwrap()
     );
     let spec = write(dir.path(), "s.toml", &spec);
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        dir.path().join("run").to_str().unwrap(),
-    ]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
+    let o = train_ok(&spec, &dir.path().join("run"));
+    let (out, _) = text(&o);
     assert!(
         out.contains("warning: class 2 is in the test part but not in the training part"),
         "{out}"
@@ -360,13 +349,7 @@ fn a_file_order_split_that_loses_a_class_is_a_warning() {
             .unwrap()
             .replace("shuffle = false\n", ""),
     );
-    let o = deeptrain(&[
-        "train",
-        shuffled.to_str().unwrap(),
-        "--out",
-        dir.path().join("run2").to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
+    let o = train_ok(&shuffled, &dir.path().join("run2"));
     assert!(!text(&o).0.contains("training part"), "{}", text(&o).0);
 }
 
@@ -394,13 +377,7 @@ epochs = 2
 "#;
     let spec = write(dir.path(), "l2.toml", spec);
     let run = dir.path().join("run");
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     let loss_of = |args: &[&str]| -> f64 {
         let o = deeptrain(args);
         let (out, err) = text(&o);
@@ -469,13 +446,7 @@ fn resume_continues_in_its_directory_and_finishes_a_run_killed_before_its_model(
     let dir = tempfile::tempdir().unwrap();
     let spec = write(dir.path(), "r.toml", RESUMABLE);
     let run = dir.path().join("run");
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     let weights = std::fs::read(run.join("model/weights.safetensors")).unwrap();
     // As if killed between the last checkpoint and the model.
     std::fs::remove_dir_all(run.join("model")).unwrap();
@@ -508,13 +479,7 @@ fn resume_from_an_empty_path_never_overwrites_the_out_checkpoint() {
         &RESUMABLE.replace("epochs = 3", "epochs = 2"),
     );
     let run = dir.path().join("run");
-    let o = deeptrain(&[
-        "train",
-        spec.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    train_ok(&spec, &run);
     let state = std::fs::read(run.join("resume/training_state.json")).unwrap();
     let typo = dir.path().join("rnu");
     let o = deeptrain(&[
