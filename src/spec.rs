@@ -11,7 +11,7 @@ use crate::data::{self, tabular, Augmentation, Dataset, Impute, Scale, SplitOrde
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
-use crate::model::{one_line, ModelFile};
+use crate::model::{one_line, ModelFile, ModelInput, ModelOutput};
 use crate::optimizers::OptimizerSpec;
 use crate::schedules::ScheduleSpec;
 use crate::{io, Error, Result};
@@ -28,8 +28,16 @@ pub struct Spec {
     pub data: DataSpec,
     /// The layers, first to last. In the file, a layer table may carry `repeat = N` to stand
     /// for N identical layers (a 100-layer stack in one entry).
-    #[serde(deserialize_with = "deserialize_layers")]
+    /// A layer with `inputs = [...]` reads the layers or model inputs it names (a graph,
+    /// Keras' functional API); without, the layer before it.
+    #[serde(
+        deserialize_with = "deserialize_layers",
+        serialize_with = "crate::layers::serde_layers::serialize"
+    )]
     pub layers: Vec<LayerSpec>,
+    /// `[[outputs]]`: the model outputs and their loss weights (default: the last layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<ModelOutput>,
     /// Loss and metrics.
     #[serde(default)]
     pub compile: CompileSpec,
@@ -140,6 +148,33 @@ pub struct DataSpec {
     /// and in the weighted validation and test loss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_weight_column: Option<String>,
+    /// The model inputs, when there are several: `[[data.inputs]] name = "wide"` with
+    /// `columns = ["bill_length_mm", "island"]` (table columns by name, a categorical one
+    /// with all its one-hot features) or feature indices; without `columns`, the whole sample.
+    /// Default: one input, `input`, the whole sample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputSpec>,
+}
+
+/// `[[data.inputs]]`: a named model input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// The name layers read it by.
+    pub name: String,
+    /// The features it selects (names of table columns, or indices); default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<ColumnRef>>,
+}
+
+/// A feature column, by table column name or by index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    /// The feature at this index of the (flattened) sample.
+    Index(usize),
+    /// A table column: all the features it encodes to (one per category when one-hot).
+    Name(String),
 }
 
 /// What a spec's model is trained to output.
@@ -322,6 +357,7 @@ impl Default for DataSpec {
             categorical: Vec::new(),
             impute: None,
             sample_weight_column: None,
+            inputs: Vec::new(),
         }
     }
 }
@@ -435,6 +471,66 @@ impl Spec {
             }
         }
         Ok(spec)
+    }
+
+    /// The model inputs `[data] inputs` name, with table column names resolved against
+    /// `feature_names` (the encoded table's, `name` or `name=category`).
+    pub fn model_inputs(&self, feature_names: Option<&[String]>) -> Result<Vec<ModelInput>> {
+        if self.data.inputs.is_empty() {
+            return Ok(vec![ModelInput::whole(crate::model::graph::DEFAULT_INPUT)]);
+        }
+        self.data
+            .inputs
+            .iter()
+            .map(|input| {
+                let Some(columns) = &input.columns else {
+                    return Ok(ModelInput::whole(&input.name));
+                };
+                let mut indices = Vec::new();
+                for column in columns {
+                    match column {
+                        ColumnRef::Index(i) => indices.push(*i),
+                        ColumnRef::Name(name) => {
+                            let names = feature_names.ok_or_else(|| {
+                                Error::Config(format!(
+                                    "[data] input `{}` names column `{name}`, but the data is not a table: give feature indices",
+                                    input.name
+                                ))
+                            })?;
+                            let before = indices.len();
+                            indices.extend(names.iter().enumerate().filter_map(|(i, f)| {
+                                let base = f.split_once('=').map_or(f.as_str(), |(b, _)| b);
+                                (f == name || base == name).then_some(i)
+                            }));
+                            if indices.len() == before {
+                                return Err(Error::Config(format!(
+                                    "[data] input `{}` names column `{name}`, which is not a feature (features: {})",
+                                    input.name,
+                                    names.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                }
+                Ok(ModelInput::columns(&input.name, indices))
+            })
+            .collect()
+    }
+
+    /// Builds the model the spec describes on samples of `input_shape` (weights from `seed`),
+    /// its inputs resolved as [`Spec::model_inputs`] does.
+    pub fn build_model(
+        &self,
+        input_shape: &[usize],
+        feature_names: Option<&[String]>,
+    ) -> Result<crate::Sequential> {
+        crate::Sequential::from_graph(
+            input_shape,
+            &self.model_inputs(feature_names)?,
+            &self.layers,
+            &self.outputs,
+            self.seed,
+        )
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -555,14 +651,31 @@ impl Spec {
         }
         match &self.transfer {
             None => {
-                let built =
-                    crate::Sequential::from_specs(&file.input_shape, &self.layers, self.seed)
-                        .map(|m| m.layer_specs());
+                let built = crate::Sequential::from_graph(
+                    &file.input_shape,
+                    &file.model_inputs(),
+                    &self.layers,
+                    &self.outputs,
+                    self.seed,
+                )
+                .map(|m| m.layer_specs());
+                let table = |l: &LayerSpec| crate::layers::layer_spec_to_table(l).ok();
                 match built {
                     Ok(layers) if layers.len() == file.layers.len() => {
                         for (i, (a, b)) in layers.iter().zip(&file.layers).enumerate() {
-                            diff(&format!("layers #{}", i + 1), &json(a), &json(b), &mut out);
+                            diff(
+                                &format!("layers #{}", i + 1),
+                                &json(&table(a)),
+                                &json(&table(b)),
+                                &mut out,
+                            );
                         }
+                        diff(
+                            "outputs",
+                            &json(&self.outputs),
+                            &json(&file.outputs),
+                            &mut out,
+                        );
                     }
                     Ok(layers) => out.push(format!(
                         "layers ({} in the spec, {} in the checkpoint)",
@@ -653,13 +766,19 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
             }
             expand_layers(inner)?
         } else {
-            vec![LayerSpec::deserialize(toml::Value::Table(entry)).map_err(|e| e.to_string())?]
+            vec![crate::layers::layer_spec_from_table(entry)?]
         };
         if repeat > 1 {
             if let Some(name) = group.iter().find_map(|l| l.name()) {
                 return Err(format!(
                     "layer `{name}` has a name and is repeated: names must be unique, drop one"
                 ));
+            }
+            if group.iter().any(|l| l.inputs().is_some()) {
+                return Err(
+                    "a repeated layer cannot name its `inputs`: each copy reads the one before"
+                        .into(),
+                );
             }
         }
         // Counted before expanding: nested repeats would multiply first.

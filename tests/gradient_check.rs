@@ -12,60 +12,14 @@ use deeptrain::init::Initializer;
 use deeptrain::layers::{BatchNormSpec, Layer, PreluSpec, RRelu, RreluSpec};
 use deeptrain::{DenseSpec, LayerSpec, Loss, Mode, Sequential, Sgd, Targets, Tensor};
 
-const EPS: f32 = 1e-3;
-
-fn close(analytic: f32, numeric: f32) -> bool {
-    (analytic - numeric).abs() <= 2e-2 * numeric.abs().max(analytic.abs()) + 2e-4
-}
-
 /// Checks every parameter and the input gradient of `model` on (x, targets), in training mode.
 fn check_model(model: Sequential, x: Tensor, targets: Targets, what: &str) {
     check_model_in(Mode::Train, model, x, targets, what)
 }
 
 /// The same check in a given mode (inference, for layers that are random in training).
-fn check_model_in(mode: Mode, mut model: Sequential, x: Tensor, targets: Targets, what: &str) {
-    let (_, dx) = model.compute_gradients(&x, &targets, mode).unwrap();
-    let analytic: Vec<Vec<Vec<f32>>> = model
-        .layers()
-        .iter()
-        .map(|l| l.params().iter().map(|p| p.grad.data().to_vec()).collect())
-        .collect();
-    let loss_at = |model: &mut Sequential, x: &Tensor| {
-        model.compute_gradients(x, &targets, mode).unwrap().0 as f32
-    };
-    for (li, layer_grads) in analytic.iter().enumerate() {
-        for (pi, grads) in layer_grads.iter().enumerate() {
-            for (k, &g) in grads.iter().enumerate() {
-                let original = model.layers()[li].params()[pi].value.data()[k];
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original + EPS;
-                let plus = loss_at(&mut model, &x);
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original - EPS;
-                let minus = loss_at(&mut model, &x);
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original;
-                let numeric = (plus - minus) / (2.0 * EPS);
-                assert!(
-                    close(g, numeric),
-                    "{what}: layer {li} param {pi}[{k}]: analytic {g}, numeric {numeric}"
-                );
-            }
-        }
-    }
-    let mut x_var = x.clone();
-    for k in 0..x.len() {
-        let original = x.data()[k];
-        x_var.data_mut()[k] = original + EPS;
-        let plus = loss_at(&mut model, &x_var);
-        x_var.data_mut()[k] = original - EPS;
-        let minus = loss_at(&mut model, &x_var);
-        x_var.data_mut()[k] = original;
-        let numeric = (plus - minus) / (2.0 * EPS);
-        assert!(
-            close(dx.data()[k], numeric),
-            "{what}: input[{k}]: analytic {}, numeric {numeric}",
-            dx.data()[k]
-        );
-    }
+fn check_model_in(mode: Mode, model: Sequential, x: Tensor, targets: Targets, what: &str) {
+    common::check_gradients(mode, model, x, targets, what)
 }
 
 fn build(input: &[usize], layers: Vec<LayerSpec>, loss: Loss) -> Sequential {

@@ -9,7 +9,7 @@ use deeptrain::callbacks::{BatchEnd, Callback};
 use deeptrain::checks;
 use deeptrain::diagnostics::{self, Diagnostics, LayerStats, Verdict};
 use deeptrain::model::FitOptions;
-use deeptrain::{Error, Result, Sequential};
+use deeptrain::{Error, Result};
 
 use super::data_source;
 
@@ -35,7 +35,8 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
     }
     let spec = super::load_spec(args.spec.as_deref())?;
     let data = data_source::prepare(&spec.data)?;
-    let mut model = Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
+    let names = data.scaler.table.as_ref().map(|t| t.feature_names());
+    let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
     model.compile(
         spec.optimizer.build().map_err(Error::Config)?,
         spec.compile.loss,

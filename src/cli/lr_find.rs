@@ -8,7 +8,7 @@ use clap::Args;
 
 use deeptrain::model::{LrFindOptions, SUGGESTION_RULE};
 use deeptrain::plot::{line_chart, Chart, Series};
-use deeptrain::{Error, Result, Sequential};
+use deeptrain::{Error, Result};
 
 use super::data_source;
 
@@ -41,7 +41,8 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-lr-find")));
     let data = data_source::prepare(&spec.data)?;
-    let mut model = Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
+    let names = data.scaler.table.as_ref().map(|t| t.feature_names());
+    let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
     let optimizer = spec.optimizer.build().map_err(Error::Config)?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
     let options = LrFindOptions {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use deeptrain::spec::{Spec, DEFAULT_SPEC};
-use deeptrain::{Result, Sequential};
+use deeptrain::Result;
 
 /// Train deep neural networks well.
 #[derive(Debug, Parser)]
@@ -78,8 +78,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
-            let input_shape = data_source::input_shape(&spec.data)?;
-            let model = Sequential::from_specs(&input_shape, &spec.layers, spec.seed)?;
+            let model = if spec.data.inputs.is_empty() {
+                let input_shape = data_source::input_shape(&spec.data)?;
+                spec.build_model(&input_shape, None)?
+            } else {
+                // Named columns need the table's encoding: prepare the data.
+                let data = data_source::prepare(&spec.data)?;
+                let names = data.scaler.table.as_ref().map(|t| t.feature_names());
+                spec.build_model(data.train.feature_shape(), names.as_deref())?
+            };
             print!("{}", model.summary());
             Ok(())
         }

@@ -489,8 +489,8 @@ fn build_model(
         }
         None => {
             let data = data_source::prepare(&spec.data)?;
-            let model =
-                Sequential::from_specs(data.train.feature_shape(), &spec.layers, spec.seed)?;
+            let names = data.scaler.table.as_ref().map(|t| t.feature_names());
+            let model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
             (model, data)
         }
     };

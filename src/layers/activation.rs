@@ -99,9 +99,21 @@ impl Layer for ActivationLayer {
     fn spec(&self) -> LayerSpec {
         let name = Some(self.name.clone());
         match self.activation {
-            Activation::LeakyRelu { alpha } => LayerSpec::LeakyRelu(LeakyReluSpec { alpha, name }),
-            Activation::Elu { alpha } => LayerSpec::Elu(EluSpec { alpha, name }),
-            activation => LayerSpec::Activation(ActivationSpec { activation, name }),
+            Activation::LeakyRelu { alpha } => LayerSpec::LeakyRelu(LeakyReluSpec {
+                alpha,
+                name,
+                inputs: None,
+            }),
+            Activation::Elu { alpha } => LayerSpec::Elu(EluSpec {
+                alpha,
+                name,
+                inputs: None,
+            }),
+            activation => LayerSpec::Activation(ActivationSpec {
+                activation,
+                name,
+                inputs: None,
+            }),
         }
     }
 

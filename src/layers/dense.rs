@@ -280,6 +280,18 @@ impl Layer for Dense {
         self.fused_output.then_some(&self.z)
     }
 
+    fn kernel_param(&self) -> Option<&Param> {
+        self.params.get(KERNEL)
+    }
+
+    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
+        self.params.get_mut(KERNEL)
+    }
+
+    fn has_penalty(&self) -> bool {
+        self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some()
+    }
+
     fn penalty(&self) -> f64 {
         let mut total = 0.0;
         if let Some(r) = self.spec.kernel_regularizer {

@@ -141,6 +141,7 @@ impl Layer for Dropout {
         let spec = super::DropoutSpec {
             rate: self.rate,
             name: Some(self.name.clone()),
+            inputs: None,
         };
         match self.kind {
             DropoutKind::Standard => LayerSpec::Dropout(spec),
@@ -227,6 +228,7 @@ impl Layer for GaussianNoise {
         LayerSpec::GaussianNoise(super::GaussianNoiseSpec {
             stddev: self.stddev,
             name: Some(self.name.clone()),
+            inputs: None,
         })
     }
 

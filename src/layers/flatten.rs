@@ -65,6 +65,7 @@ impl Layer for Flatten {
     fn spec(&self) -> LayerSpec {
         LayerSpec::Flatten(FlattenSpec {
             name: Some(self.name.clone()),
+            inputs: None,
         })
     }
 }

@@ -12,17 +12,24 @@
 
 mod activation;
 mod batch_norm;
+mod custom;
 mod dense;
 mod dropout;
 mod flatten;
+mod merge;
 mod prelu;
 mod rrelu;
 
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormalization;
+pub use custom::{
+    is_registered, layer_spec_from_table, layer_spec_to_table, register_layer, serde_layers,
+    CustomLayerSpec, LayerFactory,
+};
 pub use dense::Dense;
 pub use dropout::{Dropout, DropoutKind, GaussianNoise};
 pub use flatten::Flatten;
+pub use merge::{Merge, MergeOp};
 pub use prelu::PRelu;
 pub use rrelu::RRelu;
 
@@ -110,6 +117,51 @@ pub trait Layer: Send {
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
     );
+    /// Creates weights for the per-sample shapes of its inputs (several for a merge layer);
+    /// returns the output shape. A layer that takes one input refuses several.
+    fn build_many(&mut self, input_shapes: &[&[usize]], rng: &mut Rng) -> Result<Vec<usize>> {
+        match input_shapes {
+            [one] => self.build(one, rng),
+            _ => Err(crate::Error::Shape(format!(
+                "layer `{}` ({}) takes one input, not {}",
+                self.name(),
+                self.class_name(),
+                input_shapes.len()
+            ))),
+        }
+    }
+    /// [`Layer::forward`] over several inputs (merge layers); one input by default.
+    fn forward_many(&mut self, inputs: &[&Tensor], output: &mut Tensor, mode: Mode) {
+        self.forward(inputs[0], output, mode)
+    }
+    /// [`Layer::backward`] over several inputs: writes dL/d(input k) into `grad_inputs[k]`
+    /// where it is `Some`.
+    fn backward_many(
+        &mut self,
+        inputs: &[&Tensor],
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_inputs: &mut [Option<&mut Tensor>],
+    ) {
+        self.backward(
+            inputs[0],
+            output,
+            grad_output,
+            grad_inputs[0].as_deref_mut(),
+        )
+    }
+    /// The weight matrix diagnostics, sparsity and pruning look at, if the layer has one.
+    fn kernel_param(&self) -> Option<&Param> {
+        None
+    }
+    /// [`Layer::kernel_param`], mutable (for pruning).
+    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
+        None
+    }
+    /// Whether the layer adds a weight penalty (L1/L2) to the loss.
+    fn has_penalty(&self) -> bool {
+        false
+    }
     /// Parameters (empty for parameter-free layers).
     fn params(&self) -> &[Param] {
         &[]
@@ -232,6 +284,37 @@ pub enum LayerSpec {
     /// Additive noise in training: `{ type = "gaussian_noise", stddev = 0.1 }`.
     #[serde(alias = "GaussianNoise")]
     GaussianNoise(GaussianNoiseSpec),
+    /// Element-wise sum of its inputs (a residual connection): `{ type = "add", inputs = [...] }`.
+    #[serde(alias = "Add")]
+    Add(MergeSpec),
+    /// Element-wise difference of its two inputs, first minus second.
+    #[serde(alias = "Subtract")]
+    Subtract(MergeSpec),
+    /// Element-wise product of its inputs.
+    #[serde(alias = "Multiply")]
+    Multiply(MergeSpec),
+    /// Element-wise mean of its inputs.
+    #[serde(alias = "Average")]
+    Average(MergeSpec),
+    /// Its inputs side by side along the last axis (Wide & Deep's join).
+    #[serde(alias = "Concatenate")]
+    Concatenate(MergeSpec),
+    /// A layer type registered by user code ([`register_layer`]); written in a spec as
+    /// `{ type = "my_layer", ... }` with its own keys.
+    #[serde(skip)]
+    Custom(CustomLayerSpec),
+}
+
+/// Settings of a merge layer ([`Merge`]): only its name and inputs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeSpec {
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The layers (or model inputs) it merges, by name (at least two; `subtract` takes two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of a [`Dropout`] layer (standard or alpha).
@@ -243,6 +326,9 @@ pub struct DropoutSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of a [`GaussianNoise`] layer.
@@ -254,6 +340,9 @@ pub struct GaussianNoiseSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of a [`BatchNormalization`] layer (Keras' names and defaults).
@@ -275,6 +364,9 @@ pub struct BatchNormSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
     /// Whether γ and β are trained; a frozen layer also runs in inference mode (as Keras).
     #[serde(default = "yes")]
     pub trainable: bool,
@@ -288,6 +380,7 @@ impl Default for BatchNormSpec {
             center: true,
             scale: true,
             name: None,
+            inputs: None,
             trainable: true,
         }
     }
@@ -310,6 +403,9 @@ pub struct LeakyReluSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of an ELU layer (Keras' `ELU`, default alpha 1).
@@ -322,6 +418,9 @@ pub struct EluSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of a [`PRelu`] layer (He et al. 2015).
@@ -334,6 +433,9 @@ pub struct PreluSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
     /// Whether the slopes are trained (default true).
     #[serde(default = "yes")]
     pub trainable: bool,
@@ -352,6 +454,9 @@ pub struct RreluSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 fn leaky_relu_layer_alpha() -> f32 {
@@ -388,6 +493,9 @@ pub struct DenseSpec {
     /// Layer name (default: `dense`, `dense_1`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
     /// Whether the parameters are trained (default true).
     #[serde(default = "yes")]
     pub trainable: bool,
@@ -409,6 +517,9 @@ pub struct FlattenSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 /// Settings of an [`ActivationLayer`].
@@ -420,6 +531,9 @@ pub struct ActivationSpec {
     /// Layer name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -442,6 +556,7 @@ impl DenseSpec {
             kernel_initializer: Initializer::GLOROT_UNIFORM,
             bias_initializer: Initializer::Zeros,
             name: None,
+            inputs: None,
             trainable: true,
             kernel_regularizer: None,
             bias_regularizer: None,
@@ -467,6 +582,19 @@ impl LayerSpec {
         }
     }
 
+    /// The largest single parameter tensor the layer will hold on an input of `input_shape`
+    /// (a Dense kernel's inputs × units), checked against a per-tensor limit before building.
+    pub fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        let elements = input_shape
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d as u64));
+        match self {
+            LayerSpec::Dense(d) => elements.saturating_mul(d.units as u64),
+            LayerSpec::Prelu(_) => elements,
+            _ => 0,
+        }
+    }
+
     /// The base for automatic names (`dense` → `dense`, `dense_1`, ...).
     pub fn base_name(&self) -> &'static str {
         match self {
@@ -481,6 +609,20 @@ impl LayerSpec {
             LayerSpec::Dropout(_) => "dropout",
             LayerSpec::AlphaDropout(_) => "alpha_dropout",
             LayerSpec::GaussianNoise(_) => "gaussian_noise",
+            LayerSpec::Add(_) => "add",
+            LayerSpec::Subtract(_) => "subtract",
+            LayerSpec::Multiply(_) => "multiply",
+            LayerSpec::Average(_) => "average",
+            LayerSpec::Concatenate(_) => "concatenate",
+            LayerSpec::Custom(_) => "custom",
+        }
+    }
+
+    /// The name used for automatic names: the base name, or a custom layer's type.
+    pub fn auto_name_base(&self) -> &str {
+        match self {
+            LayerSpec::Custom(c) => &c.type_name,
+            other => other.base_name(),
         }
     }
 
@@ -497,6 +639,140 @@ impl LayerSpec {
             LayerSpec::BatchNormalization(s) => s.name.as_deref(),
             LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) => s.name.as_deref(),
             LayerSpec::GaussianNoise(s) => s.name.as_deref(),
+            LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Concatenate(s) => s.name.as_deref(),
+            LayerSpec::Custom(s) => s.name.as_deref(),
+        }
+    }
+
+    /// The names of the layers (or model inputs) this one reads, when the spec names them.
+    pub fn inputs(&self) -> Option<&[String]> {
+        self.inputs_slot().as_deref()
+    }
+
+    /// Sets the layers (or model inputs) it reads (`None`: the previous layer).
+    pub fn set_inputs(&mut self, inputs: Option<Vec<String>>) {
+        *self.inputs_slot_mut() = inputs;
+    }
+
+    /// Sets the layer's name.
+    pub fn set_name(&mut self, name: Option<String>) {
+        *self.name_slot_mut() = name;
+    }
+
+    fn inputs_slot(&self) -> &Option<Vec<String>> {
+        match self {
+            LayerSpec::Dense(s) => &s.inputs,
+            LayerSpec::Flatten(s) => &s.inputs,
+            LayerSpec::Activation(s) => &s.inputs,
+            LayerSpec::LeakyRelu(s) => &s.inputs,
+            LayerSpec::Elu(s) => &s.inputs,
+            LayerSpec::Prelu(s) => &s.inputs,
+            LayerSpec::Rrelu(s) => &s.inputs,
+            LayerSpec::BatchNormalization(s) => &s.inputs,
+            LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) => &s.inputs,
+            LayerSpec::GaussianNoise(s) => &s.inputs,
+            LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Concatenate(s) => &s.inputs,
+            LayerSpec::Custom(s) => &s.inputs,
+        }
+    }
+
+    fn inputs_slot_mut(&mut self) -> &mut Option<Vec<String>> {
+        match self {
+            LayerSpec::Dense(s) => &mut s.inputs,
+            LayerSpec::Flatten(s) => &mut s.inputs,
+            LayerSpec::Activation(s) => &mut s.inputs,
+            LayerSpec::LeakyRelu(s) => &mut s.inputs,
+            LayerSpec::Elu(s) => &mut s.inputs,
+            LayerSpec::Prelu(s) => &mut s.inputs,
+            LayerSpec::Rrelu(s) => &mut s.inputs,
+            LayerSpec::BatchNormalization(s) => &mut s.inputs,
+            LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) => &mut s.inputs,
+            LayerSpec::GaussianNoise(s) => &mut s.inputs,
+            LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Concatenate(s) => &mut s.inputs,
+            LayerSpec::Custom(s) => &mut s.inputs,
+        }
+    }
+
+    fn name_slot_mut(&mut self) -> &mut Option<String> {
+        match self {
+            LayerSpec::Dense(s) => &mut s.name,
+            LayerSpec::Flatten(s) => &mut s.name,
+            LayerSpec::Activation(s) => &mut s.name,
+            LayerSpec::LeakyRelu(s) => &mut s.name,
+            LayerSpec::Elu(s) => &mut s.name,
+            LayerSpec::Prelu(s) => &mut s.name,
+            LayerSpec::Rrelu(s) => &mut s.name,
+            LayerSpec::BatchNormalization(s) => &mut s.name,
+            LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) => &mut s.name,
+            LayerSpec::GaussianNoise(s) => &mut s.name,
+            LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Concatenate(s) => &mut s.name,
+            LayerSpec::Custom(s) => &mut s.name,
+        }
+    }
+
+    /// Whether `auto` initialization, looking past a layer for the activation that follows it,
+    /// stops here (a layer with weights of its own, a merge, a custom layer).
+    pub fn ends_auto_search(&self) -> bool {
+        matches!(self, LayerSpec::Dense(_) | LayerSpec::Custom(_)) || self.merge_op().is_some()
+    }
+
+    /// The merge operation, for a merge layer.
+    pub fn merge_op(&self) -> Option<MergeOp> {
+        match self {
+            LayerSpec::Add(_) => Some(MergeOp::Add),
+            LayerSpec::Subtract(_) => Some(MergeOp::Subtract),
+            LayerSpec::Multiply(_) => Some(MergeOp::Multiply),
+            LayerSpec::Average(_) => Some(MergeOp::Average),
+            LayerSpec::Concatenate(_) => Some(MergeOp::Concatenate),
+            _ => None,
+        }
+    }
+
+    /// Replaces `"auto"` initializers by the one the textbook pairs with `following`, the
+    /// activation that comes after the layer in the graph (He for the ReLU family, LeCun for
+    /// SELU, Glorot otherwise). A layer for which `auto` has no meaning says so.
+    pub fn resolve_auto_initializer(
+        &mut self,
+        following: Option<Activation>,
+    ) -> Result<(), String> {
+        match self {
+            LayerSpec::Dense(dense) if dense.kernel_initializer == Initializer::Auto => {
+                let activation = match dense.activation {
+                    Activation::Linear => following.unwrap_or(Activation::Linear),
+                    own => own,
+                };
+                dense.kernel_initializer = activation.recommended_initializer();
+                Ok(())
+            }
+            LayerSpec::Dense(dense) if dense.bias_initializer == Initializer::Auto => Err(
+                "dense layer: `bias_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros".into(),
+            ),
+            LayerSpec::Prelu(p) if p.alpha_initializer == Initializer::Auto => Err(
+                "prelu layer: `alpha_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros or a constant".into(),
+            ),
+            LayerSpec::Custom(c) if c.config.values().any(|v| v.as_str() == Some("auto")) => {
+                Err(format!(
+                    "layer type `{}` cannot resolve \"auto\": give its initializer by name",
+                    c.type_name
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -515,7 +791,13 @@ impl LayerSpec {
             | LayerSpec::BatchNormalization(_)
             | LayerSpec::Dropout(_)
             | LayerSpec::AlphaDropout(_)
-            | LayerSpec::GaussianNoise(_) => None,
+            | LayerSpec::GaussianNoise(_)
+            | LayerSpec::Add(_)
+            | LayerSpec::Subtract(_)
+            | LayerSpec::Multiply(_)
+            | LayerSpec::Average(_)
+            | LayerSpec::Concatenate(_)
+            | LayerSpec::Custom(_) => None,
         }
     }
 
@@ -578,9 +860,9 @@ impl LayerSpec {
         }
     }
 
-    /// Creates the (unbuilt) layer.
-    pub fn instantiate(&self) -> Box<dyn Layer> {
-        match self {
+    /// Creates the (unbuilt) layer; a custom type through its registered factory.
+    pub fn instantiate(&self) -> Result<Box<dyn Layer>> {
+        Ok(match self {
             LayerSpec::Dense(s) => Box::new(Dense::from_spec(s.clone())),
             LayerSpec::Flatten(s) => Box::new(Flatten::new(s.name.clone())),
             LayerSpec::Activation(s) => {
@@ -604,7 +886,16 @@ impl LayerSpec {
                 Box::new(Dropout::new(DropoutKind::Alpha, s.rate, s.name.clone()))
             }
             LayerSpec::GaussianNoise(s) => Box::new(GaussianNoise::new(s.stddev, s.name.clone())),
-        }
+            LayerSpec::Add(s)
+            | LayerSpec::Subtract(s)
+            | LayerSpec::Multiply(s)
+            | LayerSpec::Average(s)
+            | LayerSpec::Concatenate(s) => Box::new(Merge::new(
+                self.merge_op().expect("a merge spec has an operation"),
+                s.name.clone(),
+            )),
+            LayerSpec::Custom(s) => custom::instantiate(s)?,
+        })
     }
 }
 

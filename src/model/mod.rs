@@ -14,12 +14,14 @@
 mod checkpoint;
 mod fit;
 mod fold;
+pub mod graph;
 mod lr_find;
 mod save;
 pub mod summary;
 
 pub use checkpoint::{RngState, TrainingState, TRAINING_STATE_VERSION};
 pub use fit::FitOptions;
+pub use graph::{ModelInput, ModelOutput, Source, Topology};
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
 pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
 
@@ -52,25 +54,26 @@ pub trait Observer: Send {
     }
 }
 
-/// The spec of layer `index` with `kernel_initializer = "auto"` replaced by the initializer
-/// the textbook pairs with the activation that follows it: the Dense layer's own, or, when that
-/// is linear, the first activation layer after it (before the next Dense layer).
-fn resolve_auto_initializer(specs: &[LayerSpec], index: usize) -> LayerSpec {
-    let mut spec = specs[index].clone();
-    if let LayerSpec::Dense(dense) = &mut spec {
-        if dense.kernel_initializer == crate::Initializer::Auto {
-            let following = specs[index + 1..]
-                .iter()
-                .take_while(|s| !matches!(s, LayerSpec::Dense(_)))
-                .find_map(|s| s.applied_activation());
-            let activation = match dense.activation {
-                Activation::Linear => following.unwrap_or(Activation::Linear),
-                own => own,
-            };
-            dense.kernel_initializer = activation.recommended_initializer();
+/// The activation that follows node `i` in the graph, for `auto` initialization: following its
+/// only reader through layers without an activation of their own (batch norm, dropout,
+/// flatten), up to the next Dense or merge layer, a fan-out or an output. Through a chain, the
+/// first activation layer after a linear Dense layer.
+fn following_activation(topology: &Topology, readers: &[usize], i: usize) -> Option<Activation> {
+    let mut node = i;
+    loop {
+        if topology.consumers[node] != 1 || topology.is_output(node) {
+            return None;
         }
+        let reader = readers[node];
+        let spec = &topology.specs[reader];
+        if spec.ends_auto_search() {
+            return None;
+        }
+        if let Some(activation) = spec.applied_activation() {
+            return Some(activation);
+        }
+        node = reader;
     }
-    spec
 }
 
 /// A snapshot of a model's parameters and state, per layer.
@@ -129,7 +132,129 @@ impl LayerSpec {
         LayerSpec::Activation(crate::layers::ActivationSpec {
             activation,
             name: None,
+            inputs: None,
         })
+    }
+
+    /// Sets the layer's name (which other layers read it by).
+    pub fn named(mut self, name: &str) -> Self {
+        self.set_name(Some(name.to_string()));
+        self
+    }
+
+    /// Sets the layers or model inputs it reads (Keras' `layer(inputs)`).
+    pub fn reads(mut self, inputs: &[&str]) -> Self {
+        self.set_inputs(Some(inputs.iter().map(|s| s.to_string()).collect()));
+        self
+    }
+
+    /// An Add layer over `inputs`: their element-wise sum (a residual connection).
+    pub fn add(inputs: &[&str]) -> Self {
+        LayerSpec::Add(Default::default()).reads(inputs)
+    }
+
+    /// A Subtract layer: its first input minus its second.
+    pub fn subtract(inputs: &[&str]) -> Self {
+        LayerSpec::Subtract(Default::default()).reads(inputs)
+    }
+
+    /// A Multiply layer over `inputs`: their element-wise product.
+    pub fn multiply(inputs: &[&str]) -> Self {
+        LayerSpec::Multiply(Default::default()).reads(inputs)
+    }
+
+    /// An Average layer over `inputs`: their element-wise mean.
+    pub fn average(inputs: &[&str]) -> Self {
+        LayerSpec::Average(Default::default()).reads(inputs)
+    }
+
+    /// A Concatenate layer: `inputs` side by side along the last axis.
+    pub fn concatenate(inputs: &[&str]) -> Self {
+        LayerSpec::Concatenate(Default::default()).reads(inputs)
+    }
+}
+
+impl DenseSpec {
+    /// Sets the layer's name.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Sets the layers or model inputs it reads.
+    pub fn reads(mut self, inputs: &[&str]) -> Self {
+        self.inputs = Some(inputs.iter().map(|s| s.to_string()).collect());
+        self
+    }
+}
+
+/// A graph model being assembled (Keras' functional API): inputs, layers that name what they
+/// read, outputs.
+///
+/// ```
+/// use deeptrain::{Activation, DenseSpec, LayerSpec, Sequential};
+/// // A residual block: y = relu(x + Dense(relu(Dense(x)))).
+/// let model = Sequential::graph(&[16])
+///     .layer(DenseSpec::new(16).activation(Activation::Relu).named("d1").reads(&["input"]))
+///     .layer(DenseSpec::new(16).named("d2"))
+///     .layer(LayerSpec::add(&["input", "d2"]).named("skip"))
+///     .layer(LayerSpec::activation(Activation::Relu))
+///     .build(42)
+///     .unwrap();
+/// assert!(!model.is_sequential());
+/// ```
+#[derive(Clone, Debug)]
+pub struct GraphBuilder {
+    input_shape: Vec<usize>,
+    inputs: Vec<ModelInput>,
+    layers: Vec<LayerSpec>,
+    outputs: Vec<ModelOutput>,
+}
+
+impl GraphBuilder {
+    /// Adds a model input that takes the whole sample (without any, the model has one,
+    /// `input`).
+    pub fn input(mut self, name: &str) -> Self {
+        self.inputs.push(ModelInput::whole(name));
+        self
+    }
+
+    /// Adds a model input that takes features `columns` of each sample.
+    pub fn input_columns(mut self, name: &str, columns: Vec<usize>) -> Self {
+        self.inputs.push(ModelInput::columns(name, columns));
+        self
+    }
+
+    /// Adds a layer (reading the one before it unless its spec names its `inputs`).
+    pub fn layer(mut self, layer: impl Into<LayerSpec>) -> Self {
+        self.layers.push(layer.into());
+        self
+    }
+
+    /// Marks layer `name` as a model output whose loss counts `loss_weight` times (Keras'
+    /// `loss_weights`); without any, the last layer is the output.
+    pub fn output(mut self, name: &str, loss_weight: f32) -> Self {
+        self.outputs.push(ModelOutput {
+            layer: name.to_string(),
+            loss_weight,
+        });
+        self
+    }
+
+    /// Checks the graph, creates and initializes every layer, seeded.
+    pub fn build(self, seed: u64) -> Result<Sequential> {
+        let inputs = if self.inputs.is_empty() {
+            vec![ModelInput::whole(graph::DEFAULT_INPUT)]
+        } else {
+            self.inputs
+        };
+        Sequential::from_graph(
+            &self.input_shape,
+            &inputs,
+            &self.layers,
+            &self.outputs,
+            seed,
+        )
     }
 }
 
@@ -163,6 +288,23 @@ pub struct Sequential {
     /// The sample order of the last epoch (the next shuffles it again).
     shuffle_order: Vec<usize>,
     last_penalty: f64,
+    /// The model inputs (one, the whole sample, for a sequential model).
+    model_inputs: Vec<ModelInput>,
+    /// Which node reads which, in execution order.
+    topology: Topology,
+    /// Per model input that selects columns, its values in the last forward pass.
+    input_values: Vec<Tensor>,
+    /// Per model input, dL/d(input) summed over its readers (gradient checks only).
+    input_grads: Vec<Tensor>,
+    /// Per node and input slot, where its backward writes a gradient that must be summed into
+    /// another (fan-out, or a model input read several times).
+    scratch: Vec<Vec<Tensor>>,
+    /// Per node, whether the current backward pass runs it.
+    flows: Vec<bool>,
+    /// Per node, whether its output gradient has been written in the current backward pass.
+    written: Vec<bool>,
+    /// Per model output, its data loss in the last training step.
+    output_losses: Vec<f64>,
 }
 
 impl Sequential {
@@ -175,11 +317,63 @@ impl Sequential {
         }
     }
 
+    /// Starts a graph model (Keras' functional API) whose samples have `input_shape`.
+    pub fn graph(input_shape: &[usize]) -> GraphBuilder {
+        GraphBuilder {
+            input_shape: input_shape.to_vec(),
+            inputs: Vec::new(),
+            layers: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
     /// Builds a model from layer specs, initializing weights from `seed`. Layers without a name
-    /// get Keras-style ones (`dense`, `dense_1`, ...).
+    /// get Keras-style ones (`dense`, `dense_1`, ...). A spec without `inputs` reads the layer
+    /// before it; one with `inputs` names the layers it reads (see [`Sequential::from_graph`]).
     pub fn from_specs(input_shape: &[usize], specs: &[LayerSpec], seed: u64) -> Result<Self> {
+        Self::from_graph(
+            input_shape,
+            &[ModelInput::whole(graph::DEFAULT_INPUT)],
+            specs,
+            &[],
+            seed,
+        )
+    }
+
+    /// Builds a graph model (Keras' functional API): samples of `input_shape` feed the model
+    /// `inputs` (the whole sample or a selection of its features each); each layer reads the
+    /// layers or inputs its spec names in `inputs` (default: the previous layer); `outputs`
+    /// name the output layers and their loss weights (default: the last layer, weight 1).
+    ///
+    /// ```
+    /// use deeptrain::{Activation, DenseSpec, LayerSpec, Sequential};
+    /// use deeptrain::model::ModelInput;
+    /// // Wide & Deep: features 0..2 go straight to the output, all four through a hidden layer.
+    /// let layers = [
+    ///     DenseSpec::new(8).activation(Activation::Relu).named("hidden").reads(&["deep"]).into(),
+    ///     LayerSpec::concatenate(&["wide", "hidden"]).named("concat"),
+    ///     DenseSpec::new(1).named("output").into(),
+    /// ];
+    /// let inputs = [ModelInput::columns("wide", vec![0, 1]), ModelInput::whole("deep")];
+    /// let model = Sequential::from_graph(&[4], &inputs, &layers, &[], 42).unwrap();
+    /// assert_eq!(model.count_params().0, 4 * 8 + 8 + (2 + 8) + 1);
+    /// ```
+    pub fn from_graph(
+        input_shape: &[usize],
+        inputs: &[ModelInput],
+        specs: &[LayerSpec],
+        outputs: &[ModelOutput],
+        seed: u64,
+    ) -> Result<Self> {
         if specs.is_empty() {
             return Err(Error::Config("a model needs at least one layer".into()));
+        }
+        if inputs.is_empty() || inputs.len() > graph::MAX_LAYER_INPUTS {
+            return Err(Error::Config(format!(
+                "a model needs 1 to {} inputs, not {}",
+                graph::MAX_LAYER_INPUTS,
+                inputs.len()
+            )));
         }
         if specs.len() > crate::spec::MAX_REPEAT as usize {
             return Err(Error::Config(format!(
@@ -203,54 +397,104 @@ impl Sequential {
                 crate::limits::MAX_ARRAY_VALUES
             )));
         }
-        let mut rng = Rng::seed_from_u64(seed);
-        let mut layers = Vec::with_capacity(specs.len());
-        let mut output_shapes = Vec::with_capacity(specs.len());
-        let mut shape = input_shape.to_vec();
+        let features: usize = input_shape.iter().product();
+        let mut input_shapes = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            input_shapes.push(match &input.columns {
+                None => input_shape.to_vec(),
+                Some(cols) if cols.is_empty() => {
+                    return Err(Error::Config(format!(
+                        "model input `{}` selects no columns",
+                        input.name
+                    )))
+                }
+                Some(cols) => {
+                    if let Some(&c) = cols.iter().find(|&&c| c >= features) {
+                        return Err(Error::Config(format!(
+                            "model input `{}` selects feature {c}, but samples have {features}",
+                            input.name
+                        )));
+                    }
+                    vec![cols.len()]
+                }
+            });
+        }
         let mut names = Names::new(specs)?;
-        let mut total_params = 0u64;
+        let mut named = Vec::with_capacity(specs.len());
         for (index, spec) in specs.iter().enumerate() {
             spec.validate()
                 .map_err(|m| Error::Config(format!("layer {}: {m}", index + 1)))?;
-            let spec = &resolve_auto_initializer(specs, index);
-            let mut layer = spec.instantiate();
-            let name = match spec.name() {
-                Some(n) => n.to_string(),
-                None => names.fresh(spec.base_name()),
-            };
-            layer.set_name(name);
-            let elements: usize = shape.iter().product::<usize>().max(1);
-            if let LayerSpec::Dense(d) = spec {
-                let weights = elements
-                    .checked_mul(d.units)
-                    .filter(|&w| w <= MAX_PARAMS_PER_LAYER);
-                if weights.is_none() {
-                    return Err(Error::Config(format!(
-                        "layer `{}` would need {elements} x {} weights, more than the limit of {MAX_PARAMS_PER_LAYER}",
-                        layer.name(),
-                        d.units
-                    )));
+            let mut spec = spec.clone();
+            if spec.name().is_none() {
+                let name = names.fresh(spec.auto_name_base());
+                spec.set_name(Some(name));
+            }
+            named.push(spec);
+        }
+        let topology = graph::resolve(&named, inputs, outputs)?;
+        let mut rng = Rng::seed_from_u64(seed);
+        let n = topology.specs.len();
+        let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(n);
+        let mut output_shapes: Vec<Vec<usize>> = Vec::with_capacity(n);
+        let mut total_params = 0u64;
+        // Per node, the last node reading it (the only one where `auto` looks).
+        let mut readers = vec![0; n];
+        for (r, sources) in topology.sources.iter().enumerate() {
+            for s in sources {
+                if let Source::Node(j) = *s {
+                    readers[j] = r;
                 }
             }
-            total_params = total_params.saturating_add(spec.param_count(&shape));
+        }
+        for i in 0..n {
+            let mut spec = topology.specs[i].clone();
+            let name = spec.name().unwrap_or_default().to_string();
+            spec.resolve_auto_initializer(following_activation(&topology, &readers, i))
+                .map_err(|m| Error::Config(format!("layer `{name}`: {m}")))?;
+            let shapes: Vec<&[usize]> = topology.sources[i]
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(k) => input_shapes[k].as_slice(),
+                    Source::Node(j) => output_shapes[j].as_slice(),
+                })
+                .collect();
+            let mut layer = spec.instantiate()?;
+            layer.set_name(name.clone());
+            for shape in &shapes {
+                let largest = spec.largest_param_tensor(shape);
+                if largest > MAX_PARAMS_PER_LAYER as u64 {
+                    return Err(Error::Config(format!(
+                        "layer `{name}` would need {largest} weights in one tensor on inputs of shape {shape:?}, more than the limit of {MAX_PARAMS_PER_LAYER}"
+                    )));
+                }
+                total_params = total_params.saturating_add(spec.param_count(shape));
+            }
             if total_params > crate::limits::MAX_MODEL_PARAMS {
                 return Err(Error::Config(format!(
-                    "the model would have over {total_params} parameters by layer `{}` ({} as f32, before gradients and optimizer state), more than the limit of {} ({})",
-                    layer.name(),
+                    "the model would have over {total_params} parameters by layer `{name}` ({} as f32, before gradients and optimizer state), more than the limit of {} ({})",
                     crate::limits::human_bytes(total_params.saturating_mul(4)),
                     crate::limits::MAX_MODEL_PARAMS,
                     crate::limits::human_bytes(crate::limits::MAX_MODEL_PARAMS * 4)
                 )));
             }
-            shape = layer.build(&shape, &mut rng)?;
-            output_shapes.push(shape.clone());
+            let shape = layer.build_many(&shapes, &mut rng).map_err(|e| match e {
+                Error::Shape(m) if !m.contains(&format!("`{name}`")) => {
+                    Error::Shape(format!("layer `{name}`: {m}"))
+                }
+                other => other,
+            })?;
+            output_shapes.push(shape);
             layers.push(layer);
         }
-        let n = layers.len();
         let mut shuffle_rng = Rng::seed_from_u64(seed);
         shuffle_rng.set_stream(1);
         let mut augment_rng = Rng::seed_from_u64(seed);
         augment_rng.set_stream(2);
+        let scratch = topology
+            .sources
+            .iter()
+            .map(|s| vec![Tensor::default(); s.len()])
+            .collect();
         Ok(Sequential {
             input_shape: input_shape.to_vec(),
             layers,
@@ -265,6 +509,14 @@ impl Sequential {
             augment_rng,
             shuffle_order: Vec::new(),
             last_penalty: 0.0,
+            input_values: vec![Tensor::default(); inputs.len()],
+            input_grads: vec![Tensor::default(); inputs.len()],
+            model_inputs: inputs.to_vec(),
+            output_losses: vec![0.0; topology.outputs.len()],
+            scratch,
+            flows: vec![false; n],
+            written: vec![false; n],
+            topology,
         })
     }
 
@@ -277,15 +529,18 @@ impl Sequential {
         metrics: &[Metric],
     ) -> Result<()> {
         let resolved = resolve_metrics(metrics, loss)?;
-        let last = self.layers.last_mut().expect("a built model has layers");
-        let fuse = loss.fusable_activation() == Some(last.output_activation());
-        last.set_fused_output(fuse);
-        if loss == Loss::SparseCategoricalCrossentropy
-            && self.output_shapes.last().map(|s| s.len()) != Some(1)
-        {
-            return Err(Error::Shape(
-                "sparse_categorical_crossentropy needs a flat (units) output".into(),
-            ));
+        for &o in &self.topology.outputs {
+            if loss == Loss::SparseCategoricalCrossentropy && self.output_shapes[o].len() != 1 {
+                return Err(Error::Shape(
+                    "sparse_categorical_crossentropy needs a flat (units) output".into(),
+                ));
+            }
+            // An output that other layers also read passes them dL/dy, so it keeps its
+            // activation's own backward.
+            let layer = &mut self.layers[o];
+            let fuse = self.topology.consumers[o] == 0
+                && loss.fusable_activation() == Some(layer.output_activation());
+            layer.set_fused_output(fuse);
         }
         self.compiled = Some(Compiled {
             loss,
@@ -424,10 +679,37 @@ impl Sequential {
 
     /// Number of model outputs per sample.
     pub fn output_units(&self) -> usize {
-        self.output_shapes
-            .last()
-            .map(|s| s.iter().product())
-            .unwrap_or(0)
+        self.output_shapes[self.main_output()].iter().product()
+    }
+
+    /// The node of the main (first) model output.
+    fn main_output(&self) -> usize {
+        self.topology.outputs[0]
+    }
+
+    /// The model inputs.
+    pub fn model_inputs(&self) -> &[ModelInput] {
+        &self.model_inputs
+    }
+
+    /// Which layer reads which, in execution order (the order of [`Sequential::layers`]).
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Per layer, the names of the layers or model inputs it reads.
+    pub fn layer_inputs(&self) -> Vec<Vec<String>> {
+        self.topology.input_names(&self.model_inputs)
+    }
+
+    /// Whether the model is a plain chain of layers (Keras' Sequential).
+    pub fn is_sequential(&self) -> bool {
+        self.topology.is_chain(&self.model_inputs)
+    }
+
+    /// Per model output, its data loss in the last training step (without loss weights).
+    pub fn output_losses(&self) -> &[f64] {
+        &self.output_losses
     }
 
     /// The seed the weights were initialized from.
@@ -504,44 +786,170 @@ impl Sequential {
         }
     }
 
-    /// Runs every layer on `x`; the result is in `self.outputs.last()`.
+    /// Runs every layer on `x` in topological order; each layer's output is in `self.outputs`.
     fn forward(&mut self, x: &Tensor, mode: Mode) {
+        for (input, value) in self.model_inputs.iter().zip(&mut self.input_values) {
+            if let Some(columns) = &input.columns {
+                gather_columns(x, columns, value);
+            }
+        }
+        let placeholder = Tensor::default();
         for i in 0..self.layers.len() {
             let (before, rest) = self.outputs.split_at_mut(i);
-            let input = if i == 0 { x } else { &before[i - 1] };
-            self.layers[i].forward(input, &mut rest[0], mode);
+            let sources = &self.topology.sources[i];
+            let read = |s: Source| -> &Tensor {
+                match s {
+                    Source::Node(j) => &before[j],
+                    Source::Input(k) if self.model_inputs[k].columns.is_some() => {
+                        &self.input_values[k]
+                    }
+                    Source::Input(_) => x,
+                }
+            };
+            if let [source] = sources[..] {
+                self.layers[i].forward(read(source), &mut rest[0], mode);
+            } else {
+                let mut inputs = [&placeholder; graph::MAX_LAYER_INPUTS];
+                for (slot, &s) in inputs.iter_mut().zip(sources) {
+                    *slot = read(s);
+                }
+                self.layers[i].forward_many(&inputs[..sources.len()], &mut rest[0], mode);
+            }
             if let Some(obs) = self.observer.as_mut() {
                 obs.after_forward(i, self.layers[i].as_ref(), &rest[0], mode);
             }
         }
     }
 
-    /// Backward from `self.grads.last()` through every layer, writing parameter gradients;
-    /// writes dL/dx into `input_grad` when given (training skips it).
-    /// Layers before the first one with trainable parameters are skipped, and that layer
-    /// computes no input gradient, unless `input_grad` asks for it.
+    /// Backward in reverse topological order from the output gradients the loss wrote,
+    /// writing parameter gradients and summing the gradients of outputs read by several
+    /// layers; writes dL/dx into `input_grad` when given (training skips it). Layers with no
+    /// trainable parameter at or before them run no backward, and compute no input gradient
+    /// nobody needs.
     fn backward(&mut self, x: &Tensor, mut input_grad: Option<&mut Tensor>) {
-        let first_needed = if input_grad.is_some() {
-            0
-        } else {
-            self.layers
-                .iter()
-                .position(|l| l.params().iter().any(|p| p.trainable))
-                .unwrap_or(self.layers.len())
-        };
-        for i in (first_needed..self.layers.len()).rev() {
+        let n = self.layers.len();
+        let wants_input = input_grad.is_some();
+        for i in 0..n {
+            self.flows[i] = self.layers[i].params().iter().any(|p| p.trainable)
+                || self.topology.sources[i].iter().any(|s| match *s {
+                    Source::Node(j) => self.flows[j],
+                    Source::Input(_) => wants_input,
+                });
+            self.written[i] = self.topology.is_output(i);
+        }
+        // A single input read once, whole, gets its gradient written in place.
+        let direct_input = self.model_inputs.len() == 1
+            && self.model_inputs[0].columns.is_none()
+            && self.topology.input_consumers[0] == 1;
+        let mut inputs_written = [false; graph::MAX_LAYER_INPUTS];
+        let placeholder = Tensor::default();
+        for i in (0..n).rev() {
+            if !self.flows[i] {
+                continue;
+            }
             let (grads_before, grads_rest) = self.grads.split_at_mut(i);
-            let input = if i == 0 { x } else { &self.outputs[i - 1] };
-            let grad_input = if i == 0 {
-                input_grad.take()
-            } else if i == first_needed {
-                None
-            } else {
-                Some(&mut grads_before[i - 1])
+            let sources = &self.topology.sources[i];
+            let outputs = &self.outputs;
+            let read = |s: Source| -> &Tensor {
+                match s {
+                    Source::Node(j) => &outputs[j],
+                    Source::Input(k) if self.model_inputs[k].columns.is_some() => {
+                        &self.input_values[k]
+                    }
+                    Source::Input(_) => x,
+                }
             };
-            self.layers[i].backward(input, &self.outputs[i], &grads_rest[0], grad_input);
+            let direct = |s: Source| match s {
+                Source::Node(j) => self.topology.consumers[j] == 1 && !self.topology.is_output(j),
+                Source::Input(_) => direct_input,
+            };
+            let wanted = |s: Source| match s {
+                Source::Node(j) => self.flows[j],
+                Source::Input(_) => wants_input,
+            };
+            if let [source] = sources[..] {
+                let grad_input = match source {
+                    _ if !wanted(source) => None,
+                    Source::Node(j) if direct(source) => Some(&mut grads_before[j]),
+                    Source::Input(_) if direct(source) => input_grad.take(),
+                    _ => Some(&mut self.scratch[i][0]),
+                };
+                self.layers[i].backward(read(source), &outputs[i], &grads_rest[0], grad_input);
+            } else {
+                let mut inputs = [&placeholder; graph::MAX_LAYER_INPUTS];
+                for (slot, &s) in inputs.iter_mut().zip(sources) {
+                    *slot = read(s);
+                }
+                let mut grad_inputs: [Option<&mut Tensor>; graph::MAX_LAYER_INPUTS] =
+                    std::array::from_fn(|_| None);
+                // Disjoint borrows: direct sources from `grads_before` (each read only here),
+                // the rest from this node's scratch.
+                let mut direct_slots = [usize::MAX; graph::MAX_LAYER_INPUTS];
+                for (k, &s) in sources.iter().enumerate() {
+                    if let Source::Node(j) = s {
+                        if wanted(s) && direct(s) {
+                            direct_slots[k] = j;
+                        }
+                    }
+                }
+                for (j, g) in grads_before.iter_mut().enumerate() {
+                    if let Some(k) = direct_slots[..sources.len()].iter().position(|&d| d == j) {
+                        grad_inputs[k] = Some(g);
+                    }
+                }
+                for (k, scratch) in self.scratch[i].iter_mut().enumerate() {
+                    if wanted(sources[k]) && direct_slots[k] == usize::MAX {
+                        grad_inputs[k] = Some(scratch);
+                    }
+                }
+                self.layers[i].backward_many(
+                    &inputs[..sources.len()],
+                    &outputs[i],
+                    &grads_rest[0],
+                    &mut grad_inputs[..sources.len()],
+                );
+            }
+            // Sum what went to scratch into the gradients of the sources.
+            for (k, &s) in sources.iter().enumerate() {
+                if !wanted(s) || direct(s) {
+                    continue;
+                }
+                let part = &self.scratch[i][k];
+                match s {
+                    Source::Node(j) => {
+                        accumulate(&mut grads_before[j], part, self.written[j]);
+                        self.written[j] = true;
+                    }
+                    Source::Input(m) => {
+                        accumulate(&mut self.input_grads[m], part, inputs_written[m]);
+                        inputs_written[m] = true;
+                    }
+                }
+            }
             if let Some(obs) = self.observer.as_mut() {
                 obs.after_backward(i, self.layers[i].as_ref(), &grads_rest[0]);
+            }
+        }
+        // Model inputs whose gradients were summed apart: scatter them into dL/dx.
+        if let (Some(dx), false) = (input_grad, direct_input) {
+            dx.resize(x.shape());
+            dx.data_mut().fill(0.0);
+            for (m, input) in self.model_inputs.iter().enumerate() {
+                if !inputs_written[m] {
+                    continue;
+                }
+                let g = self.input_grads[m].data();
+                match &input.columns {
+                    None => dx.data_mut().iter_mut().zip(g).for_each(|(d, v)| *d += v),
+                    Some(columns) => {
+                        let width = x.row_len();
+                        for (r, row) in g.chunks(columns.len()).enumerate() {
+                            for (&c, &v) in columns.iter().zip(row) {
+                                dx.data_mut()[r * width + c] += v;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -555,14 +963,30 @@ impl Sequential {
         weights: Option<&[f32]>,
         with_grad: bool,
     ) -> f64 {
-        let last = self.layers.len() - 1;
-        let logits = self.layers[last].logits();
-        let grad = if with_grad {
-            Some(&mut self.grads[last])
-        } else {
-            None
-        };
-        loss.compute_weighted(&self.outputs[last], logits, targets, weights, grad)
+        let mut total = 0.0;
+        for (k, &o) in self.topology.outputs.iter().enumerate() {
+            let logits = self.layers[o].logits();
+            let grad = if with_grad {
+                Some(&mut self.grads[o])
+            } else {
+                None
+            };
+            let value = loss.compute_weighted(&self.outputs[o], logits, targets, weights, grad);
+            self.output_losses[k] = value;
+            let weight = self.topology.loss_weights[k];
+            if weight != 1.0 {
+                if with_grad {
+                    self.grads[o]
+                        .data_mut()
+                        .iter_mut()
+                        .for_each(|g| *g *= weight);
+                }
+                total += weight as f64 * value;
+            } else {
+                total += value;
+            }
+        }
+        total
     }
 
     /// One optimization step on a batch: forward (training mode), loss, backward, update.
@@ -591,7 +1015,7 @@ impl Sequential {
         };
         self.forward(x, Mode::Train);
         let data_loss = self.loss_of_last_forward(compiled.loss, targets, weights, true);
-        let y_pred = &self.outputs[self.layers.len() - 1];
+        let y_pred = &self.outputs[self.main_output()];
         update_metrics(
             &compiled,
             self.output_units(),
@@ -664,9 +1088,7 @@ impl Sequential {
 
     /// Whether any layer has a weight penalty.
     pub fn has_penalty(&self) -> bool {
-        self.layer_specs().iter().any(|s| {
-            matches!(s, LayerSpec::Dense(d) if d.kernel_regularizer.is_some() || d.bias_regularizer.is_some())
-        })
+        self.layers.iter().any(|l| l.has_penalty())
     }
 
     /// Adds every layer's penalty gradient; returns the total penalty.
@@ -750,7 +1172,7 @@ impl Sequential {
         for chunk in indices.chunks(batch_size.max(1)) {
             batch.gather_rows(x, chunk);
             self.forward(&batch, Mode::Infer);
-            let y = self.outputs.last().expect("layers");
+            let y = &self.outputs[self.main_output()];
             out.data_mut()[chunk[0] * units..(chunk[0] + chunk.len()) * units]
                 .copy_from_slice(y.data());
         }
@@ -786,7 +1208,7 @@ impl Sequential {
             let offset = b * batch_size.max(1) * units;
             for _ in 0..samples {
                 self.forward(&batch, Mode::Sample);
-                let y = self.outputs.last().expect("layers").data();
+                let y = self.outputs[self.main_output()].data();
                 for (k, &v) in y.iter().enumerate() {
                     sum[offset + k] += v as f64;
                     sum_sq[offset + k] += (v as f64) * (v as f64);
@@ -852,7 +1274,7 @@ impl Sequential {
             self.forward(&batch, Mode::Infer);
             loss_sum += self.loss_of_last_forward(compiled.loss, &batch_targets, w, false)
                 * chunk.len() as f64;
-            let y = self.outputs.last().expect("layers");
+            let y = &self.outputs[self.main_output()];
             update_metrics(&compiled, units, y, &batch_targets, w, &mut state);
         }
         let denom = n.max(1) as f64;
@@ -886,7 +1308,18 @@ impl Sequential {
             .cloned()
             .chain(new_layers.iter().cloned())
             .collect();
-        let mut model = Sequential::from_specs(&self.input_shape, &specs, seed)?;
+        let outputs = if reuse == self.layers.len() && new_layers.is_empty() {
+            self.output_specs()
+        } else {
+            Vec::new()
+        };
+        let mut model = Sequential::from_graph(
+            &self.input_shape,
+            &self.model_inputs,
+            &specs,
+            &outputs,
+            seed,
+        )?;
         let weights = self.weights();
         for (layer, values) in model.layers.iter_mut().zip(&weights.0[..reuse]) {
             let n = layer.params().len();
@@ -918,7 +1351,7 @@ impl Sequential {
         self.layers
             .iter()
             .filter_map(|l| {
-                let kernel = l.params().iter().find(|p| p.name == "kernel")?;
+                let kernel = l.kernel_param()?;
                 let small = kernel
                     .value
                     .data()
@@ -935,7 +1368,7 @@ impl Sequential {
     pub fn prune(&mut self, threshold: f32) -> usize {
         let mut zeroed = 0;
         for layer in &mut self.layers {
-            for p in layer.params_mut().iter_mut().filter(|p| p.name == "kernel") {
+            if let Some(p) = layer.kernel_param_mut() {
                 for w in p.value.data_mut() {
                     if w.abs() < threshold && *w != 0.0 {
                         *w = 0.0;
@@ -978,7 +1411,35 @@ impl Sequential {
 
     /// Every layer's spec (with resolved names), for saving or cloning.
     pub fn layer_specs(&self) -> Vec<LayerSpec> {
-        self.layers.iter().map(|l| l.spec()).collect()
+        let chain = self.is_sequential();
+        let names = self.layer_inputs();
+        self.layers
+            .iter()
+            .zip(names)
+            .map(|(l, inputs)| {
+                let mut spec = l.spec();
+                spec.set_inputs(if chain { None } else { Some(inputs) });
+                spec
+            })
+            .collect()
+    }
+
+    /// The model outputs with their loss weights, main first,
+    /// when the model has several or its output is not its last layer; empty otherwise.
+    pub fn output_specs(&self) -> Vec<ModelOutput> {
+        let n = self.layers.len();
+        if self.topology.outputs == [n - 1] && self.topology.loss_weights == [1.0] {
+            return Vec::new();
+        }
+        self.topology
+            .outputs
+            .iter()
+            .zip(&self.topology.loss_weights)
+            .map(|(&o, &w)| ModelOutput {
+                layer: self.layers[o].name().to_string(),
+                loss_weight: w,
+            })
+            .collect()
     }
 }
 
@@ -1034,7 +1495,7 @@ fn update_metrics(
 /// Layer names in use, and the next free suffix per base: unique names in linear time.
 struct Names {
     used: std::collections::HashSet<String>,
-    next: std::collections::HashMap<&'static str, usize>,
+    next: std::collections::HashMap<String, usize>,
 }
 
 impl Names {
@@ -1060,8 +1521,8 @@ impl Names {
     }
 
     /// Keras' next free name for `base`: `dense`, `dense_1`, `dense_2`, ...
-    fn fresh(&mut self, base: &'static str) -> String {
-        let k = self.next.entry(base).or_insert(0);
+    fn fresh(&mut self, base: &str) -> String {
+        let k = self.next.entry(base.to_string()).or_insert(0);
         loop {
             let name = if *k == 0 {
                 base.to_string()
@@ -1073,5 +1534,33 @@ impl Names {
                 return name;
             }
         }
+    }
+}
+
+/// `out` ← the features `columns` of every sample of `x`, (B, columns).
+fn gather_columns(x: &Tensor, columns: &[usize], out: &mut Tensor) {
+    let width = x.row_len();
+    out.resize(&[x.rows(), columns.len()]);
+    for (dst, src) in out
+        .data_mut()
+        .chunks_exact_mut(columns.len())
+        .zip(x.data().chunks_exact(width.max(1)))
+    {
+        for (d, &c) in dst.iter_mut().zip(columns) {
+            *d = src[c];
+        }
+    }
+}
+
+/// `total` ← `part` when nothing was written yet this pass, else `total + part`.
+fn accumulate(total: &mut Tensor, part: &Tensor, written: bool) {
+    if written {
+        total
+            .data_mut()
+            .iter_mut()
+            .zip(part.data())
+            .for_each(|(t, p)| *t += p);
+    } else {
+        total.copy_from(part);
     }
 }

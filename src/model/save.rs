@@ -9,7 +9,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use super::Sequential;
+use super::{ModelInput, ModelOutput, Sequential};
 use crate::data::{Scale, Scaler};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
@@ -61,8 +61,38 @@ pub struct ModelFile {
     /// The data the model was trained on (the default for `deeptrain evaluate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataSpec>,
-    /// The layers.
+    /// The model inputs, when they are not the one whole sample (`input`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<ModelInput>,
+    /// The model outputs and their loss weights, when not the last layer alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<ModelOutput>,
+    /// The layers in execution order, each naming its `inputs` in a graph model (custom
+    /// layer types through their registered names).
+    #[serde(with = "crate::layers::serde_layers")]
     pub layers: Vec<LayerSpec>,
+}
+
+impl ModelFile {
+    /// The model inputs (the default one when the file names none).
+    pub fn model_inputs(&self) -> Vec<ModelInput> {
+        if self.inputs.is_empty() {
+            vec![ModelInput::whole(super::graph::DEFAULT_INPUT)]
+        } else {
+            self.inputs.clone()
+        }
+    }
+
+    /// Builds the model the file describes (weights freshly initialized from its seed).
+    pub fn build_model(&self) -> Result<Sequential> {
+        Sequential::from_graph(
+            &self.input_shape,
+            &self.model_inputs(),
+            &self.layers,
+            &self.outputs,
+            self.seed,
+        )
+    }
 }
 
 impl Sequential {
@@ -84,7 +114,6 @@ impl Sequential {
                 dir.display()
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let file = ModelFile {
             format_version: MODEL_FORMAT_VERSION,
             input_shape: self.input_shape.clone(),
@@ -97,8 +126,27 @@ impl Sequential {
             class_names,
             table: scaler.table.clone(),
             data: data.cloned(),
+            inputs: if self.model_inputs == [ModelInput::whole(super::graph::DEFAULT_INPUT)] {
+                Vec::new()
+            } else {
+                self.model_inputs.clone()
+            },
+            outputs: self.output_specs(),
             layers: self.layer_specs(),
         };
+        for spec in &file.layers {
+            if let LayerSpec::Custom(c) = spec {
+                if !crate::layers::is_registered(&c.type_name) {
+                    return Err(Error::Config(format!(
+                        "layer `{}` has type `{}`, which is not registered: register it with deeptrain::layers::register_layer so that the saved model can be loaded; not saving to {}",
+                        c.name.as_deref().unwrap_or_default(),
+                        c.type_name,
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let text = toml::to_string(&file)
             .map_err(|e| Error::format(&dir.join(ARCHITECTURE_FILE), e.to_string()))?;
         let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
@@ -162,7 +210,8 @@ impl Sequential {
                 ),
             ));
         }
-        let mut model = Sequential::from_specs(&file.input_shape, &file.layers, file.seed)
+        let mut model = file
+            .build_model()
             .map_err(|e| Error::format(&arch_path, e.to_string()))?;
         let optimizer = file
             .optimizer

@@ -18,31 +18,43 @@ pub fn with_commas(n: usize) -> String {
 }
 
 impl Sequential {
-    /// The summary table, as `model.summary()` prints in Keras.
+    /// The summary table, as `model.summary()` prints in Keras; a graph model (Keras'
+    /// "functional") also shows what each layer reads, and its inputs and outputs.
     pub fn summary(&self) -> String {
-        let rows: Vec<[String; 4]> = self
+        let graph = !self.is_sequential();
+        let inputs = self.layer_inputs();
+        let rows: Vec<Vec<String>> = self
             .layers
             .iter()
             .zip(&self.output_shapes)
-            .map(|(layer, shape)| {
+            .zip(&inputs)
+            .map(|((layer, shape), reads)| {
                 let (trainable, frozen) = layer.param_counts();
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
                 let tail = if dims.len() == 1 { "," } else { "" };
-                [
+                let mut row = vec![
                     format!("{} ({})", layer.name(), layer.class_name()),
                     format!("(None, {}{tail})", dims.join(", ")),
                     with_commas(trainable + frozen),
-                    layer.describe(),
-                ]
+                ];
+                if graph {
+                    row.push(reads.join(", "));
+                }
+                row.push(layer.describe());
+                row
             })
             .collect();
-        let header = [
+        let mut header = vec![
             "Layer (type)".to_string(),
             "Output Shape".to_string(),
             "Param #".to_string(),
-            "Activation, init".to_string(),
         ];
-        let widths: Vec<usize> = (0..4)
+        if graph {
+            header.push("Connected to".to_string());
+        }
+        header.push("Activation, init".to_string());
+        let columns = header.len();
+        let widths: Vec<usize> = (0..columns)
             .map(|c| {
                 rows.iter()
                     .chain(std::iter::once(&header))
@@ -60,20 +72,41 @@ impl Sequential {
                 .join(ch.to_string().as_str())
                 + "\n"
         };
-        let line = |r: &[String; 4]| {
-            format!(
-                "{:<w0$} {:<w1$} {:>w2$} {:<w3$}\n",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3]
-            )
+        let line = |r: &[String]| {
+            let mut text = String::new();
+            for (c, (cell, w)) in r.iter().zip(&widths).enumerate() {
+                if c > 0 {
+                    text.push(' ');
+                }
+                if c == 2 {
+                    let _ = write!(text, "{cell:>w$}");
+                } else {
+                    let _ = write!(text, "{cell:<w$}");
+                }
+            }
+            text + "\n"
         };
-        let mut out = String::from("Model: \"sequential\"\n");
+        let kind = if graph { "functional" } else { "sequential" };
+        let mut out = format!("Model: \"{kind}\"\n");
+        if graph {
+            let names: Vec<String> = self
+                .model_inputs()
+                .iter()
+                .map(|i| match &i.columns {
+                    Some(c) => format!("{} ({} features)", i.name, c.len()),
+                    None => i.name.clone(),
+                })
+                .collect();
+            let _ = writeln!(out, "Inputs: {}", names.join(", "));
+            let outputs: Vec<String> = self
+                .topology()
+                .outputs
+                .iter()
+                .zip(&self.topology().loss_weights)
+                .map(|(&o, w)| format!("{} (loss weight {w})", self.layers[o].name()))
+                .collect();
+            let _ = writeln!(out, "Outputs: {}", outputs.join(", "));
+        }
         out.push_str(&rule('='));
         out.push_str(&line(&header));
         out.push_str(&rule('='));

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use deeptrain::Tensor;
+use deeptrain::{Mode, Sequential, Targets, Tensor};
 
 /// `tests/reference/NAME`, parsed; the reference values are computed by PyTorch 2.15 and
 /// Keras 3.15 in float64 by `tests/reference/generate.py` (see tests/reference/README.md).
@@ -62,4 +62,57 @@ pub fn pseudo_random(shape: &[usize], seed: u64, scale: f32) -> Tensor {
         })
         .collect();
     Tensor::from_vec(data, shape)
+}
+
+const EPS: f32 = 1e-3;
+
+fn close(analytic: f32, numeric: f32) -> bool {
+    (analytic - numeric).abs() <= 2e-2 * numeric.abs().max(analytic.abs()) + 2e-4
+}
+
+/// Finite-difference check of every parameter gradient and of the input gradient of `model`
+/// on (x, targets) in `mode`: central differences (f(θ+ε) − f(θ−ε)) / 2ε in f32 with ε = 1e-3;
+/// analytic and numeric must agree to a relative 2e-2 (f32 rounding in the loss dominates).
+pub fn check_gradients(mode: Mode, mut model: Sequential, x: Tensor, targets: Targets, what: &str) {
+    let (_, dx) = model.compute_gradients(&x, &targets, mode).unwrap();
+    let analytic: Vec<Vec<Vec<f32>>> = model
+        .layers()
+        .iter()
+        .map(|l| l.params().iter().map(|p| p.grad.data().to_vec()).collect())
+        .collect();
+    let loss_at = |model: &mut Sequential, x: &Tensor| {
+        model.compute_gradients(x, &targets, mode).unwrap().0 as f32
+    };
+    for (li, layer_grads) in analytic.iter().enumerate() {
+        for (pi, grads) in layer_grads.iter().enumerate() {
+            for (k, &g) in grads.iter().enumerate() {
+                let original = model.layers()[li].params()[pi].value.data()[k];
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original + EPS;
+                let plus = loss_at(&mut model, &x);
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original - EPS;
+                let minus = loss_at(&mut model, &x);
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original;
+                let numeric = (plus - minus) / (2.0 * EPS);
+                assert!(
+                    close(g, numeric),
+                    "{what}: layer {li} param {pi}[{k}]: analytic {g}, numeric {numeric}"
+                );
+            }
+        }
+    }
+    let mut x_var = x.clone();
+    for k in 0..x.len() {
+        let original = x.data()[k];
+        x_var.data_mut()[k] = original + EPS;
+        let plus = loss_at(&mut model, &x_var);
+        x_var.data_mut()[k] = original - EPS;
+        let minus = loss_at(&mut model, &x_var);
+        x_var.data_mut()[k] = original;
+        let numeric = (plus - minus) / (2.0 * EPS);
+        assert!(
+            close(dx.data()[k], numeric),
+            "{what}: input[{k}]: analytic {}, numeric {numeric}",
+            dx.data()[k]
+        );
+    }
 }
