@@ -127,6 +127,7 @@ fn prelu_slopes_get_their_gradient() {
                 maxval: 0.5,
             },
             name: None,
+            inputs: None,
             trainable: true,
         }),
         dense(3, Activation::Softmax),
@@ -149,6 +150,7 @@ fn rrelu_gradient_at_inference_and_with_drawn_slopes() {
         lower: 0.1,
         upper: 0.3,
         name: None,
+        inputs: None,
     });
     let layers = vec![
         dense(6, Activation::Linear),
@@ -164,6 +166,7 @@ fn rrelu_gradient_at_inference_and_with_drawn_slopes() {
         lower: 0.1,
         upper: 0.3,
         name: None,
+        inputs: None,
     });
     let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(1);
     layer.build(&[20], &mut rng).unwrap();

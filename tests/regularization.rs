@@ -260,6 +260,7 @@ fn mc_model() -> (Sequential, Tensor) {
         LayerSpec::AlphaDropout(DropoutSpec {
             rate: 0.2,
             name: None,
+            inputs: None,
         }),
         DenseSpec::new(3).activation(Activation::Softmax).into(),
     ];
