@@ -93,6 +93,20 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
                 rule: "self-normalization assumes inputs with mean 0 and standard deviation 1: use scale = \"standard\" (Géron ch. 11)",
             });
         }
+        let merges: Vec<String> = (0..layers.len())
+            .filter(|&i| layers[i].merge_op().is_some())
+            .map(|i| name(layers, i))
+            .collect();
+        if !merges.is_empty() {
+            out.push(Warning {
+                id: "selu_skip_connections",
+                message: format!(
+                    "SELU network with skip connections or merged branches: {}",
+                    merges.join(", ")
+                ),
+                rule: "self-normalization is only guaranteed for plain sequential dense stacks: a sum or concatenation of branches no longer keeps mean 0 and variance 1 (Klambauer et al. 2017; Géron ch. 11: \"the network's architecture must be sequential\")",
+            });
+        }
         if layers
             .iter()
             .any(|l| matches!(l, LayerSpec::BatchNormalization(_)))

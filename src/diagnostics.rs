@@ -142,12 +142,9 @@ fn norm(values: &[f32]) -> f64 {
         .sqrt()
 }
 
+/// The weights the layer says diagnostics look at ([`Layer::kernel_param`]).
 fn kernel(layer: &dyn Layer) -> Option<&[f32]> {
-    layer
-        .params()
-        .iter()
-        .find(|p| p.name == "kernel")
-        .map(|p| p.value.data())
+    layer.kernel_param().map(|p| p.value.data())
 }
 
 impl Observer for Diagnostics {
@@ -233,11 +230,7 @@ impl Observer for Diagnostics {
         if !s.sampling {
             return;
         }
-        let Some(p) = layer
-            .params()
-            .iter()
-            .find(|p| p.name == "kernel" && p.trainable)
-        else {
+        let Some(p) = layer.kernel_param().filter(|p| p.trainable) else {
             return;
         };
         let step = s.step;

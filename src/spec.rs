@@ -27,7 +27,8 @@ pub struct Spec {
     #[serde(default)]
     pub data: DataSpec,
     /// The layers, first to last. In the file, a layer table may carry `repeat = N` to stand
-    /// for N identical layers (a 100-layer stack in one entry).
+    /// for N identical layers (a 100-layer stack in one entry), and `type = "block"` groups
+    /// layers (`residual = true`: each copy of the group adds its input to its output).
     /// A layer with `inputs = [...]` reads the layers or model inputs it names (a graph,
     /// Keras' functional API); without, the layer before it.
     #[serde(
@@ -734,9 +735,18 @@ fn deserialize_layers<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Expands layer tables: `repeat = N` repeats an entry; `type = "block"` with `layers = [...]`
-/// (and its own `repeat`) repeats a group, such as Dense + BatchNormalization.
+/// (and its own `repeat`) repeats a group, such as Dense + BatchNormalization; a block with
+/// `residual = true` adds each copy's input to its output (see [`add_residual_copy`]).
 fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec>, String> {
-    let mut layers = Vec::new();
+    expand_layer_entries(entries, true)
+}
+
+/// [`expand_layers`] for the entries of the spec (`top`) or of a block.
+fn expand_layer_entries(
+    entries: Vec<toml::Table>,
+    top: bool,
+) -> std::result::Result<Vec<LayerSpec>, String> {
+    let mut layers: Vec<LayerSpec> = Vec::new();
     for mut entry in entries {
         let repeat = match entry.remove("repeat") {
             None => 1,
@@ -747,8 +757,17 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
                 ))
             }
         };
+        let mut residual = false;
         let group = if entry.get("type").and_then(|t| t.as_str()) == Some("block") {
             entry.remove("type");
+            residual = match entry.remove("residual") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(v) => return Err(format!("`residual` must be true or false, got {v}")),
+            };
+            if residual && !top {
+                return Err("a residual block cannot sit inside another block".into());
+            }
             let inner = match entry.remove("layers") {
                 Some(toml::Value::Array(items)) => items
                     .into_iter()
@@ -761,10 +780,10 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
             };
             if let Some(key) = entry.keys().next() {
                 return Err(format!(
-                    "unknown field `{key}` in a block (it takes type, repeat and layers)"
+                    "unknown field `{key}` in a block (it takes type, repeat, residual and layers)"
                 ));
             }
-            expand_layers(inner)?
+            expand_layer_entries(inner, false)?
         } else {
             vec![crate::layers::layer_spec_from_table(entry)?]
         };
@@ -782,8 +801,7 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
             }
         }
         // Counted before expanding: nested repeats would multiply first.
-        let total = group
-            .len()
+        let total = (group.len() + usize::from(residual))
             .checked_mul(repeat)
             .and_then(|n| n.checked_add(layers.len()));
         if total.is_none_or(|n| n > MAX_REPEAT as usize) {
@@ -792,10 +810,61 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
             ));
         }
         for _ in 0..repeat {
-            layers.extend(group.iter().cloned());
+            if residual {
+                add_residual_copy(&mut layers, &group)?;
+            } else {
+                layers.extend(group.iter().cloned());
+            }
         }
     }
     Ok(layers)
+}
+
+/// One copy of a residual block (`residual = true`): its layers, then `residual_K`, an `add` of
+/// the block's input and its last layer, y = x + F(x) (He et al. 2016, "Deep Residual
+/// Learning"). The block's input is the layer before it, which must have a name (or the model
+/// input `input`, for a block that comes first); its last layer is named `residual_K_branch`
+/// unless it has a name.
+fn add_residual_copy(
+    layers: &mut Vec<LayerSpec>,
+    group: &[LayerSpec],
+) -> std::result::Result<(), String> {
+    let Some(last) = group.last() else {
+        return Err("a residual block needs at least one layer".into());
+    };
+    let before = match layers.last() {
+        None => crate::model::graph::DEFAULT_INPUT.to_string(),
+        Some(l) => match l.name() {
+            Some(name) => name.to_string(),
+            None => return Err(
+                "a residual block adds its input to its output: give the layer before it a `name`"
+                    .into(),
+            ),
+        },
+    };
+    let k = 1 + layers
+        .iter()
+        .filter(|l| l.name().is_some_and(is_residual_add_name))
+        .count();
+    let mut last = last.clone();
+    let branch = match last.name() {
+        Some(name) => name.to_string(),
+        None => {
+            let name = format!("residual_{k}_branch");
+            last.set_name(Some(name.clone()));
+            name
+        }
+    };
+    layers.extend(group[..group.len() - 1].iter().cloned());
+    layers.push(last);
+    layers.push(LayerSpec::add(&[&before, &branch]).named(&format!("residual_{k}")));
+    Ok(())
+}
+
+/// `residual_K`, the name [`add_residual_copy`] gives its `add` layers.
+fn is_residual_add_name(name: &str) -> bool {
+    name.strip_prefix("residual_")
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The line of an unknown key named in `message`, searching from byte `start` (serde reports
@@ -1055,6 +1124,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("repeat"), "{err}");
+    }
+
+    #[test]
+    fn a_residual_block_adds_its_input_to_each_copy() {
+        let block = "[[layers]]\nname = \"stem\"\ntype = \"dense\"\nunits = 8\n[[layers]]\ntype = \"block\"\nresidual = true\nrepeat = 2\nlayers = [{ type = \"dense\", units = 8, activation = \"relu\" }, { type = \"dense\", units = 8 }]\n[[layers]]";
+        let text = DEFAULT_SPEC.replacen(
+            "[[layers]]\ntype = \"dense\"",
+            &format!("{block}\ntype = \"dense\""),
+            1,
+        );
+        let spec = Spec::parse(&text, Path::new("x.toml")).unwrap();
+        // flatten, stem, then per copy: dense, dense (the branch), add.
+        let names: Vec<Option<&str>> = spec.layers[..8].iter().map(|l| l.name()).collect();
+        assert_eq!(
+            names,
+            [
+                None,
+                Some("stem"),
+                None,
+                Some("residual_1_branch"),
+                Some("residual_1"),
+                None,
+                Some("residual_2_branch"),
+                Some("residual_2")
+            ]
+        );
+        let inputs = |i: usize| spec.layers[i].inputs().unwrap().to_vec();
+        assert_eq!(inputs(4), ["stem", "residual_1_branch"]);
+        assert_eq!(inputs(7), ["residual_1", "residual_2_branch"]);
+        assert_eq!(spec.layers[5].inputs(), None, "reads the add before it");
+        // The model builds: shapes fit and every name resolves.
+        let model = spec.build_model(&[8, 8], None).unwrap();
+        assert!(!model.is_sequential());
+        // A block input without a name cannot be read.
+        let text = text.replacen("name = \"stem\"\n", "", 1);
+        let err = Spec::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("give the layer before it a `name`"), "{err}");
     }
 
     #[test]

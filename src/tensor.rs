@@ -46,6 +46,28 @@ impl Tensor {
         }
     }
 
+    /// Resizes like [`Tensor::resize`] to `shape` with its last axis set to `last` (a
+    /// concatenation's output), without building the new shape on the heap.
+    pub fn resize_last_axis(&mut self, shape: &[usize], last: usize) {
+        let same = self.shape.len() == shape.len()
+            && self
+                .shape
+                .split_last()
+                .zip(shape.split_last())
+                .is_some_and(|((&mine, lead), (_, theirs))| mine == last && lead == theirs);
+        if !same {
+            self.shape.clear();
+            self.shape.extend_from_slice(shape);
+            if let Some(l) = self.shape.last_mut() {
+                *l = last;
+            }
+        }
+        let len = self.shape.iter().product();
+        if self.data.len() != len {
+            self.data.resize(len, 0.0);
+        }
+    }
+
     /// Resizes like [`Tensor::resize`] and fills with zeros.
     pub fn resize_zeroed(&mut self, shape: &[usize]) {
         self.resize(shape);

@@ -68,6 +68,95 @@ fn folding_removes_every_batch_norm_and_keeps_predictions() {
     assert!(worst < 1e-5, "largest probability difference {worst}");
 }
 
+/// In a graph a batch norm folds where the graph allows: `bn_a` into the linear `a` it reads
+/// (nothing else reads `a`), `bn_b` into `d`, its only reader; `bn_c` stays, since both `cat`
+/// and the skip connection read it, and so does `bn_d`: it reads a merge layer.
+#[test]
+fn folding_a_graph_folds_where_the_graph_allows_and_keeps_predictions() {
+    let mut model = Sequential::graph(&[6])
+        .layer(DenseSpec::new(8).named("a"))
+        .layer(bn().named("bn_a"))
+        .layer(DenseSpec::new(8).activation(Activation::Relu).named("b"))
+        .layer(bn().named("bn_b"))
+        .layer(DenseSpec::new(3).activation(Activation::Tanh).named("d"))
+        .layer(
+            DenseSpec::new(3)
+                .activation(Activation::Tanh)
+                .named("c")
+                .reads(&["input"]),
+        )
+        .layer(bn().named("bn_c"))
+        .layer(LayerSpec::concatenate(&["d", "bn_c"]).named("cat"))
+        .layer(
+            DenseSpec::new(3)
+                .activation(Activation::Softmax)
+                .named("out"),
+        )
+        .layer(LayerSpec::add(&["bn_c", "c"]).named("skip"))
+        .layer(bn().named("bn_d"))
+        .output("out", 1.0)
+        .output("bn_d", 0.5)
+        .build(4)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.05).unwrap()),
+            Loss::MeanSquaredError,
+            &[],
+        )
+        .unwrap();
+    let x = pseudo_random(&[32, 6], 31, 3.0);
+    let y = Targets::Values(pseudo_random(&[32, 3], 5, 1.0));
+    for _ in 0..100 {
+        model.train_step(&x, &y, &mut []).unwrap();
+    }
+    let (mut folded, count) = model.fold_batch_norm().unwrap();
+    let names: Vec<String> = folded
+        .layers()
+        .iter()
+        .map(|l| l.name().to_string())
+        .collect();
+    assert_eq!(count, 2, "{names:?}");
+    assert_eq!(
+        names,
+        ["a", "b", "d", "c", "bn_c", "cat", "out", "skip", "bn_d"]
+    );
+    assert_eq!(
+        folded.layer_inputs()[1],
+        ["a"],
+        "b reads a, which absorbed bn_a"
+    );
+    assert_eq!(
+        folded.layer_inputs()[2],
+        ["b"],
+        "d absorbed bn_b and reads b"
+    );
+    // Both outputs, from a forward pass over the whole batch.
+    let outputs = |model: &mut Sequential| -> Vec<Vec<f32>> {
+        model.predict(&x, 32).unwrap();
+        ["out", "bn_d"]
+            .iter()
+            .map(|name| {
+                let i = model
+                    .layers()
+                    .iter()
+                    .position(|l| l.name() == *name)
+                    .unwrap();
+                model.last_outputs()[i].data().to_vec()
+            })
+            .collect()
+    };
+    let before = outputs(&mut model);
+    for (k, (b, a)) in before.iter().zip(outputs(&mut folded)).enumerate() {
+        let worst = b
+            .iter()
+            .zip(&a)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "output {k}: largest difference {worst}");
+    }
+}
+
 #[test]
 fn inference_does_not_depend_on_the_batch() {
     let (mut model, x) = trained_model();

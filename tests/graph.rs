@@ -403,3 +403,50 @@ fn summary_shows_what_each_layer_reads() {
     assert!(text.contains("Connected to"), "{text}");
     assert!(text.contains("input, d1"), "{text}");
 }
+
+/// The chapter's SELU precondition, "the network's architecture must be sequential", is
+/// checked: a skip connection in a SELU network gets a warning naming the merge layer, the
+/// same network without it gets none.
+#[test]
+fn selu_with_a_skip_connection_is_warned_about() {
+    let text = |skip: &str| {
+        format!(
+            r#"
+[data]
+dataset = "digits"
+scale = "standard"
+[[layers]]
+name = "flat"
+type = "flatten"
+[[layers]]
+name = "h1"
+type = "dense"
+units = 64
+activation = "selu"
+kernel_initializer = "lecun_normal"
+[[layers]]
+name = "h2"
+type = "dense"
+units = 64
+activation = "selu"
+kernel_initializer = "lecun_normal"
+{skip}
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+"#
+        )
+    };
+    let warnings = |text: &str| {
+        let spec = deeptrain::spec::Spec::parse(text, std::path::Path::new("selu.toml")).unwrap();
+        let model = spec.build_model(&[8, 8], None).unwrap();
+        deeptrain::checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer)
+    };
+    let skip = "[[layers]]\nname = \"skip\"\ntype = \"add\"\ninputs = [\"h1\", \"h2\"]";
+    let found = warnings(&text(skip));
+    let ids: Vec<&str> = found.iter().map(|w| w.id).collect();
+    assert_eq!(ids, ["selu_skip_connections"], "{found:?}");
+    assert!(found[0].message.contains("skip"), "{}", found[0]);
+    assert!(warnings(&text("")).is_empty());
+}

@@ -1,9 +1,10 @@
-//! A steady-state training step does not allocate: buffers are sized on the first steps and
-//! reused after. Counted with a global allocator, not timed.
+//! A steady-state training step does not allocate, for a chain and for a graph (skip
+//! connection, fan-out, concatenation): buffers are sized on the first steps and reused after.
+//! Counted with a global allocator, not timed.
 //!
 //! The one exception is inside the `gemm` crate: version 0.18 allocates its packing buffer on
 //! each product (gemm-common's `gemm_basic_generic`, `MemBuffer::new`). The test measures what
-//! the step's eight products allocate on their own and asserts that the whole step allocates
+//! the step's matrix products allocate on their own and asserts that the whole step allocates
 //! exactly that: deeptrain's own code adds nothing, on one thread or on the thread pool (whose
 //! jobs are borrowed closures and whose parts go to the same thread every time).
 
@@ -40,23 +41,74 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
+type Product = (usize, usize, usize, bool, bool, bool);
+
 #[test]
 fn steady_state_train_step_does_not_allocate() {
     // One test function: the thread count is global to the process.
     for threads in [1, 2] {
         deeptrain::linalg::set_num_threads(threads);
-        assert_steady_state_step_allocates_only_in_gemm();
+        assert_steady_state_step_allocates_only_in_gemm(chain(), &[28, 28], &CHAIN_PRODUCTS);
+        assert_steady_state_step_allocates_only_in_gemm(graph(), &[64], &GRAPH_PRODUCTS);
     }
 }
 
-fn assert_steady_state_step_allocates_only_in_gemm() {
-    let mut model = Sequential::new(&[28, 28])
+/// 784 → 300 → 100 → 10, the textbook's Fashion-MNIST MLP.
+fn chain() -> Sequential {
+    Sequential::new(&[28, 28])
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(300).activation(Activation::Relu))
         .add(DenseSpec::new(100).activation(Activation::Relu))
         .add(DenseSpec::new(10).activation(Activation::Softmax))
         .build(1)
-        .unwrap();
+        .unwrap()
+}
+
+const CHAIN_PRODUCTS: [Product; 8] = [
+    (32, 784, 300, false, false, false), // forward, layer by layer
+    (32, 300, 100, false, false, false),
+    (32, 100, 10, false, false, false),
+    (100, 32, 10, true, false, true), // backward of the last layer: dW += xᵀ·dz
+    (32, 10, 100, false, true, false), // and dx = dz·Wᵀ
+    (300, 32, 100, true, false, true),
+    (32, 100, 300, false, true, false),
+    (784, 32, 300, true, false, true), // the first Dense layer needs no dx
+];
+
+/// A skip connection, a fan-out and a concatenation: the input is read by `d1` and `skip`,
+/// `d1` by `d2` and `cat`; out = softmax(W₃ · [x + W₂·relu(W₁x), relu(W₁x)]).
+fn graph() -> Sequential {
+    Sequential::graph(&[64])
+        .layer(DenseSpec::new(64).activation(Activation::Relu).named("d1"))
+        .layer(DenseSpec::new(64).named("d2"))
+        .layer(LayerSpec::add(&["input", "d2"]).named("skip"))
+        .layer(LayerSpec::concatenate(&["skip", "d1"]).named("cat"))
+        .layer(
+            DenseSpec::new(10)
+                .activation(Activation::Softmax)
+                .named("out"),
+        )
+        .build(1)
+        .unwrap()
+}
+
+const GRAPH_PRODUCTS: [Product; 8] = [
+    (32, 64, 64, false, false, false), // forward: d1, d2, out
+    (32, 64, 64, false, false, false),
+    (32, 128, 10, false, false, false),
+    (128, 32, 10, true, false, true), // backward of out: dW, dx
+    (32, 10, 128, false, true, false),
+    (64, 32, 64, true, false, true), // d2: dW, dx
+    (32, 64, 64, false, true, false),
+    (64, 32, 64, true, false, true), // d1 reads the model input: no dx
+];
+
+fn assert_steady_state_step_allocates_only_in_gemm(
+    mut model: Sequential,
+    sample_shape: &[usize],
+    products: &[Product],
+) {
     model
         .compile(
             Box::new(Sgd::with_momentum(0.01, 0.9, false, 0.0).unwrap()),
@@ -64,9 +116,15 @@ fn assert_steady_state_step_allocates_only_in_gemm() {
             &[Metric::Accuracy],
         )
         .unwrap();
+    let features: usize = sample_shape.iter().product();
+    let shape: Vec<usize> = std::iter::once(32)
+        .chain(sample_shape.iter().copied())
+        .collect();
     let x = Tensor::from_vec(
-        (0..32 * 784).map(|i| (i % 255) as f32 / 255.0).collect(),
-        &[32, 28, 28],
+        (0..32 * features)
+            .map(|i| (i % 255) as f32 / 255.0)
+            .collect(),
+        &shape,
     );
     let targets = Targets::Classes((0..32).map(|i| i % 10).collect());
     let mut sums = [0.0];
@@ -80,34 +138,28 @@ fn assert_steady_state_step_allocates_only_in_gemm() {
     }
     COUNTING.store(false, Ordering::Relaxed);
     let step_allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    let in_gemm = 5 * gemm_allocations_of_one_step();
+    let in_gemm = 5 * gemm_allocations_of(products);
     // gemm also allocates a cache-sized buffer once per thread, on that thread's first product;
     // a pool worker may (rarely) run its first product only now, if the caller took over its
     // parts during the warm-up. Anything per step would add at least 5.
     let threads = deeptrain::linalg::num_threads();
+    let kind = if model.is_sequential() {
+        "chain"
+    } else {
+        "graph"
+    };
     assert!(
         (in_gemm..in_gemm + threads).contains(&step_allocations),
-        "{step_allocations} allocations in 5 steady-state steps on {threads} threads, \
+        "{kind}: {step_allocations} allocations in 5 steady-state steps on {threads} threads, \
          {in_gemm} of them in gemm"
     );
 }
 
-/// What the step's matrix products allocate by themselves (inside the gemm crate).
-fn gemm_allocations_of_one_step() -> usize {
+/// What these matrix products allocate by themselves (inside the gemm crate).
+fn gemm_allocations_of(products: &[Product]) -> usize {
     use deeptrain::linalg::{matmul, Mat};
-    // (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
-    let products = [
-        (32, 784, 300, false, false, false), // forward, layer by layer
-        (32, 300, 100, false, false, false),
-        (32, 100, 10, false, false, false),
-        (100, 32, 10, true, false, true), // backward of the last layer: dW += xᵀ·dz
-        (32, 10, 100, false, true, false), // and dx = dz·Wᵀ
-        (300, 32, 100, true, false, true),
-        (32, 100, 300, false, true, false),
-        (784, 32, 300, true, false, true), // the first Dense layer needs no dx
-    ];
     let mut count = 0;
-    for (m, k, n, ta, tb, accumulate) in products {
+    for &(m, k, n, ta, tb, accumulate) in products {
         let a = vec![0.5f32; m * k];
         let b = vec![0.5f32; k * n];
         let mut c = vec![0.0f32; m * n];

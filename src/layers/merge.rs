@@ -141,11 +141,7 @@ impl Layer for Merge {
             MergeOp::Concatenate => {
                 let width: usize = self.widths.iter().sum();
                 let rows = first.len() / self.widths[0].max(1);
-                let mut shape = first.shape().to_vec();
-                if let Some(last) = shape.last_mut() {
-                    *last = width;
-                }
-                output.resize(&shape);
+                output.resize_last_axis(first.shape(), width);
                 let out = output.data_mut();
                 let mut offset = 0;
                 for (x, &w) in inputs.iter().zip(&self.widths) {

@@ -10,7 +10,7 @@
 //! The folded model makes the same predictions (to float rounding) with one layer less per
 //! batch-norm layer. It is for inference: its optimizer state starts afresh.
 
-use super::Sequential;
+use super::{ModelOutput, Sequential};
 use crate::activations::Activation;
 use crate::layers::LayerSpec;
 use crate::{Error, Result};
@@ -26,10 +26,17 @@ impl Sequential {
     /// A copy of this model with every foldable batch-normalization layer folded into a
     /// neighbouring Dense layer, and the number folded. BN layers with no Dense neighbour to
     /// absorb them are kept.
+    ///
+    /// In a graph a batch norm folds only where the graph allows it: into the linear Dense
+    /// layer it reads when nothing else reads that layer, else into the Dense layer that reads
+    /// it when nothing else does; a model output is never folded away.
     pub fn fold_batch_norm(&self) -> Result<(Sequential, usize)> {
-        let Some(optimizer) = self.optimizer() else {
+        if self.optimizer().is_none() {
             return Err(Error::Config("compile the model before folding it".into()));
-        };
+        }
+        if !self.is_sequential() {
+            return self.fold_graph_batch_norm();
+        }
         let specs = self.layer_specs();
         let mut out: Vec<Folded> = Vec::new();
         let mut folded = 0;
@@ -80,8 +87,124 @@ impl Sequential {
             out.insert(bn_index, self.unfolded(bn_index, &specs));
         }
         let specs: Vec<LayerSpec> = out.iter().map(|f| f.spec.clone()).collect();
-        let mut model = Sequential::from_specs(&self.input_shape, &specs, self.seed)?;
-        for (layer, values) in model.layers.iter_mut().zip(&out) {
+        let model = Sequential::from_specs(&self.input_shape, &specs, self.seed)?;
+        Ok((self.with_values(model, &out)?, folded))
+    }
+
+    /// [`Sequential::fold_batch_norm`] on a graph: works on the layers with the names they
+    /// read, removing each folded batch norm and pointing its readers at the layer that
+    /// absorbed it.
+    fn fold_graph_batch_norm(&self) -> Result<(Sequential, usize)> {
+        let mut out: Vec<Folded> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (layer, spec) in self.layers.iter().zip(self.layer_specs()) {
+            names.push(layer.name().to_string());
+            out.push(Folded {
+                spec,
+                params: layer
+                    .params()
+                    .iter()
+                    .map(|p| p.value.data().to_vec())
+                    .collect(),
+                state: layer
+                    .state()
+                    .iter()
+                    .map(|s| s.value.data().to_vec())
+                    .collect(),
+            });
+        }
+        let mut outputs: Vec<ModelOutput> = self
+            .topology
+            .outputs
+            .iter()
+            .zip(&self.topology.loss_weights)
+            .map(|(&o, &w)| ModelOutput {
+                layer: names[o].clone(),
+                loss_weight: w,
+            })
+            .collect();
+        let readers = |out: &[Folded], outputs: &[ModelOutput], name: &str| -> usize {
+            let by_layers = out
+                .iter()
+                .flat_map(|f| f.spec.inputs().unwrap_or(&[]))
+                .filter(|n| *n == name)
+                .count();
+            by_layers + outputs.iter().filter(|o| o.layer == name).count()
+        };
+        let mut folded = 0;
+        let mut i = 0;
+        while i < out.len() {
+            let affine = match out[i].spec {
+                LayerSpec::BatchNormalization(_) => self
+                    .layers
+                    .iter()
+                    .find(|l| l.name() == names[i])
+                    .and_then(|l| l.inference_affine()),
+                _ => None,
+            };
+            let Some((s, t)) = affine else {
+                i += 1;
+                continue;
+            };
+            let bn = names[i].clone();
+            let read = out[i].spec.inputs().unwrap_or(&[]).to_vec();
+            let before = match read.as_slice() {
+                [one] => names.iter().position(|n| n == one),
+                _ => None,
+            };
+            // Into the linear Dense layer it reads, when only the batch norm reads that one:
+            // the folded layer takes over the batch norm's readers.
+            if let Some(p) = before.filter(|&p| {
+                is_linear_dense(&out[p].spec) && readers(&out, &outputs, &names[p]) == 1
+            }) {
+                fold_into_previous(&mut out[p], &s, &t);
+                let absorbed_by = names[p].clone();
+                rename_reads(&mut out, &mut outputs, &bn, &absorbed_by);
+                out.remove(i);
+                names.remove(i);
+                folded += 1;
+                continue;
+            }
+            // Into the one Dense layer that reads it, when nothing else does (nor an output).
+            let only_reader = (readers(&out, &outputs, &bn) == 1)
+                .then(|| {
+                    out.iter()
+                        .position(|f| f.spec.inputs().is_some_and(|r| r == [bn.as_str()]))
+                })
+                .flatten();
+            if let Some(n) = only_reader {
+                let layer = self.layers.iter().find(|l| l.name() == names[n]);
+                let rows = layer
+                    .and_then(|l| l.params().first())
+                    .map(|p| p.value.rows());
+                let next = &mut out[n];
+                if let (LayerSpec::Dense(dense), Some(rows)) = (&mut next.spec, rows) {
+                    if rows == s.len() {
+                        fold_into_next(dense, &mut next.params, &s, &t);
+                        next.spec.set_inputs(Some(read));
+                        out.remove(i);
+                        names.remove(i);
+                        folded += 1;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        let specs: Vec<LayerSpec> = out.iter().map(|f| f.spec.clone()).collect();
+        let model = Sequential::from_graph(
+            &self.input_shape,
+            self.model_inputs(),
+            &specs,
+            &outputs,
+            self.seed,
+        )?;
+        Ok((self.with_values(model, &out)?, folded))
+    }
+
+    /// `model` (built from the folded specs) with the folded values, compiled as this one.
+    fn with_values(&self, mut model: Sequential, values: &[Folded]) -> Result<Sequential> {
+        for (layer, values) in model.layers.iter_mut().zip(values) {
             for (p, v) in layer.params_mut().iter_mut().zip(&values.params) {
                 p.value.data_mut().copy_from_slice(v);
             }
@@ -89,12 +212,12 @@ impl Sequential {
                 s.value.data_mut().copy_from_slice(v);
             }
         }
+        let (Some(optimizer), Some(loss)) = (self.optimizer(), self.loss()) else {
+            return Err(Error::Config("compile the model before folding it".into()));
+        };
         let optimizer = optimizer.spec().build().map_err(Error::Config)?;
-        let loss = self
-            .loss()
-            .ok_or_else(|| Error::Config("not compiled".into()))?;
         model.compile(optimizer, loss, &self.metrics())?;
-        Ok((model, folded))
+        Ok(model)
     }
 
     /// The layer at `index` as it is (for a BN layer with nothing to fold into).
@@ -113,6 +236,24 @@ impl Sequential {
                 .map(|s| s.value.data().to_vec())
                 .collect(),
         }
+    }
+}
+
+/// Points every layer and output that reads `from` at `to`.
+fn rename_reads(out: &mut [Folded], outputs: &mut [ModelOutput], from: &str, to: &str) {
+    for f in out.iter_mut() {
+        if let Some(inputs) = f.spec.inputs() {
+            if inputs.iter().any(|n| n == from) {
+                let renamed = inputs
+                    .iter()
+                    .map(|n| if n == from { to.to_string() } else { n.clone() })
+                    .collect();
+                f.spec.set_inputs(Some(renamed));
+            }
+        }
+    }
+    for o in outputs.iter_mut().filter(|o| o.layer == from) {
+        o.layer = to.to_string();
     }
 }
 
