@@ -75,6 +75,15 @@ impl Error {
         }
     }
 
+    /// What is wrong, without a [`Error::Config`]'s `invalid configuration: ` prefix: the message
+    /// for a caller that names the file ([`Error::spec`], [`Error::format`]) or the section.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Config(message) => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// An invalid spec or model config file.
     pub fn spec(path: &Path, message: impl Into<String>) -> Self {
         Error::Spec {

@@ -457,10 +457,10 @@ impl Spec {
         // Keras' ReduceLROnPlateau callback is this crate's on-plateau schedule.
         for c in &spec.callbacks {
             if let Some(schedule) = c.plateau_schedule() {
-                let schedule = schedule.map_err(|m| Error::spec(path, m))?;
+                let schedule = schedule.map_err(|e| Error::spec(path, e.detail()))?;
                 schedule
                     .validate()
-                    .map_err(|m| Error::spec(path, format!("ReduceLROnPlateau: {m}")))?;
+                    .map_err(|e| Error::spec(path, format!("ReduceLROnPlateau: {}", e.detail())))?;
                 if spec.schedule.is_some() {
                     return Err(Error::spec(
                         path,
@@ -578,12 +578,14 @@ impl Spec {
             a.validate()?;
         }
         if let Some(schedule) = &self.schedule {
-            schedule.validate().map_err(|m| format!("[schedule] {m}"))?;
+            schedule
+                .validate()
+                .map_err(|e| format!("[schedule] {}", e.detail()))?;
         }
         self.optimizer
             .build()
             .map(|_| ())
-            .map_err(|m| format!("[optimizer] {m}"))
+            .map_err(|e| format!("[optimizer] {}", e.detail()))
     }
 }
 
@@ -610,7 +612,7 @@ impl Spec {
         );
         // The saved optimizer spec is normalized (defaults written out) and, under a schedule
         // or an unfreezing rate, carries the rate of the moment.
-        let built = self.optimizer.build().map_err(Error::Config)?;
+        let built = self.optimizer.build()?;
         let ours = built.spec();
         let (mut a, mut b) = (json(&ours), json(&file.optimizer));
         let rate_moves = self.schedule.is_some()
@@ -629,8 +631,7 @@ impl Spec {
         // The saved schedule is normalized too (its starting rate written out).
         let schedule = match &self.schedule {
             Some(spec) => Some(
-                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)
-                    .map_err(Error::Config)?
+                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)?
                     .spec()
                     .clone(),
             ),

@@ -240,7 +240,7 @@ impl Sequential {
                 seconds: start.elapsed().as_secs_f64(),
             };
             if let Some(schedule) = self.schedule_mut() {
-                schedule.after_epoch(&logs).map_err(Error::Config)?;
+                schedule.after_epoch(&logs)?;
             }
             self.shuffle_order.clone_from(&order);
             let mut stop = false;

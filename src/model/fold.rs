@@ -89,7 +89,7 @@ impl Sequential {
                 s.value.data_mut().copy_from_slice(v);
             }
         }
-        let optimizer = optimizer.spec().build().map_err(Error::Config)?;
+        let optimizer = optimizer.spec().build()?;
         let loss = self
             .loss()
             .ok_or_else(|| Error::Config("not compiled".into()))?;

@@ -620,10 +620,10 @@ impl Sequential {
             ));
         };
         compiled.schedule = match spec {
-            Some(spec) => Some(
-                Scheduler::new(spec, compiled.optimizer.learning_rate() as f64)
-                    .map_err(Error::Config)?,
-            ),
+            Some(spec) => Some(Scheduler::new(
+                spec,
+                compiled.optimizer.learning_rate() as f64,
+            )?),
             None => None,
         };
         Ok(())
