@@ -75,11 +75,16 @@ impl Error {
         }
     }
 
-    /// What is wrong, without a [`Error::Config`]'s `invalid configuration: ` prefix: the message
-    /// for a caller that names the file ([`Error::spec`], [`Error::format`]) or the section.
+    /// What is wrong, without the variant's prefix (`invalid configuration: `, `invalid data: `,
+    /// ...): the message for a caller that names the file ([`Error::spec`], [`Error::format`]) or
+    /// the section itself. Errors about a file keep its name.
     pub fn detail(&self) -> String {
         match self {
-            Error::Config(message) => message.clone(),
+            Error::Config(message)
+            | Error::Shape(message)
+            | Error::Data(message)
+            | Error::Diverged(message)
+            | Error::Stopped(message) => message.clone(),
             other => other.to_string(),
         }
     }

@@ -259,8 +259,13 @@ impl Initializer {
     }
 
     /// Checks the parameters (positive finite stddev and scale, minval < maxval).
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |what: &str| Err(format!("initializer {}: {what}", self.family()));
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &str| {
+            Err(crate::Error::Config(format!(
+                "initializer {}: {what}",
+                self.family()
+            )))
+        };
         match *self {
             Initializer::Constant { value } if !value.is_finite() => bad("value must be finite"),
             Initializer::RandomNormal { mean, stddev }
@@ -632,7 +637,7 @@ impl TryFrom<InitTable> for Initializer {
             },
             other => other,
         };
-        init.validate()?;
+        init.validate().map_err(|e| e.detail())?;
         Ok(init)
     }
 }

@@ -541,7 +541,7 @@ impl Spec {
         for (i, layer) in self.layers.iter().enumerate() {
             layer
                 .validate()
-                .map_err(|m| format!("[[layers]] #{}: {m}", i + 1))?;
+                .map_err(|e| format!("[[layers]] #{}: {}", i + 1, e.detail()))?;
             if let Some(first) = layer.name().and_then(|n| names.insert(n, i)) {
                 return Err(format!(
                     "[[layers]] #{} and #{} are both named `{}`: layer names must be unique",
@@ -575,7 +575,7 @@ impl Spec {
             );
         }
         if let Some(a) = &self.augmentation {
-            a.validate()?;
+            a.validate().map_err(|e| e.detail())?;
         }
         if let Some(schedule) = &self.schedule {
             schedule
@@ -767,7 +767,7 @@ fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec
             }
             expand_layers(inner)?
         } else {
-            vec![crate::layers::layer_spec_from_table(entry)?]
+            vec![crate::layers::layer_spec_from_table(entry).map_err(|e| e.detail())?]
         };
         if repeat > 1 {
             if let Some(name) = group.iter().find_map(|l| l.name()) {

@@ -139,7 +139,7 @@ impl Sequential {
         let mut metric_state = vec![0.0; self.metric_state_len()];
         let mut batch_weights: Vec<f32> = Vec::with_capacity(options.batch_size);
         if let Some(a) = &options.augmentation {
-            a.validate().map_err(Error::Config)?;
+            a.validate()?;
             Augmentation::image_shape(train.feature_shape())?;
         }
         let mut scratch = Vec::new();
