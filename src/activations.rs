@@ -146,15 +146,15 @@ impl Activation {
     }
 
     /// Checks the parameters (slopes must be finite and non-negative).
-    pub fn validate(self) -> Result<(), String> {
+    pub fn validate(self) -> crate::Result<()> {
         match self {
             Activation::LeakyRelu { alpha } | Activation::Elu { alpha }
                 if !(alpha.is_finite() && alpha >= 0.0) =>
             {
-                Err(format!(
+                Err(crate::Error::Config(format!(
                     "{}: alpha must be a finite number ≥ 0, got {alpha}",
                     self.name()
-                ))
+                )))
             }
             _ => Ok(()),
         }
@@ -512,7 +512,7 @@ impl FromStr for Activation {
                 "elu" => Activation::Elu { alpha: arg },
                 other => return Err(format!("activation `{other}` takes no parameter")),
             };
-            act.validate()?;
+            act.validate().map_err(|e| e.detail())?;
             return Ok(act);
         }
         IDS.iter()

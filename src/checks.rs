@@ -5,7 +5,7 @@ use crate::activations::Activation;
 use crate::data::Scale;
 use crate::init::Initializer;
 use crate::layers::LayerSpec;
-use crate::optimizers::{OptimizerName, OptimizerSpec};
+use crate::optimizers::OptimizerSpec;
 
 /// A warning: the rule broken and what was found.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,10 +161,9 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
             rule: "ReLU-family activations keep the signal's variance with He initialization (He et al. 2015; Géron table 11-1)",
         });
     }
-    let lr = optimizer.effective_learning_rate() as f64;
-    let (low, high) = match optimizer.name {
-        OptimizerName::Sgd => (1e-5, 1.0),
-        OptimizerName::Adagrad => (1e-5, 1.0),
+    let lr = optimizer.learning_rate() as f64;
+    let (low, high) = match optimizer {
+        OptimizerSpec::Sgd(_) | OptimizerSpec::Adagrad(_) => (1e-5, 1.0),
         _ => (1e-6, 0.1),
     };
     if lr < low || lr > high {
@@ -172,7 +171,7 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
             id: "learning_rate",
             message: format!(
                 "learning rate {lr} is far outside the usual range for {} ([{low}, {high}])",
-                optimizer.name.as_str()
+                optimizer.name()
             ),
             rule: "too large diverges, too small barely moves; find the rate with `deeptrain lr-find` (Géron ch. 11)",
         });

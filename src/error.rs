@@ -75,6 +75,20 @@ impl Error {
         }
     }
 
+    /// What is wrong, without the variant's prefix (`invalid configuration: `, `invalid data: `,
+    /// ...): the message for a caller that names the file ([`Error::spec`], [`Error::format`]) or
+    /// the section itself. Errors about a file keep its name.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Config(message)
+            | Error::Shape(message)
+            | Error::Data(message)
+            | Error::Diverged(message)
+            | Error::Stopped(message) => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// An invalid spec or model config file.
     pub fn spec(path: &Path, message: impl Into<String>) -> Self {
         Error::Spec {

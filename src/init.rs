@@ -188,39 +188,18 @@ impl Initializer {
         if id.starts_with(|c: char| c.is_ascii_uppercase()) {
             return Initializer::from_plain_id(&crate::keras_snake_case(id));
         }
-        Some(match id {
-            "zeros" => Initializer::Zeros,
-            "ones" => Initializer::Ones,
-            "constant" => Initializer::Constant { value: 0.0 },
-            "random_normal" => Initializer::RandomNormal {
-                mean: 0.0,
-                stddev: KERAS_RANDOM_SCALE,
-            },
-            "random_uniform" => Initializer::RandomUniform {
-                minval: -KERAS_RANDOM_SCALE,
-                maxval: KERAS_RANDOM_SCALE,
-            },
-            "truncated_normal" => Initializer::TruncatedNormal {
-                mean: 0.0,
-                stddev: KERAS_RANDOM_SCALE,
-            },
-            "variance_scaling" => Initializer::VarianceScaling {
-                scale: 1.0,
-                mode: FanMode::FanIn,
-                distribution: InitDistribution::TruncatedNormal,
-            },
-            "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
-            "auto" => Initializer::Auto,
-            _ => {
-                return PRESETS.iter().find(|p| p.0 == id).map(|&(_, s, m, d)| {
-                    Initializer::VarianceScaling {
-                        scale: s,
-                        mode: m,
-                        distribution: d,
-                    }
-                })
-            }
-        })
+        // A family name is its table with every key at its default.
+        if let Ok(table) = InitTable::deserialize(serde_json::json!({ "name": id })) {
+            return Some(table.into());
+        }
+        PRESETS
+            .iter()
+            .find(|p| p.0 == id)
+            .map(|&(_, s, m, d)| Initializer::VarianceScaling {
+                scale: s,
+                mode: m,
+                distribution: d,
+            })
     }
 
     /// The id of this initializer when its parameters are those of a plain id.
@@ -259,8 +238,13 @@ impl Initializer {
     }
 
     /// Checks the parameters (positive finite stddev and scale, minval < maxval).
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |what: &str| Err(format!("initializer {}: {what}", self.family()));
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &str| {
+            Err(crate::Error::Config(format!(
+                "initializer {}: {what}",
+                self.family()
+            )))
+        };
         match *self {
             Initializer::Constant { value } if !value.is_finite() => bad("value must be finite"),
             Initializer::RandomNormal { mean, stddev }
@@ -499,141 +483,150 @@ fn distribution_name(distribution: InitDistribution) -> &'static str {
     }
 }
 
-/// The table form of an initializer in a spec: `name` plus Keras' argument names.
-#[derive(Default, Serialize, Deserialize)]
+/// The table form of an initializer in a spec: `name` (a family) plus that family's Keras
+/// arguments, each with Keras' default; another key is an error.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+enum InitTable {
+    Zeros(NoArgs),
+    Ones(NoArgs),
+    Constant(ConstantArgs),
+    RandomNormal(NormalArgs),
+    RandomUniform(UniformArgs),
+    TruncatedNormal(NormalArgs),
+    VarianceScaling(VarianceScalingArgs),
+    Orthogonal(OrthogonalArgs),
+    Auto(NoArgs),
+}
+
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InitTable {
-    name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    mean: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stddev: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    minval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    maxval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scale: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    mode: Option<FanMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    distribution: Option<InitDistribution>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gain: Option<f64>,
+struct NoArgs {}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConstantArgs {
+    /// Every value (default 0).
+    #[serde(default)]
+    value: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NormalArgs {
+    /// Mean (default 0).
+    #[serde(default)]
+    mean: f64,
+    /// Standard deviation (Keras' 0.05).
+    #[serde(default = "keras_random_scale")]
+    stddev: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UniformArgs {
+    /// Lower bound (Keras' -0.05).
+    #[serde(default = "minus_keras_random_scale")]
+    minval: f64,
+    /// Upper bound (Keras' 0.05).
+    #[serde(default = "keras_random_scale")]
+    maxval: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VarianceScalingArgs {
+    /// Multiplier of the variance (default 1).
+    #[serde(default = "one")]
+    scale: f64,
+    /// Which fan divides it (default `fan_in`).
+    #[serde(default = "fan_in")]
+    mode: FanMode,
+    /// The distribution (default `truncated_normal`).
+    #[serde(default = "truncated_normal_distribution")]
+    distribution: InitDistribution,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrthogonalArgs {
+    /// Multiplier (default 1).
+    #[serde(default = "one")]
+    gain: f64,
+}
+
+fn keras_random_scale() -> f64 {
+    KERAS_RANDOM_SCALE
+}
+fn minus_keras_random_scale() -> f64 {
+    -KERAS_RANDOM_SCALE
+}
+fn one() -> f64 {
+    1.0
+}
+fn fan_in() -> FanMode {
+    FanMode::FanIn
+}
+fn truncated_normal_distribution() -> InitDistribution {
+    InitDistribution::TruncatedNormal
 }
 
 impl From<Initializer> for InitTable {
     fn from(init: Initializer) -> Self {
-        let mut t = InitTable {
-            name: init.family().to_string(),
-            ..InitTable::default()
-        };
         match init {
-            Initializer::Constant { value } => t.value = Some(value),
-            Initializer::RandomNormal { mean, stddev }
-            | Initializer::TruncatedNormal { mean, stddev } => {
-                t.mean = Some(mean);
-                t.stddev = Some(stddev);
+            Initializer::Zeros => InitTable::Zeros(NoArgs {}),
+            Initializer::Ones => InitTable::Ones(NoArgs {}),
+            Initializer::Constant { value } => InitTable::Constant(ConstantArgs { value }),
+            Initializer::RandomNormal { mean, stddev } => {
+                InitTable::RandomNormal(NormalArgs { mean, stddev })
             }
             Initializer::RandomUniform { minval, maxval } => {
-                t.minval = Some(minval);
-                t.maxval = Some(maxval);
+                InitTable::RandomUniform(UniformArgs { minval, maxval })
+            }
+            Initializer::TruncatedNormal { mean, stddev } => {
+                InitTable::TruncatedNormal(NormalArgs { mean, stddev })
             }
             Initializer::VarianceScaling {
                 scale,
                 mode,
                 distribution,
-            } => {
-                t.scale = Some(scale);
-                t.mode = Some(mode);
-                t.distribution = Some(distribution);
-            }
-            Initializer::Orthogonal { gain } => t.gain = Some(gain),
-            _ => {}
+            } => InitTable::VarianceScaling(VarianceScalingArgs {
+                scale,
+                mode,
+                distribution,
+            }),
+            Initializer::Orthogonal { gain } => InitTable::Orthogonal(OrthogonalArgs { gain }),
+            Initializer::Auto => InitTable::Auto(NoArgs {}),
         }
-        t
     }
 }
 
-impl TryFrom<InitTable> for Initializer {
-    type Error = String;
-
-    fn try_from(t: InitTable) -> Result<Self, String> {
-        let base = Initializer::from_plain_id(&t.name)
-            .filter(|i| t.name == i.family())
-            .ok_or_else(|| {
-                format!(
-                    "unknown initializer `{}` in a table, expected one of {}",
-                    t.name,
-                    PLAIN_IDS.join(", ")
-                )
-            })?;
-        let allowed: &[&str] = match base {
-            Initializer::Constant { .. } => &["value"],
-            Initializer::RandomNormal { .. } | Initializer::TruncatedNormal { .. } => {
-                &["mean", "stddev"]
-            }
-            Initializer::RandomUniform { .. } => &["minval", "maxval"],
-            Initializer::VarianceScaling { .. } => &["scale", "mode", "distribution"],
-            Initializer::Orthogonal { .. } => &["gain"],
-            _ => &[],
-        };
-        let given = [
-            ("value", t.value.is_some()),
-            ("mean", t.mean.is_some()),
-            ("stddev", t.stddev.is_some()),
-            ("minval", t.minval.is_some()),
-            ("maxval", t.maxval.is_some()),
-            ("scale", t.scale.is_some()),
-            ("mode", t.mode.is_some()),
-            ("distribution", t.distribution.is_some()),
-            ("gain", t.gain.is_some()),
-        ];
-        if let Some((key, _)) = given.iter().find(|(k, g)| *g && !allowed.contains(k)) {
-            return Err(format!(
-                "initializer {} has no parameter `{key}` (it takes: {})",
-                t.name,
-                if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                }
-            ));
+impl From<InitTable> for Initializer {
+    fn from(t: InitTable) -> Self {
+        match t {
+            InitTable::Zeros(_) => Initializer::Zeros,
+            InitTable::Ones(_) => Initializer::Ones,
+            InitTable::Constant(a) => Initializer::Constant { value: a.value },
+            InitTable::RandomNormal(a) => Initializer::RandomNormal {
+                mean: a.mean,
+                stddev: a.stddev,
+            },
+            InitTable::RandomUniform(a) => Initializer::RandomUniform {
+                minval: a.minval,
+                maxval: a.maxval,
+            },
+            InitTable::TruncatedNormal(a) => Initializer::TruncatedNormal {
+                mean: a.mean,
+                stddev: a.stddev,
+            },
+            InitTable::VarianceScaling(a) => Initializer::VarianceScaling {
+                scale: a.scale,
+                mode: a.mode,
+                distribution: a.distribution,
+            },
+            InitTable::Orthogonal(a) => Initializer::Orthogonal { gain: a.gain },
+            InitTable::Auto(_) => Initializer::Auto,
         }
-        let init = match base {
-            Initializer::Constant { value } => Initializer::Constant {
-                value: t.value.unwrap_or(value),
-            },
-            Initializer::RandomNormal { mean, stddev } => Initializer::RandomNormal {
-                mean: t.mean.unwrap_or(mean),
-                stddev: t.stddev.unwrap_or(stddev),
-            },
-            Initializer::TruncatedNormal { mean, stddev } => Initializer::TruncatedNormal {
-                mean: t.mean.unwrap_or(mean),
-                stddev: t.stddev.unwrap_or(stddev),
-            },
-            Initializer::RandomUniform { minval, maxval } => Initializer::RandomUniform {
-                minval: t.minval.unwrap_or(minval),
-                maxval: t.maxval.unwrap_or(maxval),
-            },
-            Initializer::VarianceScaling {
-                scale,
-                mode,
-                distribution,
-            } => Initializer::VarianceScaling {
-                scale: t.scale.unwrap_or(scale),
-                mode: t.mode.unwrap_or(mode),
-                distribution: t.distribution.unwrap_or(distribution),
-            },
-            Initializer::Orthogonal { gain } => Initializer::Orthogonal {
-                gain: t.gain.unwrap_or(gain),
-            },
-            other => other,
-        };
-        init.validate()?;
-        Ok(init)
     }
 }
 
@@ -650,7 +643,7 @@ impl Serialize for Initializer {
 #[serde(untagged)]
 enum InitRepr {
     Id(String),
-    Table(InitTable),
+    Table(serde_json::Map<String, serde_json::Value>),
 }
 
 impl<'de> Deserialize<'de> for Initializer {
@@ -662,7 +655,25 @@ impl<'de> Deserialize<'de> for Initializer {
             )
         })? {
             InitRepr::Id(id) => id.parse(),
-            InitRepr::Table(table) => Initializer::try_from(table),
+            InitRepr::Table(table) => {
+                let name = match table.get("name") {
+                    Some(serde_json::Value::String(n)) if !PLAIN_IDS.contains(&n.as_str()) => {
+                        return Err(serde::de::Error::custom(format!(
+                            "unknown initializer `{n}` in a table, expected one of {}",
+                            PLAIN_IDS.join(", ")
+                        )));
+                    }
+                    Some(serde_json::Value::String(n)) => format!(" {n}"),
+                    _ => String::new(),
+                };
+                InitTable::deserialize(serde_json::Value::Object(table))
+                    .map_err(|e| format!("initializer{name}: {e}"))
+                    .and_then(|t| {
+                        let init = Initializer::from(t);
+                        init.validate().map_err(|e| e.detail())?;
+                        Ok(init)
+                    })
+            }
         }
         .map_err(serde::de::Error::custom)
     }
@@ -863,10 +874,32 @@ mod tests {
                 stddev: 1.0
             }
         );
-        let bad = toml::from_str::<Holder>("init = { name = \"orthogonal\", stddev = 1.0 }");
-        assert!(bad.unwrap_err().to_string().contains("gain"));
-        let bad = toml::from_str::<Holder>("init = { name = \"random_normal\", stddev = -1.0 }");
-        assert!(bad.unwrap_err().to_string().contains("stddev"));
+        // Each family's table takes its own keys, with its defaults; the message names the
+        // problem on one line.
+        for (table, needle) in [
+            (
+                "{ name = \"orthogonal\", stddev = 1.0 }",
+                "initializer orthogonal: unknown field `stddev`, expected `gain`",
+            ),
+            (
+                "{ name = \"zeros\", value = 1.0 }",
+                "initializer zeros: unknown field `value`",
+            ),
+            (
+                "{ name = \"random_normal\", stddev = -1.0 }",
+                "initializer random_normal: mean must be finite and stddev",
+            ),
+            (
+                "{ name = \"he_normal\" }",
+                "unknown initializer `he_normal` in a table, expected one of zeros",
+            ),
+            ("{ stddev = 1.0 }", "missing field `name`"),
+        ] {
+            let err = toml::from_str::<Holder>(&format!("init = {table}")).unwrap_err();
+            let message = err.message();
+            assert!(message.contains(needle), "{needle}: {message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
         let err = "glorot".parse::<Initializer>().unwrap_err();
         assert!(err.contains("glorot_uniform"), "{err}");
     }

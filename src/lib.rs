@@ -4,22 +4,26 @@
 //! `evaluate`, `predict`, callbacks) over a fast f32 CPU engine, and the `deeptrain` command that
 //! trains a model described in a TOML spec.
 //!
+//! Every fallible call returns [`deeptrain::Result`](Result), so `?` works throughout:
+//!
 //! ```
 //! use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd};
 //!
-//! let splits = data::digits().unwrap();
+//! # fn main() -> deeptrain::Result<()> {
+//! let splits = data::digits()?;
 //! let mut train = splits.train;
 //! Scaler::fit(Scale::Unit, &train.x).apply(&mut train.x);
 //! let mut model = Sequential::new(&[8, 8])
 //!     .add(LayerSpec::flatten())
 //!     .add(DenseSpec::new(32).activation(Activation::Relu))
 //!     .add(DenseSpec::new(10).activation(Activation::Softmax))
-//!     .build(42)
-//!     .unwrap();
-//! model.compile(Box::new(Sgd::new(0.1).unwrap()), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy]).unwrap();
+//!     .build(42)?;
+//! model.compile(Box::new(Sgd::new(0.1)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
 //! let options = FitOptions { epochs: 2, batch_size: 32, ..Default::default() };
-//! let history = model.fit(&train, None, &options, &mut []).unwrap();
+//! let history = model.fit(&train, None, &options, &mut [])?;
 //! assert_eq!(history.epochs.len(), 2);
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 
@@ -58,6 +62,11 @@ pub use metrics::Metric;
 pub use model::{FitOptions, GraphBuilder, ModelInput, ModelOutput, Observer, Sequential};
 pub use optimizers::{Optimizer, OptimizerSpec, Sgd};
 pub use tensor::Tensor;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The random number generator used everywhere (seeded, reproducible across platforms).
 pub type Rng = rand_chacha::ChaCha8Rng;

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Error, Result};
+
 /// An L1 and/or L2 penalty: `kernel_regularizer = { l2 = 0.01 }`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,16 +27,16 @@ fn is_zero(v: &f32) -> bool {
 
 impl Regularizer {
     /// Checks the weights are finite and non-negative, and that one is set.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         for (key, v) in [("l1", self.l1), ("l2", self.l2)] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "regularizer: `{key}` must be a number ≥ 0, got {v}"
-                ));
+                )));
             }
         }
         if self.l1 == 0.0 && self.l2 == 0.0 {
-            return Err("regularizer: set `l1`, `l2` or both".into());
+            return Err(Error::Config("regularizer: set `l1`, `l2` or both".into()));
         }
         Ok(())
     }
@@ -77,14 +79,14 @@ pub struct Constraint {
 
 impl Constraint {
     /// Checks `max_norm` > 0.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.max_norm.is_finite() && self.max_norm > 0.0 {
             Ok(())
         } else {
-            Err(format!(
+            Err(Error::Config(format!(
                 "kernel_constraint: `max_norm` must be a positive number, got {}",
                 self.max_norm
-            ))
+            )))
         }
     }
 

@@ -16,24 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::callbacks::EpochLogs;
 use crate::optimizers::Optimizer;
-
-/// Which schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScheduleName {
-    /// Power scheduling (inverse-time decay).
-    Power,
-    /// Exponential decay.
-    Exponential,
-    /// Piecewise-constant rates.
-    PiecewiseConstant,
-    /// Cosine decay with optional linear warm-up.
-    Cosine,
-    /// The 1cycle policy.
-    OneCycle,
-    /// Performance scheduling: reduce when a metric stops improving.
-    ReduceOnPlateau,
-}
+use crate::{Error, Result};
 
 /// What the schedule's `t` counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,98 +53,219 @@ pub enum MonitorMode {
     Max,
 }
 
-/// `[schedule]` in a spec: the name plus that schedule's keys (others are an error).
+/// `[schedule]` in a spec: `name` and that schedule's own keys, with their defaults; a key it
+/// does not take is an error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum ScheduleSpec {
+    /// Power scheduling (inverse-time decay).
+    Power(PowerSpec),
+    /// Exponential decay.
+    Exponential(ExponentialSpec),
+    /// Piecewise-constant rates.
+    PiecewiseConstant(PiecewiseConstantSpec),
+    /// Cosine decay with optional linear warm-up.
+    Cosine(CosineSpec),
+    /// The 1cycle policy.
+    OneCycle(OneCycleSpec),
+    /// Performance scheduling: reduce when a metric stops improving.
+    ReduceOnPlateau(ReduceOnPlateauSpec),
+}
+
+/// `name = "power"`: η₀ / (1 + r·t/s)^c.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScheduleSpec {
-    /// Which schedule.
-    pub name: ScheduleName,
-    /// Count steps (default) or epochs (decays and piecewise constant).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per: Option<Per>,
-    /// Overrides the optimizer's learning rate as η₀.
+pub struct PowerSpec {
+    /// What t counts: `step` (default) or `epoch`.
+    #[serde(default)]
+    pub per: Per,
+    /// η₀ (default: the optimizer's learning rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_learning_rate: Option<f64>,
-    /// s in the decays; the length of the cosine decay.
+    /// s > 0 (required).
+    pub decay_steps: f64,
+    /// r > 0 (default 1).
+    #[serde(default = "one")]
+    pub decay_rate: f64,
+    /// c > 0 (default 1, Keras' `InverseTimeDecay`).
+    #[serde(default = "one")]
+    pub power: f64,
+    /// Floor t/s (step-wise decay; default false).
+    #[serde(default)]
+    pub staircase: bool,
+}
+
+/// `name = "exponential"`: η₀ · r^(t/s).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExponentialSpec {
+    /// What t counts: `step` (default) or `epoch`.
+    #[serde(default)]
+    pub per: Per,
+    /// η₀ (default: the optimizer's learning rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decay_steps: Option<f64>,
-    /// r in the decays (exponential: required; power: default 1).
+    pub initial_learning_rate: Option<f64>,
+    /// s > 0 (required).
+    pub decay_steps: f64,
+    /// r > 0 (required).
+    pub decay_rate: f64,
+    /// Floor t/s (step-wise decay; default false).
+    #[serde(default)]
+    pub staircase: bool,
+}
+
+/// `name = "piecewise_constant"`: `values[i]` for `boundaries[i-1] < t ≤ boundaries[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiecewiseConstantSpec {
+    /// What t counts: `step` (default) or `epoch`.
+    #[serde(default)]
+    pub per: Per,
+    /// Increasing boundaries (steps or epochs; required).
+    pub boundaries: Vec<f64>,
+    /// Positive rates, one more than boundaries (required).
+    pub values: Vec<f64>,
+}
+
+/// `name = "cosine"`: linear warm-up to the target, then a cosine down to α·target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CosineSpec {
+    /// What t counts: `step` (default) or `epoch`.
+    #[serde(default)]
+    pub per: Per,
+    /// η₀ (default: the optimizer's learning rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decay_rate: Option<f64>,
-    /// c in power scheduling (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub power: Option<f64>,
-    /// Floor t/s (step-wise decay).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staircase: Option<bool>,
-    /// Piecewise constant: increasing boundaries (steps or epochs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boundaries: Option<Vec<f64>>,
-    /// Piecewise constant: one more value than boundaries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub values: Option<Vec<f64>>,
-    /// Cosine: final rate as a fraction of the target (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<f64>,
-    /// Cosine: steps of linear warm-up (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warmup_steps: Option<f64>,
-    /// Cosine: the rate reached after warm-up (default η₀, i.e. no warm-up ramp).
+    pub initial_learning_rate: Option<f64>,
+    /// Length s > 0 of the decay (required).
+    pub decay_steps: f64,
+    /// Final rate as a fraction of the target (default 0).
+    #[serde(default)]
+    pub alpha: f64,
+    /// Steps of linear warm-up (default 0).
+    #[serde(default)]
+    pub warmup_steps: f64,
+    /// The rate reached after warm-up (default η₀, i.e. no warm-up ramp).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_target: Option<f64>,
-    /// 1cycle: the peak rate (default 10·η₀).
+}
+
+/// `name = "one_cycle"`: PyTorch's `OneCycleLR` (Smith 2018), by optimizer step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneCycleSpec {
+    /// η₀ (default: the optimizer's learning rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_learning_rate: Option<f64>,
+    /// The peak rate > 0 (default 10·η₀).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_learning_rate: Option<f64>,
-    /// 1cycle: steps in the cycle (default: the whole run).
+    /// Steps in the cycle, ≥ 1 (default: the whole run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_steps: Option<u64>,
-    /// 1cycle: fraction of the cycle spent increasing (default 0.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pct_start: Option<f64>,
-    /// 1cycle: initial rate = max / div_factor (default 25).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub div_factor: Option<f64>,
-    /// 1cycle: final rate = initial / final_div_factor (default 1e4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_div_factor: Option<f64>,
-    /// 1cycle: linear (default) or cosine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anneal: Option<Anneal>,
-    /// 1cycle: cycle the optimizer's momentum (or Adam's β₁) inversely (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cycle_momentum: Option<bool>,
-    /// 1cycle: momentum at the peak rate (default 0.85).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_momentum: Option<f64>,
-    /// 1cycle: momentum at the start and end (default 0.95).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_momentum: Option<f64>,
-    /// On plateau: the metric watched (default `val_loss`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub monitor: Option<String>,
-    /// On plateau: min, max or auto (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<MonitorMode>,
-    /// On plateau: multiplier of the rate (default 0.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub factor: Option<f64>,
-    /// On plateau: epochs without improvement tolerated (default 10).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patience: Option<u32>,
-    /// On plateau: the smallest change that counts as improvement (default 1e-4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_delta: Option<f64>,
-    /// On plateau: `min_delta` relative to the best value (`rel`, PyTorch's default) or absolute
-    /// (`abs`, Keras').
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threshold_mode: Option<ThresholdMode>,
-    /// On plateau: epochs to wait after a reduction (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cooldown: Option<u32>,
-    /// On plateau: the floor of the rate (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_lr: Option<f64>,
+    /// Fraction of the cycle spent increasing, in (0, 1) (default 0.3).
+    #[serde(default = "pct_start")]
+    pub pct_start: f64,
+    /// Initial rate = max / div_factor (default 25).
+    #[serde(default = "div_factor")]
+    pub div_factor: f64,
+    /// Final rate = initial / final_div_factor (default 1e4).
+    #[serde(default = "final_div_factor")]
+    pub final_div_factor: f64,
+    /// `linear` (default) or `cos`.
+    #[serde(default)]
+    pub anneal: Anneal,
+    /// Cycle the optimizer's momentum (or Adam's β₁) inversely (default true).
+    #[serde(default = "yes")]
+    pub cycle_momentum: bool,
+    /// Momentum at the peak rate (default 0.85).
+    #[serde(default = "base_momentum")]
+    pub base_momentum: f64,
+    /// Momentum at the start and end (default 0.95).
+    #[serde(default = "max_momentum")]
+    pub max_momentum: f64,
 }
+
+/// `name = "reduce_on_plateau"`: PyTorch's `ReduceLROnPlateau`, after each epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReduceOnPlateauSpec {
+    /// η₀ (default: the optimizer's learning rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_learning_rate: Option<f64>,
+    /// The metric watched (default `val_loss`).
+    #[serde(default = "val_loss")]
+    pub monitor: String,
+    /// `min`, `max` or `auto` (default).
+    #[serde(default)]
+    pub mode: MonitorMode,
+    /// Multiplier of the rate, in (0, 1) (default 0.1).
+    #[serde(default = "tenth")]
+    pub factor: f64,
+    /// Epochs without improvement tolerated (default 10).
+    #[serde(default = "ten")]
+    pub patience: u32,
+    /// The smallest change that counts as improvement (default 1e-4).
+    #[serde(default = "min_delta")]
+    pub min_delta: f64,
+    /// `min_delta` relative to the best value (`rel`, PyTorch's default) or absolute (`abs`,
+    /// Keras').
+    #[serde(default)]
+    pub threshold_mode: ThresholdMode,
+    /// Epochs to wait after a reduction (default 0).
+    #[serde(default)]
+    pub cooldown: u32,
+    /// The floor of the rate (default 0).
+    #[serde(default)]
+    pub min_lr: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn pct_start() -> f64 {
+    0.3
+}
+fn div_factor() -> f64 {
+    25.0
+}
+fn final_div_factor() -> f64 {
+    1e4
+}
+fn yes() -> bool {
+    true
+}
+fn base_momentum() -> f64 {
+    0.85
+}
+fn max_momentum() -> f64 {
+    0.95
+}
+fn val_loss() -> String {
+    "val_loss".into()
+}
+fn tenth() -> f64 {
+    0.1
+}
+fn ten() -> u32 {
+    10
+}
+fn min_delta() -> f64 {
+    1e-4
+}
+
+/// Each settings struct without required keys defaults to its serde defaults (an empty table).
+macro_rules! default_from_empty_table {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                serde_json::from_value(serde_json::json!({}))
+                    .expect("every key of this schedule has a default")
+            }
+        }
+    )*};
+}
+default_from_empty_table!(OneCycleSpec, ReduceOnPlateauSpec);
 
 /// How `min_delta` compares values on a plateau.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,219 +278,148 @@ pub enum ThresholdMode {
     Abs,
 }
 
-impl ScheduleSpec {
-    /// A schedule with every setting at its default.
-    pub fn new(name: ScheduleName) -> Self {
-        ScheduleSpec {
-            name,
-            per: None,
-            initial_learning_rate: None,
-            decay_steps: None,
-            decay_rate: None,
-            power: None,
-            staircase: None,
-            boundaries: None,
-            values: None,
-            alpha: None,
-            warmup_steps: None,
-            warmup_target: None,
-            max_learning_rate: None,
-            total_steps: None,
-            pct_start: None,
-            div_factor: None,
-            final_div_factor: None,
-            anneal: None,
-            cycle_momentum: None,
-            base_momentum: None,
-            max_momentum: None,
-            monitor: None,
-            mode: None,
-            factor: None,
-            patience: None,
-            min_delta: None,
-            threshold_mode: None,
-            cooldown: None,
-            min_lr: None,
+/// `Err` naming the schedule and the key when `v` is not a finite number > 0.
+fn positive(schedule: &str, key: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "schedule {schedule}: `{key}` must be a positive number, got {v}"
+        )))
+    }
+}
+
+/// `Err` naming the schedule when a given η₀ is not a finite number ≥ 0.
+fn initial_rate(schedule: &str, lr0: Option<f64>) -> Result<()> {
+    match lr0 {
+        Some(x) if !(x.is_finite() && x >= 0.0) => Err(Error::Config(format!(
+            "schedule {schedule}: `initial_learning_rate` must be a number ≥ 0, got {x}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl PowerSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        initial_rate("power", self.initial_learning_rate)?;
+        positive("power", "decay_steps", self.decay_steps)?;
+        positive("power", "decay_rate", self.decay_rate)?;
+        positive("power", "power", self.power)
+    }
+}
+
+impl ExponentialSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        initial_rate("exponential", self.initial_learning_rate)?;
+        positive("exponential", "decay_steps", self.decay_steps)?;
+        positive("exponential", "decay_rate", self.decay_rate)
+    }
+}
+
+impl PiecewiseConstantSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        let (b, v) = (&self.boundaries, &self.values);
+        if v.len() != b.len() + 1 {
+            return Err(Error::Config(format!(
+                "schedule piecewise_constant needs one more value than boundaries, got {} values and {} boundaries",
+                v.len(),
+                b.len()
+            )));
         }
-    }
-
-    fn allowed(&self) -> &'static [&'static str] {
-        match self.name {
-            ScheduleName::Power => &[
-                "per",
-                "initial_learning_rate",
-                "decay_steps",
-                "decay_rate",
-                "power",
-                "staircase",
-            ],
-            ScheduleName::Exponential => &[
-                "per",
-                "initial_learning_rate",
-                "decay_steps",
-                "decay_rate",
-                "staircase",
-            ],
-            ScheduleName::PiecewiseConstant => &["per", "boundaries", "values"],
-            ScheduleName::Cosine => &[
-                "per",
-                "initial_learning_rate",
-                "decay_steps",
-                "alpha",
-                "warmup_steps",
-                "warmup_target",
-            ],
-            ScheduleName::OneCycle => &[
-                "initial_learning_rate",
-                "max_learning_rate",
-                "total_steps",
-                "pct_start",
-                "div_factor",
-                "final_div_factor",
-                "anneal",
-                "cycle_momentum",
-                "base_momentum",
-                "max_momentum",
-            ],
-            ScheduleName::ReduceOnPlateau => &[
-                "initial_learning_rate",
-                "monitor",
-                "mode",
-                "factor",
-                "patience",
-                "min_delta",
-                "threshold_mode",
-                "cooldown",
-                "min_lr",
-            ],
-        }
-    }
-
-    fn given(&self) -> Vec<&'static str> {
-        [
-            ("per", self.per.is_some()),
-            (
-                "initial_learning_rate",
-                self.initial_learning_rate.is_some(),
-            ),
-            ("decay_steps", self.decay_steps.is_some()),
-            ("decay_rate", self.decay_rate.is_some()),
-            ("power", self.power.is_some()),
-            ("staircase", self.staircase.is_some()),
-            ("boundaries", self.boundaries.is_some()),
-            ("values", self.values.is_some()),
-            ("alpha", self.alpha.is_some()),
-            ("warmup_steps", self.warmup_steps.is_some()),
-            ("warmup_target", self.warmup_target.is_some()),
-            ("max_learning_rate", self.max_learning_rate.is_some()),
-            ("total_steps", self.total_steps.is_some()),
-            ("pct_start", self.pct_start.is_some()),
-            ("div_factor", self.div_factor.is_some()),
-            ("final_div_factor", self.final_div_factor.is_some()),
-            ("anneal", self.anneal.is_some()),
-            ("cycle_momentum", self.cycle_momentum.is_some()),
-            ("base_momentum", self.base_momentum.is_some()),
-            ("max_momentum", self.max_momentum.is_some()),
-            ("monitor", self.monitor.is_some()),
-            ("mode", self.mode.is_some()),
-            ("factor", self.factor.is_some()),
-            ("patience", self.patience.is_some()),
-            ("min_delta", self.min_delta.is_some()),
-            ("threshold_mode", self.threshold_mode.is_some()),
-            ("cooldown", self.cooldown.is_some()),
-            ("min_lr", self.min_lr.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, g)| g.then_some(k))
-        .collect()
-    }
-
-    /// Checks the keys and values; `name` for messages.
-    pub fn validate(&self) -> Result<(), String> {
-        let name = serde_json::to_value(self.name)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let allowed = self.allowed();
-        if let Some(key) = self.given().into_iter().find(|k| !allowed.contains(k)) {
-            return Err(format!(
-                "schedule {name} has no setting `{key}`; it takes {}",
-                allowed.join(", ")
+        if b.windows(2).any(|w| w[0] >= w[1]) || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+            return Err(Error::Config(
+                "schedule piecewise_constant needs increasing boundaries and positive values"
+                    .into(),
             ));
         }
-        let positive = |key: &str, v: Option<f64>| match v {
-            Some(x) if !(x.is_finite() && x > 0.0) => Err(format!(
-                "schedule {name}: `{key}` must be a positive number, got {x}"
-            )),
-            _ => Ok(()),
-        };
-        if let Some(x) = self.initial_learning_rate {
-            if !(x.is_finite() && x >= 0.0) {
-                return Err(format!(
-                    "schedule {name}: `initial_learning_rate` must be a number ≥ 0, got {x}"
-                ));
-            }
+        Ok(())
+    }
+}
+
+impl CosineSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        initial_rate("cosine", self.initial_learning_rate)?;
+        positive("cosine", "decay_steps", self.decay_steps)
+    }
+}
+
+impl OneCycleSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        initial_rate("one_cycle", self.initial_learning_rate)?;
+        if let Some(max) = self.max_learning_rate {
+            positive("one_cycle", "max_learning_rate", max)?;
         }
-        positive("decay_steps", self.decay_steps)?;
-        positive("power", self.power)?;
-        positive("max_learning_rate", self.max_learning_rate)?;
-        positive("div_factor", self.div_factor)?;
-        positive("final_div_factor", self.final_div_factor)?;
-        match self.name {
-            ScheduleName::Power | ScheduleName::Exponential if self.decay_steps.is_none() => {
-                return Err(format!("schedule {name} needs `decay_steps`"))
-            }
-            ScheduleName::Exponential => match self.decay_rate {
-                Some(r) if r.is_finite() && r > 0.0 => {}
-                _ => return Err("schedule exponential needs `decay_rate` > 0".into()),
-            },
-            ScheduleName::Power => positive("decay_rate", self.decay_rate)?,
-            ScheduleName::Cosine if self.decay_steps.is_none() => {
-                return Err("schedule cosine needs `decay_steps`".into())
-            }
-            ScheduleName::PiecewiseConstant => {
-                let (Some(b), Some(v)) = (&self.boundaries, &self.values) else {
-                    return Err(
-                        "schedule piecewise_constant needs `boundaries` and `values`".into(),
-                    );
-                };
-                if v.len() != b.len() + 1 {
-                    return Err(format!(
-                        "schedule piecewise_constant needs one more value than boundaries, got {} values and {} boundaries",
-                        v.len(),
-                        b.len()
-                    ));
-                }
-                if b.windows(2).any(|w| w[0] >= w[1])
-                    || v.iter().any(|x| !(x.is_finite() && *x > 0.0))
-                {
-                    return Err("schedule piecewise_constant needs increasing boundaries and positive values".into());
-                }
-            }
-            ScheduleName::OneCycle => {
-                if let Some(p) = self.pct_start {
-                    if !(p > 0.0 && p < 1.0) {
-                        return Err(format!(
-                            "schedule one_cycle: `pct_start` must be in (0, 1), got {p}"
-                        ));
-                    }
-                }
-                if self.total_steps == Some(0) {
-                    return Err("schedule one_cycle: `total_steps` must be at least 1".into());
-                }
-            }
-            ScheduleName::ReduceOnPlateau => {
-                if let Some(f) = self.factor {
-                    if !(f > 0.0 && f < 1.0) {
-                        return Err(format!(
-                            "schedule reduce_on_plateau: `factor` must be in (0, 1), got {f}"
-                        ));
-                    }
-                }
-            }
-            _ => {}
+        positive("one_cycle", "div_factor", self.div_factor)?;
+        positive("one_cycle", "final_div_factor", self.final_div_factor)?;
+        let p = self.pct_start;
+        if !(p > 0.0 && p < 1.0) {
+            return Err(Error::Config(format!(
+                "schedule one_cycle: `pct_start` must be in (0, 1), got {p}"
+            )));
+        }
+        if self.total_steps == Some(0) {
+            return Err(Error::Config(
+                "schedule one_cycle: `total_steps` must be at least 1".into(),
+            ));
         }
         Ok(())
+    }
+}
+
+impl ReduceOnPlateauSpec {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        initial_rate("reduce_on_plateau", self.initial_learning_rate)?;
+        let f = self.factor;
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::Config(format!(
+                "schedule reduce_on_plateau: `factor` must be in (0, 1), got {f}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ScheduleSpec {
+    /// Checks the values (the keys were checked when the spec was read).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ScheduleSpec::Power(s) => s.validate(),
+            ScheduleSpec::Exponential(s) => s.validate(),
+            ScheduleSpec::PiecewiseConstant(s) => s.validate(),
+            ScheduleSpec::Cosine(s) => s.validate(),
+            ScheduleSpec::OneCycle(s) => s.validate(),
+            ScheduleSpec::ReduceOnPlateau(s) => s.validate(),
+        }
+    }
+
+    /// The spec name (`power`, `one_cycle`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScheduleSpec::Power(_) => "power",
+            ScheduleSpec::Exponential(_) => "exponential",
+            ScheduleSpec::PiecewiseConstant(_) => "piecewise_constant",
+            ScheduleSpec::Cosine(_) => "cosine",
+            ScheduleSpec::OneCycle(_) => "one_cycle",
+            ScheduleSpec::ReduceOnPlateau(_) => "reduce_on_plateau",
+        }
+    }
+
+    /// η₀ as the spec sets it, for the schedules that take `initial_learning_rate`.
+    fn initial_learning_rate_mut(&mut self) -> Option<&mut Option<f64>> {
+        match self {
+            ScheduleSpec::Power(s) => Some(&mut s.initial_learning_rate),
+            ScheduleSpec::Exponential(s) => Some(&mut s.initial_learning_rate),
+            ScheduleSpec::PiecewiseConstant(_) => None,
+            ScheduleSpec::Cosine(s) => Some(&mut s.initial_learning_rate),
+            ScheduleSpec::OneCycle(s) => Some(&mut s.initial_learning_rate),
+            ScheduleSpec::ReduceOnPlateau(s) => Some(&mut s.initial_learning_rate),
+        }
     }
 }
 
@@ -485,13 +518,14 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler starting from the optimizer's rate `optimizer_lr` (unless the spec sets
     /// `initial_learning_rate`).
-    pub fn new(mut spec: ScheduleSpec, optimizer_lr: f64) -> Result<Scheduler, String> {
+    pub fn new(mut spec: ScheduleSpec, optimizer_lr: f64) -> Result<Scheduler> {
         spec.validate()?;
-        let lr0 = spec.initial_learning_rate.unwrap_or(optimizer_lr);
+        let mut lr0 = optimizer_lr;
         // Keep η₀ in the spec, so that a saved model resumes from the same schedule even though
         // its optimizer's rate has since moved.
-        if spec.allowed().contains(&"initial_learning_rate") {
-            spec.initial_learning_rate = Some(lr0);
+        if let Some(initial) = spec.initial_learning_rate_mut() {
+            lr0 = initial.unwrap_or(optimizer_lr);
+            *initial = Some(lr0);
         }
         Ok(Scheduler {
             spec,
@@ -520,61 +554,50 @@ impl Scheduler {
 
     /// The rate (and momentum, for 1cycle) at global step `step` in epoch `epoch`.
     pub fn at(&self, step: u64, epoch: usize) -> (f64, Option<f64>) {
-        let s = &self.spec;
-        let t = match s.per.unwrap_or_default() {
+        let t = |per: Per| match per {
             Per::Step => step as f64,
             Per::Epoch => epoch as f64,
         };
-        let lr = match s.name {
-            ScheduleName::Exponential => exponential(
+        let lr = match &self.spec {
+            ScheduleSpec::Exponential(s) => {
+                exponential(self.lr0, s.decay_steps, s.decay_rate, s.staircase, t(s.per))
+            }
+            ScheduleSpec::Power(s) => power(
                 self.lr0,
-                s.decay_steps.unwrap_or(1.0),
-                s.decay_rate.unwrap_or(1.0),
-                s.staircase.unwrap_or(false),
-                t,
+                s.decay_steps,
+                s.decay_rate,
+                s.power,
+                s.staircase,
+                t(s.per),
             ),
-            ScheduleName::Power => power(
+            ScheduleSpec::PiecewiseConstant(s) => {
+                piecewise_constant(&s.boundaries, &s.values, t(s.per))
+            }
+            ScheduleSpec::Cosine(s) => cosine(
                 self.lr0,
-                s.decay_steps.unwrap_or(1.0),
-                s.decay_rate.unwrap_or(1.0),
-                s.power.unwrap_or(1.0),
-                s.staircase.unwrap_or(false),
-                t,
-            ),
-            ScheduleName::PiecewiseConstant => piecewise_constant(
-                s.boundaries.as_deref().unwrap_or_default(),
-                s.values.as_deref().unwrap_or(&[self.lr0]),
-                t,
-            ),
-            ScheduleName::Cosine => cosine(
-                self.lr0,
-                s.decay_steps.unwrap_or(1.0),
-                s.alpha.unwrap_or(0.0),
-                s.warmup_steps.unwrap_or(0.0),
+                s.decay_steps,
+                s.alpha,
+                s.warmup_steps,
                 s.warmup_target.unwrap_or(self.lr0),
-                t,
+                t(s.per),
             ),
-            ScheduleName::OneCycle => {
+            ScheduleSpec::OneCycle(s) => {
                 let total = s
                     .total_steps
                     .unwrap_or((self.epochs * self.steps_per_epoch) as u64);
                 let (lr, m) = one_cycle(
                     s.max_learning_rate.unwrap_or(10.0 * self.lr0),
                     total,
-                    s.pct_start.unwrap_or(0.3),
-                    s.div_factor.unwrap_or(25.0),
-                    s.final_div_factor.unwrap_or(1e4),
-                    s.anneal.unwrap_or_default(),
-                    (
-                        s.base_momentum.unwrap_or(0.85),
-                        s.max_momentum.unwrap_or(0.95),
-                    ),
+                    s.pct_start,
+                    s.div_factor,
+                    s.final_div_factor,
+                    s.anneal,
+                    (s.base_momentum, s.max_momentum),
                     step,
                 );
-                let cycle = s.cycle_momentum.unwrap_or(true);
-                return (lr, cycle.then_some(m));
+                return (lr, s.cycle_momentum.then_some(m));
             }
-            ScheduleName::ReduceOnPlateau => self.plateau.lr,
+            ScheduleSpec::ReduceOnPlateau(_) => self.plateau.lr,
         };
         (lr, None)
     }
@@ -590,15 +613,15 @@ impl Scheduler {
 
     /// After an epoch: the on-plateau rule (other schedules ignore it). Errors when the
     /// monitored metric is not in the logs.
-    pub fn after_epoch(&mut self, logs: &EpochLogs) -> Result<(), String> {
-        if self.spec.name != ScheduleName::ReduceOnPlateau {
+    pub fn after_epoch(&mut self, logs: &EpochLogs) -> Result<()> {
+        let ScheduleSpec::ReduceOnPlateau(s) = &self.spec else {
             return Ok(());
-        }
-        let monitor = self.spec.monitor.as_deref().unwrap_or("val_loss");
+        };
+        let monitor = s.monitor.as_str();
         let value = logs.get(monitor).ok_or_else(|| {
-            format!("reduce_on_plateau monitors `{monitor}`, which this run does not compute (no validation data?)")
+            Error::Config(format!("reduce_on_plateau monitors `{monitor}`, which this run does not compute (no validation data?)"))
         })?;
-        let mode = match self.spec.mode.unwrap_or_default() {
+        let mode = match s.mode {
             MonitorMode::Auto if monitor.contains("acc") => MonitorMode::Max,
             MonitorMode::Auto => MonitorMode::Min,
             m => m,
@@ -607,13 +630,15 @@ impl Scheduler {
         Ok(())
     }
 
-    /// One epoch of PyTorch's rule with the monitored `value`.
+    /// One epoch of PyTorch's rule with the monitored `value` (nothing for other schedules).
     pub fn plateau_step(&mut self, value: f64, mode: MonitorMode) {
-        let s = &self.spec;
-        let delta = s.min_delta.unwrap_or(1e-4);
+        let ScheduleSpec::ReduceOnPlateau(s) = &self.spec else {
+            return;
+        };
+        let delta = s.min_delta;
         let better = match self.plateau.best {
             None => true,
-            Some(best) => match (mode, s.threshold_mode.unwrap_or_default()) {
+            Some(best) => match (mode, s.threshold_mode) {
                 (MonitorMode::Max, ThresholdMode::Rel) => value > best * (1.0 + delta),
                 (MonitorMode::Max, ThresholdMode::Abs) => value > best + delta,
                 (_, ThresholdMode::Rel) => value < best * (1.0 - delta),
@@ -631,12 +656,12 @@ impl Scheduler {
             p.cooldown_left -= 1;
             p.bad_epochs = 0;
         }
-        if p.bad_epochs > s.patience.unwrap_or(10) {
-            let reduced = (p.lr * s.factor.unwrap_or(0.1)).max(s.min_lr.unwrap_or(0.0));
+        if p.bad_epochs > s.patience {
+            let reduced = (p.lr * s.factor).max(s.min_lr);
             if p.lr - reduced > 1e-8 {
                 p.lr = reduced;
             }
-            p.cooldown_left = s.cooldown.unwrap_or(0);
+            p.cooldown_left = s.cooldown;
             p.bad_epochs = 0;
         }
     }

@@ -458,10 +458,10 @@ impl Spec {
         // Keras' ReduceLROnPlateau callback is this crate's on-plateau schedule.
         for c in &spec.callbacks {
             if let Some(schedule) = c.plateau_schedule() {
-                let schedule = schedule.map_err(|m| Error::spec(path, m))?;
+                let schedule = schedule.map_err(|e| Error::spec(path, e.detail()))?;
                 schedule
                     .validate()
-                    .map_err(|m| Error::spec(path, format!("ReduceLROnPlateau: {m}")))?;
+                    .map_err(|e| Error::spec(path, format!("ReduceLROnPlateau: {}", e.detail())))?;
                 if spec.schedule.is_some() {
                     return Err(Error::spec(
                         path,
@@ -542,7 +542,7 @@ impl Spec {
         for (i, layer) in self.layers.iter().enumerate() {
             layer
                 .validate()
-                .map_err(|m| format!("[[layers]] #{}: {m}", i + 1))?;
+                .map_err(|e| format!("[[layers]] #{}: {}", i + 1, e.detail()))?;
             if let Some(first) = layer.name().and_then(|n| names.insert(n, i)) {
                 return Err(format!(
                     "[[layers]] #{} and #{} are both named `{}`: layer names must be unique",
@@ -576,15 +576,17 @@ impl Spec {
             );
         }
         if let Some(a) = &self.augmentation {
-            a.validate()?;
+            a.validate().map_err(|e| e.detail())?;
         }
         if let Some(schedule) = &self.schedule {
-            schedule.validate().map_err(|m| format!("[schedule] {m}"))?;
+            schedule
+                .validate()
+                .map_err(|e| format!("[schedule] {}", e.detail()))?;
         }
         self.optimizer
             .build()
             .map(|_| ())
-            .map_err(|m| format!("[optimizer] {m}"))
+            .map_err(|e| format!("[optimizer] {}", e.detail()))
     }
 }
 
@@ -611,7 +613,7 @@ impl Spec {
         );
         // The saved optimizer spec is normalized (defaults written out) and, under a schedule
         // or an unfreezing rate, carries the rate of the moment.
-        let built = self.optimizer.build().map_err(Error::Config)?;
+        let built = self.optimizer.build()?;
         let ours = built.spec();
         let (mut a, mut b) = (json(&ours), json(&file.optimizer));
         let rate_moves = self.schedule.is_some()
@@ -630,8 +632,7 @@ impl Spec {
         // The saved schedule is normalized too (its starting rate written out).
         let schedule = match &self.schedule {
             Some(spec) => Some(
-                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)
-                    .map_err(Error::Config)?
+                crate::schedules::Scheduler::new(spec.clone(), built.learning_rate() as f64)?
                     .spec()
                     .clone(),
             ),
@@ -785,7 +786,7 @@ fn expand_layer_entries(
             }
             expand_layer_entries(inner, false)?
         } else {
-            vec![crate::layers::layer_spec_from_table(entry)?]
+            vec![crate::layers::layer_spec_from_table(entry).map_err(|e| e.detail())?]
         };
         if repeat > 1 {
             if let Some(name) = group.iter().find_map(|l| l.name()) {

@@ -84,12 +84,13 @@ fn spec_round_trips_through_toml() {
 /// two moments and a momentum product) with clipping.
 #[test]
 fn optimizer_state_is_saved_and_training_resumes_exactly() {
-    use deeptrain::optimizers::{OptimizerName, OptimizerSpec};
+    use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
     use deeptrain::Targets;
-    let spec = OptimizerSpec {
+    let spec = OptimizerSpec::Nadam(NadamSpec {
+        learning_rate: 0.01,
         global_clipnorm: Some(1.0),
-        ..OptimizerSpec::new(OptimizerName::Nadam).learning_rate(0.01)
-    };
+        ..NadamSpec::default()
+    });
     let build = || {
         let mut model = Sequential::new(&[4])
             .add(DenseSpec::new(6).activation(Activation::Selu))

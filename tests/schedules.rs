@@ -5,7 +5,10 @@
 mod common;
 
 use common::{floats, reference};
-use deeptrain::schedules::{MonitorMode, ScheduleName, ScheduleSpec, Scheduler, ThresholdMode};
+use deeptrain::schedules::{
+    CosineSpec, ExponentialSpec, MonitorMode, OneCycleSpec, PiecewiseConstantSpec, PowerSpec,
+    ReduceOnPlateauSpec, ScheduleSpec, Scheduler, ThresholdMode,
+};
 
 fn check(name: &str, ours: &[f64], theirs: &[f64], rtol: f64) {
     assert_eq!(ours.len(), theirs.len(), "{name}");
@@ -31,22 +34,24 @@ fn decays_match_keras() {
     let tol = 1e-6;
 
     // ExponentialDecay(initial_learning_rate=0.01, decay_steps=20, decay_rate=0.1)
-    let exp = ScheduleSpec {
-        decay_steps: Some(20.0),
-        decay_rate: Some(0.1),
-        ..ScheduleSpec::new(ScheduleName::Exponential)
+    let exp = ExponentialSpec {
+        per: Default::default(),
+        initial_learning_rate: None,
+        decay_steps: 20.0,
+        decay_rate: 0.1,
+        staircase: false,
     };
     check(
         "exponential",
-        &rates(exp.clone(), 0.01, &steps),
+        &rates(ScheduleSpec::Exponential(exp.clone()), 0.01, &steps),
         &floats(&s["exponential_decay"]["lr"]),
         tol,
     );
     // ExponentialDecay(0.01, 20, 0.1, staircase=True)
-    let stair = ScheduleSpec {
-        staircase: Some(true),
+    let stair = ScheduleSpec::Exponential(ExponentialSpec {
+        staircase: true,
         ..exp
-    };
+    });
     check(
         "exponential staircase",
         &rates(stair, 0.01, &steps),
@@ -54,11 +59,14 @@ fn decays_match_keras() {
         tol,
     );
     // InverseTimeDecay(initial_learning_rate=0.01, decay_steps=10, decay_rate=1.0)
-    let power = ScheduleSpec {
-        decay_steps: Some(10.0),
-        decay_rate: Some(1.0),
-        ..ScheduleSpec::new(ScheduleName::Power)
-    };
+    let power = ScheduleSpec::Power(PowerSpec {
+        per: Default::default(),
+        initial_learning_rate: None,
+        decay_steps: 10.0,
+        decay_rate: 1.0,
+        power: 1.0,
+        staircase: false,
+    });
     check(
         "power",
         &rates(power, 0.01, &steps),
@@ -66,11 +74,11 @@ fn decays_match_keras() {
         tol,
     );
     // PiecewiseConstantDecay(boundaries=[30, 60], values=[0.01, 0.005, 0.001])
-    let piecewise = ScheduleSpec {
-        boundaries: Some(vec![30.0, 60.0]),
-        values: Some(vec![0.01, 0.005, 0.001]),
-        ..ScheduleSpec::new(ScheduleName::PiecewiseConstant)
-    };
+    let piecewise = ScheduleSpec::PiecewiseConstant(PiecewiseConstantSpec {
+        per: Default::default(),
+        boundaries: vec![30.0, 60.0],
+        values: vec![0.01, 0.005, 0.001],
+    });
     check(
         "piecewise constant",
         &rates(piecewise, 0.01, &steps),
@@ -79,14 +87,14 @@ fn decays_match_keras() {
     );
     // CosineDecay(initial_learning_rate=0.0, decay_steps=80, alpha=0.1, warmup_target=0.01,
     // warmup_steps=20)
-    let cosine = ScheduleSpec {
+    let cosine = ScheduleSpec::Cosine(CosineSpec {
+        per: Default::default(),
         initial_learning_rate: None,
-        decay_steps: Some(80.0),
-        alpha: Some(0.1),
-        warmup_steps: Some(20.0),
+        decay_steps: 80.0,
+        alpha: 0.1,
+        warmup_steps: 20.0,
         warmup_target: Some(0.01),
-        ..ScheduleSpec::new(ScheduleName::Cosine)
-    };
+    });
     check(
         "cosine with warm-up",
         &rates(cosine, 0.0, &steps),
@@ -102,16 +110,16 @@ fn decays_match_keras() {
 fn one_cycle_matches_torch() {
     let r = reference("schedules.json");
     let c = &r["schedules"]["one_cycle"];
-    let spec = ScheduleSpec {
+    let spec = ScheduleSpec::OneCycle(OneCycleSpec {
         max_learning_rate: Some(0.05),
         total_steps: Some(100),
-        pct_start: Some(0.3),
-        div_factor: Some(25.0),
-        final_div_factor: Some(1e4),
-        base_momentum: Some(0.85),
-        max_momentum: Some(0.95),
-        ..ScheduleSpec::new(ScheduleName::OneCycle)
-    };
+        pct_start: 0.3,
+        div_factor: 25.0,
+        final_div_factor: 1e4,
+        base_momentum: 0.85,
+        max_momentum: 0.95,
+        ..OneCycleSpec::default()
+    });
     let scheduler = Scheduler::new(spec, 0.002).unwrap();
     let (lr, momentum): (Vec<f64>, Vec<f64>) = (0..100)
         .map(|t| {
@@ -139,15 +147,15 @@ fn one_cycle_matches_torch() {
 fn reduce_on_plateau_matches_torch() {
     let r = reference("schedules.json");
     let c = &r["schedules"]["reduce_on_plateau"];
-    let spec = ScheduleSpec {
-        factor: Some(0.5),
-        patience: Some(2),
-        min_delta: Some(1e-4),
-        threshold_mode: Some(ThresholdMode::Rel),
-        cooldown: Some(1),
-        min_lr: Some(0.01),
-        ..ScheduleSpec::new(ScheduleName::ReduceOnPlateau)
-    };
+    let spec = ScheduleSpec::ReduceOnPlateau(ReduceOnPlateauSpec {
+        factor: 0.5,
+        patience: 2,
+        min_delta: 1e-4,
+        threshold_mode: ThresholdMode::Rel,
+        cooldown: 1,
+        min_lr: 0.01,
+        ..ReduceOnPlateauSpec::default()
+    });
     let mut scheduler = Scheduler::new(spec, 0.1).unwrap();
     let lrs: Vec<f64> = floats(&c["validation_metric_each_epoch"])
         .into_iter()
@@ -164,59 +172,78 @@ fn reduce_on_plateau_matches_torch() {
     );
 }
 
+/// Each `[schedule]` table is rejected, when read or when validated, with one line naming the
+/// key or the problem.
 #[test]
 fn invalid_schedules_are_rejected_with_a_clear_error() {
     let cases = [
-        (ScheduleSpec::new(ScheduleName::Exponential), "decay_steps"),
+        ("name = \"exponential\"\ndecay_rate = 0.1", "missing field `decay_steps`"),
+        ("name = \"exponential\"\ndecay_steps = 10", "missing field `decay_rate`"),
         (
-            ScheduleSpec {
-                decay_steps: Some(10.0),
-                ..ScheduleSpec::new(ScheduleName::Exponential)
-            },
-            "decay_rate",
+            "name = \"exponential\"\ndecay_steps = 10\ndecay_rate = 0",
+            "`decay_rate` must be a positive number",
         ),
         (
-            ScheduleSpec {
-                boundaries: Some(vec![5.0, 3.0]),
-                values: Some(vec![0.1, 0.01, 0.001]),
-                ..ScheduleSpec::new(ScheduleName::PiecewiseConstant)
-            },
+            "name = \"power\"\ndecay_steps = -1",
+            "`decay_steps` must be a positive number",
+        ),
+        (
+            "name = \"piecewise_constant\"\nboundaries = [5, 3]\nvalues = [0.1, 0.01, 0.001]",
             "increasing",
         ),
         (
-            ScheduleSpec {
-                boundaries: Some(vec![5.0]),
-                values: Some(vec![0.1]),
-                ..ScheduleSpec::new(ScheduleName::PiecewiseConstant)
-            },
+            "name = \"piecewise_constant\"\nboundaries = [5]\nvalues = [0.1]",
             "one more value",
         ),
+        ("name = \"one_cycle\"\npct_start = 1.5", "`pct_start` must be in (0, 1)"),
+        ("name = \"one_cycle\"\ntotal_steps = 0", "`total_steps` must be at least 1"),
         (
-            ScheduleSpec {
-                pct_start: Some(1.5),
-                ..ScheduleSpec::new(ScheduleName::OneCycle)
-            },
-            "pct_start",
+            "name = \"reduce_on_plateau\"\nfactor = 2.0",
+            "`factor` must be in (0, 1)",
         ),
         (
-            ScheduleSpec {
-                factor: Some(2.0),
-                ..ScheduleSpec::new(ScheduleName::ReduceOnPlateau)
-            },
-            "factor",
+            "name = \"cosine\"\ndecay_steps = 10\ninitial_learning_rate = -1",
+            "`initial_learning_rate` must be a number ≥ 0",
         ),
+        // A key another schedule takes: the table is rejected as it is read.
+        ("name = \"one_cycle\"\npatience = 3", "unknown field `patience`"),
         (
-            ScheduleSpec {
-                patience: Some(3),
-                ..ScheduleSpec::new(ScheduleName::OneCycle)
-            },
-            "patience",
+            "name = \"piecewise_constant\"\nboundaries = [1]\nvalues = [1, 2]\ninitial_learning_rate = 1",
+            "unknown field `initial_learning_rate`",
         ),
+        ("name = \"cosinus\"", "unknown variant `cosinus`"),
     ];
-    for (spec, needle) in cases {
-        let err = spec.validate().unwrap_err();
+    for (text, needle) in cases {
+        let err = match toml::from_str::<ScheduleSpec>(text) {
+            Err(e) => e.message().to_string(),
+            Ok(spec) => spec
+                .validate()
+                .err()
+                .unwrap_or_else(|| panic!("{spec:?} accepted"))
+                .to_string(),
+        };
         assert!(err.contains(needle), "{needle}: {err}");
+        assert!(!err.contains('\n'), "{err}");
     }
+}
+
+/// A schedule's spec round-trips through TOML, and the scheduler keeps η₀ in it.
+#[test]
+fn schedule_specs_round_trip_with_their_defaults() {
+    let spec: ScheduleSpec =
+        toml::from_str("name = \"one_cycle\"\nmax_learning_rate = 0.1").unwrap();
+    assert_eq!(
+        spec,
+        ScheduleSpec::OneCycle(OneCycleSpec {
+            max_learning_rate: Some(0.1),
+            ..OneCycleSpec::default()
+        })
+    );
+    let kept = Scheduler::new(spec, 0.004).unwrap().spec().clone();
+    let text = toml::to_string(&kept).unwrap();
+    assert!(text.starts_with("name = \"one_cycle\""), "{text}");
+    assert!(text.contains("initial_learning_rate = 0.004"), "{text}");
+    assert_eq!(toml::from_str::<ScheduleSpec>(&text).unwrap(), kept);
 }
 
 fn digits_model(
@@ -247,18 +274,18 @@ fn digits_model(
 /// and 1cycle drives SGD's momentum.
 #[test]
 fn fit_applies_the_schedule_and_logs_the_rate() {
-    use deeptrain::optimizers::{OptimizerName, OptimizerSpec};
+    use deeptrain::optimizers::{OptimizerSpec, SgdSpec};
     use deeptrain::schedules::Per;
     use deeptrain::FitOptions;
-    let (mut model, train) =
-        digits_model(OptimizerSpec::new(OptimizerName::Sgd).learning_rate(0.08));
+    let (mut model, train) = digits_model(OptimizerSpec::default().with_learning_rate(0.08));
     model
-        .set_schedule(Some(ScheduleSpec {
-            per: Some(Per::Epoch),
-            decay_steps: Some(1.0),
-            decay_rate: Some(0.5),
-            ..ScheduleSpec::new(ScheduleName::Exponential)
-        }))
+        .set_schedule(Some(ScheduleSpec::Exponential(ExponentialSpec {
+            per: Per::Epoch,
+            initial_learning_rate: None,
+            decay_steps: 1.0,
+            decay_rate: 0.5,
+            staircase: false,
+        })))
         .unwrap();
     let options = FitOptions {
         epochs: 3,
@@ -268,16 +295,17 @@ fn fit_applies_the_schedule_and_logs_the_rate() {
     let lrs: Vec<f64> = history.epochs.iter().map(|e| e.learning_rate).collect();
     check("per-epoch exponential", &lrs, &[0.08, 0.04, 0.02], 1e-6);
 
-    let momentum = OptimizerSpec {
-        momentum: Some(0.9),
-        ..OptimizerSpec::new(OptimizerName::Sgd).learning_rate(0.01)
-    };
+    let momentum = OptimizerSpec::Sgd(SgdSpec {
+        learning_rate: 0.01,
+        momentum: 0.9,
+        ..SgdSpec::default()
+    });
     let (mut model, train) = digits_model(momentum);
     model
-        .set_schedule(Some(ScheduleSpec {
+        .set_schedule(Some(ScheduleSpec::OneCycle(OneCycleSpec {
             max_learning_rate: Some(0.1),
-            ..ScheduleSpec::new(ScheduleName::OneCycle)
-        }))
+            ..OneCycleSpec::default()
+        })))
         .unwrap();
     model.fit(&train, None, &options, &mut []).unwrap();
     // After the last step of the cycle: the rate is back near max/(25·1e4), momentum at 0.95.
@@ -295,8 +323,8 @@ fn fit_applies_the_schedule_and_logs_the_rate() {
 #[test]
 fn lr_range_test_restores_the_model() {
     use deeptrain::model::LrFindOptions;
-    use deeptrain::optimizers::{OptimizerName, OptimizerSpec};
-    let (mut model, train) = digits_model(OptimizerSpec::new(OptimizerName::Adam));
+    use deeptrain::optimizers::{AdamSpec, OptimizerSpec};
+    let (mut model, train) = digits_model(OptimizerSpec::Adam(AdamSpec::default()));
     let before: Vec<Vec<f32>> = model
         .layers()
         .iter()

@@ -166,25 +166,20 @@ fn one() -> usize {
 }
 
 impl CallbackSpec {
-    /// The `[schedule]` a `ReduceLROnPlateau` callback stands for, with Keras' defaults.
-    pub fn plateau_schedule(&self) -> Option<Result<crate::schedules::ScheduleSpec, String>> {
+    /// The `[schedule]` a `ReduceLROnPlateau` callback stands for, with Keras' defaults: the
+    /// schedule's own, but an absolute `min_delta` (`threshold_mode = "abs"`).
+    pub fn plateau_schedule(&self) -> Option<crate::Result<crate::schedules::ScheduleSpec>> {
         let CallbackSpec::ReduceLrOnPlateau(keys) = self else {
             return None;
         };
         let mut table = keys.clone();
         table.insert("name".into(), "reduce_on_plateau".into());
-        for (key, value) in [
-            ("monitor", toml::Value::from("val_loss")),
-            ("factor", toml::Value::from(0.1)),
-            ("patience", toml::Value::from(10)),
-            ("min_delta", toml::Value::from(1e-4)),
-            ("threshold_mode", toml::Value::from("abs")),
-        ] {
-            table.entry(key).or_insert(value);
-        }
+        table
+            .entry("threshold_mode")
+            .or_insert(toml::Value::from("abs"));
         Some(
             crate::schedules::ScheduleSpec::deserialize(toml::Value::Table(table))
-                .map_err(|e| format!("ReduceLROnPlateau: {}", e.message())),
+                .map_err(|e| crate::Error::Config(format!("ReduceLROnPlateau: {}", e.message()))),
         )
     }
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 use deeptrain::activations::Activation;
 use deeptrain::layers::BatchNormSpec;
 use deeptrain::linalg::{matmul, Mat};
-use deeptrain::optimizers::{OptimizerName, OptimizerSpec};
+use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
 use deeptrain::{
     DenseSpec, Error, Initializer, LayerSpec, Loss, Result, Sequential, Targets, Tensor,
 };
@@ -41,7 +41,7 @@ pub struct BenchArgs {
 struct BenchModel {
     layers: Vec<LayerSpec>,
     batch: usize,
-    optimizer: OptimizerName,
+    optimizer: OptimizerSpec,
 }
 
 fn model(name: &str) -> Option<BenchModel> {
@@ -57,17 +57,17 @@ fn model(name: &str) -> Option<BenchModel> {
         "a" => BenchModel {
             layers: mlp,
             batch: 32,
-            optimizer: OptimizerName::Sgd,
+            optimizer: OptimizerSpec::default(),
         },
         "b" => BenchModel {
             layers: mlp,
             batch: 256,
-            optimizer: OptimizerName::Sgd,
+            optimizer: OptimizerSpec::default(),
         },
         "c" => BenchModel {
             layers: vec![relu(1024), relu(1024), relu(1024), softmax],
             batch: 256,
-            optimizer: OptimizerName::Sgd,
+            optimizer: OptimizerSpec::default(),
         },
         "d" => {
             let mut layers: Vec<LayerSpec> = (0..100)
@@ -82,7 +82,7 @@ fn model(name: &str) -> Option<BenchModel> {
             BenchModel {
                 layers,
                 batch: 32,
-                optimizer: OptimizerName::Sgd,
+                optimizer: OptimizerSpec::default(),
             }
         }
         "e" => {
@@ -100,7 +100,7 @@ fn model(name: &str) -> Option<BenchModel> {
             BenchModel {
                 layers,
                 batch: 32,
-                optimizer: OptimizerName::Nadam,
+                optimizer: OptimizerSpec::Nadam(NadamSpec::default()),
             }
         }
         _ => return None,
@@ -173,10 +173,7 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
     let spec = model(name).ok_or_else(|| Error::Config(format!("unknown bench model `{name}`")))?;
     let mut net = Sequential::from_specs(&[784], &spec.layers, 42)?;
     net.compile(
-        OptimizerSpec::new(spec.optimizer)
-            .learning_rate(0.01)
-            .build()
-            .map_err(Error::Config)?,
+        spec.optimizer.with_learning_rate(0.01).build()?,
         Loss::SparseCategoricalCrossentropy,
         &[],
     )?;

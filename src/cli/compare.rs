@@ -181,7 +181,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         // Checked before anything trains (relative data paths must work from the run directory
         // or the current one).
         let parsed = Spec::parse(&text, &spec_path)?;
-        let lr = parsed.optimizer.effective_learning_rate();
+        let lr = parsed.optimizer.learning_rate();
         deeptrain::io::write_atomic(&spec_path, text.as_bytes())?;
         println!("=== {label} (learning rate {lr})");
         super::train::run(super::train::TrainArgs::for_compare(
@@ -341,12 +341,18 @@ mod tests {
         let spec =
             "[optimizer]\nname = \"sgd\"\nlearning_rate = 0.05\nmomentum = 0.9\nclipnorm = 1.0\n";
         let adam = optimizer_of(spec, &[("optimizer.name", "adam")]);
-        assert_eq!(adam.effective_learning_rate(), 0.001);
-        assert_eq!(adam.clipnorm, Some(1.0));
+        assert_eq!(adam.learning_rate(), 0.001);
+        assert_eq!(
+            adam.clipping().unwrap(),
+            deeptrain::optimizers::Clipping::Norm(1.0)
+        );
         adam.build().unwrap();
         let sgd = optimizer_of(spec, &[("optimizer.name", "sgd")]);
-        assert_eq!(sgd.effective_learning_rate(), 0.05);
-        assert_eq!(sgd.momentum, Some(0.9));
+        assert_eq!(sgd.learning_rate(), 0.05);
+        let deeptrain::OptimizerSpec::Sgd(sgd) = sgd else {
+            panic!("{sgd:?}")
+        };
+        assert_eq!(sgd.momentum, 0.9);
         let set_by_grid = optimizer_of(
             spec,
             &[
@@ -354,6 +360,6 @@ mod tests {
                 ("optimizer.name", "nadam"),
             ],
         );
-        assert_eq!(set_by_grid.effective_learning_rate(), 0.003);
+        assert_eq!(set_by_grid.learning_rate(), 0.003);
     }
 }

@@ -68,7 +68,7 @@ pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared>
         Some(s) => s,
         None => Scaler::fit(spec.scale, &train.x)
             .checked()
-            .map_err(|m| train.error(m))?,
+            .map_err(|e| train.error(e.detail()))?,
     };
     if encoding.is_some() {
         scaler.table = encoding;

@@ -38,7 +38,7 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
     let names = data.scaler.table.as_ref().map(|t| t.feature_names());
     let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
     model.compile(
-        spec.optimizer.build().map_err(Error::Config)?,
+        spec.optimizer.build()?,
         spec.compile.loss,
         &spec.compile.metrics,
     )?;

@@ -43,7 +43,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let data = data_source::prepare(&spec.data)?;
     let names = data.scaler.table.as_ref().map(|t| t.feature_names());
     let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
-    let optimizer = spec.optimizer.build().map_err(Error::Config)?;
+    let optimizer = spec.optimizer.build()?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
     let options = LrFindOptions {
         min_lr: args.min,
@@ -63,7 +63,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let chart = Chart {
         title: format!(
             "Learning-rate range test: {name} ({})",
-            spec.optimizer.name.as_str()
+            spec.optimizer.name()
         ),
         x_label: "learning rate (log scale)".into(),
         y_label: "training loss".into(),

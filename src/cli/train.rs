@@ -494,7 +494,7 @@ fn build_model(
             (model, data)
         }
     };
-    let optimizer = spec.optimizer.build().map_err(Error::Config)?;
+    let optimizer = spec.optimizer.build()?;
     model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
     model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
     model.set_schedule(spec.schedule.clone())?;

@@ -45,21 +45,23 @@ pub struct Augmentation {
 
 impl Augmentation {
     /// Checks the settings.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if !(self.rotation.is_finite() && (0.0..=180.0).contains(&self.rotation)) {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "[augmentation] rotation must be in [0, 180] degrees, got {}",
                 self.rotation
-            ));
+            )));
         }
         if !(self.noise_stddev.is_finite() && self.noise_stddev >= 0.0) {
-            return Err(format!(
+            return Err(Error::Config(format!(
                 "[augmentation] noise_stddev must be a number ≥ 0, got {}",
                 self.noise_stddev
-            ));
+            )));
         }
         if self.shift > 1000 || self.crop_padding > 1000 {
-            return Err("[augmentation] shift and crop_padding must be at most 1000 pixels".into());
+            return Err(Error::Config(
+                "[augmentation] shift and crop_padding must be at most 1000 pixels".into(),
+            ));
         }
         Ok(())
     }

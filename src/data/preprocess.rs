@@ -105,14 +105,14 @@ impl Scaler {
 
     /// The scaler, or why it cannot scale: training features so spread that their range (or
     /// standard deviation) is not a finite f32.
-    pub fn checked(self) -> Result<Scaler, String> {
+    pub fn checked(self) -> crate::Result<Scaler> {
         if self.offset.iter().chain(&self.scale).all(|v| v.is_finite()) {
             Ok(self)
         } else {
-            Err(
+            Err(crate::Error::Data(
                 "the training features span a range too wide for f32 arithmetic, so scaling would overflow; rescale them or use scale = \"none\""
                     .into(),
-            )
+            ))
         }
     }
 

@@ -136,7 +136,7 @@ pub(super) fn instantiate(spec: &CustomLayerSpec) -> Result<Box<dyn Layer>> {
 
 /// A layer table from a spec or model file (`type = "..."` and its keys) as a [`LayerSpec`]:
 /// a registered custom type, else a built-in one (whose unknown keys and values are refused).
-pub fn layer_spec_from_table(mut table: toml::Table) -> std::result::Result<LayerSpec, String> {
+pub fn layer_spec_from_table(mut table: toml::Table) -> Result<LayerSpec> {
     let type_name = table
         .get("type")
         .and_then(|v| v.as_str())
@@ -145,11 +145,18 @@ pub fn layer_spec_from_table(mut table: toml::Table) -> std::result::Result<Laye
         table.remove("type");
         let name = match table.remove("name") {
             Some(toml::Value::String(s)) => Some(s),
-            Some(other) => return Err(format!("`name` must be a string, got {other}")),
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "`name` must be a string, got {other}"
+                )))
+            }
             None => None,
         };
         let inputs = match table.remove("inputs") {
-            Some(v) => Some(Vec::<String>::deserialize(v).map_err(|e| format!("`inputs`: {e}"))?),
+            Some(v) => Some(
+                Vec::<String>::deserialize(v)
+                    .map_err(|e| Error::Config(format!("`inputs`: {e}")))?,
+            ),
             None => None,
         };
         return Ok(LayerSpec::Custom(CustomLayerSpec {
@@ -161,17 +168,17 @@ pub fn layer_spec_from_table(mut table: toml::Table) -> std::result::Result<Laye
     }
     LayerSpec::deserialize(toml::Value::Table(table)).map_err(|e| {
         let message = e.to_string();
-        if message.contains("unknown variant") {
+        Error::Config(if message.contains("unknown variant") {
             format!("{message} (or a layer type registered with deeptrain::layers::register_layer)")
         } else {
             message
-        }
+        })
     })
 }
 
 /// A [`LayerSpec`] as the table a spec or model file holds (the inverse of
 /// [`layer_spec_from_table`]).
-pub fn layer_spec_to_table(spec: &LayerSpec) -> std::result::Result<toml::Table, String> {
+pub fn layer_spec_to_table(spec: &LayerSpec) -> Result<toml::Table> {
     match spec {
         LayerSpec::Custom(c) => {
             let mut table = toml::Table::new();
@@ -190,7 +197,7 @@ pub fn layer_spec_to_table(spec: &LayerSpec) -> std::result::Result<toml::Table,
             }
             Ok(table)
         }
-        builtin => toml::Table::try_from(builtin).map_err(|e| e.to_string()),
+        builtin => toml::Table::try_from(builtin).map_err(|e| Error::Config(e.to_string())),
     }
 }
 
@@ -209,7 +216,7 @@ pub mod serde_layers {
             .iter()
             .map(layer_spec_to_table)
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(serde::ser::Error::custom)?;
+            .map_err(|e| serde::ser::Error::custom(e.detail()))?;
         tables.serialize(serializer)
     }
 
@@ -221,8 +228,9 @@ pub mod serde_layers {
             .into_iter()
             .enumerate()
             .map(|(i, t)| {
-                layer_spec_from_table(t)
-                    .map_err(|m| serde::de::Error::custom(format!("layer {}: {m}", i + 1)))
+                layer_spec_from_table(t).map_err(|e| {
+                    serde::de::Error::custom(format!("layer {}: {}", i + 1, e.detail()))
+                })
             })
             .collect()
     }

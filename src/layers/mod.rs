@@ -39,7 +39,7 @@ use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
-use crate::{Result, Rng};
+use crate::{Error, Result, Rng};
 
 /// Training or inference: passed explicitly to every forward pass, never a global.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -747,10 +747,7 @@ impl LayerSpec {
     /// Replaces `"auto"` initializers by the one the textbook pairs with `following`, the
     /// activation that comes after the layer in the graph (He for the ReLU family, LeCun for
     /// SELU, Glorot otherwise). A layer for which `auto` has no meaning says so.
-    pub fn resolve_auto_initializer(
-        &mut self,
-        following: Option<Activation>,
-    ) -> Result<(), String> {
+    pub fn resolve_auto_initializer(&mut self, following: Option<Activation>) -> Result<()> {
         match self {
             LayerSpec::Dense(dense) if dense.kernel_initializer == Initializer::Auto => {
                 let activation = match dense.activation {
@@ -760,17 +757,17 @@ impl LayerSpec {
                 dense.kernel_initializer = activation.recommended_initializer();
                 Ok(())
             }
-            LayerSpec::Dense(dense) if dense.bias_initializer == Initializer::Auto => Err(
+            LayerSpec::Dense(dense) if dense.bias_initializer == Initializer::Auto => Err(Error::Config(
                 "dense layer: `bias_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros".into(),
-            ),
-            LayerSpec::Prelu(p) if p.alpha_initializer == Initializer::Auto => Err(
+            )),
+            LayerSpec::Prelu(p) if p.alpha_initializer == Initializer::Auto => Err(Error::Config(
                 "prelu layer: `alpha_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros or a constant".into(),
-            ),
+            )),
             LayerSpec::Custom(c) if c.config.values().any(|v| v.as_str() == Some("auto")) => {
-                Err(format!(
+                Err(Error::Config(format!(
                     "layer type `{}` cannot resolve \"auto\": give its initializer by name",
                     c.type_name
-                ))
+                )))
             }
             _ => Ok(()),
         }
@@ -802,7 +799,7 @@ impl LayerSpec {
     }
 
     /// Checks values a type cannot (e.g. `units > 0`), naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if let Some(act) = self.applied_activation() {
             act.validate()?;
         }
@@ -819,21 +816,21 @@ impl LayerSpec {
             }
             LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
             LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) if !(0.0..1.0).contains(&s.rate) => {
-                return Err(format!("dropout layer: `rate` must be in [0, 1), got {}", s.rate))
+                return Err(Error::Config(format!("dropout layer: `rate` must be in [0, 1), got {}", s.rate)))
             }
             LayerSpec::GaussianNoise(s) if !(s.stddev.is_finite() && s.stddev >= 0.0) => {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "gaussian_noise layer: `stddev` must be a number ≥ 0, got {}",
                     s.stddev
-                ))
+                )))
             }
             LayerSpec::BatchNormalization(s)
                 if !((0.0..1.0).contains(&s.momentum) && s.epsilon.is_finite() && s.epsilon > 0.0) =>
             {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "batch_normalization layer: need 0 ≤ momentum < 1 and epsilon > 0, got momentum = {}, epsilon = {}",
                     s.momentum, s.epsilon
-                ))
+                )))
             }
             LayerSpec::Rrelu(s)
                 if !(s.lower.is_finite()
@@ -841,21 +838,21 @@ impl LayerSpec {
                     && 0.0 <= s.lower
                     && s.lower <= s.upper) =>
             {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "rrelu layer: need 0 ≤ lower ≤ upper, got lower = {}, upper = {}",
                     s.lower, s.upper
-                ))
+                )))
             }
             _ => {}
         }
         match self {
-            LayerSpec::Dense(s) if s.units == 0 => {
-                Err("dense layer: `units` must be at least 1".into())
-            }
-            LayerSpec::Dense(s) if s.units > MAX_UNITS => Err(format!(
+            LayerSpec::Dense(s) if s.units == 0 => Err(Error::Config(
+                "dense layer: `units` must be at least 1".into(),
+            )),
+            LayerSpec::Dense(s) if s.units > MAX_UNITS => Err(Error::Config(format!(
                 "dense layer: `units` = {} is more than the limit of {MAX_UNITS}",
                 s.units
-            )),
+            ))),
             _ => Ok(()),
         }
     }

@@ -49,8 +49,8 @@ impl RngState {
     }
 
     /// A generator at exactly this position.
-    pub fn restore(&self) -> std::result::Result<Rng, String> {
-        let bad = || "a random-stream state in the checkpoint is malformed".to_string();
+    pub fn restore(&self) -> Result<Rng> {
+        let bad = || Error::Data("a random-stream state in the checkpoint is malformed".into());
         if self.seed.len() != 64 || !self.seed.is_ascii() {
             return Err(bad());
         }
@@ -264,12 +264,12 @@ impl Sequential {
                 "the on-plateau schedule state does not fit the model's schedule".into(),
             ));
         }
-        model.shuffle_rng = state.shuffle_rng.restore().map_err(bad)?;
-        model.augment_rng = state.augment_rng.restore().map_err(bad)?;
+        model.shuffle_rng = state.shuffle_rng.restore().map_err(|e| bad(e.detail()))?;
+        model.augment_rng = state.augment_rng.restore().map_err(|e| bad(e.detail()))?;
         model.shuffle_order = state.shuffle_order.iter().map(|&i| i as usize).collect();
         for (layer, rng) in model.layers.iter_mut().zip(&state.layer_rngs) {
             if let Some(rng) = rng {
-                layer.set_rng(rng.restore().map_err(bad)?);
+                layer.set_rng(rng.restore().map_err(|e| bad(e.detail()))?);
             }
         }
         if let (Some(p), Some(schedule)) = (&state.plateau, model.schedule_mut()) {

@@ -139,7 +139,7 @@ impl Sequential {
         let mut metric_state = vec![0.0; self.metric_state_len()];
         let mut batch_weights: Vec<f32> = Vec::with_capacity(options.batch_size);
         if let Some(a) = &options.augmentation {
-            a.validate().map_err(Error::Config)?;
+            a.validate()?;
             Augmentation::image_shape(train.feature_shape())?;
         }
         let mut scratch = Vec::new();
@@ -240,7 +240,7 @@ impl Sequential {
                 seconds: start.elapsed().as_secs_f64(),
             };
             if let Some(schedule) = self.schedule_mut() {
-                schedule.after_epoch(&logs).map_err(Error::Config)?;
+                schedule.after_epoch(&logs)?;
             }
             self.shuffle_order.clone_from(&order);
             let mut stop = false;

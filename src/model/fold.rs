@@ -215,7 +215,7 @@ impl Sequential {
         let (Some(optimizer), Some(loss)) = (self.optimizer(), self.loss()) else {
             return Err(Error::Config("compile the model before folding it".into()));
         };
-        let optimizer = optimizer.spec().build().map_err(Error::Config)?;
+        let optimizer = optimizer.spec().build()?;
         model.compile(optimizer, loss, &self.metrics())?;
         Ok(model)
     }

@@ -177,7 +177,7 @@ impl Sequential {
         self.shuffle_rng = saved_rng;
         if let Some(o) = self.optimizer_mut() {
             o.set_learning_rate(saved_lr);
-            o.load_state(&saved_optimizer).map_err(Error::Config)?;
+            o.load_state(&saved_optimizer)?;
         }
         if points.is_empty() {
             return Err(Error::Diverged(format!(

@@ -2,13 +2,15 @@
 //!
 //! ```
 //! use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd};
+//! # fn main() -> deeptrain::Result<()> {
 //! let mut model = Sequential::new(&[4])
 //!     .add(DenseSpec::new(8).activation(Activation::Relu))
 //!     .add(DenseSpec::new(3).activation(Activation::Softmax))
-//!     .build(42)
-//!     .unwrap();
-//! model.compile(Box::new(Sgd::new(0.1).unwrap()), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy]).unwrap();
+//!     .build(42)?;
+//! model.compile(Box::new(Sgd::new(0.1)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
 //! assert_eq!(model.count_params(), (4 * 8 + 8 + 8 * 3 + 3, 0));
+//! # Ok(())
+//! # }
 //! ```
 
 mod checkpoint;
@@ -423,7 +425,7 @@ impl Sequential {
         let mut named = Vec::with_capacity(specs.len());
         for (index, spec) in specs.iter().enumerate() {
             spec.validate()
-                .map_err(|m| Error::Config(format!("layer {}: {m}", index + 1)))?;
+                .map_err(|e| Error::Config(format!("layer {}: {}", index + 1, e.detail())))?;
             let mut spec = spec.clone();
             if spec.name().is_none() {
                 let name = names.fresh(spec.auto_name_base());
@@ -450,7 +452,7 @@ impl Sequential {
             let mut spec = topology.specs[i].clone();
             let name = spec.name().unwrap_or_default().to_string();
             spec.resolve_auto_initializer(following_activation(&topology, &readers, i))
-                .map_err(|m| Error::Config(format!("layer `{name}`: {m}")))?;
+                .map_err(|e| Error::Config(format!("layer `{name}`: {}", e.detail())))?;
             let shapes: Vec<&[usize]> = topology.sources[i]
                 .iter()
                 .map(|s| match *s {
@@ -620,10 +622,10 @@ impl Sequential {
             ));
         };
         compiled.schedule = match spec {
-            Some(spec) => Some(
-                Scheduler::new(spec, compiled.optimizer.learning_rate() as f64)
-                    .map_err(Error::Config)?,
-            ),
+            Some(spec) => Some(Scheduler::new(
+                spec,
+                compiled.optimizer.learning_rate() as f64,
+            )?),
             None => None,
         };
         Ok(())

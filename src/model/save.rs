@@ -216,7 +216,7 @@ impl Sequential {
         let optimizer = file
             .optimizer
             .build()
-            .map_err(|e| Error::format(&arch_path, e))?;
+            .map_err(|e| Error::format(&arch_path, e.detail()))?;
         model
             .compile(optimizer, file.loss, &file.metrics)
             .map_err(|e| Error::format(&arch_path, e.to_string()))?;
@@ -296,7 +296,7 @@ impl Sequential {
             if let Some(optimizer) = model.optimizer_mut() {
                 optimizer
                     .load_state(&state)
-                    .map_err(|e| Error::format(&optimizer_path, e))?;
+                    .map_err(|e| Error::format(&optimizer_path, e.detail()))?;
             }
         }
         let scaler = Scaler {

@@ -7,10 +7,11 @@
 
 use super::slots::Slots;
 use super::{
-    check_learning_rate, check_non_negative, check_positive, Optimizer, OptimizerName,
-    OptimizerSpec, OptimizerState,
+    check_learning_rate, check_non_negative, check_positive, AdagradSpec, Optimizer, OptimizerSpec,
+    OptimizerState,
 };
 use crate::parallel::zip_pieces;
+use crate::Result;
 
 /// Adagrad: per-coordinate steps shrinking with the accumulated squared gradient.
 #[derive(Clone, Debug)]
@@ -24,11 +25,7 @@ pub struct Adagrad {
 
 impl Adagrad {
     /// Adagrad with Keras' hyperparameters.
-    pub fn new(
-        learning_rate: f32,
-        initial_accumulator_value: f32,
-        epsilon: f32,
-    ) -> Result<Self, String> {
+    pub fn new(learning_rate: f32, initial_accumulator_value: f32, epsilon: f32) -> Result<Self> {
         check_learning_rate(learning_rate)?;
         check_non_negative("initial_accumulator_value", initial_accumulator_value)?;
         check_positive("epsilon", epsilon)?;
@@ -75,18 +72,19 @@ impl Optimizer for Adagrad {
     }
 
     fn spec(&self) -> OptimizerSpec {
-        OptimizerSpec {
-            initial_accumulator_value: Some(self.initial_accumulator_value),
-            epsilon: Some(self.epsilon),
-            ..OptimizerSpec::new(OptimizerName::Adagrad).learning_rate(self.learning_rate)
-        }
+        OptimizerSpec::Adagrad(AdagradSpec {
+            learning_rate: self.learning_rate,
+            initial_accumulator_value: self.initial_accumulator_value,
+            epsilon: self.epsilon,
+            ..AdagradSpec::default()
+        })
     }
 
     fn state(&self) -> OptimizerState {
         self.accumulators.state(self.iterations)
     }
 
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.iterations = state.iterations;
         self.accumulators.import(&state.buffers)
     }

@@ -17,10 +17,11 @@
 
 use super::slots::Slots;
 use super::{
-    check_learning_rate, check_non_negative, Optimizer, OptimizerName, OptimizerSpec,
-    OptimizerState,
+    check_learning_rate, check_non_negative, AdamSpec, AdamWSpec, AdamaxSpec, NadamSpec, Optimizer,
+    OptimizerSpec, OptimizerState,
 };
 use crate::parallel::zip_pieces;
+use crate::{Error, Result};
 
 /// Which member of the family.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,14 +68,16 @@ impl Adam {
         beta_2: f32,
         epsilon: f32,
         amsgrad: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         check_learning_rate(learning_rate)?;
         check_non_negative("epsilon", epsilon)?;
         if let AdamVariant::AdamW { weight_decay } = variant {
             check_non_negative("weight_decay", weight_decay)?;
         }
         if amsgrad && matches!(variant, AdamVariant::Adamax | AdamVariant::Nadam) {
-            return Err("`amsgrad` applies to adam and adamw only".into());
+            return Err(Error::Config(
+                "`amsgrad` applies to adam and adamw only".into(),
+            ));
         }
         let second = if variant == AdamVariant::Adamax {
             "norm"
@@ -217,25 +220,41 @@ impl Optimizer for Adam {
     }
 
     fn spec(&self) -> OptimizerSpec {
-        let name = match self.variant {
-            AdamVariant::Adam => OptimizerName::Adam,
-            AdamVariant::AdamW { .. } => OptimizerName::AdamW,
-            AdamVariant::Adamax => OptimizerName::Adamax,
-            AdamVariant::Nadam => OptimizerName::Nadam,
-        };
-        OptimizerSpec {
-            beta_1: Some(self.beta_1),
-            beta_2: Some(self.beta_2),
-            epsilon: Some(self.epsilon),
-            amsgrad: self.amsgrad.then_some(true),
-            momentum_decay: (self.variant == AdamVariant::Nadam
-                && self.momentum_decay != KERAS_NADAM_MOMENTUM_DECAY)
-                .then_some(self.momentum_decay as f32),
-            weight_decay: match self.variant {
-                AdamVariant::AdamW { weight_decay } => Some(weight_decay),
-                _ => None,
-            },
-            ..OptimizerSpec::new(name).learning_rate(self.learning_rate)
+        let (learning_rate, beta_1, beta_2, epsilon) =
+            (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
+        match self.variant {
+            AdamVariant::Adam => OptimizerSpec::Adam(AdamSpec {
+                learning_rate,
+                beta_1,
+                beta_2,
+                epsilon,
+                amsgrad: self.amsgrad,
+                ..AdamSpec::default()
+            }),
+            AdamVariant::AdamW { weight_decay } => OptimizerSpec::AdamW(AdamWSpec {
+                learning_rate,
+                beta_1,
+                beta_2,
+                epsilon,
+                amsgrad: self.amsgrad,
+                weight_decay,
+                ..AdamWSpec::default()
+            }),
+            AdamVariant::Adamax => OptimizerSpec::Adamax(AdamaxSpec {
+                learning_rate,
+                beta_1,
+                beta_2,
+                epsilon,
+                ..AdamaxSpec::default()
+            }),
+            AdamVariant::Nadam => OptimizerSpec::Nadam(NadamSpec {
+                learning_rate,
+                beta_1,
+                beta_2,
+                epsilon,
+                momentum_decay: self.momentum_decay as f32,
+                ..NadamSpec::default()
+            }),
         }
     }
 
@@ -249,7 +268,7 @@ impl Optimizer for Adam {
         state
     }
 
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.iterations = state.iterations;
         self.u_product = state
             .scalars

@@ -5,6 +5,7 @@
 //!   gradients together (`tf.clip_by_global_norm`), which keeps their direction.
 
 use super::{check_positive, Optimizer, OptimizerSpec, OptimizerState};
+use crate::{Error, Result};
 
 /// Which clipping applies (at most one, as Keras requires).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,7 +27,7 @@ impl Clipping {
         clipvalue: Option<f32>,
         clipnorm: Option<f32>,
         global_clipnorm: Option<f32>,
-    ) -> Result<Clipping, String> {
+    ) -> Result<Clipping> {
         let set = [
             ("clipvalue", clipvalue),
             ("clipnorm", clipnorm),
@@ -43,7 +44,9 @@ impl Clipping {
                     _ => Clipping::GlobalNorm(*v),
                 })
             }
-            _ => Err("set at most one of clipvalue, clipnorm and global_clipnorm".into()),
+            _ => Err(Error::Config(
+                "set at most one of clipvalue, clipnorm and global_clipnorm".into(),
+            )),
         }
     }
 
@@ -123,18 +126,13 @@ impl Optimizer for Clipped {
     }
     fn spec(&self) -> OptimizerSpec {
         let mut spec = self.inner.spec();
-        match self.clipping {
-            Clipping::None => {}
-            Clipping::Value(c) => spec.clipvalue = Some(c),
-            Clipping::Norm(c) => spec.clipnorm = Some(c),
-            Clipping::GlobalNorm(c) => spec.global_clipnorm = Some(c),
-        }
+        spec.set_clipping(self.clipping);
         spec
     }
     fn state(&self) -> OptimizerState {
         self.inner.state()
     }
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.inner.load_state(state)
     }
 }

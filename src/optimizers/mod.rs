@@ -26,6 +26,8 @@ pub use slots::OptimizerState;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Error, Result};
+
 /// A gradient-descent optimizer.
 pub trait Optimizer: Send {
     /// Keras' name (`sgd`, `adam`).
@@ -61,125 +63,70 @@ pub trait Optimizer: Send {
     /// The state (step count, moments) needed to resume exactly.
     fn state(&self) -> OptimizerState;
     /// Restores a state taken by [`Optimizer::state`] from an optimizer of the same spec.
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String>;
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
 }
 
-/// Which optimizer a spec names (snake_case ids, or Keras' class names: `SGD`, `Adam`, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptimizerName {
+/// The same expression on the settings of whichever optimizer a spec holds (`$s` binds them).
+macro_rules! each_optimizer {
+    ($spec:expr, $s:ident => $body:expr) => {
+        match $spec {
+            OptimizerSpec::Sgd($s) => $body,
+            OptimizerSpec::Adagrad($s) => $body,
+            OptimizerSpec::RmsProp($s) => $body,
+            OptimizerSpec::Adam($s) => $body,
+            OptimizerSpec::Adamax($s) => $body,
+            OptimizerSpec::Nadam($s) => $body,
+            OptimizerSpec::AdamW($s) => $body,
+        }
+    };
+}
+
+/// An optimizer as written in a spec: `[optimizer] name = "nadam"` (snake_case ids, or Keras'
+/// class names `SGD`, `Adam`, ...) and that optimizer's own keys, under Keras' names with
+/// Keras' defaults; a key it does not take is an error. Every optimizer also takes
+/// `learning_rate` and one of `clipvalue`, `clipnorm`, `global_clipnorm` ([`Clipping`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum OptimizerSpec {
     /// Stochastic gradient descent, with optional momentum, Nesterov and weight decay.
     #[serde(alias = "SGD")]
-    Sgd,
+    Sgd(SgdSpec),
     /// Adagrad (Duchi et al. 2011).
     #[serde(alias = "Adagrad")]
-    Adagrad,
+    Adagrad(AdagradSpec),
     /// RMSprop (Hinton, lecture 6e), optionally centered and with momentum.
     #[serde(rename = "rmsprop", alias = "RMSprop")]
-    RmsProp,
+    RmsProp(RmsPropSpec),
     /// Adam (Kingma & Ba 2015), optionally AMSGrad.
     #[serde(alias = "Adam")]
-    Adam,
+    Adam(AdamSpec),
     /// AdaMax, Adam with the infinity norm (same paper).
     #[serde(alias = "Adamax")]
-    Adamax,
+    Adamax(AdamaxSpec),
     /// Nadam, Adam with Nesterov momentum (Dozat 2016).
     #[serde(alias = "Nadam")]
-    Nadam,
+    Nadam(NadamSpec),
     /// AdamW, Adam with decoupled weight decay (Loshchilov & Hutter 2019).
     #[serde(rename = "adamw", alias = "AdamW")]
-    AdamW,
+    AdamW(AdamWSpec),
 }
 
-impl OptimizerName {
-    /// The spec name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptimizerName::Sgd => "sgd",
-            OptimizerName::Adagrad => "adagrad",
-            OptimizerName::RmsProp => "rmsprop",
-            OptimizerName::Adam => "adam",
-            OptimizerName::Adamax => "adamax",
-            OptimizerName::Nadam => "nadam",
-            OptimizerName::AdamW => "adamw",
-        }
-    }
-
-    /// The hyperparameters (besides `learning_rate` and clipping) this optimizer takes.
-    fn keys(self) -> &'static [&'static str] {
-        match self {
-            OptimizerName::Sgd => &["momentum", "nesterov", "weight_decay"],
-            OptimizerName::Adagrad => &["initial_accumulator_value", "epsilon", "weight_decay"],
-            OptimizerName::RmsProp => &["rho", "momentum", "epsilon", "centered", "weight_decay"],
-            OptimizerName::Adam => &["beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay"],
-            OptimizerName::Adamax => &["beta_1", "beta_2", "epsilon", "weight_decay"],
-            OptimizerName::Nadam => &[
-                "beta_1",
-                "beta_2",
-                "epsilon",
-                "momentum_decay",
-                "weight_decay",
-            ],
-            OptimizerName::AdamW => &["beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay"],
-        }
-    }
-
-    /// Keras' default learning rate (0.01 for SGD, 0.001 otherwise).
-    pub fn default_learning_rate(self) -> f32 {
-        match self {
-            OptimizerName::Sgd => 0.01,
-            _ => 0.001,
-        }
-    }
-}
-
-/// An optimizer as written in a spec: `[optimizer] name = "nadam"`, `learning_rate = ...` and
-/// the optimizer's own hyperparameters under Keras' names; a key the optimizer does not take is
-/// an error. Unset values take Keras' defaults.
+/// `[optimizer] name = "sgd"` (Keras 3 `SGD`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OptimizerSpec {
-    /// Which optimizer.
-    pub name: OptimizerName,
-    /// Step size (default 0.01 for SGD, 0.001 for the others, as Keras).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learning_rate: Option<f32>,
-    /// SGD: momentum in [0, 1) (default 0). RMSprop: momentum of the increments (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub momentum: Option<f32>,
-    /// SGD: Nesterov momentum (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nesterov: Option<bool>,
-    /// SGD: L2 penalty added to the gradient (PyTorch's coupled form; default 0). The others:
-    /// Keras 3's decoupled decay θ ← θ - η·λ·θ before each update (AdamW's default 0.004,
-    /// the others' 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight_decay: Option<f32>,
-    /// Adagrad: starting value of the squared-gradient accumulator (default 0.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_accumulator_value: Option<f32>,
-    /// Numerical-stability constant (default 1e-7, as Keras).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epsilon: Option<f32>,
-    /// RMSprop: decay of the squared-gradient average (default 0.9).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rho: Option<f32>,
-    /// RMSprop: normalize by the estimated variance instead of the second moment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub centered: Option<bool>,
-    /// Adam family: decay of the first moment (default 0.9).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub beta_1: Option<f32>,
-    /// Adam family: decay of the second moment (default 0.999).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub beta_2: Option<f32>,
-    /// Nadam: exponent ψ of the momentum schedule μₜ = β₁(1 - ½·0.96^(ψt)); Keras 3 uses 1
-    /// (the default), PyTorch's `NAdam` 0.004.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub momentum_decay: Option<f32>,
-    /// Adam, AdamW: use the running maximum of the second moment (Reddi et al. 2018).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amsgrad: Option<bool>,
+pub struct SgdSpec {
+    /// Step size η (Keras' 0.01).
+    #[serde(default = "sgd_learning_rate")]
+    pub learning_rate: f32,
+    /// Momentum μ in [0, 1) (default 0: plain SGD).
+    #[serde(default)]
+    pub momentum: f32,
+    /// Nesterov momentum (default false; needs `momentum` > 0).
+    #[serde(default)]
+    pub nesterov: bool,
+    /// L2 penalty λ ≥ 0 added to the gradient, g ← g + λθ (PyTorch's coupled form; default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
     /// Clip each gradient value to [-clipvalue, clipvalue].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clipvalue: Option<f32>,
@@ -191,156 +138,428 @@ pub struct OptimizerSpec {
     pub global_clipnorm: Option<f32>,
 }
 
+/// `[optimizer] name = "adagrad"` (Keras 3 `Adagrad`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdagradSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Starting value ≥ 0 of the squared-gradient accumulator (default 0.1).
+    #[serde(default = "tenth")]
+    pub initial_accumulator_value: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Keras 3's decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+/// `[optimizer] name = "rmsprop"` (Keras 3 `RMSprop`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmsPropSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Decay ρ in [0, 1) of the squared-gradient average (default 0.9).
+    #[serde(default = "nine_tenths")]
+    pub rho: f32,
+    /// Momentum μ in [0, 1) of the increments (default 0).
+    #[serde(default)]
+    pub momentum: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Normalize by the estimated variance instead of the second moment (default false).
+    #[serde(default)]
+    pub centered: bool,
+    /// Keras 3's decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+/// `[optimizer] name = "adam"` (Keras 3 `Adam`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Decay β₁ in [0, 1) of the first moment (default 0.9).
+    #[serde(default = "nine_tenths")]
+    pub beta_1: f32,
+    /// Decay β₂ in [0, 1) of the second moment (default 0.999).
+    #[serde(default = "beta_2")]
+    pub beta_2: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Use the running maximum of the second moment (Reddi et al. 2018; default false).
+    #[serde(default)]
+    pub amsgrad: bool,
+    /// Keras 3's decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+/// `[optimizer] name = "adamax"` (Keras 3 `Adamax`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamaxSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Decay β₁ in [0, 1) of the first moment (default 0.9).
+    #[serde(default = "nine_tenths")]
+    pub beta_1: f32,
+    /// Decay β₂ in [0, 1) of the infinity norm (default 0.999).
+    #[serde(default = "beta_2")]
+    pub beta_2: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Keras 3's decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+/// `[optimizer] name = "nadam"` (Keras 3 `Nadam`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NadamSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Decay β₁ in [0, 1) of the first moment (default 0.9).
+    #[serde(default = "nine_tenths")]
+    pub beta_1: f32,
+    /// Decay β₂ in [0, 1) of the second moment (default 0.999).
+    #[serde(default = "beta_2")]
+    pub beta_2: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Exponent ψ > 0 of the momentum schedule μₜ = β₁(1 - ½·0.96^(ψt)); Keras 3 uses 1
+    /// (the default), PyTorch's `NAdam` 0.004.
+    #[serde(default = "nadam_momentum_decay")]
+    pub momentum_decay: f32,
+    /// Keras 3's decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (default 0).
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+/// `[optimizer] name = "adamw"` (Keras 3 `AdamW`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamWSpec {
+    /// Step size η (Keras' 0.001).
+    #[serde(default = "adaptive_learning_rate")]
+    pub learning_rate: f32,
+    /// Decay β₁ in [0, 1) of the first moment (default 0.9).
+    #[serde(default = "nine_tenths")]
+    pub beta_1: f32,
+    /// Decay β₂ in [0, 1) of the second moment (default 0.999).
+    #[serde(default = "beta_2")]
+    pub beta_2: f32,
+    /// Numerical-stability constant > 0 (default 1e-7).
+    #[serde(default = "epsilon")]
+    pub epsilon: f32,
+    /// Use the running maximum of the second moment (Reddi et al. 2018; default false).
+    #[serde(default)]
+    pub amsgrad: bool,
+    /// Decoupled decay λ ≥ 0: θ ← θ - η·λ·θ before each update (Keras' 0.004).
+    #[serde(default = "adamw_weight_decay")]
+    pub weight_decay: f32,
+    /// Clip each gradient value to [-clipvalue, clipvalue].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipvalue: Option<f32>,
+    /// Rescale each gradient tensor whose L2 norm exceeds `clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipnorm: Option<f32>,
+    /// Rescale all gradients together when their global L2 norm exceeds `global_clipnorm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_clipnorm: Option<f32>,
+}
+
+fn sgd_learning_rate() -> f32 {
+    0.01
+}
+fn adaptive_learning_rate() -> f32 {
+    0.001
+}
+fn epsilon() -> f32 {
+    1e-7
+}
+fn tenth() -> f32 {
+    0.1
+}
+fn nine_tenths() -> f32 {
+    0.9
+}
+fn beta_2() -> f32 {
+    0.999
+}
+fn nadam_momentum_decay() -> f32 {
+    adam::KERAS_NADAM_MOMENTUM_DECAY as f32
+}
+fn adamw_weight_decay() -> f32 {
+    0.004
+}
+
+/// Each settings struct's `Default` is its serde defaults (an empty table).
+macro_rules! default_from_empty_table {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                serde_json::from_value(serde_json::json!({}))
+                    .expect("every optimizer key has a default")
+            }
+        }
+    )*};
+}
+default_from_empty_table!(
+    SgdSpec,
+    AdagradSpec,
+    RmsPropSpec,
+    AdamSpec,
+    AdamaxSpec,
+    NadamSpec,
+    AdamWSpec
+);
+
+impl SgdSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        Ok(Box::new(Sgd::with_momentum(
+            self.learning_rate,
+            self.momentum,
+            self.nesterov,
+            self.weight_decay,
+        )?))
+    }
+}
+
+impl AdagradSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let adagrad = Adagrad::new(
+            self.learning_rate,
+            self.initial_accumulator_value,
+            self.epsilon,
+        )?;
+        decoupled(Box::new(adagrad), self.weight_decay)
+    }
+}
+
+impl RmsPropSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let rmsprop = RmsProp::new(
+            self.learning_rate,
+            self.rho,
+            self.momentum,
+            self.epsilon,
+            self.centered,
+        )?;
+        decoupled(Box::new(rmsprop), self.weight_decay)
+    }
+}
+
+impl AdamSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let adam = adam_family(
+            AdamVariant::Adam,
+            self.learning_rate,
+            (self.beta_1, self.beta_2),
+            self.epsilon,
+            self.amsgrad,
+        )?;
+        decoupled(Box::new(adam), self.weight_decay)
+    }
+}
+
+impl AdamaxSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let adamax = adam_family(
+            AdamVariant::Adamax,
+            self.learning_rate,
+            (self.beta_1, self.beta_2),
+            self.epsilon,
+            false,
+        )?;
+        decoupled(Box::new(adamax), self.weight_decay)
+    }
+}
+
+impl NadamSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        check_positive("momentum_decay", self.momentum_decay)?;
+        let nadam = adam_family(
+            AdamVariant::Nadam,
+            self.learning_rate,
+            (self.beta_1, self.beta_2),
+            self.epsilon,
+            false,
+        )?
+        .with_momentum_decay(self.momentum_decay as f64);
+        decoupled(Box::new(nadam), self.weight_decay)
+    }
+}
+
+impl AdamWSpec {
+    /// Checks the ranges and creates the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let variant = AdamVariant::AdamW {
+            weight_decay: self.weight_decay,
+        };
+        let adamw = adam_family(
+            variant,
+            self.learning_rate,
+            (self.beta_1, self.beta_2),
+            self.epsilon,
+            self.amsgrad,
+        )?;
+        Ok(Box::new(adamw))
+    }
+}
+
+/// A member of the Adam family, its ε and β ranges checked first.
+fn adam_family(
+    variant: AdamVariant,
+    learning_rate: f32,
+    (beta_1, beta_2): (f32, f32),
+    epsilon: f32,
+    amsgrad: bool,
+) -> Result<Adam> {
+    check_learning_rate(learning_rate)?;
+    check_positive("epsilon", epsilon)?;
+    check_unit_interval("beta_1", beta_1)?;
+    check_unit_interval("beta_2", beta_2)?;
+    Adam::new(variant, learning_rate, beta_1, beta_2, epsilon, amsgrad)
+}
+
+/// Keras 3's decoupled weight decay λ ≥ 0 around `optimizer` (none when λ = 0).
+fn decoupled(optimizer: Box<dyn Optimizer>, weight_decay: f32) -> Result<Box<dyn Optimizer>> {
+    check_non_negative("weight_decay", weight_decay)?;
+    Ok(if weight_decay > 0.0 {
+        Box::new(weight_decay::Decayed::new(optimizer, weight_decay))
+    } else {
+        optimizer
+    })
+}
+
 impl Default for OptimizerSpec {
     fn default() -> Self {
-        OptimizerSpec::new(OptimizerName::Sgd)
+        OptimizerSpec::Sgd(SgdSpec::default())
     }
 }
 
 impl OptimizerSpec {
-    /// The optimizer with Keras' defaults.
-    pub fn new(name: OptimizerName) -> Self {
-        OptimizerSpec {
-            name,
-            learning_rate: None,
-            momentum: None,
-            nesterov: None,
-            weight_decay: None,
-            initial_accumulator_value: None,
-            epsilon: None,
-            rho: None,
-            centered: None,
-            beta_1: None,
-            beta_2: None,
-            amsgrad: None,
-            momentum_decay: None,
-            clipvalue: None,
-            clipnorm: None,
-            global_clipnorm: None,
+    /// The spec name (`sgd`, `rmsprop`, `adamw`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerSpec::Sgd(_) => "sgd",
+            OptimizerSpec::Adagrad(_) => "adagrad",
+            OptimizerSpec::RmsProp(_) => "rmsprop",
+            OptimizerSpec::Adam(_) => "adam",
+            OptimizerSpec::Adamax(_) => "adamax",
+            OptimizerSpec::Nadam(_) => "nadam",
+            OptimizerSpec::AdamW(_) => "adamw",
         }
+    }
+
+    /// The learning rate (the optimizer's default unless set).
+    pub fn learning_rate(&self) -> f32 {
+        each_optimizer!(self, s => s.learning_rate)
     }
 
     /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.learning_rate = Some(lr);
+    pub fn with_learning_rate(mut self, lr: f32) -> Self {
+        each_optimizer!(&mut self, s => s.learning_rate = lr);
         self
     }
 
-    /// The learning rate, or the optimizer's default.
-    pub fn effective_learning_rate(&self) -> f32 {
-        self.learning_rate
-            .unwrap_or(self.name.default_learning_rate())
+    /// The weight decay λ (coupled for SGD, decoupled for the others).
+    pub fn weight_decay(&self) -> f32 {
+        each_optimizer!(self, s => s.weight_decay)
     }
 
-    fn given_keys(&self) -> Vec<&'static str> {
-        [
-            ("momentum", self.momentum.is_some()),
-            ("nesterov", self.nesterov.is_some()),
-            ("weight_decay", self.weight_decay.is_some()),
-            (
-                "initial_accumulator_value",
-                self.initial_accumulator_value.is_some(),
-            ),
-            ("epsilon", self.epsilon.is_some()),
-            ("rho", self.rho.is_some()),
-            ("centered", self.centered.is_some()),
-            ("beta_1", self.beta_1.is_some()),
-            ("beta_2", self.beta_2.is_some()),
-            ("amsgrad", self.amsgrad.is_some()),
-            ("momentum_decay", self.momentum_decay.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, given)| given.then_some(k))
-        .collect()
+    /// Sets the weight decay λ.
+    pub(crate) fn set_weight_decay(&mut self, weight_decay: f32) {
+        each_optimizer!(self, s => s.weight_decay = weight_decay)
     }
 
     /// The clipping settings (at most one of the three).
-    pub fn clipping(&self) -> Result<Clipping, String> {
-        Clipping::new(self.clipvalue, self.clipnorm, self.global_clipnorm)
+    pub fn clipping(&self) -> Result<Clipping> {
+        each_optimizer!(self, s => Clipping::new(s.clipvalue, s.clipnorm, s.global_clipnorm))
+    }
+
+    /// Writes `clipping` into the three clipping keys.
+    pub(crate) fn set_clipping(&mut self, clipping: Clipping) {
+        let keys = match clipping {
+            Clipping::None => (None, None, None),
+            Clipping::Value(c) => (Some(c), None, None),
+            Clipping::Norm(c) => (None, Some(c), None),
+            Clipping::GlobalNorm(c) => (None, None, Some(c)),
+        };
+        each_optimizer!(self, s => (s.clipvalue, s.clipnorm, s.global_clipnorm) = keys)
     }
 
     /// Checks the hyperparameters and creates the optimizer.
-    pub fn build(&self) -> Result<Box<dyn Optimizer>, String> {
-        let name = self.name;
-        let allowed = name.keys();
-        if let Some(key) = self.given_keys().into_iter().find(|k| !allowed.contains(k)) {
-            let hint = if key == "weight_decay" {
-                " (use adamw for decoupled weight decay, or kernel_regularizer for an L2 penalty)"
-            } else {
-                ""
-            };
-            return Err(format!(
-                "{} has no hyperparameter `{key}`; it takes learning_rate, {}, and clipvalue, clipnorm or global_clipnorm{hint}",
-                name.as_str(),
-                allowed.join(", ")
-            ));
-        }
-        let lr = self.effective_learning_rate();
-        check_learning_rate(lr)?;
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        check_learning_rate(self.learning_rate())?;
         let clipping = self.clipping()?;
-        let epsilon = self.epsilon.unwrap_or(1e-7);
-        check_positive("epsilon", epsilon)?;
-        let beta_1 = self.beta_1.unwrap_or(0.9);
-        let beta_2 = self.beta_2.unwrap_or(0.999);
-        check_unit_interval("beta_1", beta_1)?;
-        check_unit_interval("beta_2", beta_2)?;
-        let optimizer: Box<dyn Optimizer> = match name {
-            OptimizerName::Sgd => Box::new(Sgd::with_momentum(
-                lr,
-                self.momentum.unwrap_or(0.0),
-                self.nesterov.unwrap_or(false),
-                self.weight_decay.unwrap_or(0.0),
-            )?),
-            OptimizerName::Adagrad => Box::new(Adagrad::new(
-                lr,
-                self.initial_accumulator_value.unwrap_or(0.1),
-                epsilon,
-            )?),
-            OptimizerName::RmsProp => Box::new(RmsProp::new(
-                lr,
-                self.rho.unwrap_or(0.9),
-                self.momentum.unwrap_or(0.0),
-                epsilon,
-                self.centered.unwrap_or(false),
-            )?),
-            OptimizerName::Adam
-            | OptimizerName::AdamW
-            | OptimizerName::Adamax
-            | OptimizerName::Nadam => {
-                let variant = match name {
-                    OptimizerName::Adam => AdamVariant::Adam,
-                    OptimizerName::AdamW => AdamVariant::AdamW {
-                        weight_decay: self.weight_decay.unwrap_or(0.004),
-                    },
-                    OptimizerName::Adamax => AdamVariant::Adamax,
-                    _ => AdamVariant::Nadam,
-                };
-                let momentum_decay = self.momentum_decay.unwrap_or(1.0);
-                check_positive("momentum_decay", momentum_decay)?;
-                Box::new(
-                    Adam::new(
-                        variant,
-                        lr,
-                        beta_1,
-                        beta_2,
-                        epsilon,
-                        self.amsgrad.unwrap_or(false),
-                    )?
-                    .with_momentum_decay(momentum_decay as f64),
-                )
-            }
-        };
-        let optimizer = match self.weight_decay {
-            Some(wd) if !matches!(name, OptimizerName::Sgd | OptimizerName::AdamW) => {
-                check_non_negative("weight_decay", wd)?;
-                if wd > 0.0 {
-                    Box::new(weight_decay::Decayed::new(optimizer, wd))
-                } else {
-                    optimizer
-                }
-            }
-            _ => optimizer,
-        };
+        let optimizer = each_optimizer!(self, s => s.build()?);
         Ok(optimizer.with_clipping(clipping))
     }
 }
@@ -361,37 +580,35 @@ impl WithClipping for Box<dyn Optimizer> {
 }
 
 /// Checks that a learning rate is positive and finite.
-pub(crate) fn check_learning_rate(lr: f32) -> Result<(), String> {
-    if lr.is_finite() && lr > 0.0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "`learning_rate` must be a positive number, got {lr}"
-        ))
-    }
+pub(crate) fn check_learning_rate(lr: f32) -> Result<()> {
+    check_positive("learning_rate", lr)
 }
 
-pub(crate) fn check_positive(key: &str, v: f32) -> Result<(), String> {
+pub(crate) fn check_positive(key: &str, v: f32) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(format!("`{key}` must be a positive number, got {v}"))
+        Err(Error::Config(format!(
+            "`{key}` must be a positive number, got {v}"
+        )))
     }
 }
 
-pub(crate) fn check_non_negative(key: &str, v: f32) -> Result<(), String> {
+pub(crate) fn check_non_negative(key: &str, v: f32) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(format!("`{key}` must be a number ≥ 0, got {v}"))
+        Err(Error::Config(format!(
+            "`{key}` must be a number ≥ 0, got {v}"
+        )))
     }
 }
 
 /// A decay or momentum coefficient in [0, 1).
-pub(crate) fn check_unit_interval(key: &str, v: f32) -> Result<(), String> {
+pub(crate) fn check_unit_interval(key: &str, v: f32) -> Result<()> {
     if (0.0..1.0).contains(&v) {
         Ok(())
     } else {
-        Err(format!("`{key}` must be in [0, 1), got {v}"))
+        Err(Error::Config(format!("`{key}` must be in [0, 1), got {v}")))
     }
 }

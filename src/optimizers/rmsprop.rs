@@ -11,10 +11,11 @@
 
 use super::slots::Slots;
 use super::{
-    check_learning_rate, check_positive, check_unit_interval, Optimizer, OptimizerName,
-    OptimizerSpec, OptimizerState,
+    check_learning_rate, check_positive, check_unit_interval, Optimizer, OptimizerSpec,
+    OptimizerState, RmsPropSpec,
 };
 use crate::parallel::zip_pieces;
+use crate::Result;
 
 /// RMSprop: steps scaled by a running RMS of recent gradients.
 #[derive(Clone, Debug)]
@@ -36,7 +37,7 @@ impl RmsProp {
         momentum: f32,
         epsilon: f32,
         centered: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         check_learning_rate(learning_rate)?;
         check_unit_interval("rho", rho)?;
         check_unit_interval("momentum", momentum)?;
@@ -151,20 +152,21 @@ impl Optimizer for RmsProp {
     }
 
     fn spec(&self) -> OptimizerSpec {
-        OptimizerSpec {
-            rho: Some(self.rho),
-            momentum: Some(self.momentum),
-            epsilon: Some(self.epsilon),
-            centered: Some(self.centered),
-            ..OptimizerSpec::new(OptimizerName::RmsProp).learning_rate(self.learning_rate)
-        }
+        OptimizerSpec::RmsProp(RmsPropSpec {
+            learning_rate: self.learning_rate,
+            rho: self.rho,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            centered: self.centered,
+            ..RmsPropSpec::default()
+        })
     }
 
     fn state(&self) -> OptimizerState {
         self.slots.state(self.iterations)
     }
 
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.iterations = state.iterations;
         self.slots.import(&state.buffers)
     }

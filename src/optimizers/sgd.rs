@@ -14,10 +14,11 @@
 
 use super::slots::Slots;
 use super::{
-    check_learning_rate, check_non_negative, check_unit_interval, Optimizer, OptimizerName,
-    OptimizerSpec, OptimizerState,
+    check_learning_rate, check_non_negative, check_unit_interval, Optimizer, OptimizerSpec,
+    OptimizerState, SgdSpec,
 };
 use crate::parallel::zip_pieces;
+use crate::{Error, Result};
 
 /// Stochastic gradient descent.
 #[derive(Clone, Debug)]
@@ -32,7 +33,7 @@ pub struct Sgd {
 
 impl Sgd {
     /// Plain SGD with step size `learning_rate` (> 0).
-    pub fn new(learning_rate: f32) -> Result<Self, String> {
+    pub fn new(learning_rate: f32) -> Result<Self> {
         Sgd::with_momentum(learning_rate, 0.0, false, 0.0)
     }
 
@@ -42,12 +43,14 @@ impl Sgd {
         momentum: f32,
         nesterov: bool,
         weight_decay: f32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         check_learning_rate(learning_rate)?;
         check_unit_interval("momentum", momentum)?;
         check_non_negative("weight_decay", weight_decay)?;
         if nesterov && momentum == 0.0 {
-            return Err("`nesterov = true` needs a momentum > 0".into());
+            return Err(Error::Config(
+                "`nesterov = true` needs a momentum > 0".into(),
+            ));
         }
         Ok(Sgd {
             learning_rate,
@@ -129,24 +132,20 @@ impl Optimizer for Sgd {
     }
 
     fn spec(&self) -> OptimizerSpec {
-        let mut spec = OptimizerSpec::new(OptimizerName::Sgd).learning_rate(self.learning_rate);
-        if self.momentum > 0.0 {
-            spec.momentum = Some(self.momentum);
-        }
-        if self.nesterov {
-            spec.nesterov = Some(true);
-        }
-        if self.weight_decay > 0.0 {
-            spec.weight_decay = Some(self.weight_decay);
-        }
-        spec
+        OptimizerSpec::Sgd(SgdSpec {
+            learning_rate: self.learning_rate,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            ..SgdSpec::default()
+        })
     }
 
     fn state(&self) -> OptimizerState {
         self.velocity.state(self.iterations)
     }
 
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.iterations = state.iterations;
         self.velocity.import(&state.buffers)
     }

@@ -63,10 +63,11 @@ impl Slots {
     }
 
     /// Restores buffers exported by [`Slots::export`].
-    pub(crate) fn import(&mut self, buffers: &[(String, Vec<f32>)]) -> Result<(), String> {
+    pub(crate) fn import(&mut self, buffers: &[(String, Vec<f32>)]) -> crate::Result<()> {
         self.per_slot.clear();
         for (key, values) in buffers {
-            let bad = || format!("optimizer state: unexpected buffer `{key}`");
+            let bad =
+                || crate::Error::Config(format!("optimizer state: unexpected buffer `{key}`"));
             let (slot, name) = key.split_once('.').ok_or_else(bad)?;
             let slot: usize = slot.parse().map_err(|_| bad())?;
             let index = self.names.iter().position(|n| *n == name).ok_or_else(bad)?;
@@ -85,9 +86,9 @@ impl Slots {
         for (slot, buffers) in self.per_slot.iter().enumerate() {
             if let Some(first) = buffers.first() {
                 if buffers.iter().any(|b| b.len() != first.len()) {
-                    return Err(format!(
+                    return Err(crate::Error::Config(format!(
                         "optimizer state: buffers of slot {slot} are missing or differ in length"
-                    ));
+                    )));
                 }
             }
         }

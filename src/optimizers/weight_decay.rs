@@ -4,6 +4,7 @@
 //! PyTorch's coupled form (g ← g + λθ), the same as this one without momentum.
 
 use super::{Clipping, Optimizer, OptimizerSpec, OptimizerState};
+use crate::Result;
 
 /// An optimizer with decoupled weight decay λ applied before its update.
 pub(super) struct Decayed {
@@ -54,13 +55,13 @@ impl Optimizer for Decayed {
     }
     fn spec(&self) -> OptimizerSpec {
         let mut spec = self.inner.spec();
-        spec.weight_decay = Some(self.weight_decay);
+        spec.set_weight_decay(self.weight_decay);
         spec
     }
     fn state(&self) -> OptimizerState {
         self.inner.state()
     }
-    fn load_state(&mut self, state: &OptimizerState) -> Result<(), String> {
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.inner.load_state(state)
     }
 }
