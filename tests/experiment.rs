@@ -234,6 +234,18 @@ fn an_experiment_trains_to_the_same_history_as_the_train_command() {
             "{} every {every}",
             spec_path.display()
         );
+        // The run's checkpoint resumes with every epoch done, and is refused without its scaler.
+        let spec = Spec::from_file(&spec_path).unwrap();
+        let resumed = Experiment::resume(&spec, &out).unwrap();
+        assert_eq!(resumed.history().epochs.len(), cli.len() - 1);
+        assert!(resumed.phases().is_empty());
+        assert_eq!(resumed.data().scaler, experiment.data().scaler);
+        std::fs::remove_file(out.join("resume/run.toml")).unwrap();
+        let err = Experiment::resume(&spec, &out).err().unwrap().to_string();
+        assert!(
+            err.contains("run.toml") && err.contains("cannot be resumed"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
 }

@@ -235,6 +235,18 @@ impl Sequential {
             }
         }
         let (mut model, file) = Sequential::load(&dir)?;
+        // Nor without its scaler (kept beside the model since format 2): the data would go in
+        // unscaled.
+        if file.format_version >= 2 {
+            for name in super::metadata::FILES {
+                if !dir.join(name).is_file() {
+                    return Err(Error::format(
+                        &dir.join(name),
+                        "missing from the checkpoint; it cannot be resumed",
+                    ));
+                }
+            }
+        }
         let metadata = RunMetadata::load(&dir)?;
         let path = dir.join(STATE_FILE);
         let text = io::read_to_string(&path)?;

@@ -23,6 +23,8 @@ use crate::{io, Error, Result};
 pub const RUN_METADATA_VERSION: u32 = 1;
 const METADATA_FILE: &str = "run.toml";
 const SCALER_FILE: &str = "scaler.safetensors";
+/// The files the metadata is saved in.
+pub(super) const FILES: [&str; 2] = [METADATA_FILE, SCALER_FILE];
 
 /// A run's data, scaler and class names, saved beside its model.
 #[derive(Clone, Debug, PartialEq)]
