@@ -591,10 +591,15 @@ impl Spec {
 }
 
 impl Spec {
-    /// The keys in which this spec differs from the checkpoint whose model file is `file`
-    /// (`optimizer.learning_rate`, `layers #2.units`, `data.dataset`, ...): resuming is safe only
-    /// when none does. `[fit]` and `[[callbacks]]` are not recorded and may change.
-    pub fn resume_conflicts(&self, file: &ModelFile) -> Result<Vec<String>> {
+    /// The keys in which this spec differs from the checkpoint whose model file is `file` and
+    /// whose recorded data is `data` (`optimizer.learning_rate`, `layers #2.units`,
+    /// `data.dataset`, ...): resuming is safe only when none does. `[fit]` and `[[callbacks]]`
+    /// are not recorded and may change.
+    pub fn resume_conflicts(
+        &self,
+        file: &ModelFile,
+        data: Option<&DataSpec>,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         if self.seed != file.seed {
             out.push("seed".to_string());
@@ -644,7 +649,7 @@ impl Spec {
             &json(&file.schedule),
             &mut out,
         );
-        if let Some(recorded) = &file.data {
+        if let Some(recorded) = data {
             let mut recorded = recorded.clone();
             recorded.resolve_paths(Path::new("."));
             let mut current = self.data.clone();

@@ -196,10 +196,10 @@ fn a_custom_layer_in_a_spec_trains_saves_and_reloads_with_the_same_predictions()
     };
     model.fit(&train, None, &options, &mut []).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    model.save(dir.path(), &scaler, None, None).unwrap();
+    model.save(dir.path()).unwrap();
     let text = std::fs::read_to_string(dir.path().join("model.toml")).unwrap();
     assert!(text.contains("type = \"scaled_tanh\""), "{text}");
-    let (mut loaded, _, _) = Sequential::load(dir.path()).unwrap();
+    let (mut loaded, _) = Sequential::load(dir.path()).unwrap();
     assert_eq!(loaded.weights(), model.weights());
     let a = model.predict(&train.x, 64).unwrap();
     let b = loaded.predict(&train.x, 64).unwrap();
@@ -259,11 +259,7 @@ fn a_layer_of_an_unregistered_type_refuses_to_save() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("model");
-    let scaler = Scaler::fit(Scale::None, &Tensor::zeros(&[1, 3]));
-    let e = model
-        .save(&target, &scaler, None, None)
-        .unwrap_err()
-        .to_string();
+    let e = model.save(&target).unwrap_err().to_string();
     assert!(
         e.contains("`mine`") && e.contains("never_registered") && e.contains("not registered"),
         "{e}"

@@ -3,6 +3,7 @@
 mod common;
 
 use common::pseudo_random;
+use deeptrain::model::RunMetadata;
 use deeptrain::spec::{Spec, DEFAULT_SPEC};
 use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Scale, Scaler, Sequential, Sgd};
 
@@ -22,11 +23,16 @@ fn saved_model_loads_back_with_identical_predictions() {
         )
         .unwrap();
     let x = pseudo_random(&[5, 2, 3], 11, 2.0);
-    let scaler = Scaler::fit(Scale::Standard, &x);
+    let metadata = RunMetadata {
+        scaler: Scaler::fit(Scale::Standard, &x),
+        data: None,
+        class_names: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
+    };
     let dir = tempfile::tempdir().unwrap();
-    model.save(dir.path(), &scaler, None, None).unwrap();
-    let (mut loaded, file, loaded_scaler) = Sequential::load(dir.path()).unwrap();
-    assert_eq!(loaded_scaler, scaler);
+    model.save(dir.path()).unwrap();
+    metadata.save(dir.path()).unwrap();
+    let (mut loaded, file) = Sequential::load(dir.path()).unwrap();
+    assert_eq!(RunMetadata::load(dir.path()).unwrap(), metadata);
     assert_eq!(file.layers, model.layer_specs());
     assert_eq!(loaded.summary(), model.summary());
     assert_eq!(
@@ -50,14 +56,7 @@ fn loading_checks_names_and_shapes() {
         )
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    model
-        .save(
-            dir.path(),
-            &Scaler::fit(Scale::None, &pseudo_random(&[1, 3], 1, 1.0)),
-            None,
-            None,
-        )
-        .unwrap();
+    model.save(dir.path()).unwrap();
     // Change the architecture so that the saved kernel no longer fits.
     let toml_path = dir.path().join("model.toml");
     let text = std::fs::read_to_string(&toml_path)
@@ -119,9 +118,8 @@ fn optimizer_state_is_saved_and_training_resumes_exactly() {
     let mut first = build();
     steps(&mut first, 4);
     let dir = tempfile::tempdir().unwrap();
-    let scaler = Scaler::fit(Scale::None, &x);
-    first.save(dir.path(), &scaler, None, None).unwrap();
-    let (mut resumed, file, _) = Sequential::load(dir.path()).unwrap();
+    first.save(dir.path()).unwrap();
+    let (mut resumed, file) = Sequential::load(dir.path()).unwrap();
     assert_eq!(file.optimizer, first.optimizer().unwrap().spec());
     assert_eq!(resumed.optimizer().unwrap().iterations(), 4);
     steps(&mut resumed, 6);

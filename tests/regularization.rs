@@ -12,8 +12,7 @@ use deeptrain::layers::{Dropout, DropoutKind, DropoutSpec, GaussianNoise, Layer}
 use deeptrain::regularizers::{Constraint, Regularizer};
 use deeptrain::schedules::MonitorMode;
 use deeptrain::{
-    Dataset, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Mode, Scale, Scaler, Sequential, Sgd,
-    Tensor,
+    Dataset, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Tensor,
 };
 use rand::SeedableRng;
 
@@ -310,12 +309,9 @@ fn checkpoint_saves_best_only_when_the_metric_improves() {
         DenseSpec::new(3).activation(Activation::Softmax).into(),
     ];
     let mut model = classifier(layers, 0.5);
-    let scaler = Scaler::fit(Scale::None, &train.x);
     let mut checkpoint = ModelCheckpoint::new(
         dir.path().join("best"),
         Some(Monitor::new("val_loss", MonitorMode::Min, 0.0)),
-        scaler,
-        None,
         None,
     );
     let options = FitOptions {
@@ -332,7 +328,7 @@ fn checkpoint_saves_best_only_when_the_metric_improves() {
         .count();
     assert_eq!(checkpoint.saved(), improvements);
     assert!(improvements < 30);
-    let (mut best, _, _) = Sequential::load(&dir.path().join("best")).unwrap();
+    let (mut best, _) = Sequential::load(&dir.path().join("best")).unwrap();
     let best_loss = best.evaluate(&validation, 64).unwrap()[0].1;
     let min = val.iter().copied().fold(f64::INFINITY, f64::min);
     assert!((best_loss - min).abs() < 1e-6, "{best_loss} vs {min}");

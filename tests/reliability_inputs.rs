@@ -506,9 +506,10 @@ fn the_recorded_data_path_does_not_depend_on_the_working_directory() {
         &d.join("proj"),
         &["train", "s.toml", "--out", "../run"],
     ));
-    let model = std::fs::read_to_string(d.join("run/model/model.toml")).unwrap();
+    // The run's metadata, beside the model, records the data.
+    let metadata = std::fs::read_to_string(d.join("run/model/run.toml")).unwrap();
     let recorded = d.join("proj/d.csv");
-    assert!(model.contains(s(&recorded)), "{model}");
+    assert!(metadata.contains(s(&recorded)), "{metadata}");
     // `evaluate` from elsewhere finds the data.
     ok(&run_in(Path::new("/"), &["evaluate", s(&d.join("run"))]));
 }

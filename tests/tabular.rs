@@ -58,16 +58,17 @@ fn penguins_with_string_labels_and_categories_train_and_predict_names() {
     // the table is refused (`Adelie` is not a number).
     let accuracy = summary(&out)["test"]["accuracy"].as_f64().unwrap();
     assert!(accuracy > 0.9, "test accuracy {accuracy}");
-    let model = std::fs::read_to_string(out.join("model/model.toml")).unwrap();
+    // The class names and the table's encoding are in the run's metadata, beside the model.
+    let metadata = std::fs::read_to_string(out.join("model/run.toml")).unwrap();
     assert!(
-        model.contains(r#"class_names = ["Adelie", "Chinstrap", "Gentoo"]"#),
-        "{model}"
+        metadata.contains(r#"class_names = ["Adelie", "Chinstrap", "Gentoo"]"#),
+        "{metadata}"
     );
     assert!(
-        model.contains(r#"vocabulary = ["Biscoe", "Dream", "Torgersen"]"#),
-        "{model}"
+        metadata.contains(r#"vocabulary = ["Biscoe", "Dream", "Torgersen"]"#),
+        "{metadata}"
     );
-    assert!(model.contains("fill = "), "{model}");
+    assert!(metadata.contains("fill = "), "{metadata}");
     let header =
         "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n";
     let rows = "Gentoo,Biscoe,47.5,14.2,209,4600,female,2008\n\

@@ -173,7 +173,7 @@ epochs = 3
         "{stdout}"
     );
     assert!(stdout.contains("Epoch 3/3"), "{stdout}");
-    let (model, file, _) = Sequential::load(&out.join("model")).unwrap();
+    let (model, file) = Sequential::load(&out.join("model")).unwrap();
     assert_eq!(model.layers().len(), 4);
     assert_eq!(file.layers[1].name(), Some("dense"));
     assert!(model

@@ -5,36 +5,25 @@
 use std::path::PathBuf;
 
 use super::{Callback, Control, EpochLogs, Monitor};
-use crate::data::Scaler;
-use crate::spec::DataSpec;
+use crate::model::RunMetadata;
 use crate::{Result, Sequential};
 
 /// Saves the model as training goes.
 pub struct ModelCheckpoint {
     dir: PathBuf,
     monitor: Option<Monitor>,
-    scaler: Scaler,
-    data: Option<DataSpec>,
-    class_names: Option<Vec<String>>,
+    metadata: Option<RunMetadata>,
     saved: usize,
 }
 
 impl ModelCheckpoint {
-    /// Saves into `dir` every epoch, or, with a `monitor`, only when it improves. The scaler,
-    /// data spec and class names are saved with the model, as `Sequential::save` needs.
-    pub fn new(
-        dir: PathBuf,
-        monitor: Option<Monitor>,
-        scaler: Scaler,
-        data: Option<DataSpec>,
-        class_names: Option<Vec<String>>,
-    ) -> Self {
+    /// Saves into `dir` every epoch, or, with a `monitor`, only when it improves; with the
+    /// run's `metadata` (scaler, data, class names) beside the model when given.
+    pub fn new(dir: PathBuf, monitor: Option<Monitor>, metadata: Option<RunMetadata>) -> Self {
         ModelCheckpoint {
             dir,
             monitor,
-            scaler,
-            data,
-            class_names,
+            metadata,
             saved: 0,
         }
     }
@@ -52,12 +41,10 @@ impl Callback for ModelCheckpoint {
             None => true,
         };
         if save {
-            model.save(
-                &self.dir,
-                &self.scaler,
-                self.data.as_ref(),
-                self.class_names.clone(),
-            )?;
+            model.save(&self.dir)?;
+            if let Some(metadata) = &self.metadata {
+                metadata.save(&self.dir)?;
+            }
             self.saved += 1;
         }
         Ok(Control::Continue)

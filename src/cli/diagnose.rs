@@ -9,9 +9,7 @@ use deeptrain::callbacks::{BatchEnd, Callback};
 use deeptrain::checks;
 use deeptrain::diagnostics::{self, Diagnostics, LayerStats, Verdict};
 use deeptrain::model::FitOptions;
-use deeptrain::{Error, Result};
-
-use super::data_source;
+use deeptrain::{Error, Experiment, Result};
 
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
@@ -34,15 +32,11 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
     let spec = super::load_spec(args.spec.as_deref())?;
-    let data = data_source::prepare(&spec.data)?;
-    let names = data.scaler.table.as_ref().map(|t| t.feature_names());
-    let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
-    model.compile(
-        spec.optimizer.build()?,
-        spec.compile.loss,
-        &spec.compile.metrics,
-    )?;
-    model.set_schedule(spec.schedule.clone())?;
+    let experiment = Experiment::from_spec(&spec)?;
+    if let Some(line) = experiment.origin().describe() {
+        println!("{line}");
+    }
+    let (mut model, data, _) = experiment.into_parts();
     let warnings = checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer);
     for w in &warnings {
         println!("warning: {w}");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use deeptrain::model::RunMetadata;
 use deeptrain::{Error, Result, Sequential, Tensor};
 
 #[derive(Debug, Args)]
@@ -97,7 +98,8 @@ fn probe_inputs(input_shape: &[usize], rows: usize) -> Tensor {
 }
 
 pub fn run(args: FoldArgs) -> Result<()> {
-    let (mut model, file, scaler) = Sequential::load(&args.model)?;
+    let (mut model, file) = Sequential::load(&args.model)?;
+    let metadata = RunMetadata::load(&args.model)?;
     let inputs = probe_inputs(&file.input_shape, 4096);
     let report = fold_and_check(&mut model, &inputs)?;
     if report.folded == 0 {
@@ -107,9 +109,8 @@ pub fn run(args: FoldArgs) -> Result<()> {
         )));
     }
     let out = args.out.unwrap_or_else(|| folded_dir(&args.model));
-    report
-        .model
-        .save(&out, &scaler, file.data.as_ref(), file.class_names)?;
+    report.model.save(&out)?;
+    metadata.save(&out)?;
     println!("{}; wrote {}", report.line(), out.display());
     Ok(())
 }

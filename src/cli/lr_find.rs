@@ -8,9 +8,7 @@ use clap::Args;
 
 use deeptrain::model::{LrFindOptions, SUGGESTION_RULE};
 use deeptrain::plot::{line_chart, Chart, Series};
-use deeptrain::{Error, Result};
-
-use super::data_source;
+use deeptrain::{Error, Experiment, Result};
 
 #[derive(Debug, Args)]
 pub struct LrFindArgs {
@@ -40,11 +38,11 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-lr-find")));
-    let data = data_source::prepare(&spec.data)?;
-    let names = data.scaler.table.as_ref().map(|t| t.feature_names());
-    let mut model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
-    let optimizer = spec.optimizer.build()?;
-    model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
+    let experiment = Experiment::from_spec(&spec)?;
+    if let Some(line) = experiment.origin().describe() {
+        println!("{line}");
+    }
+    let (mut model, data, _) = experiment.into_parts();
     let options = LrFindOptions {
         min_lr: args.min,
         max_lr: args.max,

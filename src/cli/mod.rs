@@ -2,7 +2,6 @@
 
 mod bench;
 mod compare;
-mod data_source;
 mod diagnose;
 mod fold;
 mod lr_find;
@@ -78,15 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
-            let model = if spec.data.inputs.is_empty() {
-                let input_shape = data_source::input_shape(&spec.data)?;
-                spec.build_model(&input_shape, None)?
-            } else {
-                // Named columns need the table's encoding: prepare the data.
-                let data = data_source::prepare(&spec.data)?;
-                let names = data.scaler.table.as_ref().map(|t| t.feature_names());
-                spec.build_model(data.train.feature_shape(), names.as_deref())?
-            };
+            let model = deeptrain::Experiment::build_model(&spec)?;
             print!("{}", model.summary());
             Ok(())
         }

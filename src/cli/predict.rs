@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use deeptrain::data::{load_csv_features, read_npy};
+use deeptrain::model::RunMetadata;
 use deeptrain::spec::DataSpec;
 use deeptrain::tensor::argmax;
 use deeptrain::{Error, Result, Sequential, Tensor};
@@ -63,8 +64,10 @@ fn model_dir(dir: &Path) -> PathBuf {
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
-    let (mut model, file, scaler) = Sequential::load(&model_dir(&args.dir))?;
-    let mut spec = match (&args.data, &file.data) {
+    let dir = model_dir(&args.dir);
+    let (mut model, _) = Sequential::load(&dir)?;
+    let RunMetadata { scaler, data, .. } = RunMetadata::load(&dir)?;
+    let mut spec = match (&args.data, &data) {
         (Some(dataset), _) => DataSpec {
             dataset: dataset.clone(),
             label_column: args.label_column.clone(),
@@ -158,8 +161,17 @@ fn evaluate_mc(
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let (mut model, file, scaler) = Sequential::load(&model_dir(&args.dir))?;
-    let mut x = match (&file.table, args.input.extension().and_then(|e| e.to_str())) {
+    let dir = model_dir(&args.dir);
+    let (mut model, _) = Sequential::load(&dir)?;
+    let RunMetadata {
+        scaler,
+        class_names,
+        ..
+    } = RunMetadata::load(&dir)?;
+    let mut x = match (
+        &scaler.table,
+        args.input.extension().and_then(|e| e.to_str()),
+    ) {
         // A table model encodes the columns it was trained on, by name (others are ignored).
         (Some(table), Some("csv" | "gz")) => {
             let bytes = deeptrain::data::read_csv_bytes(&args.input)?;
@@ -194,7 +206,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let units = y.row_len();
     let decision = Decision::for_model(&model);
     let mut out = String::new();
-    let names: Vec<String> = match &file.class_names {
+    let names: Vec<String> = match &class_names {
         Some(n) if n.len() == units => n.iter().map(|c| c.replace(',', " ")).collect(),
         _ => (0..units).map(|k| k.to_string()).collect(),
     };
@@ -220,7 +232,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 let _ = write!(out, ",{v:.6}");
             }
         }
-        decision.write_row(&mut out, row, file.class_names.as_deref());
+        decision.write_row(&mut out, row, class_names.as_deref());
         out.push('\n');
     }
     match &args.output {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use deeptrain::model::summary::with_commas;
+use deeptrain::model::RunMetadata;
 use deeptrain::{Error, Result, Sequential};
 
 #[derive(Debug, Args)]
@@ -27,8 +28,10 @@ pub fn run(args: PruneArgs) -> Result<()> {
             args.threshold
         )));
     }
-    let (mut model, file, scaler) = Sequential::load(&args.model)?;
-    let evaluation = match &file.data {
+    let (mut model, _) = Sequential::load(&args.model)?;
+    let metadata = RunMetadata::load(&args.model)?;
+    let scaler = &metadata.scaler;
+    let evaluation = match &metadata.data {
         Some(spec) => {
             let mut spec = spec.clone();
             spec.validation_split = 0.0;
@@ -71,7 +74,8 @@ pub fn run(args: PruneArgs) -> Result<()> {
             .map_or("model".into(), |n| n.to_string_lossy().into_owned());
         args.model.with_file_name(format!("{name}-pruned"))
     });
-    model.save(&out, &scaler, file.data.as_ref(), file.class_names)?;
+    model.save(&out)?;
+    metadata.save(&out)?;
     println!("Wrote {}", out.display());
     Ok(())
 }

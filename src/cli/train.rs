@@ -8,18 +8,13 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use deeptrain::callbacks::{
-    Callback, CallbackSpec, Control, EarlyStopping, EpochLogs, History, ModelCheckpoint, Monitor,
-};
-use deeptrain::checks;
+use deeptrain::callbacks::Callback;
 use deeptrain::data::write_grid;
 use deeptrain::diagnostics::Diagnostics;
-use deeptrain::model::FitOptions;
+use deeptrain::experiment::{has_checkpoint, CHECKPOINT_DIR};
 use deeptrain::report;
-use deeptrain::spec::Spec;
-use deeptrain::{Error, Result, Sequential};
+use deeptrain::{Error, Experiment, Result};
 
-use super::data_source;
 use super::progress::Progress;
 use super::run_lock::RunLock;
 
@@ -96,142 +91,111 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let _lock = RunLock::acquire(&out)?;
 
     let started = Instant::now();
-    let (mut model, data, done) = build_model(&spec, args.resume.as_deref())?;
-    let summary_table = model.summary();
+    let mut experiment = match args.resume.as_deref() {
+        Some(run) if has_checkpoint(run) => Experiment::resume(&spec, run)?,
+        Some(run) => {
+            println!(
+                "No checkpoint in {} yet: starting from the beginning",
+                run.display()
+            );
+            Experiment::from_spec(&spec)?
+        }
+        None => Experiment::from_spec(&spec)?,
+    };
+    if let Some(line) = experiment.origin().describe() {
+        println!("{line}");
+    }
+    let summary_table = experiment.model().summary();
     print!("{summary_table}");
-    let warnings: Vec<String> =
-        checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer)
-            .iter()
-            .map(|w| w.to_string())
-            .chain(data.warnings.iter().cloned())
-            .collect();
+    let warnings = experiment.warnings();
     for w in &warnings {
         println!("warning: {w}");
     }
-    let steps_per_epoch = data.train.len().div_ceil(spec.fit.batch_size.max(1)) as u64;
+    let train_len = experiment.data().train.len();
+    let steps_per_epoch = train_len.div_ceil(spec.fit.batch_size.max(1)) as u64;
     let every = args
         .diagnostics_every
         .unwrap_or((steps_per_epoch / 10).max(1));
     let diagnostics = (every > 0).then(|| Diagnostics::new(every));
     if let Some(d) = &diagnostics {
-        model.set_observer(Some(Box::new(d.clone())));
+        experiment
+            .model_mut()
+            .set_observer(Some(Box::new(d.clone())));
     }
-    if spec.fit.batch_size > data.train.len() {
+    if spec.fit.batch_size > train_len {
         println!(
             "warning: [fit] batch_size {} is larger than the {} training samples: every step uses the whole set",
-            spec.fit.batch_size,
-            data.train.len()
+            spec.fit.batch_size, train_len
         );
     }
-    if done.epochs.len() > spec.fit.epochs {
+    let done = experiment.history().epochs.len();
+    if done > spec.fit.epochs {
         return Err(Error::Config(format!(
-            "the checkpoint already has {} epochs, more than the {} asked for; raise `epochs` (or --epochs) to continue",
-            done.epochs.len(),
+            "the checkpoint already has {done} epochs, more than the {} asked for; raise `epochs` (or --epochs) to continue",
             spec.fit.epochs
         )));
     }
-    if args.resume.is_some() && done.epochs.len() == spec.fit.epochs {
+    if args.resume.is_some() && done == spec.fit.epochs {
         // Killed after the last checkpoint but before model/ was written: finish the run.
         println!(
             "The checkpoint has all {} epochs: writing the model and the report",
             spec.fit.epochs
         );
     }
-    // Pixels shifted into the frame are black in the scaled space.
-    let augmentation = spec.augmentation.clone().map(|a| {
-        let features = data.train.x.row_len();
-        a.with_background(&data.scaler, features)
-    });
-    if let Some(augmentation) = &augmentation {
+    if let Some(augmentation) = &experiment.augmentation() {
         let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(spec.seed);
         let path = out.join("augmentation.png");
-        write_grid(&path, &data.train.x, augmentation, 8, 7, &mut rng)?;
+        write_grid(
+            &path,
+            &experiment.data().train.x,
+            augmentation,
+            8,
+            7,
+            &mut rng,
+        )?;
         println!("Augmented samples: {}", path.display());
     }
     let mut progress = Progress::new();
-    let mut callbacks = build_callbacks(&spec, &out, &data, diagnostics.as_ref())?;
-    let mut resume_writer = ResumeWriter {
-        dir: out.join(RESUME_DIR),
-        scaler: data.scaler.clone(),
-        data: spec.data.clone(),
-        class_names: data.class_names.clone(),
-        history: done.clone(),
-    };
-    // Two phases when transferred layers are unfrozen after some epochs.
-    let unfreeze = spec
-        .transfer
-        .as_ref()
-        .and_then(|t| {
-            t.unfreeze_after
-                .map(|n| (n, t.layers, t.unfreeze_learning_rate))
-        })
-        .filter(|&(n, ..)| n > done.epochs.len() && n < spec.fit.epochs);
-    let phases: Vec<(usize, usize)> = match unfreeze {
-        Some((n, ..)) => vec![(done.epochs.len(), n), (n, spec.fit.epochs)],
-        None => vec![(done.epochs.len(), spec.fit.epochs)],
-    };
+    let mut callbacks = experiment.callbacks(&out, diagnostics.as_ref())?;
+    let mut checkpoint_writer = experiment.checkpoint_writer(&out);
     // Ctrl-C and SIGTERM stop training between two steps (the last epoch's checkpoint stays).
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
     }
-    let class_weight = match &spec.fit.class_weight {
-        Some(cw) => Some(cw.resolve(
-            &data.train.labels,
-            data.class_names.as_deref(),
-            model.output_units(),
-        )?),
-        None => None,
-    };
+    // Two phases when transferred layers are unfrozen after some epochs.
     let fit_started = Instant::now();
-    let mut history = done;
-    for (phase, &(from, to)) in phases.iter().enumerate() {
-        if from >= to {
-            break;
+    for phase in experiment.phases() {
+        if let Some(u) = &phase.unfreeze {
+            println!(
+                "Unfroze the {} transferred layers after epoch {}",
+                u.layers, u.after
+            );
         }
-        if phase == 1 {
-            if let Some((n, layers, lr)) = unfreeze {
-                model.set_trainable(0..layers, true);
-                if let (Some(lr), Some(o)) = (lr, model.optimizer_mut()) {
-                    o.set_learning_rate(lr);
-                }
-                println!("Unfroze the {layers} transferred layers after epoch {n}");
-            }
-        }
-        let options = FitOptions {
-            stop: Some(stop.clone()),
-            epochs: to,
-            batch_size: spec.fit.batch_size,
-            validation_split: 0.0,
-            shuffle: spec.fit.shuffle,
-            augmentation: augmentation.clone(),
-            initial_epoch: from,
-            class_weight: class_weight.clone(),
-        };
-        let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut resume_writer];
+        let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut checkpoint_writer];
         all.extend(
             callbacks
                 .iter_mut()
                 .map(|c| c.as_mut() as &mut dyn Callback),
         );
-        let part = match model.fit(&data.train, data.validation.as_ref(), &options, &mut all) {
+        let part = match experiment.fit_phase(&phase, &mut all, Some(stop.clone())) {
             Err(Error::Interrupted { epoch, step }) => {
                 return Err(Error::Stopped(format!(
                     "interrupted at epoch {epoch}, step {step}; the checkpoint of the last finished epoch is in {}; continue with: {}",
-                    out.join(RESUME_DIR).display(),
+                    out.join(CHECKPOINT_DIR).display(),
                     resume_command(&args, &out)
                 )))
             }
             other => other?,
         };
-        let stopped = from + part.epochs.len() < to;
-        history.epochs.extend(part.epochs);
-        if stopped {
+        if part.epochs.len() < phase.epochs.len() {
             break;
         }
     }
     let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let metadata = experiment.metadata();
+    let (mut model, data, history) = experiment.into_parts();
 
     let as_json = |results: Vec<(String, f64)>| -> serde_json::Value {
         results
@@ -263,12 +227,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     remove_stale_outputs(&out, spec.augmentation.is_some())?;
     history.write_csv(&out.join("history.csv"))?;
-    model.save(
-        &out.join("model"),
-        &data.scaler,
-        Some(&spec.data),
-        data.class_names.clone(),
-    )?;
+    model.save(&out.join("model"))?;
+    metadata.save(&out.join("model"))?;
     // A model with batch norm also gets an inference copy with it folded into Dense layers.
     let mut inference_model = None;
     if model
@@ -284,12 +244,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let probe = probe.slice(0..probe.len().min(2048));
         let report = super::fold::fold_and_check(&mut model, &probe.x)?;
         if report.folded > 0 {
-            report.model.save(
-                &out.join("inference_model"),
-                &data.scaler,
-                Some(&spec.data),
-                data.class_names.clone(),
-            )?;
+            let dir = out.join("inference_model");
+            report.model.save(&dir)?;
+            metadata.save(&dir)?;
             println!("Inference model: {}", report.line());
             inference_model = Some(json!({
                 "folded_batch_norm_layers": report.folded,
@@ -404,19 +361,6 @@ fn remove_stale_outputs(out: &std::path::Path, augmented: bool) -> Result<()> {
     Ok(())
 }
 
-/// Where every epoch's checkpoint goes, inside the run directory.
-const RESUME_DIR: &str = "resume";
-
-/// Whether the run directory `run` holds a checkpoint (or the previous one, when a write was
-/// interrupted).
-fn has_checkpoint(run: &Path) -> bool {
-    ["", ".old"].iter().any(|suffix| {
-        run.join(format!("{RESUME_DIR}{suffix}"))
-            .join("training_state.json")
-            .is_file()
-    })
-}
-
 /// The command line that continues an interrupted run.
 fn resume_command(args: &TrainArgs, out: &Path) -> String {
     let mut words = vec!["deeptrain".to_string()];
@@ -435,154 +379,4 @@ fn resume_command(args: &TrainArgs, out: &Path) -> String {
     }
     words.push(format!("--resume {}", out.display()));
     words.join(" ")
-}
-
-/// The model to train, the data, and the history already done (when resuming): from a
-/// checkpoint, from a transferred model plus new layers, or from the spec alone.
-fn build_model(
-    spec: &Spec,
-    resume: Option<&Path>,
-) -> Result<(Sequential, data_source::Prepared, History)> {
-    if let Some(run) = resume.filter(|r| !has_checkpoint(r)) {
-        println!(
-            "No checkpoint in {} yet: starting from the beginning",
-            run.display()
-        );
-    }
-    if let Some(run) = resume.filter(|r| has_checkpoint(r)) {
-        let (mut model, file, scaler, history) =
-            Sequential::load_checkpoint(&run.join(RESUME_DIR))?;
-        let conflicts = spec.resume_conflicts(&file)?;
-        if !conflicts.is_empty() {
-            return Err(Error::spec(
-                &run.join(RESUME_DIR),
-                format!(
-                    "the spec differs from this checkpoint in {}; only [fit] and [[callbacks]] may change on --resume (start a new run with another --out)",
-                    conflicts.join(", ")
-                ),
-            ));
-        }
-        model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
-        let data = data_source::prepare_with(&spec.data, Some(scaler))?;
-        println!(
-            "Resuming {} after epoch {}",
-            run.display(),
-            history.epochs.len()
-        );
-        return Ok((model, data, history));
-    }
-    let (mut model, data) = match &spec.transfer {
-        Some(t) => {
-            let (source, _, scaler) = Sequential::load(&t.from)?;
-            let data = data_source::prepare_with(&spec.data, Some(scaler))?;
-            let mut model = source.transfer(t.layers, &spec.layers, spec.seed)?;
-            if t.freeze {
-                model.set_trainable(0..t.layers, false);
-            }
-            println!(
-                "Reusing the first {} layers of {}{}",
-                t.layers,
-                t.from.display(),
-                if t.freeze { ", frozen" } else { "" }
-            );
-            (model, data)
-        }
-        None => {
-            let data = data_source::prepare(&spec.data)?;
-            let names = data.scaler.table.as_ref().map(|t| t.feature_names());
-            let model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
-            (model, data)
-        }
-    };
-    let optimizer = spec.optimizer.build()?;
-    model.compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
-    model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
-    model.set_schedule(spec.schedule.clone())?;
-    Ok((model, data, History::default()))
-}
-
-/// Writes a checkpoint (model, optimizer, schedule, random streams, history) at every epoch's
-/// end, so that `--resume` can continue the run.
-struct ResumeWriter {
-    dir: PathBuf,
-    scaler: deeptrain::Scaler,
-    data: deeptrain::spec::DataSpec,
-    class_names: Option<Vec<String>>,
-    history: History,
-}
-
-impl Callback for ResumeWriter {
-    fn on_epoch_end(&mut self, logs: &EpochLogs, model: &mut Sequential) -> Result<Control> {
-        self.history.epochs.push(logs.clone());
-        model.save_checkpoint(
-            &self.dir,
-            &self.scaler,
-            Some(&self.data),
-            self.class_names.clone(),
-            &self.history,
-        )?;
-        Ok(Control::Continue)
-    }
-}
-
-/// The spec's `[[callbacks]]`.
-fn build_callbacks(
-    spec: &Spec,
-    out: &std::path::Path,
-    data: &data_source::Prepared,
-    diagnostics: Option<&Diagnostics>,
-) -> Result<Vec<Box<dyn Callback>>> {
-    let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
-    for c in &spec.callbacks {
-        match c {
-            CallbackSpec::EarlyStopping {
-                monitor,
-                mode,
-                min_delta,
-                patience,
-                restore_best_weights,
-            } => callbacks.push(Box::new(EarlyStopping::new(
-                Monitor::new(monitor, *mode, *min_delta),
-                *patience,
-                *restore_best_weights,
-            ))),
-            CallbackSpec::ModelCheckpoint {
-                monitor,
-                mode,
-                save_best_only,
-                path,
-            } => callbacks.push(Box::new(ModelCheckpoint::new(
-                path.clone().unwrap_or_else(|| out.join("checkpoint")),
-                save_best_only.then(|| Monitor::new(monitor, *mode, 0.0)),
-                data.scaler.clone(),
-                Some(spec.data.clone()),
-                data.class_names.clone(),
-            ))),
-            // Turned into the `[schedule]` when the spec was read.
-            CallbackSpec::ReduceLrOnPlateau(_) => {}
-            CallbackSpec::TerminateOnNan {} => {
-                callbacks.push(Box::new(deeptrain::callbacks::TerminateOnNan::default()))
-            }
-            CallbackSpec::Tensorboard {
-                log_dir,
-                histogram_freq,
-            } => callbacks.push(Box::new(deeptrain::callbacks::TensorBoard::new(
-                &out.join(log_dir.as_deref().unwrap_or(std::path::Path::new("logs"))),
-                *histogram_freq,
-                diagnostics.cloned(),
-            )?)),
-            CallbackSpec::CsvLogger { filename, append } => {
-                callbacks.push(Box::new(deeptrain::callbacks::CsvLogger::new(
-                    // Relative to the run directory.
-                    out.join(
-                        filename
-                            .as_deref()
-                            .unwrap_or(std::path::Path::new("log.csv")),
-                    ),
-                    *append,
-                )))
-            }
-        }
-    }
-    Ok(callbacks)
 }

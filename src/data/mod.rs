@@ -9,6 +9,7 @@ mod digits;
 mod fashion_mnist;
 mod idx;
 mod npy;
+mod prepare;
 mod preprocess;
 mod split;
 pub mod tabular;
@@ -21,6 +22,7 @@ pub use fashion_mnist::{
 };
 pub use idx::{read_idx, IdxArray};
 pub use npy::{load_npy, read_npy};
+pub use prepare::{input_shape, prepare, Prepared};
 pub use preprocess::{Scale, Scaler};
 pub use split::{split_warnings, SplitOrder};
 

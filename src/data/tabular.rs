@@ -76,8 +76,8 @@ pub struct ColumnEncoding {
     pub fill: Option<f32>,
 }
 
-/// The encoding fitted on the training part and saved with the model (`[table]` in
-/// `model.toml`).
+/// The encoding fitted on the training part and saved beside the model (`[table]` in
+/// `run.toml`; in `model.toml` for models saved before format 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableEncoding {

@@ -1,7 +1,8 @@
 //! Training checkpoints: everything needed to continue a run exactly where it stopped.
 //!
 //! A checkpoint directory holds the saved model (`model.toml`, `weights.safetensors`,
-//! `optimizer.safetensors`) and `training_state.json`: the epochs done, the history so far,
+//! `optimizer.safetensors`), the run's metadata (`run.toml`, `scaler.safetensors`) and
+//! `training_state.json`: the epochs done, the history so far,
 //! the on-plateau schedule state and the position of every random stream (shuffling,
 //! augmentation, dropout and RReLU layers). Resuming from it and training on gives the same
 //! weights, bit for bit, as a run that never stopped.
@@ -16,11 +17,9 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::{ModelFile, Sequential};
+use super::{ModelFile, RunMetadata, Sequential};
 use crate::callbacks::{EpochLogs, History};
-use crate::data::Scaler;
 use crate::schedules::Plateau;
-use crate::spec::DataSpec;
 use crate::{io, Error, Result, Rng};
 
 /// The version of `training_state.json` this build writes and reads.
@@ -149,14 +148,12 @@ impl TrainingState {
 }
 
 impl Sequential {
-    /// Writes a checkpoint of this model after `history` into `dir` (atomically, see the module
-    /// docs).
+    /// Writes a checkpoint of this model, with the run's metadata, after `history` into `dir`
+    /// (atomically, see the module docs).
     pub fn save_checkpoint(
         &self,
         dir: &Path,
-        scaler: &Scaler,
-        data: Option<&DataSpec>,
-        class_names: Option<Vec<String>>,
+        metadata: &RunMetadata,
         history: &History,
     ) -> Result<()> {
         let tmp = sibling(dir, "tmp");
@@ -164,7 +161,8 @@ impl Sequential {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
-        self.save(&tmp, scaler, data, class_names)?;
+        self.save(&tmp)?;
+        metadata.save(&tmp)?;
         let state = TrainingState {
             format_version: TRAINING_STATE_VERSION,
             epochs_done: history.epochs.len(),
@@ -214,8 +212,8 @@ impl Sequential {
 
     /// Loads a checkpoint written by [`Sequential::save_checkpoint`] (falling back to the
     /// previous one if an interrupted write left only that): the model with its optimizer,
-    /// schedule and random streams restored, its model file, scaler and history.
-    pub fn load_checkpoint(dir: &Path) -> Result<(Sequential, ModelFile, Scaler, History)> {
+    /// schedule and random streams restored, its model file, the run's metadata and history.
+    pub fn load_checkpoint(dir: &Path) -> Result<(Sequential, ModelFile, RunMetadata, History)> {
         let dir = if dir.join(STATE_FILE).is_file() {
             dir.to_path_buf()
         } else if sibling(dir, "old").join(STATE_FILE).is_file() {
@@ -236,7 +234,20 @@ impl Sequential {
                 ));
             }
         }
-        let (mut model, file, scaler) = Sequential::load(&dir)?;
+        let (mut model, file) = Sequential::load(&dir)?;
+        // Nor without its scaler (kept beside the model since format 2): the data would go in
+        // unscaled.
+        if file.format_version >= 2 {
+            for name in super::metadata::FILES {
+                if !dir.join(name).is_file() {
+                    return Err(Error::format(
+                        &dir.join(name),
+                        "missing from the checkpoint; it cannot be resumed",
+                    ));
+                }
+            }
+        }
+        let metadata = RunMetadata::load(&dir)?;
         let path = dir.join(STATE_FILE);
         let text = io::read_to_string(&path)?;
         let state: TrainingState = serde_json::from_str(&text)
@@ -292,7 +303,7 @@ impl Sequential {
                 })
                 .collect(),
         };
-        Ok((model, file, scaler, history))
+        Ok((model, file, metadata, history))
     }
 }
 

@@ -18,6 +18,7 @@ mod fit;
 mod fold;
 pub mod graph;
 mod lr_find;
+mod metadata;
 mod save;
 pub mod summary;
 
@@ -25,6 +26,7 @@ pub use checkpoint::{RngState, TrainingState, TRAINING_STATE_VERSION};
 pub use fit::FitOptions;
 pub use graph::{ModelInput, ModelOutput, Source, Topology};
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
+pub use metadata::{RunMetadata, RUN_METADATA_VERSION};
 pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
 
 use rand::SeedableRng;

@@ -1,6 +1,11 @@
 //! Saving and loading a trained model: `model.toml` (the architecture in the spec's own format,
-//! with a format version) and `weights.safetensors` (every parameter and non-trainable state,
-//! named `layer.param`, readable by PyTorch and Hugging Face tools).
+//! with a format version), `weights.safetensors` (every parameter and non-trainable state,
+//! named `layer.param`, readable by PyTorch and Hugging Face tools) and
+//! `optimizer.safetensors`. The model is saved on its own; what a run knows beside it (the data,
+//! the scaler, the class names) is [`super::RunMetadata`], written next to it.
+//!
+//! Format 1 (older builds) kept that metadata inside `model.toml` and the scaler's statistics in
+//! the weights file; such directories still load.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +15,7 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use super::{ModelInput, ModelOutput, Sequential};
-use crate::data::{Scale, Scaler};
+use crate::data::{Scale, TableEncoding};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
@@ -20,15 +25,17 @@ use crate::spec::DataSpec;
 use crate::tensor::Tensor;
 use crate::{io, Error, Result};
 
-/// The version of the model directory format this build writes and reads.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
-const ARCHITECTURE_FILE: &str = "model.toml";
+/// The version of the model directory format this build writes (it also reads format 1, whose
+/// `model.toml` held the run's metadata).
+pub const MODEL_FORMAT_VERSION: u32 = 2;
+pub(super) const ARCHITECTURE_FILE: &str = "model.toml";
 pub(super) const WEIGHTS_FILE: &str = "weights.safetensors";
 pub(super) const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SCALAR_PREFIX: &str = "scalar.";
 const ITERATIONS: &str = "iterations";
-const SCALER_OFFSET: &str = "preprocessing.offset";
-const SCALER_SCALE: &str = "preprocessing.scale";
+/// The scaler's statistics: in `weights.safetensors` in format 1, in the metadata's own file now.
+pub(super) const SCALER_OFFSET: &str = "preprocessing.offset";
+pub(super) const SCALER_SCALE: &str = "preprocessing.scale";
 
 /// The contents of `model.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,18 +56,6 @@ pub struct ModelFile {
     /// Learning-rate schedule, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
-    /// Preprocessing fitted on the training set (its statistics are in the weights file).
-    pub scale: Scale,
-    /// Class names, when the data had them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class_names: Option<Vec<String>>,
-    /// For tables: the columns' encoding fitted on the training part (one-hot vocabularies,
-    /// fill values), applied by `predict` and `evaluate`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<crate::data::TableEncoding>,
-    /// The data the model was trained on (the default for `deeptrain evaluate`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<DataSpec>,
     /// The model inputs, when they are not the one whole sample (`input`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<ModelInput>,
@@ -73,7 +68,52 @@ pub struct ModelFile {
     pub layers: Vec<LayerSpec>,
 }
 
+/// The run's metadata as format 1 kept it in `model.toml` (read only, for older directories).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LegacyMetadata {
+    /// Accepted but not needed: the scaler's statistics say it all.
+    #[allow(dead_code)]
+    pub scale: Option<Scale>,
+    pub class_names: Option<Vec<String>>,
+    pub table: Option<TableEncoding>,
+    pub data: Option<DataSpec>,
+}
+
+const LEGACY_KEYS: [&str; 4] = ["scale", "class_names", "table", "data"];
+
 impl ModelFile {
+    /// Reads `model.toml` in `dir` (format 1 or 2), with the metadata a format-1 file holds.
+    pub(super) fn read(dir: &Path) -> Result<(ModelFile, Option<LegacyMetadata>)> {
+        let path = dir.join(ARCHITECTURE_FILE);
+        let text = io::read_to_string(&path)?;
+        let bad = |e: &dyn std::fmt::Display| Error::format(&path, one_line(&e.to_string()));
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(&e))?;
+        let version = table.get("format_version").and_then(|v| v.as_integer());
+        let legacy = if version == Some(1) {
+            let mut legacy = toml::Table::new();
+            for key in LEGACY_KEYS {
+                if let Some(value) = table.remove(key) {
+                    legacy.insert(key.to_string(), value);
+                }
+            }
+            Some(LegacyMetadata::deserialize(legacy).map_err(|e| bad(&e))?)
+        } else {
+            None
+        };
+        let file = ModelFile::deserialize(table).map_err(|e| bad(&e))?;
+        if !(1..=MODEL_FORMAT_VERSION).contains(&file.format_version) {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "format_version {} is not supported (this build reads 1 to {MODEL_FORMAT_VERSION})",
+                    file.format_version
+                ),
+            ));
+        }
+        Ok((file, legacy))
+    }
+
     /// The model inputs (the default one when the file names none).
     pub fn model_inputs(&self) -> Vec<ModelInput> {
         if self.inputs.is_empty() {
@@ -96,14 +136,9 @@ impl ModelFile {
 }
 
 impl Sequential {
-    /// Saves the compiled model, with the scaler its inputs need, into directory `dir`.
-    pub fn save(
-        &self,
-        dir: &Path,
-        scaler: &Scaler,
-        data: Option<&DataSpec>,
-        class_names: Option<Vec<String>>,
-    ) -> Result<()> {
+    /// Saves the compiled model (architecture, weights, optimizer state) into directory `dir`.
+    /// The run's data, scaler and class names go beside it with [`super::RunMetadata::save`].
+    pub fn save(&self, dir: &Path) -> Result<()> {
         let (loss, optimizer) = match (self.loss(), self.optimizer()) {
             (Some(l), Some(o)) => (l, o.spec()),
             _ => return Err(Error::Config("compile the model before saving it".into())),
@@ -122,10 +157,6 @@ impl Sequential {
             metrics: self.metrics(),
             optimizer,
             schedule: self.schedule().map(|s| s.spec().clone()),
-            scale: data.map_or(Scale::None, |d| d.scale),
-            class_names,
-            table: scaler.table.clone(),
-            data: data.cloned(),
             inputs: if self.model_inputs == [ModelInput::whole(super::graph::DEFAULT_INPUT)] {
                 Vec::new()
             } else {
@@ -166,50 +197,19 @@ impl Sequential {
                 ));
             }
         }
-        tensors.push((
-            SCALER_OFFSET.into(),
-            le_bytes(&scaler.offset),
-            vec![scaler.offset.len()],
-        ));
-        tensors.push((
-            SCALER_SCALE.into(),
-            le_bytes(&scaler.scale),
-            vec![scaler.scale.len()],
-        ));
-        let weights_path = dir.join(WEIGHTS_FILE);
-        let views = tensors
-            .iter()
-            .map(|(name, bytes, shape)| {
-                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::format(&weights_path, e.to_string()))?;
-        let metadata = HashMap::from([("format".to_string(), "deeptrain".to_string())]);
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| Error::format(&weights_path, e.to_string()))?;
-        io::write_atomic(&weights_path, &bytes)?;
+        write_f32_tensors(&dir.join(WEIGHTS_FILE), &tensors)?;
         if let Some(optimizer) = self.optimizer() {
             save_optimizer_state(&dir.join(OPTIMIZER_FILE), &optimizer.state())?;
         }
         io::write_atomic(&dir.join(ARCHITECTURE_FILE), text.as_bytes())
     }
 
-    /// Loads a model saved by [`Sequential::save`]: the compiled model, its model file and the
-    /// input scaler. Every tensor's name and shape is checked against the architecture.
-    pub fn load(dir: &Path) -> Result<(Sequential, ModelFile, Scaler)> {
+    /// Loads a model saved by [`Sequential::save`] (or by an older build, format 1): the
+    /// compiled model and its model file. Every tensor's name and shape is checked against the
+    /// architecture. The run's scaler and class names are [`super::RunMetadata::load`]'s.
+    pub fn load(dir: &Path) -> Result<(Sequential, ModelFile)> {
         let arch_path = dir.join(ARCHITECTURE_FILE);
-        let text = io::read_to_string(&arch_path)?;
-        let file: ModelFile = toml::from_str(&text)
-            .map_err(|e| Error::format(&arch_path, one_line(&e.to_string())))?;
-        if file.format_version != MODEL_FORMAT_VERSION {
-            return Err(Error::format(
-                &arch_path,
-                format!(
-                    "format_version {} is not supported (this build reads {MODEL_FORMAT_VERSION})",
-                    file.format_version
-                ),
-            ));
-        }
+        let (file, _) = ModelFile::read(dir)?;
         let mut model = file
             .build_model()
             .map_err(|e| Error::format(&arch_path, e.to_string()))?;
@@ -226,42 +226,14 @@ impl Sequential {
 
         let weights_path = dir.join(WEIGHTS_FILE);
         let bytes = io::read(&weights_path)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-            Error::format(&weights_path, format!("not a valid safetensors file: {e}"))
-        })?;
-        let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {
-            let view = st
-                .tensor(name)
-                .map_err(|_| Error::format(&weights_path, format!("tensor `{name}` is missing")))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::format(
-                    &weights_path,
-                    format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
-                ));
-            }
-            if !expected.is_empty() && view.shape() != expected {
-                return Err(Error::format(
-                    &weights_path,
-                    format!(
-                        "tensor `{name}` has shape {:?} but the architecture needs {expected:?}",
-                        view.shape()
-                    ),
-                ));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                return Err(Error::format(
-                    &weights_path,
-                    format!("tensor `{name}` holds a non-finite value ({v})"),
-                ));
-            }
-            Ok(values)
+        let st = parse_safetensors(&weights_path, &bytes)?;
+        let read = |name: &str, expected: &[usize]| read_f32(&weights_path, &st, name, expected);
+        // Format 1 kept the scaler's statistics here too.
+        let mut expected_names = if file.format_version == 1 {
+            vec![SCALER_OFFSET.to_string(), SCALER_SCALE.to_string()]
+        } else {
+            Vec::new()
         };
-        let mut expected_names = vec![SCALER_OFFSET.to_string(), SCALER_SCALE.to_string()];
         for layer in model.layers.iter_mut() {
             let layer_name = layer.name().to_string();
             for p in layer.params_mut() {
@@ -299,20 +271,72 @@ impl Sequential {
                     .map_err(|e| Error::format(&optimizer_path, e.detail()))?;
             }
         }
-        let scaler = Scaler {
-            offset: read(SCALER_OFFSET, &[])?,
-            scale: read(SCALER_SCALE, &[])?,
-            table: file.table.clone(),
-        };
-        let features = file.input_shape.iter().product();
-        if !scaler.fits(features) {
-            return Err(Error::format(
-                &weights_path,
-                "the preprocessing statistics do not fit the input shape",
-            ));
-        }
-        Ok((model, file, scaler))
+        Ok((model, file))
     }
+}
+
+/// Writes named F32 tensors `(name, little-endian bytes, shape)` as a safetensors file.
+pub(super) fn write_f32_tensors(
+    path: &Path,
+    tensors: &[(String, Vec<u8>, Vec<usize>)],
+) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, bytes, shape)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    let metadata = HashMap::from([("format".to_string(), "deeptrain".to_string())]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    io::write_atomic(path, &bytes)
+}
+
+/// Parses the safetensors file read from `path`.
+pub(super) fn parse_safetensors<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))
+}
+
+/// Reads the finite F32 tensor `name` of `st` (read from `path`), checking its shape when
+/// `expected` is not empty.
+pub(super) fn read_f32(
+    path: &Path,
+    st: &SafeTensors,
+    name: &str,
+    expected: &[usize],
+) -> Result<Vec<f32>> {
+    let view = st
+        .tensor(name)
+        .map_err(|_| Error::format(path, format!("tensor `{name}` is missing")))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(Error::format(
+            path,
+            format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
+        ));
+    }
+    if !expected.is_empty() && view.shape() != expected {
+        return Err(Error::format(
+            path,
+            format!(
+                "tensor `{name}` has shape {:?} but the architecture needs {expected:?}",
+                view.shape()
+            ),
+        ));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Error::format(
+            path,
+            format!("tensor `{name}` holds a non-finite value ({v})"),
+        ));
+    }
+    Ok(values)
 }
 
 /// Writes an optimizer's state: buffers as F32 tensors named `"{slot}.{buffer}"`, scalars as
@@ -422,7 +446,7 @@ fn slot_order(name: &str) -> (usize, String) {
     (slot.parse().unwrap_or(usize::MAX), rest.to_string())
 }
 
-fn le_bytes(values: &[f32]) -> Vec<u8> {
+pub(super) fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 

@@ -1,27 +1,37 @@
-//! Loading and preparing the data a spec names: split, fit the scaler on the training part only.
+//! Loading and preparing the data a spec names: split, fit the scaler (and a table's encoding)
+//! on the training part only, scale every part.
 
-use deeptrain::data::{split_warnings, SplitOrder, Splits, TableEncoding};
-use deeptrain::spec::{DataSpec, TargetKind};
-use deeptrain::{Dataset, Result, Scaler, Tensor};
+use super::{split_warnings, Dataset, Scaler, SplitOrder, Splits, TableEncoding};
+use crate::spec::{DataSpec, TargetKind};
+use crate::{Result, Tensor};
 
 /// Training, validation and test sets, scaled with training-set statistics.
+#[derive(Clone, Debug)]
 pub struct Prepared {
+    /// The training part (the validation split held out).
     pub train: Dataset,
+    /// The validation part, if any (absent rather than empty).
     pub validation: Option<Dataset>,
+    /// The test part, if any (absent rather than empty).
     pub test: Option<Dataset>,
+    /// The scaler fitted on the training part (or given), with a table's encoding.
     pub scaler: Scaler,
+    /// Class names, when the labels were strings or the dataset names its classes.
     pub class_names: Option<Vec<String>>,
     /// Problems with the split (classes missing from a part), shown before training.
     pub warnings: Vec<String>,
 }
 
-/// Loads the spec's data, holds out the validation split and scales everything.
-pub fn prepare(spec: &DataSpec) -> Result<Prepared> {
-    prepare_with(spec, None)
+impl Prepared {
+    /// The names of the encoded feature columns, for a table.
+    pub fn feature_names(&self) -> Option<Vec<String>> {
+        self.scaler.table.as_ref().map(|t| t.feature_names())
+    }
 }
 
-/// As [`prepare`], with a given scaler (a transferred model's) instead of fitting one.
-pub fn prepare_with(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
+/// Loads the spec's data, holds out the validation split and scales everything: with the
+/// given `scaler` (a transferred or resumed model's), else one fitted on the training part.
+pub fn prepare(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
     let Splits {
         train,
         test,
