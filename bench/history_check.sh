@@ -20,7 +20,7 @@ specs=$(cd "$repo" && { ls examples/transfer/model_a.toml examples/pretraining/a
 for spec in $specs; do
   name=$(echo "${spec#examples/}" | tr '/' '_'); name=${name%.toml}
   # The run directory the example's own comment gives (`--out runs/...`), else the default.
-  run=$(grep -o -- '--out runs/[A-Za-z0-9_./-]*' "$spec" | head -1 | cut -d' ' -f2)
+  run=$(grep -o -- '--out runs/[A-Za-z0-9_./-]*' "$spec" | head -1 | cut -d' ' -f2 || true)
   run=${run:-runs/$(basename "$spec" .toml)}
   if "$bin" train "$spec" --epochs "$epochs" --threads 2 --out "$run" >"$out/$name.log" 2>&1; then
     python3 - "$run/history.csv" >"$out/$name.csv" <<'PY'
