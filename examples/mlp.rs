@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example mlp
 
+use deeptrain::callbacks::Progress;
 use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric};
 use deeptrain::{Initializer, Scale, Scaler, Sequential, Sgd};
 
@@ -42,7 +43,8 @@ fn main() -> deeptrain::Result<()> {
         validation_split: 0.1,
         ..Default::default()
     };
-    let history = model.fit(&train, None, &options, &mut [])?;
+    let mut progress = Progress::new(); // Keras' verbose=1: a bar per epoch and a line of results
+    let history = model.fit(&train, None, &options, &mut [&mut progress])?;
     let accuracy = history.series("val_accuracy");
     println!("validation accuracy by epoch: {accuracy:.3?}");
     println!("test: {:?}", model.evaluate(&test, 256)?);

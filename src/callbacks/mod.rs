@@ -4,11 +4,13 @@
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
+mod progress;
 pub mod tensorboard;
 
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::{CsvLogger, TerminateOnNan};
 pub use early_stopping::{EarlyStopping, Monitor};
+pub use progress::Progress;
 pub use tensorboard::TensorBoard;
 
 use std::fmt::Write as _;

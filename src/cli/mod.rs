@@ -6,7 +6,6 @@ mod diagnose;
 mod fold;
 mod lr_find;
 mod predict;
-mod progress;
 mod prune;
 mod run_lock;
 mod train;

@@ -15,8 +15,8 @@ use deeptrain::experiment::{has_checkpoint, CHECKPOINT_DIR};
 use deeptrain::report;
 use deeptrain::{Error, Experiment, Result};
 
-use super::progress::Progress;
 use super::run_lock::RunLock;
+use deeptrain::callbacks::Progress;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {

@@ -5,17 +5,41 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use deeptrain::callbacks::{BatchEnd, Callback, Control, EpochLogs, TrainBegin};
-use deeptrain::{Result, Sequential};
+use super::{BatchEnd, Callback, Control, EpochLogs, TrainBegin};
+use crate::{Result, Sequential};
 
-/// Prints training progress.
+/// Prints training progress as Keras' `fit(verbose=1)` does: what is trained on, a bar per epoch
+/// on a terminal (hidden when output is not one), and one line of results per epoch.
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// use deeptrain::callbacks::Progress;
+/// use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Sequential, Sgd};
+/// let train = data::digits()?.train;
+/// let mut model = Sequential::new(&[8, 8])
+///     .add(LayerSpec::flatten())
+///     .add(DenseSpec::new(10).activation(Activation::Softmax))
+///     .build(1)?;
+/// model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[])?;
+/// let mut progress = Progress::new();
+/// model.fit(&train, None, &FitOptions::default(), &mut [&mut progress])?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Progress {
     epochs: usize,
     bar: Option<ProgressBar>,
     last_message: Instant,
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
 impl Progress {
+    /// A progress printer for one `fit`.
     pub fn new() -> Self {
         Progress {
             epochs: 0,
