@@ -30,6 +30,7 @@
 pub mod activations;
 pub mod callbacks;
 pub mod checks;
+mod custom_loss;
 pub mod data;
 pub mod diagnostics;
 mod error;

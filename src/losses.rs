@@ -94,10 +94,14 @@ pub enum Loss {
     KlDivergence,
     /// max(1 - t·p, 0), averaged over outputs; 0/1 labels become -1/1 first, as in Keras.
     Hinge,
+    /// A loss registered by user code ([`register_loss`]), written in a spec by its name.
+    Custom(CustomLossId),
 }
 
 // Huber's δ is validated finite, so equality is an equivalence.
 impl Eq for Loss {}
+
+pub use crate::custom_loss::{register_loss, CustomLoss, CustomLossId};
 
 /// Every loss id accepted in a spec: snake_case ids, Keras' short aliases and class names.
 const LOSS_NAMES: &[(&str, Loss)] = &[
@@ -202,12 +206,14 @@ impl Loss {
             Loss::Poisson => "poisson",
             Loss::KlDivergence => "kl_divergence",
             Loss::Hinge => "hinge",
+            Loss::Custom(id) => crate::custom_loss::name(id),
         }
     }
 
-    /// The loss a spec id names (`"mae"`, `"MeanAbsoluteError"`, ...), with default parameters.
+    /// The loss a spec id names (`"mae"`, `"MeanAbsoluteError"`, ...), with default parameters,
+    /// or the registered loss of that name.
     pub fn from_name(name: &str) -> Option<Loss> {
-        LOSS_NAMES.iter().find(|(n, _)| *n == name).map(|&(_, l)| l)
+        builtin_loss(name).or_else(|| crate::custom_loss::find(name))
     }
 
     /// True when the targets are class indices.
@@ -392,6 +398,16 @@ impl Loss {
                     }
                 }
             }
+            (Loss::Custom(id), Targets::Values(t), _) => {
+                return crate::custom_loss::compute(
+                    *id,
+                    y_pred.data(),
+                    t.data(),
+                    k,
+                    weights,
+                    grad.map(|g| g.data_mut()),
+                );
+            }
             (loss, Targets::Values(t), _) if loss.elementwise().is_some() => {
                 let f = loss.elementwise().unwrap_or(|_, _, _| (0.0, 0.0));
                 let delta = match loss {
@@ -456,6 +472,11 @@ impl Loss {
             _ => None,
         }
     }
+}
+
+/// The built-in loss a spec id names.
+pub(crate) fn builtin_loss(name: &str) -> Option<Loss> {
+    LOSS_NAMES.iter().find(|(n, _)| *n == name).map(|&(_, l)| l)
 }
 
 /// sign(x), 0 at 0 (the subgradient PyTorch and TensorFlow use for |x|).

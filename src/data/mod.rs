@@ -260,7 +260,9 @@ impl Dataset {
                     .map(|(row, &v)| class_of(row, v));
                 Ok(Targets::Classes(classes.collect::<Result<_>>()?))
             }
-            Loss::CategoricalCrossentropy | Loss::KlDivergence if width == 1 && units > 1 => {
+            Loss::CategoricalCrossentropy | Loss::KlDivergence | Loss::Custom(_)
+                if width == 1 && units > 1 =>
+            {
                 let mut one_hot = Tensor::zeros(&[self.len(), units]);
                 for (row, &v) in self.labels.data().iter().enumerate() {
                     let class = class_of(row, v)? as usize;

@@ -6,6 +6,7 @@
 //! `metrics` ignore the weights, as in Keras 3.
 
 mod confusion;
+mod custom;
 mod regression;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::losses::{Loss, Targets};
 use crate::tensor::{argmax, Tensor};
 
 pub use confusion::{auc_threshold, AUC_THRESHOLDS};
+pub use custom::{register_metric, CustomMetric, CustomMetricId};
 
 /// A metric. `accuracy` resolves to the variant that fits the loss, as in Keras. In a spec,
 /// a name (`"precision"`, or Keras' class name `"Precision"`), or a table for a parameter:
@@ -56,6 +58,8 @@ pub enum Metric {
         /// How many of the highest outputs count.
         k: u32,
     },
+    /// A metric registered by user code ([`register_metric`]), written in a spec by its name.
+    Custom(CustomMetricId),
 }
 
 /// Every metric id accepted in a spec: snake_case ids, Keras' aliases and class names.
@@ -185,15 +189,14 @@ impl Metric {
             Metric::F1Score => "f1",
             Metric::Auc => "auc",
             Metric::TopKAccuracy { .. } => "top_k_accuracy",
+            Metric::Custom(id) => custom::name(id),
         }
     }
 
-    /// The metric a spec id names (`"auc"`, `"AUC"`, ...), with default parameters.
+    /// The metric a spec id names (`"auc"`, `"AUC"`, ...), with default parameters, or the
+    /// registered metric of that name.
     pub fn from_name(name: &str) -> Option<Metric> {
-        METRIC_NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, m)| m)
+        builtin_metric(name).or_else(|| custom::find(name))
     }
 
     /// The concrete metric computed for `accuracy` under `loss`.
@@ -220,7 +223,8 @@ impl Metric {
             | Metric::Recall
             | Metric::F1Score
             | Metric::Auc
-            | Metric::TopKAccuracy { .. } => true,
+            | Metric::TopKAccuracy { .. }
+            | Metric::Custom(_) => true,
             m => m.wants_classes() == loss.wants_classes(),
         }
     }
@@ -320,6 +324,8 @@ impl Metric {
                 let above = p.iter().filter(|&&v| v > target).count();
                 f64::from(u8::from(above < k as usize))
             }
+            (Metric::Custom(id), Targets::Values(t)) => custom::sample(id, p, t.row(i)),
+            (Metric::Custom(id), Targets::Classes(c)) => custom::sample(id, p, &[c[i] as f32]),
             (metric, _) => panic!("metric {} got targets of the wrong kind", metric.name()),
         }
     }
@@ -363,6 +369,14 @@ impl Metric {
                 .sum(),
         }
     }
+}
+
+/// The built-in metric a spec id names.
+fn builtin_metric(name: &str) -> Option<Metric> {
+    METRIC_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, m)| m)
 }
 
 /// Per-metric states laid out one after another in one buffer.
