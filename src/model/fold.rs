@@ -22,6 +22,25 @@ struct Folded {
     state: Vec<Vec<f32>>,
 }
 
+impl Folded {
+    /// `layer` as it is, described by `spec`.
+    fn of(layer: &dyn crate::layers::Layer, spec: LayerSpec) -> Self {
+        Folded {
+            spec,
+            params: layer
+                .params()
+                .iter()
+                .map(|p| p.value.data().to_vec())
+                .collect(),
+            state: layer
+                .state()
+                .iter()
+                .map(|s| s.value.data().to_vec())
+                .collect(),
+        }
+    }
+}
+
 impl Sequential {
     /// A copy of this model with every foldable batch-normalization layer folded into a
     /// neighbouring Dense layer, and the number folded. BN layers with no Dense neighbour to
@@ -43,19 +62,7 @@ impl Sequential {
         // An affine map (s, t) waiting to be folded into the next layer, if it is Dense.
         let mut pending: Option<(Vec<f32>, Vec<f32>, usize)> = None;
         for (i, (layer, spec)) in self.layers.iter().zip(&specs).enumerate() {
-            let mut item = Folded {
-                spec: spec.clone(),
-                params: layer
-                    .params()
-                    .iter()
-                    .map(|p| p.value.data().to_vec())
-                    .collect(),
-                state: layer
-                    .state()
-                    .iter()
-                    .map(|s| s.value.data().to_vec())
-                    .collect(),
-            };
+            let mut item = Folded::of(layer.as_ref(), spec.clone());
             if let Some((s, t, bn_index)) = pending.take() {
                 match &mut item.spec {
                     LayerSpec::Dense(dense)
@@ -99,19 +106,7 @@ impl Sequential {
         let mut names: Vec<String> = Vec::new();
         for (layer, spec) in self.layers.iter().zip(self.layer_specs()) {
             names.push(layer.name().to_string());
-            out.push(Folded {
-                spec,
-                params: layer
-                    .params()
-                    .iter()
-                    .map(|p| p.value.data().to_vec())
-                    .collect(),
-                state: layer
-                    .state()
-                    .iter()
-                    .map(|s| s.value.data().to_vec())
-                    .collect(),
-            });
+            out.push(Folded::of(layer.as_ref(), spec));
         }
         let mut outputs: Vec<ModelOutput> = self
             .topology
@@ -222,20 +217,7 @@ impl Sequential {
 
     /// The layer at `index` as it is (for a BN layer with nothing to fold into).
     fn unfolded(&self, index: usize, specs: &[LayerSpec]) -> Folded {
-        let layer = &self.layers[index];
-        Folded {
-            spec: specs[index].clone(),
-            params: layer
-                .params()
-                .iter()
-                .map(|p| p.value.data().to_vec())
-                .collect(),
-            state: layer
-                .state()
-                .iter()
-                .map(|s| s.value.data().to_vec())
-                .collect(),
-        }
+        Folded::of(self.layers[index].as_ref(), specs[index].clone())
     }
 }
 
