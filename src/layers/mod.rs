@@ -16,6 +16,7 @@ mod custom;
 mod dense;
 mod dropout;
 mod flatten;
+mod geometry;
 mod merge;
 mod prelu;
 mod rrelu;
@@ -29,6 +30,7 @@ pub use custom::{
 pub use dense::Dense;
 pub use dropout::{Dropout, DropoutKind, GaussianNoise};
 pub use flatten::Flatten;
+pub use geometry::{image_shape, AxisWindow, Padding, Size2, Window2};
 pub use merge::{Merge, MergeOp};
 pub use prelu::PRelu;
 pub use rrelu::RRelu;
