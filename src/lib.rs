@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+mod builder;
 pub mod callbacks;
 pub mod checks;
 mod custom_loss;

@@ -26,6 +26,21 @@ fn is_zero(v: &f32) -> bool {
 }
 
 impl Regularizer {
+    /// Keras' `l1(l1)`: l1·Σ|w|.
+    pub fn l1(l1: f32) -> Self {
+        Regularizer { l1, l2: 0.0 }
+    }
+
+    /// Keras' `l2(l2)`: l2·Σw² (no ½).
+    pub fn l2(l2: f32) -> Self {
+        Regularizer { l1: 0.0, l2 }
+    }
+
+    /// Keras' `l1_l2(l1, l2)`: both penalties.
+    pub fn l1_l2(l1: f32, l2: f32) -> Self {
+        Regularizer { l1, l2 }
+    }
+
     /// Checks the weights are finite and non-negative, and that one is set.
     pub fn validate(&self) -> Result<()> {
         for (key, v) in [("l1", self.l1), ("l2", self.l2)] {
@@ -78,6 +93,11 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// Keras' `MaxNorm(max_norm)`.
+    pub fn max_norm(max_norm: f32) -> Self {
+        Constraint { max_norm }
+    }
+
     /// Checks `max_norm` > 0.
     pub fn validate(&self) -> Result<()> {
         if self.max_norm.is_finite() && self.max_norm > 0.0 {

@@ -9,6 +9,14 @@ use crate::model::RunMetadata;
 use crate::{Result, Sequential};
 
 /// Saves the model as training goes.
+///
+/// ```
+/// use deeptrain::callbacks::{ModelCheckpoint, Monitor};
+///
+/// // Keras: ModelCheckpoint("best", monitor="val_accuracy", save_best_only=True)
+/// let checkpoint = ModelCheckpoint::to("best").save_best_only(Monitor::on("val_accuracy"));
+/// assert_eq!(checkpoint.saved(), 0);
+/// ```
 pub struct ModelCheckpoint {
     dir: PathBuf,
     monitor: Option<Monitor>,
@@ -26,6 +34,25 @@ impl ModelCheckpoint {
             metadata,
             saved: 0,
         }
+    }
+
+    /// Saves into `dir` after every epoch.
+    pub fn to(dir: impl Into<PathBuf>) -> Self {
+        ModelCheckpoint::new(dir.into(), None, None)
+    }
+
+    /// Saves only when `monitor` improves (Keras' `save_best_only`).
+    #[must_use]
+    pub fn save_best_only(mut self, monitor: Monitor) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Writes the run's metadata (scaler, data, class names) beside each saved model.
+    #[must_use]
+    pub fn metadata(mut self, metadata: RunMetadata) -> Self {
+        self.metadata = Some(metadata);
+        self
     }
 
     /// How many times the model was saved.

@@ -8,6 +8,13 @@ use crate::{Error, Result, Sequential};
 
 /// Appends each epoch's logs to a CSV file as the epoch ends, as Keras' `CSVLogger`: columns
 /// `epoch` (from 0, as Keras writes it), then the log names sorted, `learning_rate` among them.
+///
+/// ```
+/// use deeptrain::callbacks::CsvLogger;
+/// // Keras: CSVLogger("log.csv", append=True)
+/// let logger = CsvLogger::to("log.csv").append(true);
+/// # let _ = logger;
+/// ```
 pub struct CsvLogger {
     path: PathBuf,
     append: bool,
@@ -22,6 +29,20 @@ impl CsvLogger {
             append,
             text: String::new(),
         }
+    }
+}
+
+impl CsvLogger {
+    /// Logs to `path`, replacing an existing file.
+    pub fn to(path: impl Into<PathBuf>) -> Self {
+        CsvLogger::new(path.into(), false)
+    }
+
+    /// With `true`, rows go after an existing file's.
+    #[must_use]
+    pub fn append(mut self, append: bool) -> Self {
+        self.append = append;
+        self
     }
 }
 

@@ -63,9 +63,48 @@ impl Monitor {
     pub fn best(&self) -> Option<f64> {
         self.best
     }
+
+    /// Watches `name` in the direction its name implies (higher for accuracies), any change
+    /// counting: `Monitor::on("val_accuracy")`.
+    pub fn on(name: &str) -> Self {
+        Monitor::new(name, MonitorMode::Auto, 0.0)
+    }
+
+    /// Sets the direction (`Auto` resolves from the name, as in [`Monitor::new`]).
+    #[must_use]
+    pub fn mode(self, mode: MonitorMode) -> Self {
+        Monitor::new(&self.name, mode, self.min_delta)
+    }
+
+    /// Sets the smallest change that counts as improvement.
+    #[must_use]
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta.abs();
+        self
+    }
 }
 
 /// Stops training when the monitored metric stops improving.
+///
+/// ```
+/// use deeptrain::callbacks::EarlyStopping;
+/// use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Sequential, Sgd};
+///
+/// # fn main() -> deeptrain::Result<()> {
+/// let train = data::digits()?.train;
+/// let mut model = Sequential::new(&[8, 8])
+///     .add(LayerSpec::flatten())
+///     .add(DenseSpec::new(10).activation(Activation::Softmax))
+///     .build(1)?;
+/// model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[])?;
+/// // Keras: EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+/// let mut stop = EarlyStopping::monitoring("val_loss").patience(2).restore_best_weights(true);
+/// let options = FitOptions { epochs: 3, validation_split: 0.2, ..Default::default() };
+/// model.fit(&train, None, &options, &mut [&mut stop])?;
+/// assert!(stop.best_epoch().is_some());
+/// # Ok(())
+/// # }
+/// ```
 pub struct EarlyStopping {
     monitor: Monitor,
     patience: usize,
@@ -88,6 +127,39 @@ impl EarlyStopping {
             best_weights: None,
             stopped_epoch: None,
         }
+    }
+
+    /// Keras' `EarlyStopping(monitor=name)`: patience 0, the last weights kept.
+    pub fn monitoring(name: &str) -> Self {
+        EarlyStopping::new(Monitor::on(name), 0, false)
+    }
+
+    /// Sets the direction in which the metric improves.
+    #[must_use]
+    pub fn mode(mut self, mode: MonitorMode) -> Self {
+        self.monitor = self.monitor.mode(mode);
+        self
+    }
+
+    /// Sets the smallest change that counts as improvement.
+    #[must_use]
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.monitor = self.monitor.min_delta(min_delta);
+        self
+    }
+
+    /// Sets the epochs without improvement tolerated before stopping.
+    #[must_use]
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Puts back the best epoch's weights when training ends.
+    #[must_use]
+    pub fn restore_best_weights(mut self, restore: bool) -> Self {
+        self.restore_best_weights = restore;
+        self
     }
 
     /// The epoch (from 0) with the best value, if any.

@@ -231,6 +231,20 @@ fn histogram(tag: String, values: &Tensor) -> SummaryValue {
 }
 
 /// The `tensorboard` callback.
+///
+/// ```
+/// use deeptrain::callbacks::TensorBoard;
+///
+/// # fn main() -> deeptrain::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("deeptrain-doc-tb-{}", std::process::id()));
+/// // Keras: TensorBoard(log_dir, histogram_freq=1)
+/// let board = TensorBoard::to(&dir)?.histogram_freq(1);
+/// assert!(dir.join("train").is_dir());
+/// # drop(board);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(())
+/// # }
+/// ```
 pub struct TensorBoard {
     train: EventWriter,
     validation: EventWriter,
@@ -254,6 +268,27 @@ impl TensorBoard {
             diagnostics,
             diagnostics_seen: 0,
         })
+    }
+}
+
+impl TensorBoard {
+    /// Writes into `log_dir/train` and `log_dir/validation`, no histograms (Keras' default).
+    pub fn to(log_dir: &Path) -> Result<TensorBoard> {
+        TensorBoard::new(log_dir, 0, None)
+    }
+
+    /// Histograms of weights, gradients and activations every `every` epochs (0: none).
+    #[must_use]
+    pub fn histogram_freq(mut self, every: usize) -> Self {
+        self.histogram_freq = every;
+        self
+    }
+
+    /// Update ratios (‖Δθ‖/‖θ‖ per layer) from the model's diagnostics.
+    #[must_use]
+    pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.diagnostics = Some(diagnostics);
+        self
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod activation;
 mod batch_norm;
+mod builders;
 mod custom;
 mod dense;
 mod dropout;

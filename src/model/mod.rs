@@ -33,7 +33,7 @@ use rand::SeedableRng;
 
 use crate::activations::Activation;
 use crate::data::Dataset;
-use crate::layers::{DenseSpec, Layer, LayerSpec, Mode};
+use crate::layers::{Layer, LayerSpec, Mode};
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
 use crate::optimizers::{Clipping, Optimizer};
@@ -102,93 +102,6 @@ impl SequentialBuilder {
     /// Creates and initializes every layer, seeded.
     pub fn build(self, seed: u64) -> Result<Sequential> {
         Sequential::from_specs(&self.input_shape, &self.layers, seed)
-    }
-}
-
-impl From<DenseSpec> for LayerSpec {
-    fn from(spec: DenseSpec) -> Self {
-        LayerSpec::Dense(spec)
-    }
-}
-
-impl DenseSpec {
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Sets the kernel initializer.
-    pub fn kernel_initializer(mut self, init: crate::Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-}
-
-impl LayerSpec {
-    /// A Flatten layer.
-    pub fn flatten() -> Self {
-        LayerSpec::Flatten(Default::default())
-    }
-
-    /// An Activation layer.
-    pub fn activation(activation: Activation) -> Self {
-        LayerSpec::Activation(crate::layers::ActivationSpec {
-            activation,
-            name: None,
-            inputs: None,
-        })
-    }
-
-    /// Sets the layer's name (which other layers read it by).
-    pub fn named(mut self, name: &str) -> Self {
-        self.set_name(Some(name.to_string()));
-        self
-    }
-
-    /// Sets the layers or model inputs it reads (Keras' `layer(inputs)`).
-    pub fn reads(mut self, inputs: &[&str]) -> Self {
-        self.set_inputs(Some(inputs.iter().map(|s| s.to_string()).collect()));
-        self
-    }
-
-    /// An Add layer over `inputs`: their element-wise sum (a residual connection).
-    pub fn add(inputs: &[&str]) -> Self {
-        LayerSpec::Add(Default::default()).reads(inputs)
-    }
-
-    /// A Subtract layer: its first input minus its second.
-    pub fn subtract(inputs: &[&str]) -> Self {
-        LayerSpec::Subtract(Default::default()).reads(inputs)
-    }
-
-    /// A Multiply layer over `inputs`: their element-wise product.
-    pub fn multiply(inputs: &[&str]) -> Self {
-        LayerSpec::Multiply(Default::default()).reads(inputs)
-    }
-
-    /// An Average layer over `inputs`: their element-wise mean.
-    pub fn average(inputs: &[&str]) -> Self {
-        LayerSpec::Average(Default::default()).reads(inputs)
-    }
-
-    /// A Concatenate layer: `inputs` side by side along the last axis.
-    pub fn concatenate(inputs: &[&str]) -> Self {
-        LayerSpec::Concatenate(Default::default()).reads(inputs)
-    }
-}
-
-impl DenseSpec {
-    /// Sets the layer's name.
-    pub fn named(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self
-    }
-
-    /// Sets the layers or model inputs it reads.
-    pub fn reads(mut self, inputs: &[&str]) -> Self {
-        self.inputs = Some(inputs.iter().map(|s| s.to_string()).collect());
-        self
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod adagrad;
 mod adam;
+mod builders;
 mod clipping;
 mod rmsprop;
 mod sgd;

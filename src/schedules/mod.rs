@@ -12,6 +12,8 @@
 //!
 //! η₀ is the optimizer's `learning_rate` unless the schedule sets `initial_learning_rate`.
 
+mod builders;
+
 use serde::{Deserialize, Serialize};
 
 use crate::callbacks::EpochLogs;
