@@ -31,6 +31,18 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// An activation, by its Keras name.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// use deeptrain::Activation;
+/// let swish: Activation = "silu".parse()?; // Keras' other name for Swish
+/// assert_eq!(swish, Activation::Swish);
+/// let leaky: Activation = "leaky_relu(0.2)".parse()?;
+/// assert_eq!(leaky, Activation::LeakyRelu { alpha: 0.2 });
+/// assert!("rellu".parse::<Activation>().is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub enum Activation {
     /// f(x) = x.
     #[default]
@@ -496,11 +508,18 @@ fn step(y: f32) -> f32 {
 }
 
 impl FromStr for Activation {
-    type Err = String;
+    type Err = crate::Error;
 
     /// Parses a Keras id (`"relu"`, `"silu"`), or a parameterized one (`"leaky_relu(0.3)"`,
     /// `"elu(0.5)"`).
-    fn from_str(id: &str) -> Result<Self, String> {
+    fn from_str(id: &str) -> Result<Self, crate::Error> {
+        Self::parse_id(id).map_err(crate::Error::Config)
+    }
+}
+
+impl Activation {
+    /// [`FromStr`] with the message alone.
+    fn parse_id(id: &str) -> Result<Self, String> {
         let id = id.trim();
         if let Some((name, rest)) = id.split_once('(') {
             let arg = rest
@@ -549,7 +568,7 @@ impl Serialize for Activation {
 impl<'de> Deserialize<'de> for Activation {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let id = String::deserialize(d)?;
-        id.parse().map_err(serde::de::Error::custom)
+        Activation::parse_id(&id).map_err(serde::de::Error::custom)
     }
 }
 
@@ -654,7 +673,7 @@ mod tests {
         assert_eq!(leaky.to_string(), "leaky_relu(0.3)");
         assert!("relu(2)".parse::<Activation>().is_err());
         assert!("elu(-1)".parse::<Activation>().is_err());
-        let err = "rellu".parse::<Activation>().unwrap_err();
+        let err = "rellu".parse::<Activation>().unwrap_err().detail();
         assert!(err.contains("leaky_relu"), "{err}");
     }
 

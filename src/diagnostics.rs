@@ -66,6 +66,27 @@ struct State {
 
 /// Records [`LayerStats`]; clone the handle before installing it to read the rows afterwards.
 #[derive(Clone)]
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+/// # let train = data::digits()?.train;
+/// # let mut model = Sequential::new(&[8, 8])
+/// #     .add(LayerSpec::flatten())
+/// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+/// #     .build(1)?;
+/// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+/// use deeptrain::diagnostics::{verdicts, Diagnostics};
+/// let diagnostics = Diagnostics::new(10);
+/// model.set_observer(Some(Box::new(diagnostics.clone())));
+/// model.fit(&train, None, &FitOptions::default(), &mut [])?;
+/// for verdict in verdicts(&diagnostics.rows()) {
+///     println!("{verdict:?}");
+/// }
+/// assert!(!diagnostics.rows().is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Diagnostics(Arc<Mutex<State>>);
 
 impl Diagnostics {

@@ -49,6 +49,17 @@ pub enum InitDistribution {
 
 /// A weight initializer. String ids follow Keras (`"glorot_uniform"`, `"he_normal"`, `"zeros"`).
 #[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// use deeptrain::Initializer;
+/// let he: Initializer = "he_normal".parse()?;
+/// assert_eq!(he, Initializer::HE_NORMAL);
+/// // Var(W) = 2 / fan_in for a (300, 100) kernel
+/// assert!((he.variance(&[300, 100]) - 2.0 / 300.0).abs() < 1e-12);
+/// # Ok(())
+/// # }
+/// ```
 pub enum Initializer {
     /// All zeros.
     Zeros,
@@ -418,9 +429,17 @@ fn orthogonal(values: &mut [f32], shape: &[usize], gain: f64, rng: &mut Rng) {
 }
 
 impl FromStr for Initializer {
-    type Err = String;
+    type Err = crate::Error;
 
-    fn from_str(id: &str) -> Result<Self, String> {
+    /// Parses a Keras id (`"he_normal"`) or a preset name.
+    fn from_str(id: &str) -> Result<Self, crate::Error> {
+        Initializer::parse_id(id).map_err(crate::Error::Config)
+    }
+}
+
+impl Initializer {
+    /// [`FromStr`] with the message alone.
+    fn parse_id(id: &str) -> Result<Self, String> {
         Initializer::from_plain_id(id).ok_or_else(|| {
             let names: Vec<&str> = PLAIN_IDS
                 .iter()
@@ -654,7 +673,7 @@ impl<'de> Deserialize<'de> for Initializer {
                  ({ name = \"random_normal\", stddev = 1.0 }) with known keys",
             )
         })? {
-            InitRepr::Id(id) => id.parse(),
+            InitRepr::Id(id) => Initializer::parse_id(&id),
             InitRepr::Table(table) => {
                 let name = match table.get("name") {
                     Some(serde_json::Value::String(n)) if !PLAIN_IDS.contains(&n.as_str()) => {
@@ -900,7 +919,7 @@ mod tests {
             assert!(message.contains(needle), "{needle}: {message}");
             assert!(!message.contains('\n'), "{message}");
         }
-        let err = "glorot".parse::<Initializer>().unwrap_err();
+        let err = "glorot".parse::<Initializer>().unwrap_err().detail();
         assert!(err.contains("glorot_uniform"), "{err}");
     }
 }

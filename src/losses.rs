@@ -67,6 +67,18 @@ impl Targets {
 /// `"Huber"`), or a table `loss = { name = "huber", delta = 2.0 }` for a parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "LossRepr", into = "LossRepr")]
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// use deeptrain::Loss;
+/// #[derive(serde::Deserialize)]
+/// struct Spec { loss: Loss }
+/// let spec: Spec = toml::from_str("loss = { name = \"huber\", delta = 2.0 }").expect("a loss");
+/// assert_eq!(spec.loss.name(), "huber");
+/// assert_eq!(Loss::SparseCategoricalCrossentropy.name(), "sparse_categorical_crossentropy");
+/// # Ok(())
+/// # }
+/// ```
 pub enum Loss {
     /// -log p_y, labels as class indices.
     SparseCategoricalCrossentropy,

@@ -7,6 +7,17 @@ use crate::tensor::Tensor;
 use crate::{io, limits, Error, Result};
 
 /// Loads a CSV file with a header, using `label_column` as the label.
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// let path = std::env::temp_dir().join(format!("deeptrain-doc-{}.csv", std::process::id()));
+/// std::fs::write(&path, "a,b,label\n1,2,0\n3,4,1\n").expect("a temporary file");
+/// let data = deeptrain::data::load_csv(&path, "label")?;
+/// assert_eq!((data.len(), data.feature_shape()), (2, &[2][..]));
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_csv(path: &Path, label_column: &str) -> Result<Dataset> {
     let bytes = read_maybe_gzipped(path)?;
     parse_csv(&bytes, path, LabelColumn::Named(label_column))

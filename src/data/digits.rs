@@ -25,6 +25,15 @@ pub const DIGITS_TEST_FRACTION: f64 = 0.2;
 
 /// Loads the embedded digits: (1,438 training, 359 test) images of shape (8, 8), split by a
 /// stratified shuffle with seed [`DEFAULT_SPLIT_SEED`].
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// let splits = deeptrain::data::digits()?;
+/// assert_eq!(splits.train.feature_shape(), &[8, 8]);
+/// assert_eq!(splits.train.len() + splits.test.map_or(0, |t| t.len()), 1797);
+/// # Ok(())
+/// # }
+/// ```
 pub fn digits() -> Result<Splits> {
     let all = digits_all()?;
     let (train, test) = all.split_off(

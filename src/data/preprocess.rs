@@ -35,6 +35,18 @@ pub struct Scaler {
 
 impl Scaler {
     /// Fits `kind` on training features `x` (N, ...).
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// use deeptrain::{data, Scale, Scaler};
+    /// let splits = data::digits()?;
+    /// let (mut train, mut test) = (splits.train, splits.test.unwrap_or_default());
+    /// let scaler = Scaler::fit(Scale::Standard, &train.x); // statistics of the training set only
+    /// scaler.apply(&mut train.x);
+    /// scaler.apply(&mut test.x);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fit(kind: Scale, x: &Tensor) -> Scaler {
         let data = x.data();
         match kind {

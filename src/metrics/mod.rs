@@ -22,6 +22,17 @@ pub use custom::{register_metric, CustomMetric, CustomMetricId};
 /// `{ name = "top_k_accuracy", k = 3 }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "MetricRepr", into = "MetricRepr")]
+///
+/// ```
+/// # fn main() -> deeptrain::Result<()> {
+/// use deeptrain::Metric;
+/// #[derive(serde::Deserialize)]
+/// struct Spec { metrics: Vec<Metric> }
+/// let spec: Spec = toml::from_str("metrics = [\"accuracy\", \"Precision\"]").expect("metrics");
+/// assert_eq!(spec.metrics[0], Metric::Accuracy);
+/// # Ok(())
+/// # }
+/// ```
 pub enum Metric {
     /// Resolved at compile time to one of the accuracies below.
     Accuracy,

@@ -61,6 +61,22 @@ impl Sequential {
     ///
     /// Validation uses `validation` when given, else the last `validation_split` of `train`.
     /// Training-set metrics are running means over each epoch's batches, as Keras reports them.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let options = FitOptions { epochs: 2, batch_size: 64, validation_split: 0.2, ..Default::default() };
+    /// let history = model.fit(&train, None, &options, &mut [])?;
+    /// assert_eq!(history.series("val_accuracy").len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fit(
         &mut self,
         train: &Dataset,

@@ -49,6 +49,31 @@ impl Sequential {
     /// In a graph a batch norm folds only where the graph allows it: into the linear Dense
     /// layer it reads when nothing else reads that layer, else into the Dense layer that reads
     /// it when nothing else does; a model output is never folded away.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(16))
+    /// #     .add(LayerSpec::batch_normalization())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[])?;
+    /// model.fit(&train, None, &FitOptions::default(), &mut [])?;
+    /// let (mut folded, count) = model.fold_batch_norm()?;
+    /// assert_eq!((count, folded.layers().len()), (1, 3));
+    /// let (a, b) = (model.predict(&train.x, 256)?, folded.predict(&train.x, 256)?);
+    /// assert!(a.data().iter().zip(b.data()).all(|(p, q)| (p - q).abs() < 1e-4));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fold_batch_norm(&self) -> Result<(Sequential, usize)> {
         if self.optimizer().is_none() {
             return Err(Error::Config("compile the model before folding it".into()));

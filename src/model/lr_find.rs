@@ -71,6 +71,23 @@ const CLIMB: f64 = 1.25;
 impl Sequential {
     /// Runs the range test on `train`, then restores the weights, the non-trainable state, the
     /// optimizer (rate and state) and the shuffling RNG, so that the model is as it was.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// use deeptrain::model::LrFindOptions;
+    /// let options = LrFindOptions { steps: Some(20), ..Default::default() };
+    /// let result = model.lr_range_test(&train, &options)?;
+    /// println!("suggested learning rate: {:?}", result.suggested_lr);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lr_range_test(
         &mut self,
         train: &Dataset,

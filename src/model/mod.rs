@@ -439,6 +439,21 @@ impl Sequential {
 
     /// Sets the optimizer, loss and metrics. A softmax (or sigmoid) output is fused with a
     /// cross-entropy loss for numerical stability (see [`crate::losses`]).
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// // Keras: model.compile(optimizer=SGD(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    /// assert_eq!(model.loss(), Some(Loss::SparseCategoricalCrossentropy));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn compile(
         &mut self,
         optimizer: Box<dyn Optimizer>,
@@ -530,6 +545,22 @@ impl Sequential {
     /// Attaches a learning-rate schedule (replacing any), starting from the optimizer's rate
     /// unless the schedule sets its own. `fit` applies it before every step and after every
     /// epoch.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// use deeptrain::schedules::ExponentialSpec;
+    /// model.set_schedule(Some(ExponentialSpec::new(100.0, 0.5).into()))?;
+    /// assert_eq!(model.schedule().map(|s| s.spec().name()), Some("exponential"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_schedule(&mut self, spec: Option<ScheduleSpec>) -> Result<()> {
         let Some(compiled) = self.compiled.as_mut() else {
             return Err(Error::Config(
@@ -1079,6 +1110,21 @@ impl Sequential {
     }
 
     /// The model's outputs for `x`, in inference mode, `batch_size` rows at a time.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let probabilities = model.predict(&train.x, 256)?;
+    /// assert_eq!(probabilities.shape(), &[train.len(), 10]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         self.check_input(x)?;
         let n = x.rows();
@@ -1100,6 +1146,21 @@ impl Sequential {
     /// active and batch norm in inference mode; returns the mean output and its standard
     /// deviation per output unit. The dropout streams are reseeded from `seed` first, so the
     /// result depends only on the weights, `x`, `samples` and `seed`.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let (mean, std) = model.predict_mc(&train.x, 10, 256, 7)?;
+    /// assert_eq!(mean.shape(), std.shape());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn predict_mc(
         &mut self,
         x: &Tensor,
@@ -1146,6 +1207,22 @@ impl Sequential {
     }
 
     /// Loss and metrics on a dataset, in inference mode: `[("loss", ..), (metric, ..), ...]`.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let results = model.evaluate(&train, 256)?;
+    /// assert_eq!(results[0].0, "loss");
+    /// assert_eq!(results[1].0, "accuracy");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<(String, f64)>> {
         let loss = self
             .loss()
@@ -1208,6 +1285,23 @@ impl Sequential {
     /// A new model made of this model's first `reuse` layers, weights and state copied (not
     /// shared), with `new_layers` on top, built with `seed` (Keras' transfer-learning recipe:
     /// `Sequential(model_A.layers[:-1])` plus a new head). Not compiled.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// // Keep the Flatten layer, put a new 2-class head on it.
+    /// let new_head = [DenseSpec::new(2).activation(Activation::Softmax).into()];
+    /// let reused = model.transfer(1, &new_head, 2)?;
+    /// assert_eq!(reused.output_units(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transfer(
         &self,
         reuse: usize,
@@ -1298,6 +1392,23 @@ impl Sequential {
     }
 
     /// A copy of every parameter and non-trainable state tensor (Keras' `get_weights`).
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let before = model.weights();
+    /// model.fit(&train, None, &FitOptions::default(), &mut [])?;
+    /// model.set_weights(&before);
+    /// assert!(model.weights() == before);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn weights(&self) -> Weights {
         Weights(
             self.layers

@@ -138,6 +138,24 @@ impl ModelFile {
 impl Sequential {
     /// Saves the compiled model (architecture, weights, optimizer state) into directory `dir`.
     /// The run's data, scaler and class names go beside it with [`super::RunMetadata::save`].
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// let dir = std::env::temp_dir().join(format!("deeptrain-doc-save-{}", std::process::id()));
+    /// model.save(&dir)?;
+    /// let (mut loaded, _file) = Sequential::load(&dir)?;
+    /// assert_eq!(loaded.predict(&train.x, 256)?.data(), model.predict(&train.x, 256)?.data());
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn save(&self, dir: &Path) -> Result<()> {
         let (loss, optimizer) = match (self.loss(), self.optimizer()) {
             (Some(l), Some(o)) => (l, o.spec()),

@@ -20,6 +20,21 @@ pub fn with_commas(n: usize) -> String {
 impl Sequential {
     /// The summary table, as `model.summary()` prints in Keras; a graph model (Keras'
     /// "functional") also shows what each layer reads, and its inputs and outputs.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{data, Activation, DenseSpec, FitOptions, LayerSpec, Loss, Metric, Sequential, Sgd};
+    /// # let train = data::digits()?.train;
+    /// # let mut model = Sequential::new(&[8, 8])
+    /// #     .add(LayerSpec::flatten())
+    /// #     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    /// #     .build(1)?;
+    /// # model.compile(Box::new(Sgd::new(0.01)?), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    /// print!("{}", model.summary());
+    /// assert!(model.summary().contains("Total params: 650"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn summary(&self) -> String {
         let graph = !self.is_sequential();
         let inputs = self.layer_inputs();
