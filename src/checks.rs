@@ -6,6 +6,7 @@ use crate::data::Scale;
 use crate::init::Initializer;
 use crate::layers::LayerSpec;
 use crate::optimizers::OptimizerSpec;
+use crate::Sequential;
 
 /// A warning: the rule broken and what was found.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,23 +25,35 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// The activation each Dense layer feeds: its own, or for a linear one the next activation
-/// layer's before the next Dense layer.
-fn dense_activations(layers: &[LayerSpec]) -> Vec<(usize, Activation)> {
-    layers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| match l {
-            LayerSpec::Dense(d) if d.activation != Activation::Linear => Some((i, d.activation)),
-            LayerSpec::Dense(_) => {
-                let next = layers[i + 1..]
-                    .iter()
-                    .take_while(|s| !matches!(s, LayerSpec::Dense(_)))
-                    .find_map(|s| s.applied_activation())
-                    .unwrap_or(Activation::Linear);
-                Some((i, next))
-            }
-            _ => None,
+/// A layer with a kernel, as the checks see it: its index, the activation its output feeds
+/// (its own, or for a linear layer the next activation before the next layer with a kernel),
+/// its kernel initializer when the spec names one, and the kernel's (fan_in, fan_out).
+struct Weighted {
+    index: usize,
+    activation: Activation,
+    init: Option<Initializer>,
+    fans: (usize, usize),
+}
+
+/// Every layer with a kernel ([`crate::Layer::kernel_param`]), in order.
+fn weighted_layers(model: &Sequential, specs: &[LayerSpec]) -> Vec<Weighted> {
+    let has_kernel = |i: usize| model.layers()[i].kernel_param().is_some();
+    (0..specs.len())
+        .filter_map(|i| {
+            let kernel = model.layers()[i].kernel_param()?;
+            let activation = match specs[i].applied_activation() {
+                Some(own) if own != Activation::Linear => own,
+                _ => (i + 1..specs.len())
+                    .take_while(|&j| !has_kernel(j))
+                    .find_map(|j| specs[j].applied_activation())
+                    .unwrap_or(Activation::Linear),
+            };
+            Some(Weighted {
+                index: i,
+                activation,
+                init: specs[i].kernel_initializer(),
+                fans: Initializer::fans(kernel.value.shape()),
+            })
         })
         .collect()
 }
@@ -51,26 +64,29 @@ fn name(layers: &[LayerSpec], i: usize) -> String {
         .map_or_else(|| format!("layer {}", i + 1), String::from)
 }
 
-/// Checks a model's layers (as built: `auto` initializers resolved), its input scaling and its
-/// optimizer.
-pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> Vec<Warning> {
+/// Checks a built model (`auto` initializers resolved), its input scaling and its optimizer.
+/// Layers are asked through the [`crate::Layer`] trait whether they hold a kernel, so the
+/// checks cover every layer type with one; the rules on initializers apply where the spec
+/// names the initializer.
+pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec<Warning> {
+    let specs = model.layer_specs();
+    let layers = specs.as_slice();
     let mut out = Vec::new();
-    let acts = dense_activations(layers);
-    let hidden: Vec<(usize, Activation)> = acts[..acts.len().saturating_sub(1)].to_vec();
-    let selu: Vec<usize> = hidden
+    let weighted = weighted_layers(model, layers);
+    let hidden = &weighted[..weighted.len().saturating_sub(1)];
+    let selu: Vec<&Weighted> = hidden
         .iter()
-        .filter(|(_, a)| *a == Activation::Selu)
-        .map(|&(i, _)| i)
+        .filter(|w| w.activation == Activation::Selu)
         .collect();
-    let init_of = |i: usize| match &layers[i] {
-        LayerSpec::Dense(d) => d.kernel_initializer,
-        _ => Initializer::Auto,
-    };
     if !selu.is_empty() {
         let wrong: Vec<String> = selu
             .iter()
-            .filter(|&&i| init_of(i) != Initializer::LECUN_NORMAL)
-            .map(|&i| format!("{} ({})", name(layers, i), init_of(i)))
+            .filter_map(|w| match w.init {
+                Some(init) if init != Initializer::LECUN_NORMAL => {
+                    Some(format!("{} ({init})", name(layers, w.index)))
+                }
+                _ => None,
+            })
             .collect();
         if !wrong.is_empty() {
             out.push(Warning {
@@ -118,19 +134,18 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
             });
         }
     }
-    let saturating: Vec<usize> = hidden
+    let saturating: Vec<&Weighted> = hidden
         .iter()
-        .filter(|(_, a)| matches!(a, Activation::Sigmoid | Activation::Tanh))
-        .map(|&(i, _)| i)
+        .filter(|w| matches!(w.activation, Activation::Sigmoid | Activation::Tanh))
         .collect();
     if saturating.len() >= 5 {
-        let large: Vec<usize> = saturating
+        let large: Vec<&&Weighted> = saturating
             .iter()
-            .copied()
-            .filter(|&i| {
-                let (fan_in, units) = kernel_shape(layers, i);
-                let glorot = 2.0 / (fan_in + units).max(1) as f64;
-                init_of(i).variance(&[fan_in, units]) > 4.0 * glorot
+            .filter(|w| {
+                let (fan_in, fan_out) = w.fans;
+                let glorot = 2.0 / (fan_in + fan_out).max(1) as f64;
+                w.init
+                    .is_some_and(|init| init.variance(&[fan_in, fan_out]) > 4.0 * glorot)
             })
             .collect();
         if !large.is_empty() {
@@ -145,10 +160,9 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
             });
         }
     }
-    let relu_glorot: Vec<usize> = hidden
+    let relu_glorot: Vec<&Weighted> = hidden
         .iter()
-        .filter(|(i, a)| a.is_relu_family() && is_glorot(init_of(*i)))
-        .map(|&(i, _)| i)
+        .filter(|w| w.activation.is_relu_family() && w.init.is_some_and(is_glorot))
         .collect();
     if hidden.len() >= 10 && relu_glorot.len() * 2 >= hidden.len() {
         out.push(Warning {
@@ -181,22 +195,4 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
 
 fn is_glorot(init: Initializer) -> bool {
     matches!(init, Initializer::VarianceScaling { scale, mode: crate::init::FanMode::FanAvg, .. } if scale == 1.0)
-}
-
-/// (inputs, units) of Dense layer `i`, the inputs from the previous Dense layer's units (or 0
-/// for the first, which only matters for the variance comparison).
-fn kernel_shape(layers: &[LayerSpec], i: usize) -> (usize, usize) {
-    let units = match &layers[i] {
-        LayerSpec::Dense(d) => d.units,
-        _ => 0,
-    };
-    let fan_in = layers[..i]
-        .iter()
-        .rev()
-        .find_map(|l| match l {
-            LayerSpec::Dense(d) => Some(d.units),
-            _ => None,
-        })
-        .unwrap_or(units);
-    (fan_in, units)
 }

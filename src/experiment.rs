@@ -253,15 +253,11 @@ impl Experiment {
 
     /// The spec's warnings ([`checks::check`]) and the split's, to show before training.
     pub fn warnings(&self) -> Vec<String> {
-        checks::check(
-            &self.model.layer_specs(),
-            self.spec.data.scale,
-            &self.spec.optimizer,
-        )
-        .iter()
-        .map(|w| w.to_string())
-        .chain(self.data.warnings.iter().cloned())
-        .collect()
+        checks::check(&self.model, self.spec.data.scale, &self.spec.optimizer)
+            .iter()
+            .map(|w| w.to_string())
+            .chain(self.data.warnings.iter().cloned())
+            .collect()
     }
 
     /// The spec's `[augmentation]`, its shifted-in pixels black in the scaled space.

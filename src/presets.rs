@@ -186,8 +186,7 @@ mod tests {
         for (name, _, text) in PRESETS {
             let spec = Spec::parse(text, std::path::Path::new(name)).unwrap();
             let model = crate::Sequential::from_specs(&[28, 28], &spec.layers, spec.seed).unwrap();
-            let warnings =
-                crate::checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer);
+            let warnings = crate::checks::check(&model, spec.data.scale, &spec.optimizer);
             assert!(warnings.is_empty(), "{name}: {warnings:?}");
         }
     }

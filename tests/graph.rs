@@ -438,7 +438,7 @@ activation = "softmax"
     let warnings = |text: &str| {
         let spec = deeptrain::spec::Spec::parse(text, std::path::Path::new("selu.toml")).unwrap();
         let model = spec.build_model(&[8, 8], None).unwrap();
-        deeptrain::checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer)
+        deeptrain::checks::check(&model, spec.data.scale, &spec.optimizer)
     };
     let skip = "[[layers]]\nname = \"skip\"\ntype = \"add\"\ninputs = [\"h1\", \"h2\"]";
     let found = warnings(&text(skip));

@@ -37,7 +37,7 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         println!("{line}");
     }
     let (mut model, data, _) = experiment.into_parts();
-    let warnings = checks::check(&model.layer_specs(), spec.data.scale, &spec.optimizer);
+    let warnings = checks::check(&model, spec.data.scale, &spec.optimizer);
     for w in &warnings {
         println!("warning: {w}");
     }

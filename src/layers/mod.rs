@@ -735,6 +735,14 @@ impl LayerSpec {
         matches!(self, LayerSpec::Dense(_) | LayerSpec::Custom(_)) || self.merge_op().is_some()
     }
 
+    /// The kernel initializer the spec names, for a layer type with a kernel.
+    pub fn kernel_initializer(&self) -> Option<Initializer> {
+        match self {
+            LayerSpec::Dense(d) => Some(d.kernel_initializer),
+            _ => None,
+        }
+    }
+
     /// The merge operation, for a merge layer.
     pub fn merge_op(&self) -> Option<MergeOp> {
         match self {
