@@ -626,10 +626,19 @@ impl Spec {
                 .transfer
                 .as_ref()
                 .is_some_and(|t| t.unfreeze_learning_rate.is_some());
-        if rate_moves {
-            for v in [&mut a, &mut b] {
-                if let Some(m) = v.as_object_mut() {
+        // 1cycle also moves the momentum (SGD's, RMSprop's) or Adam's β₁.
+        let momentum_moves = matches!(
+            &self.schedule,
+            Some(crate::schedules::ScheduleSpec::OneCycle(c)) if c.cycle_momentum
+        );
+        for v in [&mut a, &mut b] {
+            if let Some(m) = v.as_object_mut() {
+                if rate_moves {
                     m.remove("learning_rate");
+                }
+                if momentum_moves {
+                    m.remove("momentum");
+                    m.remove("beta_1");
                 }
             }
         }

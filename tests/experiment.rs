@@ -143,7 +143,7 @@ fn summary_diagnose_and_lr_find_honour_transfer() {
         summary.contains("Non-trainable params: 1,560\n"),
         "{summary}"
     );
-    assert!(summary.contains("(None, 24,)"), "{summary}");
+    assert!(summary.contains("(None, 24)"), "{summary}");
 
     let reusing = format!("Reusing the first 2 layers of {}, frozen", source.display());
     let diagnose = deeptrain(&["diagnose", spec, "--steps", "20"]);

@@ -46,10 +46,9 @@ impl Sequential {
             .map(|((layer, shape), reads)| {
                 let (trainable, frozen) = layer.param_counts();
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-                let tail = if dims.len() == 1 { "," } else { "" };
                 let mut row = vec![
                     format!("{} ({})", layer.name(), layer.class_name()),
-                    format!("(None, {}{tail})", dims.join(", ")),
+                    format!("(None, {})", dims.join(", ")),
                     with_commas(trainable + frozen),
                 ];
                 if graph {
