@@ -21,7 +21,12 @@ NAMES = {
     "c": "(c) 784-1024x3-10 ReLU, SGD, batch 256",
     "d": "(d) 100 x 100 SELU, SGD, batch 32",
     "e": "(e) 20 x (100 ELU + BN), Nadam, batch 32",
+    "f": "(f) CNN conv32-pool-conv64-pool-128-10, SGD, batch 32",
+    "g": "(g) the same CNN, batch 256",
 }
+
+
+MODELS = "abcdefg"
 
 
 def lines(cmd):
@@ -48,7 +53,7 @@ def main():
     args = p.parse_args()
     ours, theirs = {}, {}
     for _ in range(args.rounds):
-        for model in ["gemm", *"abcde"]:
+        for model in ["gemm", *MODELS]:
             keep_best(ours, lines([os.path.join(ROOT, "target/release/deeptrain"), "--threads",
                                    str(args.threads), "bench", "--models", model, "--steps",
                                    str(args.steps)]))
@@ -62,7 +67,7 @@ def main():
     print("| model | train samples/s (deeptrain / PyTorch = ratio) | train GFLOP/s | "
           "inference samples/s (ratio) | peak RSS MiB (deeptrain / PyTorch) |")
     print("| --- | --- | --- | --- | --- |")
-    for m in "abcde":
+    for m in MODELS:
         o, t = ours[m], theirs[m]
         print(f"| {NAMES[m]} | {o['train_samples_per_s']:,.0f} / {t['train_samples_per_s']:,.0f} = "
               f"**{o['train_samples_per_s'] / t['train_samples_per_s']:.2f}x** | "

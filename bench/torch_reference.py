@@ -1,7 +1,7 @@
 """The deeptrain benchmark models in PyTorch, measured the same way (see src/cli/bench.rs).
 
 Install PyTorch from PyPI (`pip install torch`; the CPU is used either way), then:
-    python3 bench/torch_reference.py --models a,b,c,d,e --threads 2 --steps 200
+    python3 bench/torch_reference.py --models a,b,c,d,e,f,g --threads 2 --steps 200
 Each model runs in its own process, so that its peak resident memory is its own; one JSON line
 per model.
 """
@@ -46,13 +46,35 @@ def build(name, torch, nn):
             layers += [dense(sizes[i], 100, "he"), nn.ELU(), nn.BatchNorm1d(100, momentum=0.01, eps=1e-3)]
         layers.append(dense(100, 10, "glorot"))
         return nn.Sequential(*layers), 32, "nadam", sizes
+    if name in ("f", "g"):
+        # conv 32 3x3 -> max pool 2 -> conv 64 3x3 -> max pool 2 -> dense 128 -> 10, ReLU, He
+        # init, on (B, 1, 28, 28) images (PyTorch is channels first; deeptrain channels last).
+        def conv(i, o):
+            layer = nn.Conv2d(i, o, 3)
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+            return layer
+
+        layers = [conv(1, 32), nn.ReLU(), nn.MaxPool2d(2), conv(32, 64), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Flatten(), dense(1600, 128, "he"), nn.ReLU(), dense(128, 10, "glorot")]
+        # multiply-adds per sample of each layer with weights
+        macs = [26 * 26 * 32 * 9 * 1, 11 * 11 * 64 * 9 * 32, 1600 * 128, 128 * 10]
+        return nn.Sequential(*layers), (32 if name == "f" else 256), "sgd", macs
     raise SystemExit(f"unknown model {name}")
 
 
-def step_flops(sizes, batch):
+def layer_macs(sizes):
+    """Multiply-adds per sample of each Dense layer of an MLP with these widths."""
+    return [sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1)]
+
+
+def step_flops(macs, batch):
+    """FLOPs of one training step and of its forward pass: 2 per multiply-add forward, twice
+    that backward (weight and input gradients), but once for the first layer (no input
+    gradient)."""
     forward = backward = 0.0
-    for i in range(len(sizes) - 1):
-        f = 2.0 * batch * sizes[i] * sizes[i + 1]
+    for i, m in enumerate(macs):
+        f = 2.0 * batch * m
         forward += f
         backward += f if i == 0 else 2 * f
     return forward + backward, forward
@@ -74,12 +96,14 @@ def run_one(name, threads, steps):
         return {"model": "gemm", "framework": f"torch {torch.__version__}", "threads": threads,
                 "gflops": 2.0 * 1024**3 * 10 / seconds / 1e9}
     model, batch, opt_name, sizes = build(name, torch, nn)
+    macs = sizes if name in ("f", "g") else layer_macs(sizes)
+    shape = (1, 28, 28) if name in ("f", "g") else (784,)
     if opt_name == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
     else:
         opt = torch.optim.NAdam(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
-    xs = [torch.rand(batch, 784) * 2 - 1 for _ in range(16)]
+    xs = [torch.rand(batch, *shape) * 2 - 1 for _ in range(16)]
     ys = [torch.randint(0, 10, (batch,)) for _ in range(16)]
 
     def step(i):
@@ -95,9 +119,9 @@ def run_one(name, threads, steps):
     for i in range(steps):
         step(i)
     train_seconds = time.perf_counter() - start
-    flops, forward = step_flops(sizes, batch)
+    flops, forward = step_flops(macs, batch)
     model.eval()
-    x = torch.rand(4096, 784) * 2 - 1
+    x = torch.rand(4096, *shape) * 2 - 1
     with torch.no_grad():
         for chunk in x.split(256):
             model(chunk)
@@ -122,7 +146,7 @@ def run_one(name, threads, steps):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--models", default="gemm,a,b,c,d,e")
+    p.add_argument("--models", default="gemm,a,b,c,d,e,f,g")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--child", action="store_true")

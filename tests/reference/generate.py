@@ -11,7 +11,7 @@ Install (into a virtual environment outside the repository):
     /tmp/refenv/bin/pip install torch==2.15.0 keras==3.15.1 tensorflow-cpu==2.21.0 numpy
 
 Run from the repository root:
-    /tmp/refenv/bin/python tests/reference/generate.py            # rewrites all five files
+    /tmp/refenv/bin/python tests/reference/generate.py            # rewrites every file
     /tmp/refenv/bin/python tests/reference/generate.py --check    # compares, writes nothing
     /tmp/refenv/bin/python tests/reference/generate.py --only losses.json [--check]
     /tmp/refenv/bin/python tests/reference/generate.py --out /tmp/ref   # writes elsewhere
@@ -23,6 +23,8 @@ a CPU.
 Which framework produced which figure:
     activations.json       torch: f(x) from torch.nn.functional, f'(x) from autograd, float64
     dense_bn_elu_net.json  torch: forward + autograd in float64; inputs from torch.manual_seed(0)
+    conv_net.json          torch: F.conv2d / F.max_pool2d forward + autograd in float64, inputs
+                           from torch.manual_seed(1), stored channels last (Keras' layout)
                            (the Keras moving statistics are the formula of Keras'
                            BatchNormalization, momentum 0.99, evaluated in torch)
     losses.json            torch: torch.nn.functional losses, float64
@@ -206,6 +208,80 @@ def gen_dense_bn_elu_net():
             "moving_mean": tolist(moving_mean),  # from 0
             "moving_var_keras_biased": tolist(moving_var),  # from 1, biased variance
         },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# conv_net.json
+# --------------------------------------------------------------------------------------------
+
+
+def gen_conv_net():
+    """conv 3x3 "same" -> batch norm over channels (training mode) -> ReLU -> max pool 2 ->
+    conv 2x2 "valid" -> flatten -> dense -> softmax cross-entropy, in torch (channels first),
+    with every tensor stored in deeptrain's (Keras') layout: images (N, H, W, C), kernels
+    (kh, kw, C_in, C_out), Dense kernels (inputs, units), flattening in (H, W, C) order."""
+    torch = torch64()
+    import torch.nn.functional as F
+
+    f64 = torch.float64
+    eps = 1e-3  # Keras' BatchNormalization default epsilon
+    torch.manual_seed(1)
+    X = torch.randn(3, 6, 6, 2, dtype=f64)  # (N, H, W, C)
+    K1 = torch.randn(3, 3, 2, 3, dtype=f64) * 0.4  # (kh, kw, C_in, C_out)
+    b1 = torch.randn(3, dtype=f64) * 0.1
+    gamma = torch.tensor([1.0, 0.5, 1.5], dtype=f64)
+    beta = torch.tensor([0.0, 0.1, -0.1], dtype=f64)
+    K2 = torch.randn(2, 2, 3, 4, dtype=f64) * 0.4
+    b2 = torch.randn(4, dtype=f64) * 0.1
+    W3 = torch.randn(16, 3, dtype=f64) * 0.4  # 2 x 2 x 4 = 16 inputs
+    b3 = torch.randn(3, dtype=f64) * 0.1
+    y = torch.tensor([2, 0, 1])
+    params = {"K1": K1, "b1": b1, "gamma": gamma, "beta": beta, "K2": K2, "b2": b2, "W3": W3,
+              "b3": b3}
+    for t in [X, *params.values()]:
+        t.requires_grad_(True)
+
+    def torch_kernel(k):  # (kh, kw, C_in, C_out) -> torch's (C_out, C_in, kh, kw)
+        return k.permute(3, 2, 0, 1)
+
+    x = X.permute(0, 3, 1, 2)  # NCHW
+    c1 = F.conv2d(x, torch_kernel(K1), b1, padding=1)  # 3x3, stride 1: Keras "same"
+    mean = c1.mean(dim=(0, 2, 3))
+    var = c1.var(dim=(0, 2, 3), unbiased=False)
+    shape = (1, 3, 1, 1)
+    bn = (c1 - mean.view(shape)) / torch.sqrt(var.view(shape) + eps) * gamma.view(shape) \
+        + beta.view(shape)
+    r = F.relu(bn)
+    p = F.max_pool2d(r, 2)  # 6x6 -> 3x3
+    c2 = F.conv2d(p, torch_kernel(K2), b2)  # 2x2 "valid": 3x3 -> 2x2
+    flat = c2.permute(0, 2, 3, 1).reshape(3, -1)  # (H, W, C) order, as deeptrain's Flatten
+    logits = flat @ W3 + b3
+    loss = F.cross_entropy(logits, y)
+    grads = torch.autograd.grad(loss, [X, *params.values()])
+
+    def nhwc(t):
+        return tolist(t.permute(0, 2, 3, 1))
+
+    return {
+        "framework": torch_framework(),
+        "dtype": "float64",
+        "model": "c1 = conv2d(X, K1, b1, 3x3, stride 1, padding same); batch norm over channels "
+        "(training mode, biased variance, eps=1e-3) with gamma, beta; relu; max_pool2d 2; "
+        "c2 = conv2d(., K2, b2, 2x2, valid); flatten (H, W, C); logits = .@W3+b3; loss = mean "
+        "softmax cross-entropy(logits, y). Images NHWC, kernels (kh, kw, C_in, C_out).",
+        "X": tolist(X),
+        "y": y.tolist(),
+        **{name: tolist(t) for name, t in params.items()},
+        "conv1_output": nhwc(c1),
+        "pool_output": nhwc(p),
+        "conv2_output": nhwc(c2),
+        "logits": tolist(logits),
+        "loss": loss.item(),
+        "batch_mean": tolist(mean),
+        "batch_var_biased": tolist(var),
+        "grads": {"X": tolist(grads[0]),
+                  **{name: tolist(g) for name, g in zip(params, grads[1:])}},
     }
 
 
@@ -497,6 +573,7 @@ def isolated(part):
 GENERATORS = {
     "activations.json": gen_activations,
     "dense_bn_elu_net.json": gen_dense_bn_elu_net,
+    "conv_net.json": gen_conv_net,
     "losses.json": gen_losses,
     "optimizers.json": gen_optimizers,
     "schedules.json": gen_schedules,
