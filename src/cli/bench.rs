@@ -39,6 +39,8 @@ pub struct BenchArgs {
 }
 
 struct BenchModel {
+    /// Per-sample input shape: (784) for the MLPs, (28, 28) images for the CNNs.
+    input: Vec<usize>,
     layers: Vec<LayerSpec>,
     batch: usize,
     optimizer: OptimizerSpec,
@@ -55,16 +57,19 @@ fn model(name: &str) -> Option<BenchModel> {
     let mlp = vec![relu(300), relu(100), softmax.clone()];
     Some(match name {
         "a" => BenchModel {
+            input: vec![784],
             layers: mlp,
             batch: 32,
             optimizer: OptimizerSpec::default(),
         },
         "b" => BenchModel {
+            input: vec![784],
             layers: mlp,
             batch: 256,
             optimizer: OptimizerSpec::default(),
         },
         "c" => BenchModel {
+            input: vec![784],
             layers: vec![relu(1024), relu(1024), relu(1024), softmax],
             batch: 256,
             optimizer: OptimizerSpec::default(),
@@ -80,6 +85,7 @@ fn model(name: &str) -> Option<BenchModel> {
                 .collect();
             layers.push(softmax);
             BenchModel {
+                input: vec![784],
                 layers,
                 batch: 32,
                 optimizer: OptimizerSpec::default(),
@@ -98,6 +104,7 @@ fn model(name: &str) -> Option<BenchModel> {
             }
             layers.push(softmax);
             BenchModel {
+                input: vec![784],
                 layers,
                 batch: 32,
                 optimizer: OptimizerSpec::Nadam(NadamSpec::default()),
@@ -107,17 +114,23 @@ fn model(name: &str) -> Option<BenchModel> {
     })
 }
 
-/// Multiply-adds ×2 of one training step: forward 2·B·I·U per Dense layer, backward 2·B·I·U for
-/// the weight gradient and 2·B·I·U for the input gradient (not for the first layer).
-fn step_flops(layers: &[LayerSpec], batch: usize) -> (f64, f64) {
-    let (mut inputs, mut forward, mut backward) = (784usize, 0.0, 0.0);
-    for (i, l) in layers.iter().enumerate() {
-        if let LayerSpec::Dense(d) = l {
-            let f = 2.0 * (batch * inputs * d.units) as f64;
-            forward += f;
-            backward += if i == 0 { f } else { 2.0 * f };
-            inputs = d.units;
-        }
+/// FLOPs of one training step and of its forward pass, from the built model: each layer with a
+/// kernel does `kernel size × output positions` multiply-adds per sample forward (a Dense layer
+/// I·U at one position, a convolution kh·kw·C_in·C_out at each of its OH·OW), 2 FLOPs each;
+/// backward twice that (weight and input gradients), but once for the first such layer (no
+/// input gradient). Element-wise work (activations, pooling, batch norm) is not counted.
+fn step_flops(net: &Sequential, batch: usize) -> (f64, f64) {
+    let (mut forward, mut backward, mut first) = (0.0, 0.0, true);
+    for (layer, shape) in net.layers().iter().zip(net.output_shapes()) {
+        let Some(kernel) = layer.kernel_param() else {
+            continue;
+        };
+        let channels = shape.last().copied().unwrap_or(1).max(1);
+        let positions = shape.iter().product::<usize>() / channels;
+        let f = 2.0 * (batch * kernel.value.len() * positions) as f64;
+        forward += f;
+        backward += if first { f } else { 2.0 * f };
+        first = false;
     }
     (forward + backward, forward)
 }
@@ -171,7 +184,13 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
         return Ok(gemm_probe());
     }
     let spec = model(name).ok_or_else(|| Error::Config(format!("unknown bench model `{name}`")))?;
-    let mut net = Sequential::from_specs(&[784], &spec.layers, 42)?;
+    let mut net = Sequential::from_specs(&spec.input, &spec.layers, 42)?;
+    let features: usize = spec.input.iter().product();
+    let batch_shape = |rows: usize| -> Vec<usize> {
+        std::iter::once(rows)
+            .chain(spec.input.iter().copied())
+            .collect()
+    };
     net.compile(
         spec.optimizer.with_learning_rate(0.01).build()?,
         Loss::SparseCategoricalCrossentropy,
@@ -180,7 +199,12 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
     let batch = spec.batch;
     let batches = 16;
     let x: Vec<Tensor> = (0..batches)
-        .map(|i| Tensor::from_vec(pseudo_random(batch * 784, i as u64 + 10), &[batch, 784]))
+        .map(|i| {
+            Tensor::from_vec(
+                pseudo_random(batch * features, i as u64 + 10),
+                &batch_shape(batch),
+            )
+        })
         .collect();
     let y: Vec<Targets> = (0..batches)
         .map(|i| {
@@ -200,8 +224,8 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
         net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
     }
     let train_seconds = started.elapsed().as_secs_f64();
-    let (flops, forward_flops) = step_flops(&spec.layers, batch);
-    let infer_x = Tensor::from_vec(pseudo_random(4096 * 784, 7), &[4096, 784]);
+    let (flops, forward_flops) = step_flops(&net, batch);
+    let infer_x = Tensor::from_vec(pseudo_random(4096 * features, 7), &batch_shape(4096));
     net.predict(&infer_x, 256)?;
     let started = Instant::now();
     let reps = 3;
