@@ -52,7 +52,7 @@ impl LayerSpec {
     ///     .build(1)
     ///     .unwrap();
     /// let x = Tensor::from_vec(vec![1.0; 12], &[1, 2, 2, 3]);
-    /// assert_eq!(model.predict(&x, 1).unwrap(), x); // the identity in inference
+    /// assert_eq!(model.predict(&x, 1).unwrap().data(), x.data()); // the identity in inference
     /// ```
     pub fn spatial_dropout2d(rate: f32) -> Self {
         LayerSpec::SpatialDropout2d(SpatialDropoutSpec {
