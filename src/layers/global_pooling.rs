@@ -14,6 +14,8 @@ use super::{Layer, LayerSpec, Mode, PoolKind};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
+crate::builder::setters!(GlobalPoolingSpec { keepdims: bool });
+
 /// Settings of a [`GlobalPooling2D`] layer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

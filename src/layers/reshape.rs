@@ -12,6 +12,8 @@ use super::{Layer, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
+crate::builder::layer_setters!(ReshapeSpec => Reshape);
+
 /// Settings of a [`Reshape`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,9 @@ use super::{Layer, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
+crate::builder::layer_setters!(SpatialDropoutSpec => SpatialDropout2d);
+crate::builder::setters!(SpatialDropoutSpec { rate: f32 });
+
 /// Settings of a [`SpatialDropout2D`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
