@@ -10,6 +10,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd, Targets, Tensor};
 
@@ -44,8 +45,13 @@ static GLOBAL: Counting = Counting;
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
 type Product = (usize, usize, usize, bool, bool, bool);
 
+/// The allocation counter and the thread count are global to the process: the test functions
+/// take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 #[test]
 fn steady_state_train_step_does_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // One test function: the thread count is global to the process.
     for threads in [1, 2] {
         deeptrain::linalg::set_num_threads(threads);
@@ -180,4 +186,50 @@ fn gemm_allocations_of(products: &[Product]) -> usize {
         count += ALLOCATIONS.load(Ordering::Relaxed);
     }
     count
+}
+
+/// Spatial dropout, max and average pooling ("same", stride 1, non-square pool), reshape and
+/// both global poolings on (8, 8, 3) images, through a graph: their buffers are kept in the
+/// layers and reused, so the step allocates only what the output layer's products do.
+#[test]
+fn steady_state_train_step_with_pooling_layers_does_not_allocate() {
+    use deeptrain::layers::{Padding, PoolingSpec};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        let model = Sequential::graph(&[8, 8, 3])
+            .layer(
+                LayerSpec::spatial_dropout2d(0.2)
+                    .named("drop")
+                    .reads(&["input"]),
+            )
+            .layer(LayerSpec::max_pooling2d(2).named("max"))
+            .layer(
+                LayerSpec::average_pooling2d(
+                    PoolingSpec::new((2, 3)).strides(1).padding(Padding::Same),
+                )
+                .named("avg"),
+            )
+            .layer(LayerSpec::reshape(&[2, -1, 3]).named("reshape"))
+            .layer(LayerSpec::global_average_pooling2d().named("gap"))
+            .layer(
+                LayerSpec::global_max_pooling2d()
+                    .named("gmp")
+                    .reads(&["max"]),
+            )
+            .layer(LayerSpec::concatenate(&["gap", "gmp"]).named("cat"))
+            .layer(
+                DenseSpec::new(10)
+                    .activation(Activation::Softmax)
+                    .named("out"),
+            )
+            .build(1)
+            .unwrap();
+        let products: [Product; 3] = [
+            (32, 6, 10, false, false, false), // forward of out
+            (6, 32, 10, true, false, true),   // its dW and dx
+            (32, 10, 6, false, true, false),
+        ];
+        assert_steady_state_step_allocates_only_in_gemm(model, &[8, 8, 3], &products);
+    }
 }

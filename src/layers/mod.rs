@@ -18,9 +18,13 @@ mod dense;
 mod dropout;
 mod flatten;
 mod geometry;
+mod global_pooling;
 mod merge;
+mod pooling;
 mod prelu;
+mod reshape;
 mod rrelu;
+mod spatial_dropout;
 
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormalization;
@@ -32,9 +36,13 @@ pub use dense::Dense;
 pub use dropout::{Dropout, DropoutKind, GaussianNoise};
 pub use flatten::Flatten;
 pub use geometry::{image_shape, AxisWindow, Padding, Size2, Window2};
+pub use global_pooling::{GlobalPooling2D, GlobalPoolingSpec};
 pub use merge::{Merge, MergeOp};
+pub use pooling::{PoolKind, Pooling2D, PoolingSpec};
 pub use prelu::PRelu;
+pub use reshape::{Reshape, ReshapeSpec};
 pub use rrelu::RRelu;
+pub use spatial_dropout::{SpatialDropout2D, SpatialDropoutSpec};
 
 use serde::{Deserialize, Serialize};
 
@@ -302,6 +310,24 @@ pub enum LayerSpec {
     /// Its inputs side by side along the last axis (Wide & Deep's join).
     #[serde(alias = "Concatenate")]
     Concatenate(MergeSpec),
+    /// Max over each window, channels last: `{ type = "max_pooling2d", pool_size = 2 }`.
+    #[serde(alias = "MaxPooling2D")]
+    MaxPooling2d(PoolingSpec),
+    /// Mean over each window's real inputs: `{ type = "average_pooling2d", pool_size = 2 }`.
+    #[serde(alias = "AveragePooling2D")]
+    AveragePooling2d(PoolingSpec),
+    /// Mean of each channel over (H, W): `{ type = "global_average_pooling2d" }`.
+    #[serde(alias = "GlobalAveragePooling2D")]
+    GlobalAveragePooling2d(GlobalPoolingSpec),
+    /// Max of each channel over (H, W): `{ type = "global_max_pooling2d" }`.
+    #[serde(alias = "GlobalMaxPooling2D")]
+    GlobalMaxPooling2d(GlobalPoolingSpec),
+    /// Each sample laid out in a new shape: `{ type = "reshape", target_shape = [7, -1] }`.
+    #[serde(alias = "Reshape")]
+    Reshape(ReshapeSpec),
+    /// Dropout of whole channels: `{ type = "spatial_dropout2d", rate = 0.2 }`.
+    #[serde(alias = "SpatialDropout2D")]
+    SpatialDropout2d(SpatialDropoutSpec),
     /// A layer type registered by user code ([`register_layer`]); written in a spec as
     /// `{ type = "my_layer", ... }` with its own keys.
     #[serde(skip)]
@@ -617,6 +643,12 @@ impl LayerSpec {
             LayerSpec::Multiply(_) => "multiply",
             LayerSpec::Average(_) => "average",
             LayerSpec::Concatenate(_) => "concatenate",
+            LayerSpec::MaxPooling2d(_) => "max_pooling2d",
+            LayerSpec::AveragePooling2d(_) => "average_pooling2d",
+            LayerSpec::GlobalAveragePooling2d(_) => "global_average_pooling2d",
+            LayerSpec::GlobalMaxPooling2d(_) => "global_max_pooling2d",
+            LayerSpec::Reshape(_) => "reshape",
+            LayerSpec::SpatialDropout2d(_) => "spatial_dropout2d",
             LayerSpec::Custom(_) => "custom",
         }
     }
@@ -647,6 +679,12 @@ impl LayerSpec {
             | LayerSpec::Multiply(s)
             | LayerSpec::Average(s)
             | LayerSpec::Concatenate(s) => s.name.as_deref(),
+            LayerSpec::MaxPooling2d(s) | LayerSpec::AveragePooling2d(s) => s.name.as_deref(),
+            LayerSpec::GlobalAveragePooling2d(s) | LayerSpec::GlobalMaxPooling2d(s) => {
+                s.name.as_deref()
+            }
+            LayerSpec::Reshape(s) => s.name.as_deref(),
+            LayerSpec::SpatialDropout2d(s) => s.name.as_deref(),
             LayerSpec::Custom(s) => s.name.as_deref(),
         }
     }
@@ -683,6 +721,10 @@ impl LayerSpec {
             | LayerSpec::Multiply(s)
             | LayerSpec::Average(s)
             | LayerSpec::Concatenate(s) => &s.inputs,
+            LayerSpec::MaxPooling2d(s) | LayerSpec::AveragePooling2d(s) => &s.inputs,
+            LayerSpec::GlobalAveragePooling2d(s) | LayerSpec::GlobalMaxPooling2d(s) => &s.inputs,
+            LayerSpec::Reshape(s) => &s.inputs,
+            LayerSpec::SpatialDropout2d(s) => &s.inputs,
             LayerSpec::Custom(s) => &s.inputs,
         }
     }
@@ -704,6 +746,12 @@ impl LayerSpec {
             | LayerSpec::Multiply(s)
             | LayerSpec::Average(s)
             | LayerSpec::Concatenate(s) => &mut s.inputs,
+            LayerSpec::MaxPooling2d(s) | LayerSpec::AveragePooling2d(s) => &mut s.inputs,
+            LayerSpec::GlobalAveragePooling2d(s) | LayerSpec::GlobalMaxPooling2d(s) => {
+                &mut s.inputs
+            }
+            LayerSpec::Reshape(s) => &mut s.inputs,
+            LayerSpec::SpatialDropout2d(s) => &mut s.inputs,
             LayerSpec::Custom(s) => &mut s.inputs,
         }
     }
@@ -725,6 +773,10 @@ impl LayerSpec {
             | LayerSpec::Multiply(s)
             | LayerSpec::Average(s)
             | LayerSpec::Concatenate(s) => &mut s.name,
+            LayerSpec::MaxPooling2d(s) | LayerSpec::AveragePooling2d(s) => &mut s.name,
+            LayerSpec::GlobalAveragePooling2d(s) | LayerSpec::GlobalMaxPooling2d(s) => &mut s.name,
+            LayerSpec::Reshape(s) => &mut s.name,
+            LayerSpec::SpatialDropout2d(s) => &mut s.name,
             LayerSpec::Custom(s) => &mut s.name,
         }
     }
@@ -805,6 +857,12 @@ impl LayerSpec {
             | LayerSpec::Multiply(_)
             | LayerSpec::Average(_)
             | LayerSpec::Concatenate(_)
+            | LayerSpec::MaxPooling2d(_)
+            | LayerSpec::AveragePooling2d(_)
+            | LayerSpec::GlobalAveragePooling2d(_)
+            | LayerSpec::GlobalMaxPooling2d(_)
+            | LayerSpec::Reshape(_)
+            | LayerSpec::SpatialDropout2d(_)
             | LayerSpec::Custom(_) => None,
         }
     }
@@ -826,6 +884,10 @@ impl LayerSpec {
                 }
             }
             LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
+            LayerSpec::MaxPooling2d(s) => s.validate("max_pooling2d layer")?,
+            LayerSpec::AveragePooling2d(s) => s.validate("average_pooling2d layer")?,
+            LayerSpec::Reshape(s) => s.validate()?,
+            LayerSpec::SpatialDropout2d(s) => s.validate()?,
             LayerSpec::Dropout(s) | LayerSpec::AlphaDropout(s) if !(0.0..1.0).contains(&s.rate) => {
                 return Err(Error::Config(format!("dropout layer: `rate` must be in [0, 1), got {}", s.rate)))
             }
@@ -902,6 +964,18 @@ impl LayerSpec {
                 self.merge_op().expect("a merge spec has an operation"),
                 s.name.clone(),
             )),
+            LayerSpec::MaxPooling2d(s) => Box::new(Pooling2D::new(PoolKind::Max, s.clone())),
+            LayerSpec::AveragePooling2d(s) => {
+                Box::new(Pooling2D::new(PoolKind::Average, s.clone()))
+            }
+            LayerSpec::GlobalAveragePooling2d(s) => {
+                Box::new(GlobalPooling2D::new(PoolKind::Average, s.clone()))
+            }
+            LayerSpec::GlobalMaxPooling2d(s) => {
+                Box::new(GlobalPooling2D::new(PoolKind::Max, s.clone()))
+            }
+            LayerSpec::Reshape(s) => Box::new(Reshape::new(s.clone())),
+            LayerSpec::SpatialDropout2d(s) => Box::new(SpatialDropout2D::new(s.clone())),
             LayerSpec::Custom(s) => custom::instantiate(s)?,
         })
     }

@@ -1,0 +1,363 @@
+//! MaxPooling2D and AveragePooling2D (Keras' names and arguments), channels last.
+//!
+//! Shapes: x (B, H, W, C) or (B, H, W) taken as one channel; y (B, OH, OW, C) with OH, OW from
+//! [`Window2`] (`valid`/`same`, as TensorFlow). Per window of real (non-padded) inputs R:
+//! - max: y = max_R x; backward routes dy to the first arg-max recorded in forward;
+//! - average: y = Σ_R x / |R| (padding is not counted, as `tf.nn.avg_pool`); dx = dy / |R|.
+//!
+//! Source: Keras `MaxPooling2D` / `AveragePooling2D`; `tf.nn.max_pool2d`, `tf.nn.avg_pool2d`.
+
+use serde::{Deserialize, Serialize};
+
+use super::geometry::{image_shape, Padding, Size2, Window2};
+use super::{Layer, LayerSpec, Mode};
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng};
+
+/// Settings of a [`Pooling2D`] layer (Keras' `pool_size`, `strides`, `padding`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolingSpec {
+    /// Window size, an int or a pair (default 2).
+    #[serde(default = "two")]
+    pub pool_size: Size2,
+    /// Step between windows (default: `pool_size`, as Keras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strides: Option<Size2>,
+    /// `valid` (default) or `same`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Layer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
+}
+
+fn two() -> Size2 {
+    Size2::square(2)
+}
+
+impl PoolingSpec {
+    /// A pooling window of `pool_size`, moved by itself, `valid` padding (Keras' defaults).
+    pub fn new(pool_size: impl Into<Size2>) -> Self {
+        PoolingSpec {
+            pool_size: pool_size.into(),
+            strides: None,
+            padding: Padding::Valid,
+            name: None,
+            inputs: None,
+        }
+    }
+
+    /// Sets the strides.
+    pub fn strides(mut self, strides: impl Into<Size2>) -> Self {
+        self.strides = Some(strides.into());
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// The strides in effect: `strides`, else `pool_size`.
+    pub fn effective_strides(&self) -> Size2 {
+        self.strides.unwrap_or(self.pool_size)
+    }
+
+    /// Refuses a zero pool size or stride, naming `layer`.
+    pub fn validate(&self, layer: &str) -> Result<()> {
+        self.pool_size.check_positive(layer, "`pool_size`")?;
+        self.effective_strides().check_positive(layer, "`strides`")
+    }
+}
+
+impl Default for PoolingSpec {
+    fn default() -> Self {
+        PoolingSpec::new(2)
+    }
+}
+
+impl From<usize> for PoolingSpec {
+    fn from(n: usize) -> Self {
+        PoolingSpec::new(n)
+    }
+}
+
+impl From<(usize, usize)> for PoolingSpec {
+    fn from(size: (usize, usize)) -> Self {
+        PoolingSpec::new(size)
+    }
+}
+
+impl From<Size2> for PoolingSpec {
+    fn from(size: Size2) -> Self {
+        PoolingSpec::new(size)
+    }
+}
+
+impl LayerSpec {
+    /// A MaxPooling2D layer: `LayerSpec::max_pooling2d(2)`, or a [`PoolingSpec`] for strides
+    /// and padding.
+    ///
+    /// ```
+    /// use deeptrain::layers::{Padding, PoolingSpec};
+    /// use deeptrain::{LayerSpec, Sequential};
+    /// let model = Sequential::new(&[6, 6, 3])
+    ///     .add(LayerSpec::max_pooling2d(2))
+    ///     .add(LayerSpec::average_pooling2d(PoolingSpec::new(3).strides(2).padding(Padding::Same)))
+    ///     .build(1)
+    ///     .unwrap();
+    /// assert_eq!(model.output_shapes().last().unwrap(), &[2, 2, 3]);
+    /// ```
+    pub fn max_pooling2d(spec: impl Into<PoolingSpec>) -> Self {
+        LayerSpec::MaxPooling2d(spec.into())
+    }
+
+    /// An AveragePooling2D layer (see [`LayerSpec::max_pooling2d`]).
+    pub fn average_pooling2d(spec: impl Into<PoolingSpec>) -> Self {
+        LayerSpec::AveragePooling2d(spec.into())
+    }
+}
+
+/// Which statistic a pooling layer takes over its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The largest value.
+    Max,
+    /// The mean of the real (non-padded) values.
+    Average,
+}
+
+impl PoolKind {
+    fn base_name(self) -> &'static str {
+        match self {
+            PoolKind::Max => "max_pooling2d",
+            PoolKind::Average => "average_pooling2d",
+        }
+    }
+}
+
+/// A 2-D max or average pooling layer.
+pub struct Pooling2D {
+    kind: PoolKind,
+    spec: PoolingSpec,
+    name: String,
+    window: Window2,
+    channels: usize,
+    /// (0, OH, OW, C): the output shape with the batch written in forward.
+    output_shape: Vec<usize>,
+    /// Max: per output value, the flat index into the input of its arg-max (reused buffer).
+    argmax: Vec<usize>,
+    /// Average: per output position (OH·OW), the number of real inputs in its window.
+    counts: Vec<f32>,
+}
+
+impl Pooling2D {
+    /// An unbuilt pooling layer.
+    pub fn new(kind: PoolKind, spec: PoolingSpec) -> Self {
+        Pooling2D {
+            kind,
+            name: spec.name.clone().unwrap_or_default(),
+            spec,
+            window: Window2::new(
+                0,
+                0,
+                Size2::square(1),
+                Size2::square(1),
+                Size2::square(1),
+                Padding::Valid,
+            ),
+            channels: 0,
+            output_shape: Vec::new(),
+            argmax: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{} layer `{}`", self.kind.base_name(), self.name)
+    }
+}
+
+/// The real (non-padded) taps of window (oh, ow): (input row, input col) pairs, row-major.
+fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (rows, cols) = (window.rows, window.cols);
+    (0..rows.kernel)
+        .filter_map(move |kh| rows.source(oh, kh))
+        .flat_map(move |ih| {
+            (0..cols.kernel).filter_map(move |kw| cols.source(ow, kw).map(|iw| (ih, iw)))
+        })
+}
+
+impl Layer for Pooling2D {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "MaxPooling2D",
+            PoolKind::Average => "AveragePooling2D",
+        }
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let label = self.label();
+        self.spec.validate(&label)?;
+        let (h, w, c) = image_shape(&label, input_shape)?;
+        if input_shape.contains(&0) {
+            return Err(Error::Shape(format!(
+                "{label}: expects a non-empty image, got {input_shape:?}"
+            )));
+        }
+        let strides = self.spec.effective_strides();
+        self.window = Window2::new(
+            h,
+            w,
+            self.spec.pool_size,
+            strides,
+            Size2::square(1),
+            self.spec.padding,
+        );
+        let (oh, ow) = self.window.output();
+        if oh == 0 || ow == 0 {
+            return Err(Error::Shape(format!(
+                "{label}: pool_size {} does not fit in a {h}×{w} input with padding \"valid\"",
+                self.spec.pool_size
+            )));
+        }
+        self.channels = c;
+        self.output_shape = vec![0, oh, ow, c];
+        self.counts = (0..oh * ow)
+            .map(|p| taps(self.window, p / ow, p % ow).count() as f32)
+            .collect();
+        Ok(vec![oh, ow, c])
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, _mode: Mode) {
+        let batch = input.rows();
+        self.output_shape[0] = batch;
+        output.resize(&self.output_shape);
+        let (oh, ow) = self.window.output();
+        let (iw, c) = (self.window.cols.input, self.channels);
+        let in_len = input.row_len();
+        let out_len = oh * ow * c;
+        let x = input.data();
+        if self.kind == PoolKind::Max {
+            self.argmax.resize(batch * out_len, 0);
+        }
+        let y = output.data_mut();
+        for n in 0..batch {
+            for p in 0..oh * ow {
+                let at = n * out_len + p * c;
+                let out = &mut y[at..at + c];
+                match self.kind {
+                    PoolKind::Max => {
+                        let idx = &mut self.argmax[at..at + c];
+                        let mut first = true;
+                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
+                            let base = n * in_len + (ih * iw + iw_) * c;
+                            let src = &x[base..base + c];
+                            if first {
+                                out.copy_from_slice(src);
+                                idx.iter_mut().enumerate().for_each(|(k, i)| *i = base + k);
+                                first = false;
+                                continue;
+                            }
+                            for k in 0..c {
+                                // Strict: the first maximum in scan order wins a tie.
+                                if src[k] > out[k] {
+                                    out[k] = src[k];
+                                    idx[k] = base + k;
+                                }
+                            }
+                        }
+                    }
+                    PoolKind::Average => {
+                        out.fill(0.0);
+                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
+                            let base = n * in_len + (ih * iw + iw_) * c;
+                            out.iter_mut()
+                                .zip(&x[base..base + c])
+                                .for_each(|(o, v)| *o += v);
+                        }
+                        let count = self.counts[p];
+                        out.iter_mut().for_each(|o| *o /= count);
+                    }
+                }
+            }
+        }
+    }
+
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        let Some(dx) = grad_input else { return };
+        dx.resize_zeroed(input.shape());
+        let d = dx.data_mut();
+        let dy = grad_output.data();
+        match self.kind {
+            PoolKind::Max => {
+                for (&i, &g) in self.argmax.iter().zip(dy) {
+                    d[i] += g;
+                }
+            }
+            PoolKind::Average => {
+                let (oh, ow) = self.window.output();
+                let (iw, c) = (self.window.cols.input, self.channels);
+                let in_len = input.row_len();
+                let out_len = oh * ow * c;
+                for n in 0..input.rows() {
+                    for p in 0..oh * ow {
+                        let at = n * out_len + p * c;
+                        let count = self.counts[p];
+                        let g = &dy[at..at + c];
+                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
+                            let base = n * in_len + (ih * iw + iw_) * c;
+                            d[base..base + c]
+                                .iter_mut()
+                                .zip(g)
+                                .for_each(|(o, g)| *o += g / count);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn spec(&self) -> LayerSpec {
+        let spec = PoolingSpec {
+            name: Some(self.name.clone()),
+            inputs: None,
+            ..self.spec.clone()
+        };
+        match self.kind {
+            PoolKind::Max => LayerSpec::MaxPooling2d(spec),
+            PoolKind::Average => LayerSpec::AveragePooling2d(spec),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let padding = match self.spec.padding {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+        };
+        format!(
+            "pool {}, strides {}, {padding}",
+            self.spec.pool_size,
+            self.spec.effective_strides()
+        )
+    }
+}
