@@ -206,7 +206,11 @@ fn cnn() -> Sequential {
                 .padding(Padding::Same)
                 .activation(Activation::Relu),
         )
-        .add(Conv2dSpec::new(8, 3).strides(2).activation(Activation::Relu))
+        .add(
+            Conv2dSpec::new(8, 3)
+                .strides(2)
+                .activation(Activation::Relu),
+        )
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(10).activation(Activation::Softmax))
         .build(1)
