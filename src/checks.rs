@@ -24,23 +24,31 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// The activation each Dense layer feeds: its own, or for a linear one the next activation
-/// layer's before the next Dense layer.
+/// A layer with a kernel of its own (Dense, Conv2D): its activation and kernel initializer.
+fn weighted(spec: &LayerSpec) -> Option<(Activation, Initializer)> {
+    match spec {
+        LayerSpec::Dense(d) => Some((d.activation, d.kernel_initializer)),
+        LayerSpec::Conv2d(c) => Some((c.activation, c.kernel_initializer)),
+        _ => None,
+    }
+}
+
+/// The activation each Dense or Conv2D layer feeds: its own, or for a linear one the next
+/// activation layer's before the next such layer.
 fn dense_activations(layers: &[LayerSpec]) -> Vec<(usize, Activation)> {
     layers
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| match l {
-            LayerSpec::Dense(d) if d.activation != Activation::Linear => Some((i, d.activation)),
-            LayerSpec::Dense(_) => {
+        .filter_map(|(i, l)| match weighted(l)? {
+            (activation, _) if activation != Activation::Linear => Some((i, activation)),
+            _ => {
                 let next = layers[i + 1..]
                     .iter()
-                    .take_while(|s| !matches!(s, LayerSpec::Dense(_)))
+                    .take_while(|s| weighted(s).is_none())
                     .find_map(|s| s.applied_activation())
                     .unwrap_or(Activation::Linear);
                 Some((i, next))
             }
-            _ => None,
         })
         .collect()
 }
@@ -62,10 +70,7 @@ pub fn check(layers: &[LayerSpec], scale: Scale, optimizer: &OptimizerSpec) -> V
         .filter(|(_, a)| *a == Activation::Selu)
         .map(|&(i, _)| i)
         .collect();
-    let init_of = |i: usize| match &layers[i] {
-        LayerSpec::Dense(d) => d.kernel_initializer,
-        _ => Initializer::Auto,
-    };
+    let init_of = |i: usize| weighted(&layers[i]).map_or(Initializer::Auto, |(_, init)| init);
     if !selu.is_empty() {
         let wrong: Vec<String> = selu
             .iter()
@@ -183,20 +188,16 @@ fn is_glorot(init: Initializer) -> bool {
     matches!(init, Initializer::VarianceScaling { scale, mode: crate::init::FanMode::FanAvg, .. } if scale == 1.0)
 }
 
-/// (inputs, units) of Dense layer `i`, the inputs from the previous Dense layer's units (or 0
-/// for the first, which only matters for the variance comparison).
+/// (inputs, units) of Dense or Conv2D layer `i` (a conv's units are its filters), the inputs
+/// from the previous such layer's units (or its own for the first, which only matters for the
+/// variance comparison).
 fn kernel_shape(layers: &[LayerSpec], i: usize) -> (usize, usize) {
-    let units = match &layers[i] {
-        LayerSpec::Dense(d) => d.units,
-        _ => 0,
+    let units_of = |l: &LayerSpec| match l {
+        LayerSpec::Dense(d) => Some(d.units),
+        LayerSpec::Conv2d(c) => Some(c.filters),
+        _ => None,
     };
-    let fan_in = layers[..i]
-        .iter()
-        .rev()
-        .find_map(|l| match l {
-            LayerSpec::Dense(d) => Some(d.units),
-            _ => None,
-        })
-        .unwrap_or(units);
+    let units = units_of(&layers[i]).unwrap_or(0);
+    let fan_in = layers[..i].iter().rev().find_map(units_of).unwrap_or(units);
     (fan_in, units)
 }

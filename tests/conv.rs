@@ -541,3 +541,48 @@ fn summary_shows_image_shapes_and_conv_parameters() {
     assert!(line("c2 (Conv2D)").contains(" 200 "), "{summary}");
     assert!(line("c2 (Conv2D)").contains("3×2 same /2"), "{summary}");
 }
+
+/// The configuration checks see convolutions as they see Dense layers: a SELU conv with Glorot
+/// weights is named in `selu_init`; with LeCun normal (or `auto`, which picks it) it is not.
+#[test]
+fn configuration_checks_cover_conv_layers() {
+    let warnings = |init: &str| {
+        let spec = spec_with_layers(&format!(
+            r#"
+[[layers]]
+type = "conv2d"
+name = "c1"
+filters = 4
+kernel_size = 3
+activation = "selu"
+kernel_initializer = "{init}"
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+kernel_initializer = "lecun_normal"
+"#
+        ))
+        .unwrap();
+        let model = spec.build_model(&[8, 8], None).unwrap();
+        deeptrain::checks::check(
+            &model.layer_specs(),
+            deeptrain::Scale::Standard,
+            &spec.optimizer,
+        )
+    };
+    let found = warnings("glorot_uniform");
+    let ids: Vec<&str> = found.iter().map(|w| w.id).collect();
+    assert!(ids.contains(&"selu_init"), "{found:?}");
+    let selu = found.iter().find(|w| w.id == "selu_init").unwrap();
+    assert!(selu.message.contains("c1"), "{selu}");
+    for init in ["lecun_normal", "auto"] {
+        assert!(
+            warnings(init).iter().all(|w| w.id != "selu_init"),
+            "{init}: {:?}",
+            warnings(init)
+        );
+    }
+}
