@@ -6,7 +6,8 @@
 //! step (and the first step of each epoch) and records, per layer: the activations' mean and
 //! standard deviation, the fraction of saturated units (sigmoid, tanh, hard sigmoid outputs
 //! within 0.02 of a bound), the fraction of dead units (ReLU units that output 0 for the whole
-//! batch), the kernel gradient's L2 norm, mean and standard deviation, and the update-to-weight
+//! batch; on images (N, H, W, C) a unit is a channel, so for a convolution these are its dead
+//! filters: 0 at every position of every sample), the kernel gradient's L2 norm, mean and standard deviation, and the update-to-weight
 //! ratio ‖Δw‖/‖w‖ of that step. Sampled steps copy one kernel per layer; others cost a counter.
 
 use std::fmt::Write as _;
@@ -40,7 +41,8 @@ pub struct LayerStats {
     pub act_std: f64,
     /// Fraction of outputs near a bound (sigmoid-like and tanh layers).
     pub saturated: Option<f64>,
-    /// Fraction of units that output 0 for the whole batch (ReLU layers).
+    /// Fraction of units (the last axis: a convolution's filters) that output 0 for the whole
+    /// batch, at every position (ReLU layers).
     pub dead: Option<f64>,
     /// L2 norm of the kernel gradient.
     pub grad_norm: Option<f64>,
@@ -223,7 +225,8 @@ impl Observer for Diagnostics {
             _ => None,
         };
         let dead = (activation == Activation::Relu).then(|| {
-            let units = output.row_len().max(1);
+            // Per unit of the last axis: a Dense unit, or a conv filter over every position.
+            let units = output.shape().last().copied().unwrap_or(1).max(1);
             let mut alive = vec![false; units];
             for row in values.chunks_exact(units) {
                 alive.iter_mut().zip(row).for_each(|(a, &v)| *a |= v > 0.0);

@@ -197,3 +197,58 @@ fn summary_counts_moving_statistics_as_non_trainable() {
     let summary = model.summary();
     assert!(summary.contains("Non-trainable params: 44"), "{summary}");
 }
+
+/// A batch norm that cannot fold (a dropout layer stands between it and the next Dense layer)
+/// is kept as itself after an earlier one was folded away: it is taken by its own index among
+/// the model's layers, not by its place in the folded model.
+#[test]
+fn an_unfoldable_batch_norm_after_a_folded_one_is_kept_as_it_is() {
+    let mut model = Sequential::new(&[6])
+        .add(DenseSpec::new(8))
+        .add(bn())
+        .add(LayerSpec::activation(Activation::Relu))
+        .add(bn())
+        .add(LayerSpec::Dropout(deeptrain::layers::DropoutSpec {
+            rate: 0.1,
+            name: None,
+            inputs: None,
+        }))
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(4)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.05).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+    let mut x = pseudo_random(&[32, 6], 31, 3.0);
+    x.data_mut().iter_mut().for_each(|v| *v += 1.0);
+    let y = Targets::Classes((0..32).map(|i| (i % 3) as u32).collect());
+    for _ in 0..100 {
+        model.train_step(&x, &y, &mut []).unwrap();
+    }
+    let (mut folded, count) = model.fold_batch_norm().unwrap();
+    assert_eq!(count, 1);
+    let classes: Vec<&str> = folded.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(
+        classes,
+        [
+            "Dense",
+            "Activation",
+            "BatchNormalization",
+            "Dropout",
+            "Dense"
+        ]
+    );
+    let before = model.predict(&x, 32).unwrap();
+    let after = folded.predict(&x, 32).unwrap();
+    let worst = before
+        .data()
+        .iter()
+        .zip(after.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "largest probability difference {worst}");
+}

@@ -158,3 +158,72 @@ fn presets_and_compare() {
     let b = std::fs::read_to_string(out.join("activation=elu/history.csv")).unwrap();
     assert_ne!(a.lines().nth(1), b.lines().nth(1));
 }
+
+/// On a convolution a dead unit is a filter whose ReLU output is 0 at every position of every
+/// sample: three of four filters are killed by a large negative bias, and the diagnostics count
+/// 3/4 and say so in the `dead_relus` verdict. The fourth is 0 on the left of every image (its
+/// inputs are 0 there) but alive on the right: a filter, not a position, is the unit.
+#[test]
+fn dead_filters_of_a_conv_layer_are_found() {
+    use deeptrain::diagnostics::{verdicts, Diagnostics};
+    use deeptrain::layers::{Conv2dSpec, Padding};
+    use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Sequential, Sgd, Targets, Tensor};
+    let mut model = Sequential::new(&[6, 6, 2])
+        .add(
+            Conv2dSpec::new(4, 3)
+                .padding(Padding::Same)
+                .activation(Activation::Relu)
+                .named("conv"),
+        )
+        .add(LayerSpec::flatten())
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(1)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.01).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+    // Filters 0, 1 and 3 can never fire on inputs in [0, 1); filter 2 is alive.
+    for f in [0, 1, 3] {
+        model.layers_mut()[0].params_mut()[1].value.data_mut()[f] = -100.0;
+    }
+    // Filter 2 sums its window (all ones) minus 0.5.
+    let kernel = model.layers_mut()[0].params_mut()[0].value.data_mut();
+    for tap in 0..18 {
+        kernel[tap * 4 + 2] = 1.0;
+    }
+    model.layers_mut()[0].params_mut()[1].value.data_mut()[2] = -0.5;
+    // Columns 0..3 of every image are 0: filter 2 is 0 at output columns 0 and 1.
+    let x = Tensor::from_vec(
+        (0..8 * 72)
+            .map(|i| {
+                let column = (i / 2) % 6;
+                if column < 3 {
+                    0.0
+                } else {
+                    0.5 + (i % 7) as f32 / 14.0
+                }
+            })
+            .collect(),
+        &[8, 6, 6, 2],
+    );
+    let y = Targets::Classes((0..8).map(|i| i % 3).collect());
+    let diagnostics = Diagnostics::new(1);
+    model.set_observer(Some(Box::new(diagnostics.clone())));
+    for _ in 0..3 {
+        model.train_step(&x, &y, &mut []).unwrap();
+    }
+    let rows = diagnostics.rows();
+    let conv = rows.iter().rev().find(|r| r.name == "conv").unwrap();
+    assert_eq!(conv.class, "Conv2D");
+    assert_eq!(conv.dead, Some(0.75));
+    assert!(conv.grad_norm.unwrap() > 0.0);
+    let dead = verdicts(&rows)
+        .into_iter()
+        .find(|v| v.kind == "dead_relus")
+        .expect("a dead_relus verdict");
+    assert!(dead.finding.contains("conv 75%"), "{}", dead.finding);
+}

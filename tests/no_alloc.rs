@@ -12,6 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use deeptrain::layers::{Conv2dSpec, Padding};
 use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd, Targets, Tensor};
 
 struct Counting;
@@ -42,17 +43,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Held by each test function: the allocation count and the thread count are global to the
+/// process, and the test harness runs functions on parallel threads.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
 type Product = (usize, usize, usize, bool, bool, bool);
-
-/// The allocation counter and the thread count are global to the process: the test functions
-/// take turns.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn steady_state_train_step_does_not_allocate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    // One test function: the thread count is global to the process.
     for threads in [1, 2] {
         deeptrain::linalg::set_num_threads(threads);
         assert_steady_state_step_allocates_only_in_gemm(chain(), &[28, 28], &CHAIN_PRODUCTS);
@@ -233,3 +233,45 @@ fn steady_state_train_step_with_pooling_layers_does_not_allocate() {
         assert_steady_state_step_allocates_only_in_gemm(model, &[8, 8, 3], &products);
     }
 }
+
+#[test]
+fn steady_state_conv_train_step_does_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        assert_steady_state_step_allocates_only_in_gemm(cnn(), &[12, 12, 2], &CNN_PRODUCTS);
+    }
+}
+
+/// conv 4 3×3 same → conv 8 3×3 /2 → dense 10: im2col, col2im (into the first conv's output
+/// gradient) and their buffers.
+fn cnn() -> Sequential {
+    Sequential::new(&[12, 12, 2])
+        .add(
+            Conv2dSpec::new(4, 3)
+                .padding(Padding::Same)
+                .activation(Activation::Relu),
+        )
+        .add(
+            Conv2dSpec::new(8, 3)
+                .strides(2)
+                .activation(Activation::Relu),
+        )
+        .add(LayerSpec::flatten())
+        .add(DenseSpec::new(10).activation(Activation::Softmax))
+        .build(1)
+        .unwrap()
+}
+
+/// P = 32·12·12 = 4608 positions × K = 3·3·2 taps for the first conv, 32·5·5 = 800 × 36 for
+/// the second.
+const CNN_PRODUCTS: [Product; 8] = [
+    (4608, 18, 4, false, false, false), // forward: cols·W per conv, then the Dense layer
+    (800, 36, 8, false, false, false),
+    (32, 200, 10, false, false, false),
+    (200, 32, 10, true, false, true), // backward of the Dense layer: dW, dx
+    (32, 10, 200, false, true, false),
+    (800, 8, 36, false, true, false), // second conv: dcols = dz·Wᵀ, dW = colsᵀ·dz
+    (36, 800, 8, true, false, true),
+    (18, 4608, 4, true, false, true), // the first conv reads the model input: no dx
+];

@@ -667,7 +667,7 @@ fn summary_shows_the_output_shapes() {
         "(None, 9, 9)",
         "(None, 5, 5, 1)",
         "(None, 3, 3, 1)",
-        "(None, 1,)",
+        "(None, 1)",
         "pool 2×2, strides 2×2, same",
     ] {
         assert!(summary.contains(row), "`{row}` not in:\n{summary}");

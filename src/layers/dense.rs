@@ -57,18 +57,90 @@ impl Dense {
     pub fn kernel(&self) -> &Tensor {
         &self.params[KERNEL].value
     }
+}
 
-    fn add_bias_and_activate(&self, out: &mut Tensor) {
-        let units = self.spec.units;
-        let activation = self.spec.activation;
-        let bias = self.params.get(BIAS).map(|p| p.value.data());
-        parallel::chunks_mut(
-            out.data_mut(),
-            activation.parallel_min_elements(),
-            units,
-            &|_, rows| add_bias_and_activate(rows, bias, activation, units),
-        );
-    }
+/// out ← f(out + b) in place, for rows of `units` values, in parallel (the epilogue of an
+/// affine map shared with [`super::Conv2d`]).
+pub(super) fn bias_and_activation(
+    out: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    parallel::chunks_mut(
+        out,
+        activation.parallel_min_elements(),
+        units,
+        &|_, rows| add_bias_and_activate(rows, bias, activation, units),
+    );
+}
+
+/// z ← z + b and y = f(z), keeping z (the logits of a fused loss, or the input of an
+/// activation whose derivative needs it), for rows of `units` values, in parallel.
+pub(super) fn bias_and_activation_keeping_z(
+    z: &mut [f32],
+    output: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    assert_eq!(z.len(), output.len(), "z and y differ in length");
+    let out = SharedMut::new(output);
+    let min_len = activation.parallel_min_elements();
+    parallel::chunks_mut(z, min_len, units, &|at, rows| {
+        if let Some(b) = bias {
+            add_bias(rows, b);
+        }
+        // SAFETY: `output` has z's length; the chunks are disjoint.
+        let y = unsafe { out.slice(at..at + rows.len()) };
+        y.copy_from_slice(rows);
+        activation.forward_in_place(y, units);
+    });
+}
+
+/// dz = dy ⊙ f'(z) into `dz` (resized to dy's shape), for rows of `units` values; `z` is read
+/// only when the activation needs its input.
+pub(super) fn activation_backward(
+    activation: Activation,
+    z: &[f32],
+    y: &Tensor,
+    dy: &Tensor,
+    dz: &mut Tensor,
+    units: usize,
+) {
+    let z: &[f32] = if activation.needs_input() { z } else { &[] };
+    let (y, dy_data) = (y.data(), dy.data());
+    dz.resize(dy.shape());
+    parallel::chunks_mut(
+        dz.data_mut(),
+        activation.parallel_min_elements(),
+        units,
+        &|at, dz| {
+            let rows = at..at + dz.len();
+            dz.copy_from_slice(&dy_data[rows.clone()]);
+            let z = if z.is_empty() { z } else { &z[rows.clone()] };
+            activation.backward_in_place(z, &y[rows], dz, units);
+        },
+    );
+}
+
+/// db = Σ over rows of dz (rows of `units` values), split by columns so that each sum runs in
+/// the same order whatever the thread count.
+pub(super) fn bias_gradient(dz: &[f32], units: usize, db: &mut [f32]) {
+    let min_columns = if dz.len() >= PARALLEL_MIN_ELEMENTS {
+        16
+    } else {
+        units
+    };
+    parallel::chunks_mut(db, min_columns, 16, &|at, db| {
+        let columns = at..at + db.len();
+        db.fill(0.0);
+        for row in dz.chunks_exact(units) {
+            db.iter_mut()
+                .zip(&row[columns.clone()])
+                .for_each(|(g, &d)| *g += d);
+        }
+    });
 }
 
 /// rows ← f(rows + b), for whole rows of `units` values.
@@ -148,26 +220,20 @@ impl Layer for Dense {
         if self.keeps_z() {
             // Keep z: the logits for a fused loss, or the input of an activation whose
             // derivative needs it (GELU, Swish, Mish); y = f(z).
-            let mut z = std::mem::take(&mut self.z);
-            z.resize(&[batch, units]);
-            matmul(x, w, z.data_mut(), false);
+            self.z.resize(&[batch, units]);
+            matmul(x, w, self.z.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
-            let activation = self.spec.activation;
-            let out = SharedMut::new(output.data_mut());
-            let min_len = activation.parallel_min_elements();
-            parallel::chunks_mut(z.data_mut(), min_len, units, &|at, rows| {
-                if let Some(b) = bias {
-                    add_bias(rows, b);
-                }
-                // SAFETY: `output` has z's length; the chunks are disjoint.
-                let y = unsafe { out.slice(at..at + rows.len()) };
-                y.copy_from_slice(rows);
-                activation.forward_in_place(y, units);
-            });
-            self.z = z;
+            bias_and_activation_keeping_z(
+                self.z.data_mut(),
+                output.data_mut(),
+                bias,
+                self.spec.activation,
+                units,
+            );
         } else {
             matmul(x, w, output.data_mut(), false);
-            self.add_bias_and_activate(output);
+            let bias = self.params.get(BIAS).map(|p| p.value.data());
+            bias_and_activation(output.data_mut(), bias, self.spec.activation, units);
         }
     }
 
@@ -183,24 +249,13 @@ impl Layer for Dense {
         let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
             grad_output
         } else {
-            let activation = self.spec.activation;
-            let z: &[f32] = if activation.needs_input() {
-                self.z.data()
-            } else {
-                &[]
-            };
-            let (y, dy) = (output.data(), grad_output.data());
-            self.dz.resize(grad_output.shape());
-            parallel::chunks_mut(
-                self.dz.data_mut(),
-                activation.parallel_min_elements(),
+            activation_backward(
+                self.spec.activation,
+                self.z.data(),
+                output,
+                grad_output,
+                &mut self.dz,
                 units,
-                &|at, dz| {
-                    let rows = at..at + dz.len();
-                    dz.copy_from_slice(&dy[rows.clone()]);
-                    let z = if z.is_empty() { z } else { &z[rows.clone()] };
-                    activation.backward_in_place(z, &y[rows], dz, units);
-                },
             );
             &self.dz
         };
@@ -222,22 +277,8 @@ impl Layer for Dense {
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
-            // db = Σ_B dz, split by columns so that each sum runs in the same order.
-            let dz = dz.data();
-            let min_columns = if dz.len() >= PARALLEL_MIN_ELEMENTS {
-                16
-            } else {
-                units
-            };
-            parallel::chunks_mut(bias.grad.data_mut(), min_columns, 16, &|at, db| {
-                let columns = at..at + db.len();
-                db.fill(0.0);
-                for row in dz.chunks_exact(units) {
-                    db.iter_mut()
-                        .zip(&row[columns.clone()])
-                        .for_each(|(g, &d)| *g += d);
-                }
-            });
+            // db = Σ_B dz.
+            bias_gradient(dz.data(), units, bias.grad.data_mut());
             if let Some(rate) = self.fused_descent {
                 bias.value
                     .data_mut()

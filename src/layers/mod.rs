@@ -13,6 +13,7 @@
 mod activation;
 mod batch_norm;
 mod builders;
+mod conv2d;
 mod custom;
 mod dense;
 mod dropout;
@@ -28,6 +29,7 @@ mod spatial_dropout;
 
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormalization;
+pub use conv2d::{Conv2d, Conv2dSpec};
 pub use custom::{
     is_registered, layer_spec_from_table, layer_spec_to_table, register_layer, serde_layers,
     CustomLayerSpec, LayerFactory,
@@ -266,6 +268,9 @@ pub enum LayerSpec {
     /// Fully connected layer.
     #[serde(alias = "Dense")]
     Dense(DenseSpec),
+    /// 2-D convolution, channels last: `{ type = "conv2d", filters = 32, kernel_size = 3 }`.
+    #[serde(alias = "Conv2D")]
+    Conv2d(Conv2dSpec),
     /// Flattens each sample to one axis.
     #[serde(alias = "Flatten")]
     Flatten(FlattenSpec),
@@ -605,6 +610,9 @@ impl LayerSpec {
             LayerSpec::Dense(d) => elements
                 .saturating_mul(d.units as u64)
                 .saturating_add(d.units as u64),
+            LayerSpec::Conv2d(c) => {
+                conv_kernel_len(c, input_shape).saturating_add(c.filters as u64)
+            }
             LayerSpec::BatchNormalization(_) => 4 * input_shape.last().copied().unwrap_or(0) as u64,
             LayerSpec::Prelu(_) => elements,
             _ => 0,
@@ -619,6 +627,7 @@ impl LayerSpec {
             .fold(1u64, |a, &d| a.saturating_mul(d as u64));
         match self {
             LayerSpec::Dense(d) => elements.saturating_mul(d.units as u64),
+            LayerSpec::Conv2d(c) => conv_kernel_len(c, input_shape),
             LayerSpec::Prelu(_) => elements,
             _ => 0,
         }
@@ -628,6 +637,7 @@ impl LayerSpec {
     pub fn base_name(&self) -> &'static str {
         match self {
             LayerSpec::Dense(_) => "dense",
+            LayerSpec::Conv2d(_) => "conv2d",
             LayerSpec::Flatten(_) => "flatten",
             LayerSpec::Activation(_) => "activation",
             LayerSpec::LeakyRelu(_) => "leaky_relu",
@@ -665,6 +675,7 @@ impl LayerSpec {
     pub fn name(&self) -> Option<&str> {
         match self {
             LayerSpec::Dense(s) => s.name.as_deref(),
+            LayerSpec::Conv2d(s) => s.name.as_deref(),
             LayerSpec::Flatten(s) => s.name.as_deref(),
             LayerSpec::Activation(s) => s.name.as_deref(),
             LayerSpec::LeakyRelu(s) => s.name.as_deref(),
@@ -707,6 +718,7 @@ impl LayerSpec {
     fn inputs_slot(&self) -> &Option<Vec<String>> {
         match self {
             LayerSpec::Dense(s) => &s.inputs,
+            LayerSpec::Conv2d(s) => &s.inputs,
             LayerSpec::Flatten(s) => &s.inputs,
             LayerSpec::Activation(s) => &s.inputs,
             LayerSpec::LeakyRelu(s) => &s.inputs,
@@ -732,6 +744,7 @@ impl LayerSpec {
     fn inputs_slot_mut(&mut self) -> &mut Option<Vec<String>> {
         match self {
             LayerSpec::Dense(s) => &mut s.inputs,
+            LayerSpec::Conv2d(s) => &mut s.inputs,
             LayerSpec::Flatten(s) => &mut s.inputs,
             LayerSpec::Activation(s) => &mut s.inputs,
             LayerSpec::LeakyRelu(s) => &mut s.inputs,
@@ -759,6 +772,7 @@ impl LayerSpec {
     fn name_slot_mut(&mut self) -> &mut Option<String> {
         match self {
             LayerSpec::Dense(s) => &mut s.name,
+            LayerSpec::Conv2d(s) => &mut s.name,
             LayerSpec::Flatten(s) => &mut s.name,
             LayerSpec::Activation(s) => &mut s.name,
             LayerSpec::LeakyRelu(s) => &mut s.name,
@@ -784,13 +798,17 @@ impl LayerSpec {
     /// Whether `auto` initialization, looking past a layer for the activation that follows it,
     /// stops here (a layer with weights of its own, a merge, a custom layer).
     pub fn ends_auto_search(&self) -> bool {
-        matches!(self, LayerSpec::Dense(_) | LayerSpec::Custom(_)) || self.merge_op().is_some()
+        matches!(
+            self,
+            LayerSpec::Dense(_) | LayerSpec::Conv2d(_) | LayerSpec::Custom(_)
+        ) || self.merge_op().is_some()
     }
 
     /// The kernel initializer the spec names, for a layer type with a kernel.
     pub fn kernel_initializer(&self) -> Option<Initializer> {
         match self {
             LayerSpec::Dense(d) => Some(d.kernel_initializer),
+            LayerSpec::Conv2d(c) => Some(c.kernel_initializer),
             _ => None,
         }
     }
@@ -823,6 +841,17 @@ impl LayerSpec {
             LayerSpec::Dense(dense) if dense.bias_initializer == Initializer::Auto => Err(Error::Config(
                 "dense layer: `bias_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros".into(),
             )),
+            LayerSpec::Conv2d(conv) if conv.kernel_initializer == Initializer::Auto => {
+                let activation = match conv.activation {
+                    Activation::Linear => following.unwrap_or(Activation::Linear),
+                    own => own,
+                };
+                conv.kernel_initializer = activation.recommended_initializer();
+                Ok(())
+            }
+            LayerSpec::Conv2d(conv) if conv.bias_initializer == Initializer::Auto => Err(Error::Config(
+                "conv2d layer: `bias_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros".into(),
+            )),
             LayerSpec::Prelu(p) if p.alpha_initializer == Initializer::Auto => Err(Error::Config(
                 "prelu layer: `alpha_initializer = \"auto\"` has no meaning (auto picks a kernel initializer for the activation); use zeros or a constant".into(),
             )),
@@ -841,6 +870,7 @@ impl LayerSpec {
     pub fn applied_activation(&self) -> Option<Activation> {
         match self {
             LayerSpec::Dense(s) => Some(s.activation),
+            LayerSpec::Conv2d(s) => Some(s.activation),
             LayerSpec::Activation(s) => Some(s.activation),
             LayerSpec::LeakyRelu(s) => Some(Activation::LeakyRelu { alpha: s.alpha }),
             LayerSpec::Elu(s) => Some(Activation::Elu { alpha: s.alpha }),
@@ -883,6 +913,7 @@ impl LayerSpec {
                     c.validate()?;
                 }
             }
+            LayerSpec::Conv2d(s) => s.validate()?,
             LayerSpec::Prelu(s) => s.alpha_initializer.validate()?,
             LayerSpec::MaxPooling2d(s) => s.validate("max_pooling2d layer")?,
             LayerSpec::AveragePooling2d(s) => s.validate("average_pooling2d layer")?,
@@ -934,6 +965,7 @@ impl LayerSpec {
     pub fn instantiate(&self) -> Result<Box<dyn Layer>> {
         Ok(match self {
             LayerSpec::Dense(s) => Box::new(Dense::from_spec(s.clone())),
+            LayerSpec::Conv2d(s) => Box::new(Conv2d::from_spec(s.clone())),
             LayerSpec::Flatten(s) => Box::new(Flatten::new(s.name.clone())),
             LayerSpec::Activation(s) => {
                 Box::new(ActivationLayer::new(s.activation, s.name.clone()))
@@ -981,5 +1013,18 @@ impl LayerSpec {
     }
 }
 
-/// The largest number of units a Dense layer may have (guards against absurd specs).
+/// The largest number of units a Dense layer (or filters a Conv2D layer) may have (guards
+/// against absurd specs).
 pub const MAX_UNITS: usize = 1 << 24;
+
+/// kh·kw·C·F, the kernel size of a Conv2D layer on `input_shape` ((H, W) is one channel).
+fn conv_kernel_len(c: &Conv2dSpec, input_shape: &[usize]) -> u64 {
+    let channels = match input_shape {
+        [_, _, c] => *c as u64,
+        _ => 1,
+    };
+    (c.kernel_size.rows as u64)
+        .saturating_mul(c.kernel_size.cols as u64)
+        .saturating_mul(channels)
+        .saturating_mul(c.filters as u64)
+}

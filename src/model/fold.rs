@@ -1,11 +1,15 @@
-//! Folding batch normalization into a neighbouring Dense layer for inference.
+//! Folding batch normalization into a neighbouring Dense or Conv2D layer for inference.
 //!
 //! At inference a BatchNormalization layer is the per-feature affine map y = s·x + t with
-//! s = γ / sqrt(moving_variance + ε) and t = β - s·moving_mean. It folds:
-//! - into the Dense layer *before* it, when that layer has no activation (the textbook's
-//!   "BN before the activation" pattern): W'[:, j] = s_j W[:, j], b'_j = s_j b_j + t_j;
-//! - otherwise into the Dense layer right *after* it: W'[k, :] = s_k W[k, :],
-//!   b' = b + Σ_k t_k W[k, :].
+//! s = γ / sqrt(moving_variance + ε) and t = β - s·moving_mean. Both Dense (W (I, U)) and
+//! Conv2D (W (kh, kw, C, F), read as the (kh·kw·C, F) matrix of its im2col product) compute
+//! x·W + b per output feature, so the same algebra folds into either. It folds:
+//! - into the layer *before* it, when that layer has no activation (the textbook's
+//!   "BN before the activation" pattern): W'[.., j] = s_j W[.., j], b'_j = s_j b_j + t_j;
+//! - otherwise into the layer right *after* it: W'[.., k, :] = s_k W[.., k, :],
+//!   b' = b + Σ t_k W[.., k, :] (summed over every tap for a convolution). A convolution with
+//!   padding `same` is not folded into this way: its zero padding would not carry the shift t
+//!   at the borders.
 //!
 //! The folded model makes the same predictions (to float rounding) with one layer less per
 //! batch-norm layer. It is for inference: its optimizer state starts afresh.
@@ -84,19 +88,17 @@ impl Sequential {
         let specs = self.layer_specs();
         let mut out: Vec<Folded> = Vec::new();
         let mut folded = 0;
-        // An affine map (s, t) waiting to be folded into the next layer, if it is Dense.
-        let mut pending: Option<(Vec<f32>, Vec<f32>, usize)> = None;
+        // An affine map (s, t) waiting to be folded into the next layer, if it can take it,
+        // with the batch norm's place in `out` and its index among the model's layers.
+        let mut pending: Option<(Vec<f32>, Vec<f32>, usize, usize)> = None;
         for (i, (layer, spec)) in self.layers.iter().zip(&specs).enumerate() {
             let mut item = Folded::of(layer.as_ref(), spec.clone());
-            if let Some((s, t, bn_index)) = pending.take() {
-                match &mut item.spec {
-                    LayerSpec::Dense(dense)
-                        if s.len() == self.layers[i].params()[0].value.rows() =>
-                    {
-                        fold_into_next(dense, &mut item.params, &s, &t);
-                        folded += 1;
-                    }
-                    _ => out.insert(bn_index, self.unfolded(bn_index, &specs)),
+            if let Some((s, t, at, bn_index)) = pending.take() {
+                if takes_folded_input(&item.spec, self.layers[i].as_ref(), s.len()) {
+                    fold_into_next(&mut item, &s, &t);
+                    folded += 1;
+                } else {
+                    out.insert(at, self.unfolded(bn_index, &specs));
                 }
             }
             if let LayerSpec::BatchNormalization(_) = spec {
@@ -105,18 +107,18 @@ impl Sequential {
                     continue;
                 };
                 match out.last_mut() {
-                    Some(prev) if is_linear_dense(&prev.spec) => {
+                    Some(prev) if is_linear_affine(&prev.spec) => {
                         fold_into_previous(prev, &s, &t);
                         folded += 1;
                     }
-                    _ => pending = Some((s, t, out.len())),
+                    _ => pending = Some((s, t, out.len(), i)),
                 }
                 continue;
             }
             out.push(item);
         }
-        if let Some((_, _, bn_index)) = pending {
-            out.insert(bn_index, self.unfolded(bn_index, &specs));
+        if let Some((_, _, at, bn_index)) = pending {
+            out.insert(at, self.unfolded(bn_index, &specs));
         }
         let specs: Vec<LayerSpec> = out.iter().map(|f| f.spec.clone()).collect();
         let model = Sequential::from_specs(&self.input_shape, &specs, self.seed)?;
@@ -175,7 +177,7 @@ impl Sequential {
             // Into the linear Dense layer it reads, when only the batch norm reads that one:
             // the folded layer takes over the batch norm's readers.
             if let Some(p) = before.filter(|&p| {
-                is_linear_dense(&out[p].spec) && readers(&out, &outputs, &names[p]) == 1
+                is_linear_affine(&out[p].spec) && readers(&out, &outputs, &names[p]) == 1
             }) {
                 fold_into_previous(&mut out[p], &s, &t);
                 let absorbed_by = names[p].clone();
@@ -185,7 +187,8 @@ impl Sequential {
                 folded += 1;
                 continue;
             }
-            // Into the one Dense layer that reads it, when nothing else does (nor an output).
+            // Into the one Dense (or valid Conv2D) layer that reads it, when nothing else does
+            // (nor an output).
             let only_reader = (readers(&out, &outputs, &bn) == 1)
                 .then(|| {
                     out.iter()
@@ -194,19 +197,14 @@ impl Sequential {
                 .flatten();
             if let Some(n) = only_reader {
                 let layer = self.layers.iter().find(|l| l.name() == names[n]);
-                let rows = layer
-                    .and_then(|l| l.params().first())
-                    .map(|p| p.value.rows());
                 let next = &mut out[n];
-                if let (LayerSpec::Dense(dense), Some(rows)) = (&mut next.spec, rows) {
-                    if rows == s.len() {
-                        fold_into_next(dense, &mut next.params, &s, &t);
-                        next.spec.set_inputs(Some(read));
-                        out.remove(i);
-                        names.remove(i);
-                        folded += 1;
-                        continue;
-                    }
+                if layer.is_some_and(|l| takes_folded_input(&next.spec, l.as_ref(), s.len())) {
+                    fold_into_next(next, &s, &t);
+                    next.spec.set_inputs(Some(read));
+                    out.remove(i);
+                    names.remove(i);
+                    folded += 1;
+                    continue;
                 }
             }
             i += 1;
@@ -264,16 +262,46 @@ fn rename_reads(out: &mut [Folded], outputs: &mut [ModelOutput], from: &str, to:
     }
 }
 
-fn is_linear_dense(spec: &LayerSpec) -> bool {
-    matches!(spec, LayerSpec::Dense(d) if d.activation == Activation::Linear)
+/// For a layer computing x·W + b per output feature (Dense; Conv2D, W read as (kh·kw·C, F)):
+/// its number of outputs (W's last axis) and its `use_bias` flag.
+fn affine_parts(spec: &mut LayerSpec) -> Option<(usize, &mut bool)> {
+    match spec {
+        LayerSpec::Dense(d) => Some((d.units, &mut d.use_bias)),
+        LayerSpec::Conv2d(c) => Some((c.filters, &mut c.use_bias)),
+        _ => None,
+    }
 }
 
-/// W'[:, j] = s_j W[:, j]; b'_j = s_j b_j + t_j (the Dense layer gains a bias if it had none).
+/// A Dense or Conv2D layer without activation.
+fn is_linear_affine(spec: &LayerSpec) -> bool {
+    match spec {
+        LayerSpec::Dense(d) => d.activation == Activation::Linear,
+        LayerSpec::Conv2d(c) => c.activation == Activation::Linear,
+        _ => false,
+    }
+}
+
+/// Whether a batch norm of `features` features folds into `layer` after it: a Dense layer of
+/// that many inputs, or a Conv2D layer of that many input channels with padding `valid`.
+fn takes_folded_input(spec: &LayerSpec, layer: &dyn crate::layers::Layer, features: usize) -> bool {
+    let inputs = layer.params().first().map(|p| {
+        let shape = p.value.shape();
+        shape[shape.len().saturating_sub(2)]
+    });
+    let kind = match spec {
+        LayerSpec::Dense(_) => true,
+        LayerSpec::Conv2d(c) => c.padding == crate::layers::Padding::Valid,
+        _ => false,
+    };
+    kind && inputs == Some(features)
+}
+
+/// W'[.., j] = s_j W[.., j]; b'_j = s_j b_j + t_j (the layer gains a bias if it had none).
 fn fold_into_previous(prev: &mut Folded, s: &[f32], t: &[f32]) {
-    let LayerSpec::Dense(dense) = &mut prev.spec else {
+    let Some((units, use_bias)) = affine_parts(&mut prev.spec) else {
         return;
     };
-    let units = dense.units;
+    *use_bias = true;
     for row in prev.params[0].chunks_exact_mut(units) {
         row.iter_mut().zip(s).for_each(|(w, &sj)| *w *= sj);
     }
@@ -287,25 +315,24 @@ fn fold_into_previous(prev: &mut Folded, s: &[f32], t: &[f32]) {
     };
     prev.params.truncate(1);
     prev.params.push(bias);
-    dense.use_bias = true;
 }
 
-/// W'[k, :] = s_k W[k, :]; b' = b + Σ_k t_k W[k, :] (computed from the original W).
-fn fold_into_next(
-    dense: &mut crate::layers::DenseSpec,
-    params: &mut Vec<Vec<f32>>,
-    s: &[f32],
-    t: &[f32],
-) {
-    let units = dense.units;
+/// W'[.., k, :] = s_k W[.., k, :]; b' = b + Σ t_k W[.., k, :] (computed from the original W);
+/// row r of W read as a matrix belongs to input feature k = r mod (number of features).
+fn fold_into_next(next: &mut Folded, s: &[f32], t: &[f32]) {
+    let Some((units, use_bias)) = affine_parts(&mut next.spec) else {
+        return;
+    };
+    *use_bias = true;
+    let params = &mut next.params;
     let mut shift = vec![0.0f64; units];
-    for (row, &tk) in params[0].chunks_exact(units).zip(t) {
+    for (row, &tk) in params[0].chunks_exact(units).zip(t.iter().cycle()) {
         shift
             .iter_mut()
             .zip(row)
             .for_each(|(c, &w)| *c += (tk * w) as f64);
     }
-    for (row, &sk) in params[0].chunks_exact_mut(units).zip(s) {
+    for (row, &sk) in params[0].chunks_exact_mut(units).zip(s.iter().cycle()) {
         row.iter_mut().for_each(|w| *w *= sk);
     }
     let bias: Vec<f32> = match params.get(1) {
@@ -314,5 +341,4 @@ fn fold_into_next(
     };
     params.truncate(1);
     params.push(bias);
-    dense.use_bias = true;
 }

@@ -1,0 +1,748 @@
+//! 2-D convolution (Keras' `Conv2D`), channels last: y = f(conv(x, W) + b).
+//!
+//! Shapes: x (N, H, W, C) (a sample of shape (H, W) is one channel), W (kh, kw, C, F) as Keras,
+//! b (F), y (N, OH, OW, F), OH × OW from [`Window2`] (Keras/TensorFlow padding and strides).
+//! With P = N·OH·OW output positions and K = kh·kw·C taps:
+//! - forward: im2col gathers every window into cols (P, K), zeros in the padding; then one
+//!   product z = cols·W, W read as (K, F), is already (N, OH, OW, F); y = f(z + b).
+//! - backward, with dz = dy ⊙ f'(z): dW = colsᵀ·dz, db = Σ_P dz, dcols = dz·Wᵀ, and col2im adds
+//!   each window's column back onto the input positions it read (dx).
+//!
+//! A 1×1 kernel with stride 1 reads the input itself as cols. Buffers live in the layer and only
+//! grow, so a steady-state training step allocates nothing; im2col and col2im run over the
+//! batch on the engine's threads. Under plain SGD the kernel's update runs inside the dW product
+//! as in [`super::Dense`].
+
+use serde::{Deserialize, Serialize};
+
+use super::dense::{
+    activation_backward, bias_and_activation, bias_and_activation_keeping_z, bias_gradient,
+};
+use super::{image_shape, Layer, LayerSpec, Mode, Padding, Param, Size2, Window2, MAX_UNITS};
+use crate::activations::Activation;
+use crate::init::Initializer;
+use crate::linalg::{matmul, matmul_add_scaled, Mat};
+use crate::parallel::{self, PARALLEL_MIN_ELEMENTS};
+use crate::regularizers::{Constraint, Regularizer};
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng};
+
+const KERNEL: usize = 0;
+const BIAS: usize = 1;
+
+/// Settings of a [`Conv2d`] layer: Keras' `Conv2D` arguments and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv2dSpec {
+    /// Number of output channels F.
+    pub filters: usize,
+    /// Window (kh, kw): `3` or `[3, 5]`.
+    pub kernel_size: Size2,
+    /// Step between windows (default 1).
+    #[serde(default = "one")]
+    pub strides: Size2,
+    /// `"valid"` (default: no padding) or `"same"` (zeros so that OH = ⌈H / stride⌉).
+    #[serde(default)]
+    pub padding: Padding,
+    /// Spacing between taps (default 1; Keras refuses it above 1 together with strides > 1).
+    #[serde(default = "one")]
+    pub dilation_rate: Size2,
+    /// Activation applied after the convolution (default linear).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Whether to add a bias per filter.
+    #[serde(default = "super::yes")]
+    pub use_bias: bool,
+    /// Kernel initializer (default `glorot_uniform`, with Keras' fans: receptive field ×
+    /// channels).
+    #[serde(default = "super::glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default `zeros`).
+    #[serde(default = "super::zeros")]
+    pub bias_initializer: Initializer,
+    /// Penalty on the kernel: `{ l2 = 0.01 }`, `{ l1 = ... }` or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// Constraint on each filter's weights (kh·kw·C of them): `{ max_norm = 1.0 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+    /// Layer name (default: `conv2d`, `conv2d_1`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The layers (or model inputs) it reads, by name (default: the previous layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
+    /// Whether the parameters are trained (default true).
+    #[serde(default = "super::yes")]
+    pub trainable: bool,
+}
+
+fn one() -> Size2 {
+    Size2::square(1)
+}
+
+impl Conv2dSpec {
+    /// A convolution of `filters` output channels over `kernel_size` windows, with Keras'
+    /// defaults (stride 1, `valid`, linear, bias, Glorot uniform).
+    ///
+    /// ```
+    /// use deeptrain::layers::{Conv2dSpec, Padding};
+    /// use deeptrain::{Activation, DenseSpec, Initializer, LayerSpec, Sequential};
+    /// let model = Sequential::new(&[28, 28])
+    ///     .add(
+    ///         Conv2dSpec::new(8, 3)
+    ///             .padding(Padding::Same)
+    ///             .strides(2)
+    ///             .activation(Activation::Relu)
+    ///             .kernel_initializer(Initializer::HE_NORMAL),
+    ///     )
+    ///     .add(LayerSpec::flatten())
+    ///     .add(DenseSpec::new(10).activation(Activation::Softmax))
+    ///     .build(42)
+    ///     .unwrap();
+    /// assert_eq!(model.output_shapes()[0], vec![14, 14, 8]);
+    /// assert_eq!(model.layers()[0].params()[0].value.shape(), &[3, 3, 1, 8]);
+    /// ```
+    pub fn new(filters: usize, kernel_size: impl Into<Size2>) -> Self {
+        Conv2dSpec {
+            filters,
+            kernel_size: kernel_size.into(),
+            strides: one(),
+            padding: Padding::Valid,
+            dilation_rate: one(),
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GLOROT_UNIFORM,
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel_constraint: None,
+            name: None,
+            inputs: None,
+            trainable: true,
+        }
+    }
+
+    /// Sets the strides (an int or a pair).
+    pub fn strides(mut self, strides: impl Into<Size2>) -> Self {
+        self.strides = strides.into();
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the dilation rate (an int or a pair).
+    pub fn dilation_rate(mut self, dilation: impl Into<Size2>) -> Self {
+        self.dilation_rate = dilation.into();
+        self
+    }
+
+    /// Sets the activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Adds a bias (true, the default) or not.
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// Sets the kernel initializer.
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// Sets the bias initializer.
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+
+    /// Sets the kernel's penalty.
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// Sets the kernel's constraint.
+    pub fn kernel_constraint(mut self, constraint: Constraint) -> Self {
+        self.kernel_constraint = Some(constraint);
+        self
+    }
+
+    /// Sets the layer's name.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Sets the layers or model inputs it reads.
+    pub fn reads(mut self, inputs: &[&str]) -> Self {
+        self.inputs = Some(inputs.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// Checks what the types cannot: `filters` in 1..=[`MAX_UNITS`], positive sizes, and not
+    /// strides > 1 with dilation > 1 (which Keras refuses).
+    pub fn validate(&self) -> Result<()> {
+        const LAYER: &str = "conv2d layer";
+        if self.filters == 0 {
+            return Err(Error::Config(format!(
+                "{LAYER}: `filters` must be at least 1"
+            )));
+        }
+        if self.filters > MAX_UNITS {
+            return Err(Error::Config(format!(
+                "{LAYER}: `filters` = {} is more than the limit of {MAX_UNITS}",
+                self.filters
+            )));
+        }
+        self.kernel_size.check_positive(LAYER, "`kernel_size`")?;
+        self.strides.check_positive(LAYER, "`strides`")?;
+        self.dilation_rate
+            .check_positive(LAYER, "`dilation_rate`")?;
+        let strided = self.strides.rows > 1 || self.strides.cols > 1;
+        let dilated = self.dilation_rate.rows > 1 || self.dilation_rate.cols > 1;
+        if strided && dilated {
+            return Err(Error::Config(format!(
+                "{LAYER}: `strides` > 1 together with `dilation_rate` > 1 is not supported (as in Keras), got strides {} and dilation_rate {}",
+                self.strides, self.dilation_rate
+            )));
+        }
+        self.kernel_initializer.validate()?;
+        self.bias_initializer.validate()?;
+        for r in [self.kernel_regularizer, self.bias_regularizer]
+            .into_iter()
+            .flatten()
+        {
+            r.validate()?;
+        }
+        if let Some(c) = self.kernel_constraint {
+            c.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Conv2dSpec> for LayerSpec {
+    fn from(spec: Conv2dSpec) -> Self {
+        LayerSpec::Conv2d(spec)
+    }
+}
+
+/// A 2-D convolution layer with an optional built-in activation (see the module docs).
+pub struct Conv2d {
+    spec: Conv2dSpec,
+    name: String,
+    params: Vec<Param>,
+    /// Per-sample input (H, W, C), set by build.
+    input: (usize, usize, usize),
+    /// The window over the input, set by build.
+    window: Option<Window2>,
+    /// im2col of the last forward pass, (P, K).
+    cols: Vec<f32>,
+    /// dL/dcols, (P, K).
+    dcols: Vec<f32>,
+    /// When true, backward receives dL/dz (the loss has taken the activation's place).
+    fused_output: bool,
+    /// Pre-activation z, kept when the output is fused or the activation needs it.
+    z: Tensor,
+    /// Scratch for dz.
+    dz: Tensor,
+    /// Scratch for max-norm's per-filter norms.
+    norms: Vec<f32>,
+    /// The learning rate of plain gradient descent applied within backward.
+    fused_descent: Option<f32>,
+}
+
+impl Conv2d {
+    /// An unbuilt convolution layer.
+    pub fn from_spec(spec: Conv2dSpec) -> Self {
+        Conv2d {
+            name: spec.name.clone().unwrap_or_default(),
+            spec,
+            params: Vec::new(),
+            input: (0, 0, 0),
+            window: None,
+            cols: Vec::new(),
+            dcols: Vec::new(),
+            fused_output: false,
+            z: Tensor::default(),
+            dz: Tensor::default(),
+            norms: Vec::new(),
+            fused_descent: None,
+        }
+    }
+
+    /// The kernel W, (kh, kw, C, F).
+    pub fn kernel(&self) -> &Tensor {
+        &self.params[KERNEL].value
+    }
+
+    fn window(&self) -> Window2 {
+        self.window.expect("a Conv2D layer is built before it runs")
+    }
+
+    /// K = kh·kw·C, the length of one window.
+    fn patch_len(&self) -> usize {
+        self.spec.kernel_size.area() * self.input.2
+    }
+
+    /// A 1×1 kernel with stride 1: the input is its own im2col.
+    fn reads_input_as_cols(&self) -> bool {
+        self.spec.kernel_size == Size2::square(1) && self.spec.strides == Size2::square(1)
+    }
+
+    fn keeps_z(&self) -> bool {
+        self.fused_output || self.spec.activation.needs_input()
+    }
+}
+
+/// How many samples make a piece of parallel work of at least [`PARALLEL_MIN_ELEMENTS`] values.
+fn min_samples(per_sample: usize) -> usize {
+    PARALLEL_MIN_ELEMENTS.div_ceil(per_sample.max(1))
+}
+
+/// cols[(n, oy, ox), (ky, kx, c)] = x[n, oy·s + ky·d − pad, ox·s + kx·d − pad, c], 0 where that
+/// falls in the padding; over the batch in parallel.
+fn im2col(x: &[f32], cols: &mut [f32], window: Window2, channels: usize) {
+    let sample_in = window.rows.input * window.cols.input * channels;
+    let (oh, ow) = window.output();
+    let sample_cols = oh * ow * window.rows.kernel * window.cols.kernel * channels;
+    parallel::chunks_mut(
+        cols,
+        min_samples(sample_cols) * sample_cols,
+        sample_cols,
+        &|at, chunk| {
+            for (i, cols) in chunk.chunks_exact_mut(sample_cols).enumerate() {
+                let n = at / sample_cols + i;
+                im2col_sample(&x[n * sample_in..][..sample_in], cols, window, channels);
+            }
+        },
+    );
+}
+
+/// [`im2col`] of one sample: x (H, W, C) into cols (OH·OW, K).
+fn im2col_sample(x: &[f32], cols: &mut [f32], window: Window2, channels: usize) {
+    let (rows, columns) = (window.rows, window.cols);
+    let (kh, kw) = (rows.kernel, columns.kernel);
+    let k = kh * kw * channels;
+    let run = kw * channels;
+    for oy in 0..rows.output {
+        for ox in 0..columns.output {
+            let patch = &mut cols[(oy * columns.output + ox) * k..][..k];
+            for ky in 0..kh {
+                let taps = &mut patch[ky * run..][..run];
+                let Some(iy) = rows.source(oy, ky) else {
+                    taps.fill(0.0);
+                    continue;
+                };
+                let line = &x[iy * columns.input * channels..][..columns.input * channels];
+                match (columns.source(ox, 0), columns.source(ox, kw - 1)) {
+                    // The whole row of taps is contiguous in the input: one copy.
+                    (Some(first), Some(_)) if columns.dilation == 1 => {
+                        taps.copy_from_slice(&line[first * channels..][..run]);
+                    }
+                    _ => {
+                        for (kx, tap) in taps.chunks_exact_mut(channels).enumerate() {
+                            match columns.source(ox, kx) {
+                                Some(ix) => tap.copy_from_slice(&line[ix * channels..][..channels]),
+                                None => tap.fill(0.0),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dx[n, iy, ix, c] = Σ of dcols over every (window, tap) that read x[n, iy, ix, c] (the
+/// adjoint of [`im2col`]); over the batch in parallel, each sample summed in a fixed order.
+fn col2im(dcols: &[f32], dx: &mut [f32], window: Window2, channels: usize) {
+    let sample_in = window.rows.input * window.cols.input * channels;
+    let (oh, ow) = window.output();
+    let sample_cols = oh * ow * window.rows.kernel * window.cols.kernel * channels;
+    parallel::chunks_mut(
+        dx,
+        min_samples(sample_cols) * sample_in,
+        sample_in,
+        &|at, chunk| {
+            for (i, dx) in chunk.chunks_exact_mut(sample_in).enumerate() {
+                let n = at / sample_in + i;
+                col2im_sample(
+                    &dcols[n * sample_cols..][..sample_cols],
+                    dx,
+                    window,
+                    channels,
+                );
+            }
+        },
+    );
+}
+
+/// [`col2im`] of one sample: dcols (OH·OW, K) into dx (H, W, C), which it overwrites.
+fn col2im_sample(dcols: &[f32], dx: &mut [f32], window: Window2, channels: usize) {
+    dx.fill(0.0);
+    let (rows, columns) = (window.rows, window.cols);
+    let (kh, kw) = (rows.kernel, columns.kernel);
+    let k = kh * kw * channels;
+    let run = kw * channels;
+    let line_len = columns.input * channels;
+    for oy in 0..rows.output {
+        for ox in 0..columns.output {
+            let patch = &dcols[(oy * columns.output + ox) * k..][..k];
+            for ky in 0..kh {
+                let Some(iy) = rows.source(oy, ky) else {
+                    continue;
+                };
+                let taps = &patch[ky * run..][..run];
+                let line = &mut dx[iy * line_len..][..line_len];
+                match (columns.source(ox, 0), columns.source(ox, kw - 1)) {
+                    (Some(first), Some(_)) if columns.dilation == 1 => line[first * channels..]
+                        [..run]
+                        .iter_mut()
+                        .zip(taps)
+                        .for_each(|(d, &g)| *d += g),
+                    _ => {
+                        for (kx, tap) in taps.chunks_exact(channels).enumerate() {
+                            if let Some(ix) = columns.source(ox, kx) {
+                                line[ix * channels..][..channels]
+                                    .iter_mut()
+                                    .zip(tap)
+                                    .for_each(|(d, &g)| *d += g);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Layer for Conv2d {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Conv2D"
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let what = format!("layer `{}` (Conv2D)", self.name);
+        self.spec
+            .validate()
+            .map_err(|e| Error::Config(format!("{what}: {}", e.detail())))?;
+        let (h, w, channels) = image_shape(&what, input_shape)?;
+        let spec = &self.spec;
+        let window = Window2::new(
+            h,
+            w,
+            spec.kernel_size,
+            spec.strides,
+            spec.dilation_rate,
+            spec.padding,
+        );
+        let (oh, ow) = window.output();
+        if oh == 0 || ow == 0 {
+            let span = |k: usize, d: usize| (k - 1) * d + 1;
+            return Err(Error::Shape(format!(
+                "{what}: its {} window (spanning {}×{} with dilation {}) does not fit in an input of {h}×{w} with padding \"valid\"; use a smaller kernel or padding \"same\"",
+                spec.kernel_size,
+                span(spec.kernel_size.rows, spec.dilation_rate.rows),
+                span(spec.kernel_size.cols, spec.dilation_rate.cols),
+                spec.dilation_rate,
+            )));
+        }
+        let (kh, kw, filters) = (spec.kernel_size.rows, spec.kernel_size.cols, spec.filters);
+        let shape = [kh, kw, channels, filters];
+        let mut kernel = Param::new("kernel", &shape);
+        spec.kernel_initializer
+            .fill(kernel.value.data_mut(), &shape, rng);
+        self.params = vec![kernel];
+        if spec.use_bias {
+            let mut bias = Param::new("bias", &[filters]);
+            spec.bias_initializer
+                .fill(bias.value.data_mut(), &[filters], rng);
+            self.params.push(bias);
+        }
+        self.set_trainable(self.spec.trainable);
+        self.input = (h, w, channels);
+        self.window = Some(window);
+        Ok(vec![oh, ow, filters])
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, _mode: Mode) {
+        let window = self.window();
+        let batch = input.rows();
+        let (oh, ow) = window.output();
+        let (positions, k, filters) = (batch * oh * ow, self.patch_len(), self.spec.filters);
+        let direct = self.reads_input_as_cols();
+        if !direct {
+            self.cols.resize(positions * k, 0.0);
+            im2col(input.data(), &mut self.cols, window, self.input.2);
+        }
+        let cols = if direct { input.data() } else { &self.cols };
+        let x = Mat::new(cols, positions, k);
+        let w = Mat::new(self.params[KERNEL].value.data(), k, filters);
+        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        output.resize(&[batch, oh, ow, filters]);
+        if self.keeps_z() {
+            self.z.resize(&[batch, oh, ow, filters]);
+            matmul(x, w, self.z.data_mut(), false);
+            bias_and_activation_keeping_z(
+                self.z.data_mut(),
+                output.data_mut(),
+                bias,
+                self.spec.activation,
+                filters,
+            );
+        } else {
+            matmul(x, w, output.data_mut(), false);
+            bias_and_activation(output.data_mut(), bias, self.spec.activation, filters);
+        }
+    }
+
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        let window = self.window();
+        let batch = input.rows();
+        let (oh, ow) = window.output();
+        let (positions, k, filters) = (batch * oh * ow, self.patch_len(), self.spec.filters);
+        let direct = self.reads_input_as_cols();
+        let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
+            grad_output
+        } else {
+            activation_backward(
+                self.spec.activation,
+                self.z.data(),
+                output,
+                grad_output,
+                &mut self.dz,
+                filters,
+            );
+            &self.dz
+        };
+        let dz_mat = Mat::new(dz.data(), positions, filters);
+        // With fused descent the kernel changes below, so dx (which needs the old one) comes
+        // first.
+        if let Some(dx) = grad_input {
+            dx.resize(input.shape());
+            let w_t = Mat::new(self.params[KERNEL].value.data(), k, filters).t();
+            if direct {
+                matmul(dz_mat, w_t, dx.data_mut(), false);
+            } else {
+                self.dcols.resize(positions * k, 0.0);
+                matmul(dz_mat, w_t, &mut self.dcols, false);
+                col2im(&self.dcols, dx.data_mut(), window, self.input.2);
+            }
+        }
+        let cols = if direct { input.data() } else { &self.cols };
+        let cols_t = Mat::new(cols, positions, k).t();
+        if self.params[KERNEL].trainable {
+            let kernel = &mut self.params[KERNEL];
+            match self.fused_descent {
+                // W ← W − η·colsᵀ·dz, in the product itself.
+                Some(rate) => matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate),
+                None => matmul(cols_t, dz_mat, kernel.grad.data_mut(), false),
+            }
+        }
+        if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
+            // db = Σ over every output position of dz.
+            bias_gradient(dz.data(), filters, bias.grad.data_mut());
+            if let Some(rate) = self.fused_descent {
+                bias.value
+                    .data_mut()
+                    .iter_mut()
+                    .zip(bias.grad.data())
+                    .for_each(|(b, &g)| *b -= rate * g);
+            }
+        }
+    }
+
+    fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
+        // A weight penalty adds to g before the update: not fusable.
+        let penalized = self.has_penalty();
+        self.fused_descent = rate.filter(|_| !penalized);
+        rate.is_some() && !penalized
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn output_activation(&self) -> Activation {
+        self.spec.activation
+    }
+
+    fn set_fused_output(&mut self, fused: bool) -> bool {
+        if self.spec.activation == Activation::Linear && fused {
+            return false;
+        }
+        self.fused_output = fused;
+        true
+    }
+
+    fn logits(&self) -> Option<&Tensor> {
+        self.fused_output.then_some(&self.z)
+    }
+
+    fn kernel_param(&self) -> Option<&Param> {
+        self.params.get(KERNEL)
+    }
+
+    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
+        self.params.get_mut(KERNEL)
+    }
+
+    fn has_penalty(&self) -> bool {
+        self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some()
+    }
+
+    fn penalty(&self) -> f64 {
+        let mut total = 0.0;
+        if let Some(r) = self.spec.kernel_regularizer {
+            total += r.penalty(self.params[KERNEL].value.data());
+        }
+        if let (Some(r), Some(b)) = (self.spec.bias_regularizer, self.params.get(BIAS)) {
+            total += r.penalty(b.value.data());
+        }
+        total
+    }
+
+    fn add_penalty_gradients(&mut self) {
+        let kernel = self.spec.kernel_regularizer;
+        let bias = self.spec.bias_regularizer;
+        for (p, r) in self.params.iter_mut().zip([kernel, bias]) {
+            if let (Some(r), true) = (r, p.trainable) {
+                r.add_gradient(p.value.data(), p.grad.data_mut());
+            }
+        }
+    }
+
+    fn apply_constraints(&mut self) {
+        if let Some(c) = self.spec.kernel_constraint {
+            // Each filter's kh·kw·C weights are one column of W read as (K, F), as Keras'
+            // MaxNorm over axes (0, 1, 2).
+            let filters = self.spec.filters;
+            c.apply(
+                self.params[KERNEL].value.data_mut(),
+                filters,
+                &mut self.norms,
+            );
+        }
+    }
+
+    fn describe(&self) -> String {
+        let s = &self.spec;
+        let padding = match s.padding {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+        };
+        let mut text = format!("{} {padding}", s.kernel_size);
+        if s.strides != Size2::square(1) {
+            text += &format!(" /{}", s.strides);
+        }
+        if s.dilation_rate != Size2::square(1) {
+            text += &format!(" dilated {}", s.dilation_rate);
+        }
+        format!("{text}, {}, {}", s.activation, s.kernel_initializer)
+    }
+
+    fn spec(&self) -> LayerSpec {
+        let mut spec = self.spec.clone();
+        spec.name = Some(self.name.clone());
+        spec.trainable = self.params.iter().all(|p| p.trainable);
+        LayerSpec::Conv2d(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn keras_fans_for_a_conv_kernel() {
+        // Keras compute_fans((3, 3, 4, 8)): receptive field 9, fan_in 36, fan_out 72.
+        assert_eq!(Initializer::fans(&[3, 3, 4, 8]), (36, 72));
+        let mut layer =
+            Conv2d::from_spec(Conv2dSpec::new(8, 3).kernel_initializer(Initializer::HE_UNIFORM));
+        let mut rng = Rng::seed_from_u64(1);
+        layer.build(&[10, 10, 4], &mut rng).unwrap();
+        // He uniform: limit sqrt(6 / fan_in) = sqrt(6 / 36).
+        let limit = (6.0f32 / 36.0).sqrt();
+        let w = layer.kernel().data();
+        assert!(w.iter().all(|v| v.abs() <= limit));
+        assert!(
+            w.iter().any(|v| v.abs() > 0.9 * limit),
+            "drawn with fan_in 36, not 4"
+        );
+    }
+
+    #[test]
+    fn im2col_and_col2im_are_adjoint() {
+        // ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every geometry, padding included.
+        let (h, w, ch) = (5, 4, 2);
+        for (k, s, d, padding) in [
+            (
+                Size2::new(3, 2),
+                Size2::square(1),
+                Size2::square(1),
+                Padding::Same,
+            ),
+            (
+                Size2::square(3),
+                Size2::new(2, 1),
+                Size2::square(1),
+                Padding::Valid,
+            ),
+            (
+                Size2::square(2),
+                Size2::square(1),
+                Size2::square(2),
+                Padding::Same,
+            ),
+        ] {
+            let window = Window2::new(h, w, k, s, d, padding);
+            let (oh, ow) = window.output();
+            let n = 2;
+            let x: Vec<f32> = (0..n * h * w * ch)
+                .map(|i| ((i * 7) % 11) as f32 - 5.0)
+                .collect();
+            let len = n * oh * ow * k.area() * ch;
+            let c: Vec<f32> = (0..len).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
+            let mut cols = vec![0.0; len];
+            im2col(&x, &mut cols, window, ch);
+            let mut dx = vec![1.0; x.len()];
+            col2im(&c, &mut dx, window, ch);
+            let left: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let right: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+            assert_eq!(left, right, "{k} {s} {d} {padding:?}");
+        }
+    }
+}
