@@ -187,3 +187,84 @@ fn dense_batch_norm_elu_network_matches_torch() {
         "moving_variance",
     );
 }
+
+/// The whole of conv_net.json (torch 2.15, float64, stored channels last): conv 3×3 "same" →
+/// batch norm over channels (training mode) → ReLU → max pool 2 → conv 2×2 "valid" → flatten
+/// → Dense → softmax cross-entropy. Every stage's output, the logits, the loss, and the
+/// gradients of every parameter and of the input must match.
+#[test]
+fn conv_batch_norm_pool_network_matches_torch() {
+    use deeptrain::layers::{Conv2dSpec, Padding};
+    let r = reference("conv_net.json");
+    let as_f32 = |key: &serde_json::Value| -> Vec<f32> {
+        nested(key).into_iter().map(|v| v as f32).collect()
+    };
+    let x = deeptrain::Tensor::from_vec(as_f32(&r["X"]), &[3, 6, 6, 2]);
+    let labels: Vec<u32> = floats(&r["y"]).iter().map(|&v| v as u32).collect();
+    let mut model = Sequential::new(&[6, 6, 2])
+        .add(Conv2dSpec::new(3, 3).padding(Padding::Same))
+        .add(BatchNormSpec::default().epsilon(1e-3))
+        .add(LayerSpec::activation(Activation::Relu))
+        .add(LayerSpec::max_pooling2d(2))
+        .add(Conv2dSpec::new(4, 2))
+        .add(LayerSpec::flatten())
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(0)
+        .unwrap();
+    let params = [
+        (0, 0, "K1"),
+        (0, 1, "b1"),
+        (1, 0, "gamma"),
+        (1, 1, "beta"),
+        (4, 0, "K2"),
+        (4, 1, "b2"),
+        (6, 0, "W3"),
+        (6, 1, "b3"),
+    ];
+    for (layer, param, key) in params {
+        let p = &mut model.layers_mut()[layer].params_mut()[param];
+        let values = as_f32(&r[key]);
+        assert_eq!(values.len(), p.value.len(), "{key}");
+        p.value.data_mut().copy_from_slice(&values);
+    }
+    model
+        .compile(
+            Box::new(Sgd::new(0.1).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+    let (loss, dx) = model
+        .compute_gradients(&x, &Targets::Classes(labels), Mode::Train)
+        .unwrap();
+    assert!(
+        (loss - r["loss"].as_f64().unwrap()).abs() < 1e-5,
+        "loss {loss} against {}",
+        r["loss"]
+    );
+    for (layer, key) in [(0, "conv1_output"), (3, "pool_output"), (4, "conv2_output")] {
+        let output = &model.last_outputs()[layer];
+        assert_close(output.data(), &nested(&r[key]), 1e-4, 1e-5, key);
+    }
+    let logits = model.layers()[6].logits().unwrap();
+    assert_close(logits.data(), &nested(&r["logits"]), 1e-4, 1e-5, "logits");
+    for (layer, param, key) in params {
+        let grad = model.layers()[layer].params()[param].grad.data();
+        assert_close(
+            grad,
+            &nested(&r["grads"][key]),
+            1e-3,
+            1e-5,
+            &format!("dL/d{key}"),
+        );
+    }
+    assert_close(dx.data(), &nested(&r["grads"]["X"]), 1e-3, 1e-5, "dL/dX");
+}
+
+/// Every number of a nested JSON array, in row-major order (any depth).
+fn nested(v: &serde_json::Value) -> Vec<f64> {
+    match v.as_array() {
+        Some(items) => items.iter().flat_map(nested).collect(),
+        None => vec![v.as_f64().expect("a number")],
+    }
+}
