@@ -582,3 +582,72 @@ kernel_initializer = "lecun_normal"
         );
     }
 }
+
+/// A batch whose im2col would not fit the layer's piece size (16 samples of 30×30×8 with a
+/// 3×3 kernel fill it) runs in pieces: 40 samples give 3 pieces. The kernel, bias and input
+/// gradients must be those of each sample on its own, summed (the loss is a mean, hence the
+/// 1/N), and one fused SGD step must move the kernel by exactly −η times that gradient.
+#[test]
+fn a_batch_run_in_pieces_gives_the_gradients_of_each_sample() {
+    let layers: [LayerSpec; 3] = [
+        conv(16, 3).padding(Padding::Same).into(),
+        LayerSpec::flatten(),
+        DenseSpec::new(2).into(),
+    ];
+    let n = 40;
+    let x = pseudo_random(&[n, 30, 30, 8], 40, 1.0);
+    let y = pseudo_random(&[n, 2], 41, 1.0);
+    let mut model = compiled(&[30, 30, 8], &layers, Loss::MeanSquaredError);
+    let (_, dx) = model
+        .compute_gradients(&x, &Targets::Values(y.clone()), Mode::Train)
+        .unwrap();
+    let batch_grads: Vec<Vec<f32>> = model.layers()[0]
+        .params()
+        .iter()
+        .map(|p| p.grad.data().to_vec())
+        .collect();
+    let sample_len = 30 * 30 * 8;
+    let mut summed: Vec<Vec<f64>> = batch_grads.iter().map(|g| vec![0.0; g.len()]).collect();
+    for i in 0..n {
+        let xi = Tensor::from_vec(
+            x.data()[i * sample_len..(i + 1) * sample_len].to_vec(),
+            &[1, 30, 30, 8],
+        );
+        let yi = Targets::Values(Tensor::from_vec(
+            y.data()[i * 2..i * 2 + 2].to_vec(),
+            &[1, 2],
+        ));
+        let (_, dxi) = model.compute_gradients(&xi, &yi, Mode::Train).unwrap();
+        for (a, b) in dx.data()[i * sample_len..(i + 1) * sample_len]
+            .iter()
+            .zip(dxi.data())
+        {
+            let expected = b / n as f32;
+            assert!(
+                (a - expected).abs() <= 1e-4 * expected.abs() + 1e-7,
+                "dx {a} vs {expected}"
+            );
+        }
+        for (sum, p) in summed.iter_mut().zip(model.layers()[0].params()) {
+            for (s, g) in sum.iter_mut().zip(p.grad.data()) {
+                *s += *g as f64 / n as f64;
+            }
+        }
+    }
+    for (batch, sum) in batch_grads.iter().zip(&summed) {
+        for (a, b) in batch.iter().zip(sum) {
+            assert!((*a as f64 - b).abs() <= 1e-4 * b.abs() + 1e-6, "{a} vs {b}");
+        }
+    }
+    // Fused descent (plain SGD) over the same pieces: W ← W − η·dW.
+    let before = model.layers()[0].params()[0].value.data().to_vec();
+    model.train_step(&x, &Targets::Values(y), &mut []).unwrap();
+    let after = model.layers()[0].params()[0].value.data();
+    for ((w0, w1), g) in before.iter().zip(after).zip(&batch_grads[0]) {
+        let expected = w0 - 0.05 * g;
+        assert!(
+            (w1 - expected).abs() <= 1e-5 * w0.abs().max(1.0),
+            "{w1} vs {expected}"
+        );
+    }
+}

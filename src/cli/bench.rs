@@ -1,4 +1,5 @@
-//! `deeptrain bench`: the standard benchmark models on Fashion-MNIST-shaped data (784 inputs,
+//! `deeptrain bench`: the standard benchmark models on Fashion-MNIST-shaped data (784 inputs or
+//! 28×28 images,
 //! 10 classes, deterministic random values): training and inference samples per second, GFLOP/s
 //! from each step's FLOP count, peak resident memory, and the machine's sgemm throughput.
 //! `bench/compare.py` runs it beside `bench/torch_reference.py` (the same models in PyTorch) and
@@ -14,7 +15,7 @@ use clap::Args;
 use serde_json::json;
 
 use deeptrain::activations::Activation;
-use deeptrain::layers::BatchNormSpec;
+use deeptrain::layers::{BatchNormSpec, Conv2dSpec};
 use deeptrain::linalg::{matmul, Mat};
 use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
 use deeptrain::{
@@ -24,8 +25,10 @@ use deeptrain::{
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Models to run: a (784-300-100-10, batch 32), b (same, batch 256), c (784-1024x3-10, batch
-    /// 256), d (100 x 100 SELU, batch 32), e (20 x (100 + BN + ELU), Nadam, batch 32), gemm.
-    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e")]
+    /// 256), d (100 x 100 SELU, batch 32), e (20 x (100 + BN + ELU), Nadam, batch 32), f (CNN
+    /// conv 32 3×3 → pool → conv 64 3×3 → pool → dense 128 → 10, batch 32), g (the CNN, batch
+    /// 256), gemm.
+    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e,f,g")]
     models: Vec<String>,
     /// Timed training steps per model (after 20 warm-up steps).
     #[arg(long, default_value_t = 200)]
@@ -108,6 +111,28 @@ fn model(name: &str) -> Option<BenchModel> {
                 layers,
                 batch: 32,
                 optimizer: OptimizerSpec::Nadam(NadamSpec::default()),
+            }
+        }
+        "f" | "g" => {
+            let conv = |filters| -> LayerSpec {
+                Conv2dSpec::new(filters, 3)
+                    .activation(Activation::Relu)
+                    .kernel_initializer(Initializer::HE_NORMAL)
+                    .into()
+            };
+            BenchModel {
+                input: vec![28, 28],
+                layers: vec![
+                    conv(32),
+                    LayerSpec::max_pooling2d(2),
+                    conv(64),
+                    LayerSpec::max_pooling2d(2),
+                    LayerSpec::flatten(),
+                    relu(128),
+                    softmax,
+                ],
+                batch: if name == "f" { 32 } else { 256 },
+                optimizer: OptimizerSpec::default(),
             }
         }
         _ => return None,

@@ -303,10 +303,30 @@ impl Conv2d {
         self.spec.kernel_size == Size2::square(1) && self.spec.strides == Size2::square(1)
     }
 
+    /// Samples per piece of the batch that im2col and the products work on: enough that a
+    /// piece's cols fill about [`CHUNK_FLOATS`] values (so that they stay in cache between
+    /// im2col and the product), at least one.
+    fn chunk_samples(&self, batch: usize) -> usize {
+        let (oh, ow) = self.window().output();
+        let per_sample = (oh * ow * self.patch_len()).max(1);
+        (CHUNK_FLOATS / per_sample).clamp(1, batch.max(1))
+    }
+
     fn keeps_z(&self) -> bool {
         self.fused_output || self.spec.activation.needs_input()
     }
 }
+
+/// Makes `buffer` at least `len` long (never shorter: a smaller last piece keeps it).
+fn grow(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+}
+
+/// The size of the im2col buffer a piece of the batch fills: 1 Mi values (4 MiB), which the
+/// 2-core machines' caches hold.
+const CHUNK_FLOATS: usize = 1 << 18;
 
 /// How many samples make a piece of parallel work of at least [`PARALLEL_MIN_ELEMENTS`] values.
 fn min_samples(per_sample: usize) -> usize {
@@ -491,20 +511,42 @@ impl Layer for Conv2d {
         let window = self.window();
         let batch = input.rows();
         let (oh, ow) = window.output();
-        let (positions, k, filters) = (batch * oh * ow, self.patch_len(), self.spec.filters);
-        let direct = self.reads_input_as_cols();
-        if !direct {
-            self.cols.resize(positions * k, 0.0);
-            im2col(input.data(), &mut self.cols, window, self.input.2);
-        }
-        let cols = if direct { input.data() } else { &self.cols };
-        let x = Mat::new(cols, positions, k);
-        let w = Mat::new(self.params[KERNEL].value.data(), k, filters);
-        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        let (k, filters) = (self.patch_len(), self.spec.filters);
         output.resize(&[batch, oh, ow, filters]);
-        if self.keeps_z() {
+        let keeps_z = self.keeps_z();
+        if keeps_z {
             self.z.resize(&[batch, oh, ow, filters]);
-            matmul(x, w, self.z.data_mut(), false);
+        }
+        let sample_in = input.row_len();
+        let sample_out = oh * ow * filters;
+        let step = self.chunk_samples(batch);
+        for start in (0..batch).step_by(step.max(1)) {
+            let end = (start + step).min(batch);
+            let positions = (end - start) * oh * ow;
+            let x_part = &input.data()[start * sample_in..end * sample_in];
+            let cols = if self.reads_input_as_cols() {
+                x_part
+            } else {
+                grow(&mut self.cols, positions * k);
+                im2col(
+                    x_part,
+                    &mut self.cols[..positions * k],
+                    window,
+                    self.input.2,
+                );
+                &self.cols[..positions * k]
+            };
+            let x = Mat::new(cols, positions, k);
+            let w = Mat::new(self.params[KERNEL].value.data(), k, filters);
+            let z = if keeps_z {
+                &mut self.z.data_mut()[start * sample_out..end * sample_out]
+            } else {
+                &mut output.data_mut()[start * sample_out..end * sample_out]
+            };
+            matmul(x, w, z, false);
+        }
+        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        if keeps_z {
             bias_and_activation_keeping_z(
                 self.z.data_mut(),
                 output.data_mut(),
@@ -513,7 +555,6 @@ impl Layer for Conv2d {
                 filters,
             );
         } else {
-            matmul(x, w, output.data_mut(), false);
             bias_and_activation(output.data_mut(), bias, self.spec.activation, filters);
         }
     }
@@ -528,7 +569,7 @@ impl Layer for Conv2d {
         let window = self.window();
         let batch = input.rows();
         let (oh, ow) = window.output();
-        let (positions, k, filters) = (batch * oh * ow, self.patch_len(), self.spec.filters);
+        let (k, filters) = (self.patch_len(), self.spec.filters);
         let direct = self.reads_input_as_cols();
         let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
             grad_output
@@ -543,28 +584,87 @@ impl Layer for Conv2d {
             );
             &self.dz
         };
-        let dz_mat = Mat::new(dz.data(), positions, filters);
-        // With fused descent the kernel changes below, so dx (which needs the old one) comes
-        // first.
-        if let Some(dx) = grad_input {
+        // Piece by piece over the batch (see `chunk_samples`): im2col again for the piece (its
+        // cols were overwritten by later pieces in forward), then dx and the kernel's part.
+        // With fused descent the kernel changes below, so all of dx (which needs the old one)
+        // comes first; the kernel's gradient does not depend on the kernel.
+        let sample_in = input.row_len();
+        let sample_out = oh * ow * filters;
+        let step = self.chunk_samples(batch).max(1);
+        let whole = step >= batch;
+        let mut grad_input = grad_input;
+        if let Some(dx) = grad_input.as_deref_mut() {
             dx.resize(input.shape());
-            let w_t = Mat::new(self.params[KERNEL].value.data(), k, filters).t();
-            if direct {
-                matmul(dz_mat, w_t, dx.data_mut(), false);
-            } else {
-                self.dcols.resize(positions * k, 0.0);
-                matmul(dz_mat, w_t, &mut self.dcols, false);
-                col2im(&self.dcols, dx.data_mut(), window, self.input.2);
+        }
+        let trainable = self.params[KERNEL].trainable;
+        for start in (0..batch).step_by(step) {
+            let end = (start + step).min(batch);
+            let positions = (end - start) * oh * ow;
+            let dz_mat = Mat::new(
+                &dz.data()[start * sample_out..end * sample_out],
+                positions,
+                filters,
+            );
+            let x_part = &input.data()[start * sample_in..end * sample_in];
+            if !direct && !whole {
+                im2col(
+                    x_part,
+                    &mut self.cols[..positions * k],
+                    window,
+                    self.input.2,
+                );
+            }
+            if let Some(dx) = grad_input.as_deref_mut() {
+                let w_t = Mat::new(self.params[KERNEL].value.data(), k, filters).t();
+                let dx_part = &mut dx.data_mut()[start * sample_in..end * sample_in];
+                if direct {
+                    matmul(dz_mat, w_t, dx_part, false);
+                } else {
+                    grow(&mut self.dcols, positions * k);
+                    matmul(dz_mat, w_t, &mut self.dcols[..positions * k], false);
+                    col2im(&self.dcols[..positions * k], dx_part, window, self.input.2);
+                }
+            }
+            if trainable && self.fused_descent.is_none() {
+                let cols = if direct {
+                    x_part
+                } else {
+                    &self.cols[..positions * k]
+                };
+                let cols_t = Mat::new(cols, positions, k).t();
+                let grad = self.params[KERNEL].grad.data_mut();
+                matmul(cols_t, dz_mat, grad, start > 0);
             }
         }
-        let cols = if direct { input.data() } else { &self.cols };
-        let cols_t = Mat::new(cols, positions, k).t();
-        if self.params[KERNEL].trainable {
-            let kernel = &mut self.params[KERNEL];
-            match self.fused_descent {
-                // W ← W − η·colsᵀ·dz, in the product itself.
-                Some(rate) => matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate),
-                None => matmul(cols_t, dz_mat, kernel.grad.data_mut(), false),
+        if trainable {
+            if let Some(rate) = self.fused_descent {
+                // W ← W − η·colsᵀ·dz, in the products themselves, after every dx.
+                for start in (0..batch).step_by(step) {
+                    let end = (start + step).min(batch);
+                    let positions = (end - start) * oh * ow;
+                    let dz_mat = Mat::new(
+                        &dz.data()[start * sample_out..end * sample_out],
+                        positions,
+                        filters,
+                    );
+                    let x_part = &input.data()[start * sample_in..end * sample_in];
+                    if !direct && !whole {
+                        im2col(
+                            x_part,
+                            &mut self.cols[..positions * k],
+                            window,
+                            self.input.2,
+                        );
+                    }
+                    let cols = if direct {
+                        x_part
+                    } else {
+                        &self.cols[..positions * k]
+                    };
+                    let cols_t = Mat::new(cols, positions, k).t();
+                    let kernel = self.params[KERNEL].value.data_mut();
+                    matmul_add_scaled(cols_t, dz_mat, kernel, -rate);
+                }
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {

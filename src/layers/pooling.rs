@@ -193,6 +193,57 @@ fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, u
         })
 }
 
+/// Pools one sample: `x` (H, W, C) into `y` (OH, OW, C). Max pooling records in `argmax` the
+/// index in the batch's input (the sample starts at `offset`) of each maximum, the first on a
+/// tie; average pooling divides by the real inputs of each window (`counts`).
+fn pool_sample(
+    (window, ow, iw, c): (Window2, usize, usize, usize),
+    counts: &[f32],
+    x: &[f32],
+    offset: usize,
+    y: &mut [f32],
+    mut argmax: Option<&mut [usize]>,
+) {
+    for (p, out) in y.chunks_exact_mut(c).enumerate() {
+        match argmax.as_deref_mut() {
+            Some(argmax) => {
+                let idx = &mut argmax[p * c..(p + 1) * c];
+                let mut first = true;
+                for (ih, iw_) in taps(window, p / ow, p % ow) {
+                    let base = (ih * iw + iw_) * c;
+                    let src = &x[base..base + c];
+                    if first {
+                        out.copy_from_slice(src);
+                        idx.iter_mut()
+                            .enumerate()
+                            .for_each(|(k, i)| *i = offset + base + k);
+                        first = false;
+                        continue;
+                    }
+                    for k in 0..c {
+                        // Strict: the first maximum in scan order wins a tie.
+                        if src[k] > out[k] {
+                            out[k] = src[k];
+                            idx[k] = offset + base + k;
+                        }
+                    }
+                }
+            }
+            None => {
+                out.fill(0.0);
+                for (ih, iw_) in taps(window, p / ow, p % ow) {
+                    let base = (ih * iw + iw_) * c;
+                    out.iter_mut()
+                        .zip(&x[base..base + c])
+                        .for_each(|(o, v)| *o += v);
+                }
+                let count = counts[p];
+                out.iter_mut().for_each(|o| *o /= count);
+            }
+        }
+    }
+}
+
 impl Layer for Pooling2D {
     fn name(&self) -> &str {
         &self.name
@@ -254,47 +305,24 @@ impl Layer for Pooling2D {
         if self.kind == PoolKind::Max {
             self.argmax.resize(batch * out_len, 0);
         }
-        let y = output.data_mut();
-        for n in 0..batch {
-            for p in 0..oh * ow {
-                let at = n * out_len + p * c;
-                let out = &mut y[at..at + c];
-                match self.kind {
-                    PoolKind::Max => {
-                        let idx = &mut self.argmax[at..at + c];
-                        let mut first = true;
-                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
-                            let base = n * in_len + (ih * iw + iw_) * c;
-                            let src = &x[base..base + c];
-                            if first {
-                                out.copy_from_slice(src);
-                                idx.iter_mut().enumerate().for_each(|(k, i)| *i = base + k);
-                                first = false;
-                                continue;
-                            }
-                            for k in 0..c {
-                                // Strict: the first maximum in scan order wins a tie.
-                                if src[k] > out[k] {
-                                    out[k] = src[k];
-                                    idx[k] = base + k;
-                                }
-                            }
-                        }
-                    }
-                    PoolKind::Average => {
-                        out.fill(0.0);
-                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
-                            let base = n * in_len + (ih * iw + iw_) * c;
-                            out.iter_mut()
-                                .zip(&x[base..base + c])
-                                .for_each(|(o, v)| *o += v);
-                        }
-                        let count = self.counts[p];
-                        out.iter_mut().for_each(|o| *o /= count);
-                    }
-                }
+        let (window, kind, counts) = (self.window, self.kind, &self.counts);
+        let argmax = crate::parallel::SharedMut::new(&mut self.argmax);
+        // Over the batch in parallel, a few samples (at least 4096 outputs) per piece.
+        let min_len = 4096usize.div_ceil(out_len.max(1)) * out_len;
+        crate::parallel::chunks_mut(output.data_mut(), min_len, out_len.max(1), &|at, y| {
+            for (i, out) in y.chunks_exact_mut(out_len).enumerate() {
+                let n = at / out_len + i;
+                let sample = &x[n * in_len..(n + 1) * in_len];
+                let idx = match kind {
+                    // SAFETY: argmax has the layout of the output, and this piece of it is
+                    // written by this part alone.
+                    PoolKind::Max => Some(unsafe { argmax.slice(n * out_len..(n + 1) * out_len) }),
+                    PoolKind::Average => None,
+                };
+                let geometry = (window, ow, iw, c);
+                pool_sample(geometry, counts, sample, n * in_len, out, idx);
             }
-        }
+        });
     }
 
     fn backward(
