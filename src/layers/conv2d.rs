@@ -132,63 +132,9 @@ impl Conv2dSpec {
         self
     }
 
-    /// Sets the padding.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
     /// Sets the dilation rate (an int or a pair).
     pub fn dilation_rate(mut self, dilation: impl Into<Size2>) -> Self {
         self.dilation_rate = dilation.into();
-        self
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Adds a bias (true, the default) or not.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// Sets the kernel initializer.
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// Sets the bias initializer.
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// Sets the kernel's penalty.
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Sets the kernel's constraint.
-    pub fn kernel_constraint(mut self, constraint: Constraint) -> Self {
-        self.kernel_constraint = Some(constraint);
-        self
-    }
-
-    /// Sets the layer's name.
-    pub fn named(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self
-    }
-
-    /// Sets the layers or model inputs it reads.
-    pub fn reads(mut self, inputs: &[&str]) -> Self {
-        self.inputs = Some(inputs.iter().map(|s| s.to_string()).collect());
         self
     }
 
@@ -234,11 +180,19 @@ impl Conv2dSpec {
     }
 }
 
-impl From<Conv2dSpec> for LayerSpec {
-    fn from(spec: Conv2dSpec) -> Self {
-        LayerSpec::Conv2d(spec)
-    }
-}
+crate::builder::layer_setters!(Conv2dSpec => Conv2d);
+crate::builder::setters!(Conv2dSpec {
+    padding: Padding,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    trainable: bool,
+} optional {
+    kernel_regularizer: Regularizer,
+    bias_regularizer: Regularizer,
+    kernel_constraint: Constraint,
+});
 
 /// A 2-D convolution layer with an optional built-in activation (see the module docs).
 pub struct Conv2d {
