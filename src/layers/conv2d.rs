@@ -579,7 +579,9 @@ impl Layer for Conv2d {
                     col2im(&self.dcols[..positions * k], dx_part, window, self.input.2);
                 }
             }
-            if trainable && self.fused_descent.is_none() {
+            // In one piece under fused descent the kernel moves in one product below; else
+            // the pieces' gradients add up in the kernel's gradient.
+            if trainable && !(whole && self.fused_descent.is_some()) {
                 let cols = if direct {
                     x_part
                 } else {
@@ -590,35 +592,26 @@ impl Layer for Conv2d {
                 matmul(cols_t, dz_mat, grad, start > 0);
             }
         }
-        if trainable {
-            if let Some(rate) = self.fused_descent {
-                // W ← W − η·colsᵀ·dz, in the products themselves, after every dx.
-                for start in (0..batch).step_by(step) {
-                    let end = (start + step).min(batch);
-                    let positions = (end - start) * oh * ow;
-                    let dz_mat = Mat::new(
-                        &dz.data()[start * sample_out..end * sample_out],
-                        positions,
-                        filters,
-                    );
-                    let x_part = &input.data()[start * sample_in..end * sample_in];
-                    if !direct && !whole {
-                        im2col(
-                            x_part,
-                            &mut self.cols[..positions * k],
-                            window,
-                            self.input.2,
-                        );
-                    }
-                    let cols = if direct {
-                        x_part
-                    } else {
-                        &self.cols[..positions * k]
-                    };
-                    let cols_t = Mat::new(cols, positions, k).t();
-                    let kernel = self.params[KERNEL].value.data_mut();
-                    matmul_add_scaled(cols_t, dz_mat, kernel, -rate);
-                }
+        if let (true, Some(rate)) = (trainable, self.fused_descent) {
+            // After every dx (which needs the old kernel): W ← W − η·colsᵀ·dz.
+            let kernel = &mut self.params[KERNEL];
+            if whole {
+                let positions = batch * oh * ow;
+                let cols = if direct {
+                    input.data()
+                } else {
+                    &self.cols[..positions * k]
+                };
+                let dz_mat = Mat::new(dz.data(), positions, filters);
+                let cols_t = Mat::new(cols, positions, k).t();
+                matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate);
+            } else {
+                kernel
+                    .value
+                    .data_mut()
+                    .iter_mut()
+                    .zip(kernel.grad.data())
+                    .for_each(|(w, &g)| *w -= rate * g);
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
