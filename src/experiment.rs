@@ -28,6 +28,7 @@ use crate::callbacks::{
 };
 use crate::data::{Augmentation, Prepared};
 use crate::diagnostics::Diagnostics;
+use crate::distributed::Communicator;
 use crate::model::{FitOptions, RunMetadata};
 use crate::spec::{Spec, TransferSpec};
 use crate::{checks, data, Error, Result, Sequential};
@@ -116,6 +117,7 @@ pub struct Experiment {
     model: Sequential,
     origin: Origin,
     history: History,
+    communicator: Option<Arc<dyn Communicator>>,
 }
 
 impl Experiment {
@@ -142,6 +144,7 @@ impl Experiment {
             model,
             origin,
             history: History::default(),
+            communicator: None,
         };
         experiment.compile()?;
         Ok(experiment)
@@ -180,6 +183,7 @@ impl Experiment {
             },
             model,
             history,
+            communicator: None,
         })
     }
 
@@ -210,6 +214,12 @@ impl Experiment {
         self.model
             .set_weighted_metrics(&spec.compile.weighted_metrics)?;
         self.model.set_schedule(spec.schedule.clone())
+    }
+
+    /// Trains data-parallel with the ranks of `communicator` from now on (see
+    /// [`crate::distributed`]); `None` trains alone.
+    pub fn set_communicator(&mut self, communicator: Option<Arc<dyn Communicator>>) {
+        self.communicator = communicator;
     }
 
     /// The spec (with any overrides applied before building).
@@ -277,18 +287,12 @@ impl Experiment {
     ) -> Result<Vec<Box<dyn Callback>>> {
         let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
         for c in &self.spec.callbacks {
+            if let Some(callback) = model_callback(c) {
+                callbacks.push(callback);
+                continue;
+            }
             match c {
-                CallbackSpec::EarlyStopping {
-                    monitor,
-                    mode,
-                    min_delta,
-                    patience,
-                    restore_best_weights,
-                } => callbacks.push(Box::new(EarlyStopping::new(
-                    Monitor::new(monitor, *mode, *min_delta),
-                    *patience,
-                    *restore_best_weights,
-                ))),
+                CallbackSpec::EarlyStopping { .. } | CallbackSpec::TerminateOnNan {} => {}
                 CallbackSpec::ModelCheckpoint {
                     monitor,
                     mode,
@@ -301,9 +305,6 @@ impl Experiment {
                 ))),
                 // Turned into the `[schedule]` when the spec was read.
                 CallbackSpec::ReduceLrOnPlateau(_) => {}
-                CallbackSpec::TerminateOnNan {} => {
-                    callbacks.push(Box::new(TerminateOnNan::default()))
-                }
                 CallbackSpec::Tensorboard {
                     log_dir,
                     histogram_freq,
@@ -322,6 +323,17 @@ impl Experiment {
             }
         }
         Ok(callbacks)
+    }
+
+    /// The spec's callbacks a rank other than the lead runs under data-parallel training:
+    /// those that change the model or stop training (early stopping, terminate on NaN), none
+    /// that writes. They see the same logs as the lead's and so decide alike.
+    pub fn replica_callbacks(&self) -> Vec<Box<dyn Callback>> {
+        self.spec
+            .callbacks
+            .iter()
+            .filter_map(model_callback)
+            .collect()
     }
 
     /// A callback that writes the checkpoint `--resume` continues from into `run/resume` at
@@ -404,6 +416,7 @@ impl Experiment {
             augmentation: self.augmentation(),
             initial_epoch: phase.epochs.start,
             class_weight,
+            communicator: self.communicator.clone(),
         };
         let part = self.model.fit(
             &self.data.train,
@@ -440,6 +453,26 @@ impl Experiment {
     pub fn save(&self, dir: &Path) -> Result<()> {
         self.model.save(dir)?;
         self.metadata().save(dir)
+    }
+}
+
+/// The callback of `c` when it changes the model or stops training and writes nothing (early
+/// stopping, terminate on NaN).
+fn model_callback(c: &CallbackSpec) -> Option<Box<dyn Callback>> {
+    match c {
+        CallbackSpec::EarlyStopping {
+            monitor,
+            mode,
+            min_delta,
+            patience,
+            restore_best_weights,
+        } => Some(Box::new(EarlyStopping::new(
+            Monitor::new(monitor, *mode, *min_delta),
+            *patience,
+            *restore_best_weights,
+        ))),
+        CallbackSpec::TerminateOnNan {} => Some(Box::new(TerminateOnNan::default())),
+        _ => None,
     }
 }
 

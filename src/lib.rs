@@ -34,6 +34,7 @@ pub mod checks;
 mod custom_loss;
 pub mod data;
 pub mod diagnostics;
+pub mod distributed;
 mod error;
 pub mod experiment;
 pub mod init;

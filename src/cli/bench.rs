@@ -9,12 +9,14 @@
 //! line.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
 
 use deeptrain::activations::Activation;
+use deeptrain::distributed::Communicator;
 use deeptrain::layers::{BatchNormSpec, Conv2dSpec};
 use deeptrain::linalg::{matmul, Mat};
 use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
@@ -204,17 +206,23 @@ fn gemm_probe() -> serde_json::Value {
     })
 }
 
-fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
-    if name == "gemm" {
-        return Ok(gemm_probe());
-    }
+/// A bench model, compiled, with 16 batches of inputs and targets.
+struct Setup {
+    net: Sequential,
+    x: Vec<Tensor>,
+    y: Vec<Targets>,
+    batch: usize,
+    batch_shape: Box<dyn Fn(usize) -> Vec<usize>>,
+    features: usize,
+}
+
+fn setup(name: &str) -> Result<Setup> {
     let spec = model(name).ok_or_else(|| Error::Config(format!("unknown bench model `{name}`")))?;
     let mut net = Sequential::from_specs(&spec.input, &spec.layers, 42)?;
     let features: usize = spec.input.iter().product();
-    let batch_shape = |rows: usize| -> Vec<usize> {
-        std::iter::once(rows)
-            .chain(spec.input.iter().copied())
-            .collect()
+    let input = spec.input.clone();
+    let batch_shape = move |rows: usize| -> Vec<usize> {
+        std::iter::once(rows).chain(input.iter().copied()).collect()
     };
     net.compile(
         spec.optimizer.with_learning_rate(0.01).build()?,
@@ -241,6 +249,93 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
             )
         })
         .collect();
+    Ok(Setup {
+        net,
+        x,
+        y,
+        batch,
+        batch_shape: Box::new(batch_shape),
+        features,
+    })
+}
+
+/// Training throughput of bench model `name` data-parallel over the ranks of `comm`: each rank
+/// steps on its share of every batch of the model's size, gradients summed every step.
+fn run_shared(name: &str, steps: usize, comm: &dyn Communicator) -> Result<serde_json::Value> {
+    let Setup {
+        mut net,
+        x,
+        y,
+        batch,
+        ..
+    } = setup(name)?;
+    let part = deeptrain::distributed::share(batch, comm.rank(), comm.size());
+    let rows: Vec<usize> = part.collect();
+    let mut local_x = Vec::new();
+    let mut local_y = Vec::new();
+    for (x, y) in x.iter().zip(&y) {
+        let mut lx = Tensor::default();
+        lx.gather_rows(x, &rows);
+        let mut ly = Targets::default();
+        y.gather(&rows, &mut ly);
+        local_x.push(lx);
+        local_y.push(ly);
+    }
+    let mut buffer = vec![0.0; net.shared_buffer_len()];
+    let mut step = |net: &mut Sequential, i: usize| -> Result<()> {
+        let b = i % local_x.len();
+        net.train_step_shared(
+            comm,
+            &local_x[b],
+            &local_y[b],
+            None,
+            &mut [],
+            batch,
+            false,
+            &mut buffer,
+        )?;
+        Ok(())
+    };
+    for i in 0..20 {
+        step(&mut net, i)?;
+    }
+    let started = Instant::now();
+    for i in 0..steps {
+        step(&mut net, i)?;
+    }
+    let mut seconds = [started.elapsed().as_secs_f64()];
+    // The slowest rank's time is the step's.
+    let mut all = vec![0.0; comm.size()];
+    all[comm.rank()] = seconds[0];
+    comm.sum_f64(&mut all);
+    seconds[0] = all.iter().copied().fold(0.0, f64::max);
+    let (flops, _) = step_flops(&net, batch);
+    Ok(json!({
+        "model": name,
+        "framework": "deeptrain",
+        "ranks": comm.size(),
+        "threads": deeptrain::linalg::num_threads(),
+        "batch": batch,
+        "allreduced_bytes_per_step": 4 * net.shared_buffer_len(),
+        "train_samples_per_s": (steps * batch) as f64 / seconds[0],
+        "train_gflops": flops * steps as f64 / seconds[0] / 1e9,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
+    if name == "gemm" {
+        return Ok(gemm_probe());
+    }
+    let Setup {
+        mut net,
+        x,
+        y,
+        batch,
+        batch_shape,
+        features,
+    } = setup(name)?;
+    let batches = x.len();
     for i in 0..20 {
         net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
     }
@@ -271,7 +366,18 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
     }))
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+    if let Some(comm) = ranks.filter(|c| c.size() > 1) {
+        // Data-parallel: every rank runs the models in this process (an MPI process does not
+        // start others); rank 0 prints.
+        for name in &args.models {
+            let line = run_shared(name, args.steps, comm.as_ref())?;
+            if comm.rank() == 0 {
+                println!("{line}");
+            }
+        }
+        return Ok(());
+    }
     if args.child {
         let name = args.models.first().map(String::as_str).unwrap_or("a");
         println!("{}", run_one(name, args.steps)?);

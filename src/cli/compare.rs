@@ -184,11 +184,10 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         let lr = parsed.optimizer.learning_rate();
         deeptrain::io::write_atomic(&spec_path, text.as_bytes())?;
         println!("=== {label} (learning rate {lr})");
-        super::train::run(super::train::TrainArgs::for_compare(
-            spec_path.clone(),
-            run_dir.clone(),
-            args.epochs,
-        ))?;
+        super::train::run(
+            super::train::TrainArgs::for_compare(spec_path.clone(), run_dir.clone(), args.epochs),
+            None,
+        )?;
         let history = std::fs::read_to_string(run_dir.join("history.csv"))
             .map_err(|e| Error::io(&run_dir.join("history.csv"), e))?;
         results.push(RunResult {

@@ -11,9 +11,11 @@ mod run_lock;
 mod train;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use deeptrain::distributed::Communicator;
 use deeptrain::spec::{Spec, DEFAULT_SPEC};
 use deeptrain::Result;
 
@@ -59,18 +61,25 @@ enum Command {
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
     if let Some(threads) = cli.threads {
         deeptrain::linalg::set_num_threads(threads);
     }
+    if ranks.as_ref().is_some_and(|c| c.size() > 1)
+        && !matches!(cli.command, Command::Train(_) | Command::Bench(_))
+    {
+        return Err(deeptrain::Error::Config(
+            "only `train` and `bench` run on several MPI processes; run this command alone".into(),
+        ));
+    }
     match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(args, ranks),
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Predict(args) => predict::predict(args),
         Command::Fold(args) => fold::run(args),
         Command::Prune(args) => prune::run(args),
         Command::LrFind(args) => lr_find::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args, ranks),
         Command::New(args) => compare::new(args),
         Command::Compare(args) => compare::compare(args),
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),

@@ -11,8 +11,10 @@ use serde_json::json;
 use deeptrain::callbacks::Callback;
 use deeptrain::data::write_grid;
 use deeptrain::diagnostics::Diagnostics;
+use deeptrain::distributed::{self, files, Communicator};
 use deeptrain::experiment::{has_checkpoint, CHECKPOINT_DIR};
 use deeptrain::report;
+use deeptrain::spec::Spec;
 use deeptrain::{Error, Experiment, Result};
 
 use super::run_lock::RunLock;
@@ -56,7 +58,10 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+    // Under MPI with several ranks, rank 0 (the lead) prints and writes; every rank trains.
+    let ranks = ranks.filter(|c| c.size() > 1);
+    let lead = ranks.as_ref().is_none_or(|c| c.rank() == 0);
     let mut spec = super::load_spec(args.spec.as_deref())?;
     if let Some(epochs) = args.epochs {
         if epochs == 0 {
@@ -87,21 +92,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
             )));
         }
     }
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-    let _lock = RunLock::acquire(&out)?;
+    let _lock = if lead {
+        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        Some(RunLock::acquire(&out)?)
+    } else {
+        None
+    };
 
     let started = Instant::now();
-    let mut experiment = match args.resume.as_deref() {
-        Some(run) if has_checkpoint(run) => Experiment::resume(&spec, run)?,
-        Some(run) => {
-            println!(
-                "No checkpoint in {} yet: starting from the beginning",
-                run.display()
-            );
-            Experiment::from_spec(&spec)?
-        }
-        None => Experiment::from_spec(&spec)?,
+    let mut experiment = match &ranks {
+        Some(comm) => replica(comm.as_ref(), &spec, args.resume.as_deref())?,
+        None => match args.resume.as_deref() {
+            Some(run) if has_checkpoint(run) => Experiment::resume(&spec, run)?,
+            Some(run) => {
+                println!(
+                    "No checkpoint in {} yet: starting from the beginning",
+                    run.display()
+                );
+                Experiment::from_spec(&spec)?
+            }
+            None => Experiment::from_spec(&spec)?,
+        },
     };
+    if let Some(comm) = &ranks {
+        agree(comm.as_ref(), &spec, &experiment)?;
+        experiment.set_communicator(Some(comm.clone()));
+        if !lead {
+            return train_replica(&mut experiment);
+        }
+        println!(
+            "Data-parallel over {} MPI ranks: each trains its share of every batch of {}",
+            comm.size(),
+            spec.fit.batch_size
+        );
+    }
     if let Some(line) = experiment.origin().describe() {
         println!("{line}");
     }
@@ -379,4 +403,106 @@ fn resume_command(args: &TrainArgs, out: &Path) -> String {
     }
     words.push(format!("--resume {}", out.display()));
     words.join(" ")
+}
+
+/// This rank's replica: the lead builds it from the spec or loads the checkpoint in `resume`
+/// and sends the checkpoint's files to the other ranks, which may not see its disk; then every
+/// rank takes the lead's weights.
+fn replica(comm: &dyn Communicator, spec: &Spec, resume: Option<&Path>) -> Result<Experiment> {
+    let lead = comm.rank() == 0;
+    let mut packed = Vec::new();
+    if lead {
+        if let Some(run) = resume {
+            if has_checkpoint(run) {
+                let dir = run.join(CHECKPOINT_DIR);
+                let dir = if dir.join("training_state.json").is_file() {
+                    dir
+                } else {
+                    run.join(format!("{CHECKPOINT_DIR}.old"))
+                };
+                packed = files::pack_dir(&dir)?;
+            } else {
+                println!(
+                    "No checkpoint in {} yet: starting from the beginning",
+                    run.display()
+                );
+            }
+        }
+    }
+    comm.broadcast_bytes(&mut packed);
+    let mut experiment = match (packed.is_empty(), resume) {
+        (true, _) => Experiment::from_spec(spec)?,
+        (false, Some(run)) if lead => Experiment::resume(spec, run)?,
+        (false, _) => {
+            let run = std::env::temp_dir().join(format!(
+                "deeptrain-rank{}-{}",
+                comm.rank(),
+                std::process::id()
+            ));
+            files::unpack_dir(&packed, &run.join(CHECKPOINT_DIR))?;
+            let experiment = Experiment::resume(spec, &run);
+            std::fs::remove_dir_all(&run).map_err(|e| Error::io(&run, e))?;
+            experiment?
+        }
+    };
+    experiment.model_mut().broadcast_weights(comm);
+    Ok(experiment)
+}
+
+/// Checks at start-up that every rank runs the same binary on the same spec and data, so that
+/// a stale build or file on one machine is an error instead of a silently wrong run.
+fn agree(comm: &dyn Communicator, spec: &Spec, experiment: &Experiment) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
+    let binary = distributed::fingerprint(&std::fs::read(&exe).map_err(|e| Error::io(&exe, e))?);
+    let spec_text = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
+    let data = experiment.data();
+    let mut data_hash = distributed::fingerprint(b"data");
+    for set in std::iter::once(&data.train).chain(data.validation.as_ref()) {
+        for v in set.x.data() {
+            distributed::fnv_extend(&mut data_hash, &v.to_bits().to_le_bytes());
+        }
+        for l in set.labels.data() {
+            distributed::fnv_extend(&mut data_hash, &l.to_bits().to_le_bytes());
+        }
+    }
+    let checks = [
+        ("deeptrain binary", binary),
+        (
+            "spec (after command-line overrides)",
+            distributed::fingerprint(&spec_text),
+        ),
+        ("training or validation data", data_hash),
+    ];
+    for (what, value) in checks {
+        let differing = distributed::ranks_differing(comm, value);
+        if differing > 0 {
+            return Err(Error::Config(format!(
+                "{differing} of the {} MPI ranks have a different {what} than rank 0: every rank must run the same build on the same spec and data",
+                comm.size()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Training on a rank other than the lead: the same epochs, with the callbacks that change the
+/// model or stop it (early stopping), none that writes.
+fn train_replica(experiment: &mut Experiment) -> Result<()> {
+    let mut callbacks = experiment.replica_callbacks();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
+    }
+    for phase in experiment.phases() {
+        let mut all: Vec<&mut dyn Callback> = callbacks
+            .iter_mut()
+            .map(|c| c.as_mut() as &mut dyn Callback)
+            .collect();
+        let part = experiment.fit_phase(&phase, &mut all, Some(stop.clone()))?;
+        if part.epochs.len() < phase.epochs.len() {
+            break;
+        }
+    }
+    Ok(())
 }

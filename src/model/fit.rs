@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use super::Sequential;
 use crate::callbacks::{BatchEnd, Callback, Control, EpochLogs, History, TrainBegin};
 use crate::data::{Augmentation, Dataset};
+use crate::distributed::{self, Communicator};
 use crate::losses::Targets;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -36,6 +37,10 @@ pub struct FitOptions {
     /// Keras' `class_weight`: the weight of each class index, multiplying each training
     /// sample's weight (the dataset's `weights`, else 1). Not applied to validation, as Keras.
     pub class_weight: Option<Vec<f32>>,
+    /// Train data-parallel with the other ranks of this communicator (see
+    /// [`crate::distributed`]): `batch_size` is the global batch, of which this rank trains its
+    /// share. `None`, or one rank, trains alone.
+    pub communicator: Option<Arc<dyn Communicator>>,
 }
 
 impl Default for FitOptions {
@@ -49,6 +54,7 @@ impl Default for FitOptions {
             stop: None,
             initial_epoch: 0,
             class_weight: None,
+            communicator: None,
         }
     }
 }
@@ -160,6 +166,15 @@ impl Sequential {
         }
         let mut scratch = Vec::new();
         let mut means = vec![0.0; names.len()];
+        // Data-parallel: the rank's communicator and the buffer its gradients are summed in.
+        let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
+        let mut shared = vec![0.0f32; ranks.map_or(0, |_| self.shared_buffer_len())];
+        let interrupted = || {
+            options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        };
         for epoch in options.initial_epoch..options.epochs {
             let start = Instant::now();
             callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
@@ -169,10 +184,17 @@ impl Sequential {
             if options.shuffle {
                 order.shuffle(&mut self.shuffle_rng);
             }
+            if let Some(comm) = ranks {
+                self.reseed_streams(epoch, comm.rank());
+            }
             sums.fill(0.0);
             metric_state.fill(0.0);
             let mut seen = 0usize;
-            for (step, chunk) in order.chunks(options.batch_size).enumerate() {
+            for (step, batch) in order.chunks(options.batch_size).enumerate() {
+                let chunk = match ranks {
+                    Some(comm) => &batch[distributed::share(batch.len(), comm.rank(), comm.size())],
+                    None => batch,
+                };
                 batch_x.gather_rows(&train.x, chunk);
                 targets.gather(chunk, &mut batch_targets);
                 let weights = sample_weights.as_ref().map(|w| {
@@ -184,12 +206,34 @@ impl Sequential {
                     a.apply(&mut batch_x, &mut self.augment_rng, &mut scratch)?;
                 }
                 self.schedule_before_step(epoch);
-                let batch_loss =
-                    self.train_step_weighted(&batch_x, &batch_targets, weights, &mut metric_state)?;
+                let (batch_loss, diverged, stop) = match ranks {
+                    None => {
+                        let loss = self.train_step_weighted(
+                            &batch_x,
+                            &batch_targets,
+                            weights,
+                            &mut metric_state,
+                        )?;
+                        (loss, !loss.is_finite(), interrupted())
+                    }
+                    Some(comm) => {
+                        let step = self.train_step_shared(
+                            comm,
+                            &batch_x,
+                            &batch_targets,
+                            weights,
+                            &mut metric_state,
+                            batch.len(),
+                            interrupted(),
+                            &mut shared,
+                        )?;
+                        (step.loss, step.non_finite, step.stop)
+                    }
+                };
                 if penalty {
                     sums[1] += self.last_penalty() * chunk.len() as f64;
                 }
-                if !batch_loss.is_finite() {
+                if diverged {
                     let culprit = self.first_non_finite_layer().map_or(String::new(), |name| {
                         format!(" (first non-finite values in layer `{name}`)")
                     });
@@ -199,11 +243,7 @@ impl Sequential {
                         step + 1
                     )));
                 }
-                if options
-                    .stop
-                    .as_ref()
-                    .is_some_and(|s| s.load(Ordering::Relaxed))
-                {
+                if stop {
                     return Err(Error::Interrupted {
                         epoch: epoch + 1,
                         step: step + 1,
@@ -212,7 +252,7 @@ impl Sequential {
                 sums[0] += batch_loss * chunk.len() as f64;
                 seen += chunk.len();
                 for (m, s) in means.iter_mut().zip(&sums) {
-                    *m = s / seen as f64;
+                    *m = s / seen.max(1) as f64;
                 }
                 self.metric_results(&metric_state, &mut means[first_metric..]);
                 let logs = BatchEnd {
@@ -223,6 +263,26 @@ impl Sequential {
                     values: &means,
                 };
                 callbacks.iter_mut().for_each(|c| c.on_batch_end(&logs));
+            }
+            if let Some(comm) = ranks {
+                // The epoch's sums over every rank's shares, and replicas kept alike.
+                let mut totals: Vec<f64> = sums.iter().copied().chain([seen as f64]).collect();
+                totals.extend_from_slice(&metric_state);
+                comm.sum_f64(&mut totals);
+                let seen = totals[sums.len()];
+                for (m, s) in means.iter_mut().zip(&totals) {
+                    *m = s / seen.max(1.0);
+                }
+                self.metric_results(&totals[sums.len() + 1..], &mut means[first_metric..]);
+                self.average_moving_statistics(comm);
+                let differing = distributed::ranks_differing(comm, self.weights_fingerprint());
+                if differing > 0 {
+                    return Err(Error::Config(format!(
+                        "after epoch {}, the weights of {differing} of the {} ranks differ from rank 0's: the replicas went apart (a rank with a different build or data?)",
+                        epoch + 1,
+                        comm.size()
+                    )));
+                }
             }
             // Diverged weights can hide behind a finite loss (a saturated sigmoid maps an
             // infinite input to 0 or 1), so the weights themselves are checked.
@@ -236,7 +296,8 @@ impl Sequential {
             let learning_rate = self.optimizer().map_or(0.0, |o| o.learning_rate() as f64);
             let mut values: Vec<(String, f64)> =
                 names.iter().cloned().zip(means.iter().copied()).collect();
-            if let Some((data, val_targets)) = &validation {
+            let evaluates = ranks.is_none_or(|c| c.rank() == 0);
+            if let Some((data, val_targets)) = validation.as_ref().filter(|_| evaluates) {
                 let results = self.evaluate_targets(
                     &data.x,
                     val_targets,
@@ -248,6 +309,11 @@ impl Sequential {
                         .into_iter()
                         .map(|(name, v)| (format!("val_{name}"), v)),
                 );
+            }
+            if let Some(comm) = ranks {
+                // Rank 0's logs (with its validation) on every rank, so that every callback
+                // and schedule decides alike.
+                values = broadcast_values(comm, &values)?;
             }
             let logs = EpochLogs {
                 epoch,
@@ -263,6 +329,12 @@ impl Sequential {
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(&logs, self)? == Control::Stop;
             }
+            if let Some(comm) = ranks {
+                // Rank 0 decides.
+                let mut flag = vec![u8::from(stop)];
+                comm.broadcast_bytes(&mut flag);
+                stop = flag.first() == Some(&1);
+            }
             history.epochs.push(logs);
             if stop {
                 break;
@@ -273,6 +345,17 @@ impl Sequential {
         }
         Ok(history)
     }
+}
+
+/// Rank 0's `values` on every rank.
+fn broadcast_values(
+    comm: &dyn Communicator,
+    values: &[(String, f64)],
+) -> Result<Vec<(String, f64)>> {
+    let mut bytes = serde_json::to_vec(values).map_err(|e| Error::Config(e.to_string()))?;
+    comm.broadcast_bytes(&mut bytes);
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Config(format!("the epoch's logs from rank 0 are malformed: {e}")))
 }
 
 /// Each training sample's weight: its `sample_weight` times its class's weight (Keras folds

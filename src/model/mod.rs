@@ -14,6 +14,7 @@
 //! ```
 
 mod checkpoint;
+mod data_parallel;
 mod fit;
 mod fold;
 pub mod graph;
@@ -23,6 +24,7 @@ mod save;
 pub mod summary;
 
 pub use checkpoint::{RngState, TrainingState, TRAINING_STATE_VERSION};
+pub use data_parallel::SharedStep;
 pub use fit::FitOptions;
 pub use graph::{ModelInput, ModelOutput, Source, Topology};
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
