@@ -19,6 +19,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -117,7 +118,7 @@ pub struct Experiment {
     model: Sequential,
     origin: Origin,
     history: History,
-    communicator: Option<Arc<dyn Communicator>>,
+    communicator: Option<Rc<dyn Communicator>>,
 }
 
 impl Experiment {
@@ -218,7 +219,7 @@ impl Experiment {
 
     /// Trains data-parallel with the ranks of `communicator` from now on (see
     /// [`crate::distributed`]); `None` trains alone.
-    pub fn set_communicator(&mut self, communicator: Option<Arc<dyn Communicator>>) {
+    pub fn set_communicator(&mut self, communicator: Option<Rc<dyn Communicator>>) {
         self.communicator = communicator;
     }
 

@@ -3,7 +3,7 @@
 mod cli;
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use clap::Parser;
 
@@ -54,18 +54,18 @@ fn main() -> ExitCode {
 
 /// The MPI world when `mpirun` (or another MPI launcher) started this process.
 #[cfg(feature = "mpi")]
-fn communicator() -> Result<Option<Arc<dyn Communicator>>> {
+fn communicator() -> Result<Option<Rc<dyn Communicator>>> {
     if distributed::launched_ranks().is_none() {
         return Ok(None);
     }
     let world = distributed::mpi::MpiCommunicator::initialize()?;
-    Ok(Some(Arc::new(world)))
+    Ok(Some(Rc::new(world)))
 }
 
 /// Without the `mpi` feature, a run under `mpirun` would be N separate runs writing to the same
 /// place: refused.
 #[cfg(not(feature = "mpi"))]
-fn communicator() -> Result<Option<Arc<dyn Communicator>>> {
+fn communicator() -> Result<Option<Rc<dyn Communicator>>> {
     match distributed::launched_ranks() {
         Some(n) if n > 1 => Err(Error::Config(format!(
             "started as one of {n} MPI processes, but this deeptrain was built without MPI: build it with `cargo build --release --features mpi`"

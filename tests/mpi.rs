@@ -69,8 +69,7 @@ fn train(ranks: Option<usize>, spec: &Path, out: &Path, extra: &[&str]) -> Outpu
         .arg("--out")
         .arg(out)
         .args(extra);
-    let output = cmd.output().expect("mpirun runs");
-    output
+    cmd.output().expect("mpirun runs")
 }
 
 fn text(output: &Output) -> String {

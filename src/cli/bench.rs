@@ -9,7 +9,7 @@
 //! line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Instant;
 
 use clap::Args;
@@ -309,11 +309,21 @@ fn run_shared(name: &str, steps: usize, comm: &dyn Communicator) -> Result<serde
     all[comm.rank()] = seconds[0];
     comm.sum_f64(&mut all);
     seconds[0] = all.iter().copied().fold(0.0, f64::max);
+    // The all-reduce alone, on the same buffer: what overlapping it with backward could save
+    // at most.
+    let reps = 50;
+    let started = Instant::now();
+    for _ in 0..reps {
+        comm.sum_f32(&mut buffer);
+    }
+    let allreduce = started.elapsed().as_secs_f64() / reps as f64;
     let (flops, _) = step_flops(&net, batch);
     Ok(json!({
         "model": name,
         "framework": "deeptrain",
         "ranks": comm.size(),
+        "allreduce_seconds_per_step": allreduce,
+        "step_seconds": seconds[0] / steps as f64,
         "threads": deeptrain::linalg::num_threads(),
         "batch": batch,
         "allreduced_bytes_per_step": 4 * net.shared_buffer_len(),
@@ -366,7 +376,7 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
     }))
 }
 
-pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+pub fn run(args: BenchArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     if let Some(comm) = ranks.filter(|c| c.size() > 1) {
         // Data-parallel: every rank runs the models in this process (an MPI process does not
         // start others); rank 0 prints.

@@ -11,7 +11,7 @@ mod run_lock;
 mod train;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
 
@@ -61,7 +61,7 @@ enum Command {
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+pub fn run(cli: Cli, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     if let Some(threads) = cli.threads {
         deeptrain::linalg::set_num_threads(threads);
     }

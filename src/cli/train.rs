@@ -1,6 +1,7 @@
 //! `deeptrain train`: train a spec's model, show progress, write history, summary and model.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,7 +59,7 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     // Under MPI with several ranks, rank 0 (the lead) prints and writes; every rank trains.
     let ranks = ranks.filter(|c| c.size() > 1);
     let lead = ranks.as_ref().is_none_or(|c| c.rank() == 0);

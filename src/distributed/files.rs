@@ -35,29 +35,40 @@ pub fn unpack_dir(packed: &[u8], dir: &Path) -> Result<()> {
     let bad = || Error::format(dir, "the packed checkpoint from rank 0 is malformed");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut rest = packed;
-    let mut take = |n: usize| -> Result<&[u8]> {
-        if rest.len() < n {
-            return Err(bad());
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
-    loop {
-        let Ok(len) = take(4) else { break };
-        let name_len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
-        let name = std::str::from_utf8(take(name_len)?)
-            .map_err(|_| bad())?
-            .to_string();
+    while !rest.is_empty() {
+        let name_len = u32::from_le_bytes(
+            split(&mut rest, 4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        let name = split(&mut rest, name_len as usize).ok_or_else(bad)?;
+        let name = std::str::from_utf8(name).map_err(|_| bad())?;
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(bad());
         }
-        let len = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-        let contents = take(usize::try_from(len).map_err(|_| bad())?)?;
-        let path = dir.join(&name);
+        let len = u64::from_le_bytes(
+            split(&mut rest, 8)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        let contents =
+            split(&mut rest, usize::try_from(len).map_err(|_| bad())?).ok_or_else(bad)?;
+        let path = dir.join(name);
         std::fs::write(&path, contents).map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
+}
+
+/// The first `n` bytes of `rest`, which keeps the others; `None` when it has fewer.
+fn split<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if rest.len() < n {
+        return None;
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Some(head)
 }
 
 #[cfg(test)]

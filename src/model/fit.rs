@@ -1,5 +1,6 @@
 //! The training loop: epochs of shuffled mini-batches, validation, history and callbacks.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,7 +41,7 @@ pub struct FitOptions {
     /// Train data-parallel with the other ranks of this communicator (see
     /// [`crate::distributed`]): `batch_size` is the global batch, of which this rank trains its
     /// share. `None`, or one rank, trains alone.
-    pub communicator: Option<Arc<dyn Communicator>>,
+    pub communicator: Option<Rc<dyn Communicator>>,
 }
 
 impl Default for FitOptions {
