@@ -64,6 +64,10 @@ enum Command {
 pub fn run(cli: Cli, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     if let Some(threads) = cli.threads {
         deeptrain::linalg::set_num_threads(threads);
+    } else if let Some(local) = deeptrain::distributed::local_ranks().filter(|&n| n > 1) {
+        // Ranks sharing a machine share its cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        deeptrain::linalg::set_num_threads((cores / local).max(1));
     }
     if ranks.as_ref().is_some_and(|c| c.size() > 1)
         && !matches!(cli.command, Command::Train(_) | Command::Bench(_))

@@ -3,7 +3,7 @@
 //! update, as Horovod and PyTorch's DistributedDataParallel do.
 //!
 //! The library sees the ranks only through [`Communicator`]; the MPI implementation
-//! ([`mpi::MpiCommunicator`], cargo feature `mpi`) runs it over Open MPI, started by
+//! (`mpi::MpiCommunicator`, cargo feature `mpi`) runs it over Open MPI, started by
 //! `mpirun -n N deeptrain train spec.toml`. With one rank, or without a communicator, training
 //! is exactly the single-process one.
 //!
@@ -68,9 +68,10 @@ pub fn launched_ranks() -> Option<usize> {
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
-/// The rank an MPI launcher gave this process, if any (without asking MPI itself).
-pub fn launched_rank() -> Option<usize> {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+/// The number of ranks the launcher started on this machine (Open MPI's
+/// `OMPI_COMM_WORLD_LOCAL_SIZE`, MPICH's `MPI_LOCALNRANKS`), if it says.
+pub fn local_ranks() -> Option<usize> {
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
