@@ -99,7 +99,11 @@ impl<'de> Deserialize<'de> for Size2 {
                 f.write_str("a positive integer or a pair of them, such as 3 or [3, 3]")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Size2, E> {
-                let n = usize::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))?;
+                let n = usize::try_from(v).map_err(|_| {
+                    E::custom(format!(
+                        "{v} is negative: a size (kernel_size, strides, pool_size, dilation_rate) is a positive integer or a pair of them"
+                    ))
+                })?;
                 Ok(Size2::square(n))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Size2, E> {
