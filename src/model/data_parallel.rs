@@ -201,3 +201,32 @@ impl Sequential {
         self.augment_rng = augment;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{LayerSpec, Mode, Sequential, Tensor};
+
+    fn dropped(model: &mut Sequential, epoch: usize, rank: usize) -> Vec<f32> {
+        model.reseed_streams(epoch, rank);
+        let x = Tensor::from_vec(vec![1.0; 4 * 64], &[4, 64]);
+        model.forward(&x, Mode::Train);
+        model.last_outputs().last().unwrap().data().to_vec()
+    }
+
+    #[test]
+    fn each_rank_draws_its_own_dropout_masks_and_the_same_again_in_the_same_epoch() {
+        let mut model = Sequential::new(&[64])
+            .add(LayerSpec::dropout(0.5))
+            .build(3)
+            .unwrap();
+        let rank0 = dropped(&mut model, 2, 0);
+        let rank1 = dropped(&mut model, 2, 1);
+        let next_epoch = dropped(&mut model, 3, 0);
+        assert_ne!(rank0, rank1);
+        assert_ne!(rank0, next_epoch);
+        assert_eq!(rank0, dropped(&mut model, 2, 0));
+        // Half the units, give or take, are dropped.
+        let zeros = rank0.iter().filter(|&&v| v == 0.0).count();
+        assert!((64..192).contains(&zeros), "{zeros} of 256 dropped");
+    }
+}
