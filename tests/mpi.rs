@@ -252,16 +252,23 @@ fn start(ranks: usize, spec: &Path, out: &Path) -> Child {
         .unwrap()
 }
 
-#[test]
-fn a_killed_rank_ends_the_run_within_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let long = write_spec(dir.path(), "long.toml", &spec(100_000, 0.05, "sgd"));
-    let out = dir.path().join("run");
-    let child = start(2, &long, &out);
+/// Starts a long run on two ranks writing to `out`, and sends `signal` to rank 1 once the first
+/// epoch's checkpoint is written.
+fn signal_rank_1_after_an_epoch(dir: &Path, out: &Path, signal: i32) -> Child {
+    let long = write_spec(dir, "long.toml", &spec(100_000, 0.05, "sgd"));
+    let child = start(2, &long, out);
     let ranks = ranks_of(&child, 2);
     wait_for(&out.join("resume").join("training_state.json"));
     // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(ranks[1] as i32, libc::SIGKILL) };
+    unsafe { libc::kill(ranks[1] as i32, signal) };
+    child
+}
+
+#[test]
+fn a_killed_rank_ends_the_run_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = signal_rank_1_after_an_epoch(dir.path(), &out, libc::SIGKILL);
     let (output, took) = finish(child, Duration::from_secs(10));
     assert!(!output.status.success());
     assert!(
@@ -277,14 +284,9 @@ fn a_killed_rank_ends_the_run_within_seconds() {
 #[test]
 fn a_signal_to_one_rank_stops_every_rank_and_the_run_resumes_with_another_count() {
     let dir = tempfile::tempdir().unwrap();
-    let long = write_spec(dir.path(), "long.toml", &spec(100_000, 0.05, "sgd"));
     let out = dir.path().join("run");
-    let child = start(2, &long, &out);
-    let ranks = ranks_of(&child, 2);
-    wait_for(&out.join("resume").join("training_state.json"));
     // SIGTERM to rank 1 only: it tells the others in the next step's sum.
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(ranks[1] as i32, libc::SIGTERM) };
+    let child = signal_rank_1_after_an_epoch(dir.path(), &out, libc::SIGTERM);
     let (output, _) = finish(child, Duration::from_secs(20));
     assert!(!output.status.success());
     let said = text(&output);

@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 
-use super::{update_metrics, Mode, Sequential};
+use super::Sequential;
 use crate::distributed::{fnv_extend, stream_seed, Communicator};
 use crate::losses::Targets;
 use crate::tensor::Tensor;
@@ -62,17 +62,7 @@ impl Sequential {
         let (grads, flags) = buffer.split_at_mut(buffer.len() - FLAGS);
         let mut data_loss = 0.0;
         if share > 0 {
-            self.forward(x, Mode::Train);
-            data_loss = self.loss_of_last_forward(compiled.loss, targets, weights, true);
-            let y_pred = &self.outputs[self.main_output()];
-            update_metrics(
-                &compiled,
-                self.output_units(),
-                y_pred,
-                targets,
-                weights,
-                metric_state,
-            );
+            data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
             self.backward(x, None);
             let weight = share as f32 / batch as f32;
             let mut at = 0;

@@ -963,17 +963,7 @@ impl Sequential {
         let Some(compiled) = self.compiled.take() else {
             return Err(Error::Config("compile the model before training it".into()));
         };
-        self.forward(x, Mode::Train);
-        let data_loss = self.loss_of_last_forward(compiled.loss, targets, weights, true);
-        let y_pred = &self.outputs[self.main_output()];
-        update_metrics(
-            &compiled,
-            self.output_units(),
-            y_pred,
-            targets,
-            weights,
-            metric_state,
-        );
+        let data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
         // Plain SGD, and nobody reading the gradients: layers that can update their weights
         // within backward do (one pass less over every weight and gradient).
         let fused_rate = compiled
@@ -999,6 +989,30 @@ impl Sequential {
         self.fused = fused;
         self.compiled = Some(compiled);
         Ok(data_loss + self.last_penalty)
+    }
+
+    /// A training step's forward pass: training mode, the data loss (returned) with the output
+    /// gradients it writes, and the batch added to the metrics' state.
+    fn forward_for_training(
+        &mut self,
+        compiled: &Compiled,
+        x: &Tensor,
+        targets: &Targets,
+        weights: Option<&[f32]>,
+        metric_state: &mut [f64],
+    ) -> f64 {
+        self.forward(x, Mode::Train);
+        let data_loss = self.loss_of_last_forward(compiled.loss, targets, weights, true);
+        let y_pred = &self.outputs[self.main_output()];
+        update_metrics(
+            compiled,
+            self.output_units(),
+            y_pred,
+            targets,
+            weights,
+            metric_state,
+        );
+        data_loss
     }
 
     /// The first layer whose last output holds a NaN or infinity, if any (to locate divergence).
