@@ -144,7 +144,8 @@ fn assert_steady_state_step_allocates_only_in_gemm(
     }
     COUNTING.store(false, Ordering::Relaxed);
     let step_allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    let in_gemm = 5 * gemm_allocations_of(products);
+    let (fewest, most) = gemm_allocations_of(products);
+    let in_gemm = 5 * fewest;
     // gemm also allocates a cache-sized buffer once per thread, on that thread's first product;
     // a pool worker may (rarely) run its first product only now, if the caller took over its
     // parts during the warm-up. Anything per step would add at least 5.
@@ -155,37 +156,47 @@ fn assert_steady_state_step_allocates_only_in_gemm(
         "graph"
     };
     assert!(
-        (in_gemm..in_gemm + threads).contains(&step_allocations),
+        (in_gemm..=5 * most + threads).contains(&step_allocations),
         "{kind}: {step_allocations} allocations in 5 steady-state steps on {threads} threads, \
-         {in_gemm} of them in gemm"
+         {in_gemm} to {} of them in gemm",
+        5 * most
     );
 }
 
 /// What these matrix products allocate by themselves (inside the gemm crate).
-fn gemm_allocations_of(products: &[Product]) -> usize {
+/// The fewest and the most allocations gemm makes in `products`, over buffers at every
+/// alignment to 64 bytes: gemm's own per-call buffers depend on how its operands are aligned,
+/// which the model's tensors fix once per run, at random.
+fn gemm_allocations_of(products: &[Product]) -> (usize, usize) {
     use deeptrain::linalg::{matmul, Mat};
-    let mut count = 0;
+    let (mut fewest, mut most) = (0, 0);
     for &(m, k, n, ta, tb, accumulate) in products {
-        let a = vec![0.5f32; m * k];
-        let b = vec![0.5f32; k * n];
-        let mut c = vec![0.0f32; m * n];
-        let left = if ta {
-            Mat::new(&a, k, m).t()
-        } else {
-            Mat::new(&a, m, k)
-        };
-        let right = if tb {
-            Mat::new(&b, n, k).t()
-        } else {
-            Mat::new(&b, k, n)
-        };
-        ALLOCATIONS.store(0, Ordering::Relaxed);
-        COUNTING.store(true, Ordering::Relaxed);
-        matmul(left, right, &mut c, accumulate);
-        COUNTING.store(false, Ordering::Relaxed);
-        count += ALLOCATIONS.load(Ordering::Relaxed);
+        let mut counts = Vec::new();
+        for offset in 0..16 {
+            let a = vec![0.5f32; m * k + offset];
+            let b = vec![0.5f32; k * n + offset];
+            let mut c = vec![0.0f32; m * n + offset];
+            let (a, b, c) = (&a[offset..], &b[offset..], &mut c[offset..]);
+            let left = if ta {
+                Mat::new(a, k, m).t()
+            } else {
+                Mat::new(a, m, k)
+            };
+            let right = if tb {
+                Mat::new(b, n, k).t()
+            } else {
+                Mat::new(b, k, n)
+            };
+            ALLOCATIONS.store(0, Ordering::Relaxed);
+            COUNTING.store(true, Ordering::Relaxed);
+            matmul(left, right, c, accumulate);
+            COUNTING.store(false, Ordering::Relaxed);
+            counts.push(ALLOCATIONS.load(Ordering::Relaxed));
+        }
+        fewest += counts.iter().min().unwrap();
+        most += counts.iter().max().unwrap();
     }
-    count
+    (fewest, most)
 }
 
 /// Spatial dropout, max and average pooling ("same", stride 1, non-square pool), reshape and
