@@ -325,7 +325,7 @@ fn im2col_sample(x: &[f32], cols: &mut [f32], window: Window2, channels: usize) 
                 match (columns.source(ox, 0), columns.source(ox, kw - 1)) {
                     // The whole row of taps is contiguous in the input: one copy.
                     (Some(first), Some(_)) if columns.dilation == 1 => {
-                        taps.copy_from_slice(&line[first * channels..][..run]);
+                        copy_run(taps, &line[first * channels..][..run]);
                     }
                     _ => {
                         for (kx, tap) in taps.chunks_exact_mut(channels).enumerate() {
@@ -339,6 +339,22 @@ fn im2col_sample(x: &[f32], cols: &mut [f32], window: Window2, channels: usize) 
             }
         }
     }
+}
+
+/// dst ← src. A run of a few values (a 3×3 kernel over one channel copies 3 at a time) is
+/// copied in place: `copy_from_slice` of a length unknown at compile time calls `memcpy`, whose
+/// call costs more than such a copy.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match dst.len() {
+                $($n => dst[..$n].copy_from_slice(&src[..$n]),)*
+                _ => dst.copy_from_slice(src),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8);
 }
 
 /// dx[n, iy, ix, c] = Σ of dcols over every (window, tap) that read x[n, iy, ix, c] (the

@@ -150,8 +150,9 @@ pub struct Pooling2D {
     channels: usize,
     /// (0, OH, OW, C): the output shape with the batch written in forward.
     output_shape: Vec<usize>,
-    /// Max: per output value, the flat index into the input of its arg-max (reused buffer).
-    argmax: Vec<usize>,
+    /// Max: per output value, the index within its sample's input of its arg-max (reused
+    /// buffer).
+    argmax: Vec<u32>,
     /// Average: per output position (OH·OW), the number of real inputs in its window.
     counts: Vec<f32>,
 }
@@ -194,15 +195,61 @@ fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, u
 }
 
 /// Pools one sample: `x` (H, W, C) into `y` (OH, OW, C). Max pooling records in `argmax` the
-/// index in the batch's input (the sample starts at `offset`) of each maximum, the first on a
-/// tie; average pooling divides by the real inputs of each window (`counts`).
+/// index within the sample of each maximum, the first on a tie; average pooling divides by the
+/// real inputs of each window (`counts`). Max is a compare and two selects per value
+/// (branch-free: [`max_update`]).
+/// out ← max(out, src) per channel, and idx ← base + channel where src wins; strict, so the
+/// first maximum in scan order wins a tie (and a NaN in src never does). On x86-64 CPUs with
+/// AVX2 (checked at run time) a compare and two blends per 8 channels.
+#[inline]
+fn max_update(out: &mut [f32], idx: &mut [u32], src: &[f32], base: u32) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2.
+        done = unsafe { max_update_avx2(out, idx, src, base) };
+    }
+    let lanes = out[done..]
+        .iter_mut()
+        .zip(&mut idx[done..])
+        .zip(&src[done..]);
+    for (((o, i), &v), at) in lanes.zip(base + done as u32..) {
+        let greater = v > *o;
+        *o = if greater { v } else { *o };
+        *i = if greater { at } else { *i };
+    }
+}
+
+/// [`max_update`] of the first multiple of 8 channels; returns how many it did.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_update_avx2(out: &mut [f32], idx: &mut [u32], src: &[f32], base: u32) -> usize {
+    use std::arch::x86_64::*;
+    let len = out.len().min(idx.len()).min(src.len()) / 8 * 8;
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for k in (0..len).step_by(8) {
+        // SAFETY: k + 8 <= len, within all three slices.
+        unsafe {
+            let o = _mm256_loadu_ps(out.as_ptr().add(k));
+            let v = _mm256_loadu_ps(src.as_ptr().add(k));
+            // Ordered greater-than: false when either is NaN, as Rust's `>`.
+            let greater = _mm256_cmp_ps::<_CMP_GT_OQ>(v, o);
+            _mm256_storeu_ps(out.as_mut_ptr().add(k), _mm256_blendv_ps(o, v, greater));
+            let i = _mm256_castsi256_ps(_mm256_loadu_si256(idx.as_ptr().add(k).cast()));
+            let at = _mm256_add_epi32(_mm256_set1_epi32((base as usize + k) as i32), lane);
+            let new = _mm256_blendv_ps(i, _mm256_castsi256_ps(at), greater);
+            _mm256_storeu_si256(idx.as_mut_ptr().add(k).cast(), _mm256_castps_si256(new));
+        }
+    }
+    len
+}
+
 fn pool_sample(
     (window, ow, iw, c): (Window2, usize, usize, usize),
     counts: &[f32],
     x: &[f32],
-    offset: usize,
     y: &mut [f32],
-    mut argmax: Option<&mut [usize]>,
+    mut argmax: Option<&mut [u32]>,
 ) {
     for (p, out) in y.chunks_exact_mut(c).enumerate() {
         match argmax.as_deref_mut() {
@@ -213,20 +260,15 @@ fn pool_sample(
                     let base = (ih * iw + iw_) * c;
                     let src = &x[base..base + c];
                     if first {
-                        out.copy_from_slice(src);
-                        idx.iter_mut()
-                            .enumerate()
-                            .for_each(|(k, i)| *i = offset + base + k);
+                        let lanes = out.iter_mut().zip(idx.iter_mut()).zip(src);
+                        for (((o, i), &v), at) in lanes.zip(base as u32..) {
+                            *o = v;
+                            *i = at;
+                        }
                         first = false;
                         continue;
                     }
-                    for k in 0..c {
-                        // Strict: the first maximum in scan order wins a tie.
-                        if src[k] > out[k] {
-                            out[k] = src[k];
-                            idx[k] = offset + base + k;
-                        }
-                    }
+                    max_update(out, idx, src, base as u32);
                 }
             }
             None => {
@@ -267,6 +309,11 @@ impl Layer for Pooling2D {
         if input_shape.contains(&0) {
             return Err(Error::Shape(format!(
                 "{label}: expects a non-empty image, got {input_shape:?}"
+            )));
+        }
+        if h * w * c > u32::MAX as usize {
+            return Err(Error::Shape(format!(
+                "{label}: an image of {h}×{w}×{c} values is more than pooling indexes (2^32)"
             )));
         }
         let strides = self.spec.effective_strides();
@@ -320,7 +367,7 @@ impl Layer for Pooling2D {
                     PoolKind::Average => None,
                 };
                 let geometry = (window, ow, iw, c);
-                pool_sample(geometry, counts, sample, n * in_len, out, idx);
+                pool_sample(geometry, counts, sample, out, idx);
             }
         });
     }
@@ -333,36 +380,44 @@ impl Layer for Pooling2D {
         grad_input: Option<&mut Tensor>,
     ) {
         let Some(dx) = grad_input else { return };
-        dx.resize_zeroed(input.shape());
-        let d = dx.data_mut();
+        dx.resize(input.shape());
         let dy = grad_output.data();
-        match self.kind {
-            PoolKind::Max => {
-                for (&i, &g) in self.argmax.iter().zip(dy) {
-                    d[i] += g;
-                }
-            }
-            PoolKind::Average => {
-                let (oh, ow) = self.window.output();
-                let (iw, c) = (self.window.cols.input, self.channels);
-                let in_len = input.row_len();
-                let out_len = oh * ow * c;
-                for n in 0..input.rows() {
-                    for p in 0..oh * ow {
-                        let at = n * out_len + p * c;
-                        let count = self.counts[p];
-                        let g = &dy[at..at + c];
-                        for (ih, iw_) in taps(self.window, p / ow, p % ow) {
-                            let base = n * in_len + (ih * iw + iw_) * c;
-                            d[base..base + c]
-                                .iter_mut()
-                                .zip(g)
-                                .for_each(|(o, g)| *o += g / count);
+        let (oh, ow) = self.window.output();
+        let (iw, c) = (self.window.cols.input, self.channels);
+        let in_len = input.row_len();
+        let out_len = oh * ow * c;
+        let (window, kind, counts, argmax) = (self.window, self.kind, &self.counts, &self.argmax);
+        // Over the batch in parallel: a sample's outputs reach only its own inputs, and each
+        // sample adds them in the same order as a serial pass.
+        let min_len = 4096usize.div_ceil(out_len.max(1)) * in_len;
+        crate::parallel::chunks_mut(dx.data_mut(), min_len, in_len.max(1), &|at, d| {
+            d.fill(0.0);
+            for (i, d) in d.chunks_exact_mut(in_len).enumerate() {
+                let n = at / in_len + i;
+                let g = &dy[n * out_len..(n + 1) * out_len];
+                match kind {
+                    PoolKind::Max => {
+                        let idx = &argmax[n * out_len..(n + 1) * out_len];
+                        for (&i, &g) in idx.iter().zip(g) {
+                            d[i as usize] += g;
+                        }
+                    }
+                    PoolKind::Average => {
+                        for p in 0..oh * ow {
+                            let count = counts[p];
+                            let g = &g[p * c..(p + 1) * c];
+                            for (ih, iw_) in taps(window, p / ow, p % ow) {
+                                let base = (ih * iw + iw_) * c;
+                                d[base..base + c]
+                                    .iter_mut()
+                                    .zip(g)
+                                    .for_each(|(o, g)| *o += g / count);
+                            }
                         }
                     }
                 }
             }
-        }
+        });
     }
 
     fn spec(&self) -> LayerSpec {
