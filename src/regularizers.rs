@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::layers::Param;
 use crate::{Error, Result};
 
 /// An L1 and/or L2 penalty: `kernel_regularizer = { l2 = 0.01 }`.
@@ -128,6 +129,26 @@ impl Constraint {
         }
         for row in kernel.chunks_exact_mut(cols) {
             row.iter_mut().zip(norms.iter()).for_each(|(w, &s)| *w *= s);
+        }
+    }
+}
+
+/// The weight penalty of a layer's parameters, `regularizers[i]` applying to `params[i]`
+/// (kernel, then bias): the sum of each regularizer's [`Regularizer::penalty`], in that order.
+pub fn penalty_of(params: &[Param], regularizers: &[Option<Regularizer>]) -> f64 {
+    params
+        .iter()
+        .zip(regularizers)
+        .filter_map(|(p, r)| r.map(|r| r.penalty(p.value.data())))
+        .fold(0.0, |total, penalty| total + penalty)
+}
+
+/// Adds each regularizer's gradient to its trainable parameter's gradient, `regularizers[i]`
+/// applying to `params[i]` (a frozen parameter's gradient stays zero).
+pub fn add_penalty_gradients(params: &mut [Param], regularizers: &[Option<Regularizer>]) {
+    for (p, r) in params.iter_mut().zip(regularizers) {
+        if let (Some(r), true) = (r, p.trainable) {
+            r.add_gradient(p.value.data(), p.grad.data_mut());
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
 use crate::parallel::{self, PARALLEL_MIN_ELEMENTS};
-use crate::regularizers::{Constraint, Regularizer};
+use crate::regularizers::{self, Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -220,6 +220,11 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    /// The kernel's and the bias's regularizers, in parameter order.
+    fn regularizers(&self) -> [Option<Regularizer>; 2] {
+        [self.spec.kernel_regularizer, self.spec.bias_regularizer]
+    }
+
     /// An unbuilt convolution layer.
     pub fn from_spec(spec: Conv2dSpec) -> Self {
         Conv2d {
@@ -687,24 +692,12 @@ impl Layer for Conv2d {
     }
 
     fn penalty(&self) -> f64 {
-        let mut total = 0.0;
-        if let Some(r) = self.spec.kernel_regularizer {
-            total += r.penalty(self.params[KERNEL].value.data());
-        }
-        if let (Some(r), Some(b)) = (self.spec.bias_regularizer, self.params.get(BIAS)) {
-            total += r.penalty(b.value.data());
-        }
-        total
+        regularizers::penalty_of(&self.params, &self.regularizers())
     }
 
     fn add_penalty_gradients(&mut self) {
-        let kernel = self.spec.kernel_regularizer;
-        let bias = self.spec.bias_regularizer;
-        for (p, r) in self.params.iter_mut().zip([kernel, bias]) {
-            if let (Some(r), true) = (r, p.trainable) {
-                r.add_gradient(p.value.data(), p.grad.data_mut());
-            }
-        }
+        let regularizers = self.regularizers();
+        regularizers::add_penalty_gradients(&mut self.params, &regularizers);
     }
 
     fn apply_constraints(&mut self) {

@@ -8,6 +8,7 @@ use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
 use crate::activations::Activation;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
 use crate::parallel::{self, SharedMut, PARALLEL_MIN_ELEMENTS};
+use crate::regularizers::{self, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -34,6 +35,11 @@ pub struct Dense {
 }
 
 impl Dense {
+    /// The kernel's and the bias's regularizers, in parameter order.
+    fn regularizers(&self) -> [Option<Regularizer>; 2] {
+        [self.spec.kernel_regularizer, self.spec.bias_regularizer]
+    }
+
     /// An unbuilt Dense layer.
     pub fn from_spec(spec: DenseSpec) -> Self {
         Dense {
@@ -291,8 +297,7 @@ impl Layer for Dense {
 
     fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
         // A weight penalty adds to g before the update: not fusable.
-        let penalized =
-            self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some();
+        let penalized = self.has_penalty();
         self.fused_descent = rate.filter(|_| !penalized);
         rate.is_some() && !penalized
     }
@@ -334,24 +339,12 @@ impl Layer for Dense {
     }
 
     fn penalty(&self) -> f64 {
-        let mut total = 0.0;
-        if let Some(r) = self.spec.kernel_regularizer {
-            total += r.penalty(self.params[KERNEL].value.data());
-        }
-        if let (Some(r), Some(b)) = (self.spec.bias_regularizer, self.params.get(BIAS)) {
-            total += r.penalty(b.value.data());
-        }
-        total
+        regularizers::penalty_of(&self.params, &self.regularizers())
     }
 
     fn add_penalty_gradients(&mut self) {
-        let kernel = self.spec.kernel_regularizer;
-        let bias = self.spec.bias_regularizer;
-        for (p, r) in self.params.iter_mut().zip([kernel, bias]) {
-            if let (Some(r), true) = (r, p.trainable) {
-                r.add_gradient(p.value.data(), p.grad.data_mut());
-            }
-        }
+        let regularizers = self.regularizers();
+        regularizers::add_penalty_gradients(&mut self.params, &regularizers);
     }
 
     fn apply_constraints(&mut self) {
