@@ -26,6 +26,9 @@
 pub mod files;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+mod threads;
+
+pub use threads::ThreadRanks;
 
 use std::ops::Range;
 
@@ -40,6 +43,8 @@ pub trait Communicator {
     fn sum_f32(&self, values: &mut [f32]);
     /// [`Communicator::sum_f32`] in double precision.
     fn sum_f64(&self, values: &mut [f64]);
+    /// The element-wise maximum of `values` over the ranks, in place, on every rank.
+    fn max_f64(&self, values: &mut [f64]);
     /// Overwrites `values` on every rank with rank 0's (the same length on every rank).
     fn broadcast_f32(&self, values: &mut [f32]);
     /// Rank 0's bytes on every rank (any length).
@@ -58,6 +63,24 @@ pub fn share(len: usize, rank: usize, ranks: usize) -> Range<usize> {
     let (base, extra) = (len / ranks, len % ranks);
     let start = rank * base + rank.min(extra);
     start..start + base + usize::from(rank < extra)
+}
+
+/// The rank's block of `rows` training rows when each rank holds only its own (sharded data):
+/// the rows it trains in one epoch of global batches of `batch`, taking its [`share`] of each.
+/// The blocks are contiguous and in rank order, and cover `0..rows`.
+///
+/// ```
+/// use deeptrain::distributed::shard;
+/// // 10 rows, batches of 4 (4, 4, 2) over 3 ranks: shares (2,1,1), (2,1,1), (1,1,0).
+/// assert_eq!([shard(10, 4, 0, 3), shard(10, 4, 1, 3), shard(10, 4, 2, 3)], [0..5, 5..8, 8..10]);
+/// ```
+pub fn shard(rows: usize, batch: usize, rank: usize, ranks: usize) -> Range<usize> {
+    let batch = batch.max(1);
+    let block = |r: usize| {
+        (rows / batch) * share(batch, r, ranks).len() + share(rows % batch, r, ranks).len()
+    };
+    let start = (0..rank).map(block).sum::<usize>();
+    start..start + block(rank)
 }
 
 /// The number of processes an MPI launcher (`mpirun`, `srun`) started this one among, if it
@@ -132,6 +155,30 @@ mod tests {
             }
         }
         assert_eq!(share(10, 1, 3), 4..7);
+    }
+
+    #[test]
+    fn shards_cover_the_rows_and_hold_each_ranks_shares() {
+        for rows in 0..40 {
+            for batch in 1..9 {
+                for ranks in 1..5 {
+                    let blocks: Vec<_> = (0..ranks).map(|r| shard(rows, batch, r, ranks)).collect();
+                    assert_eq!(blocks[0].start, 0);
+                    assert_eq!(blocks[ranks - 1].end, rows);
+                    for w in blocks.windows(2) {
+                        assert_eq!(w[0].end, w[1].start);
+                    }
+                    // Each block is exactly the rank's shares of the epoch's batches.
+                    for (r, block) in blocks.iter().enumerate() {
+                        let shares: usize = (0..rows)
+                            .step_by(batch)
+                            .map(|s| share(batch.min(rows - s), r, ranks).len())
+                            .sum();
+                        assert_eq!(block.len(), shares);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

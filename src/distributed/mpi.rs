@@ -72,6 +72,17 @@ impl Communicator for MpiCommunicator {
             .all_reduce_into(&send[..], values, SystemOperation::sum());
     }
 
+    fn max_f64(&self, values: &mut [f64]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut send = self.send_f64.borrow_mut();
+        send.clear();
+        send.extend_from_slice(values);
+        self.world
+            .all_reduce_into(&send[..], values, SystemOperation::max());
+    }
+
     fn broadcast_f32(&self, values: &mut [f32]) {
         if !values.is_empty() {
             self.world.process_at_rank(0).broadcast_into(values);
