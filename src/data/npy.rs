@@ -1,9 +1,10 @@
 //! NPY arrays (NumPy's `.npy` format, read with the `npyz` crate): features from one file, labels
 //! from another.
 
-use std::path::Path;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
 
-use npyz::{DType, NpyFile, Order, TypeChar};
+use npyz::{DType, NpyFile, Order, TypeChar, TypeStr};
 
 use super::{Dataset, RowOrigin};
 use crate::tensor::Tensor;
@@ -12,7 +13,214 @@ use crate::{io, limits, Error, Result};
 /// Reads a C-order numeric `.npy` array as f32, with its shape.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
     let bytes = io::read(path)?;
-    let head = &bytes[..bytes.len().min(4096)];
+    reject_objects(path, &bytes[..bytes.len().min(4096)])?;
+    let npy = NpyFile::new(&bytes[..])
+        .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
+    let header = Header::check(path, &npy)?;
+    header.check_length(path, bytes.len() as u64, data_offset(&bytes))?;
+    let bad = |e: std::io::Error| Error::format(path, format!("cannot read the values: {e}"));
+    let values: Vec<f32> = match header.kind(path)? {
+        Kind::F32 => npy.into_vec::<f32>().map_err(bad)?,
+        Kind::F64 => convert(npy.into_vec::<f64>().map_err(bad)?, |v| v as f32),
+        Kind::U8 => convert(npy.into_vec::<u8>().map_err(bad)?, f32::from),
+        Kind::I32 => convert(npy.into_vec::<i32>().map_err(bad)?, |v| v as f32),
+        Kind::I64 => convert(npy.into_vec::<i64>().map_err(bad)?, |v| v as f32),
+        Kind::Bool => convert(npy.into_vec::<bool>().map_err(bad)?, |v| v as u8 as f32),
+    };
+    let shape = if header.shape.is_empty() {
+        vec![1]
+    } else {
+        header.shape
+    };
+    Ok(Tensor::from_vec(values, &shape))
+}
+
+/// The rows of a `.npy` array read by position, without reading the rest of the file: what a
+/// rank of a data-parallel run with sharded data loads (see [`super::prepare_shard`]).
+#[derive(Clone, Debug)]
+pub struct NpyRows {
+    path: PathBuf,
+    header: Header,
+}
+
+impl NpyRows {
+    /// Opens `path` and checks its header (type, order, that the file holds every value).
+    pub fn open(path: &Path) -> Result<NpyRows> {
+        let mut head = Vec::new();
+        io::open_regular(path)?
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io(path, e))?;
+        reject_objects(path, &head)?;
+        let npy = NpyFile::new(BufReader::new(io::open_regular(path)?))
+            .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
+        let header = Header::check(path, &npy)?;
+        let length = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        header.check_length(path, length, data_offset(&head))?;
+        header.kind(path)?;
+        Ok(NpyRows {
+            path: path.to_path_buf(),
+            header,
+        })
+    }
+
+    /// The array's shape: (rows, ...).
+    pub fn shape(&self) -> &[usize] {
+        &self.header.shape
+    }
+
+    /// The rows at `rows` (indices into the first axis), in that order, as f32 (rows, ...).
+    /// The file is read in ascending row order, seeking over the rows not asked for.
+    pub fn read_rows(&self, rows: &[u64]) -> Result<Tensor> {
+        let path = self.path.as_path();
+        let total = self.header.shape.first().copied().unwrap_or(1) as u64;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= total) {
+            return Err(Error::format(
+                path,
+                format!("row {bad} asked for, but the array has {total} rows"),
+            ));
+        }
+        let row_shape = self.header.shape.get(1..).unwrap_or_default();
+        let row_len: usize = row_shape.iter().product();
+        let dims: Vec<u64> = std::iter::once(rows.len() as u64)
+            .chain(row_shape.iter().map(|&d| d as u64))
+            .collect();
+        let count = limits::array_values(path, &dims)?;
+        let mut values = limits::vec_with_capacity::<f32>(path, count)?;
+        values.resize(count, 0.0);
+        let mut ascending: Vec<(u64, usize)> =
+            rows.iter().enumerate().map(|(at, &r)| (r, at)).collect();
+        ascending.sort_unstable();
+        let npy = NpyFile::new(BufReader::new(io::open_regular(path)?))
+            .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
+        let out = (&ascending[..], row_len, &mut values[..]);
+        let read = match self.header.kind(path)? {
+            Kind::F32 => gather::<f32>(npy, out, |v| v),
+            Kind::F64 => gather::<f64>(npy, out, |v| v as f32),
+            Kind::U8 => gather::<u8>(npy, out, f32::from),
+            Kind::I32 => gather::<i32>(npy, out, |v| v as f32),
+            Kind::I64 => gather::<i64>(npy, out, |v| v as f32),
+            Kind::Bool => gather::<bool>(npy, out, |v| v as u8 as f32),
+        };
+        read.map_err(|e| Error::format(path, format!("cannot read the values: {e}")))?;
+        let mut shape = vec![rows.len()];
+        shape.extend_from_slice(row_shape);
+        Ok(Tensor::from_vec(values, &shape))
+    }
+}
+
+/// Reads the rows `ascending` lists ((row, place in the output), by row) into `out`.
+fn gather<T: npyz::Deserialize>(
+    npy: NpyFile<BufReader<std::fs::File>>,
+    (ascending, row_len, out): (&[(u64, usize)], usize, &mut [f32]),
+    to_f32: impl Fn(T) -> f32,
+) -> std::io::Result<()> {
+    let mut reader = npy
+        .data::<T>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    for &(row, at) in ascending {
+        reader.seek_to(row * row_len as u64)?;
+        for slot in &mut out[at * row_len..(at + 1) * row_len] {
+            let value = reader.next().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ends early")
+            })??;
+            *slot = to_f32(value);
+        }
+    }
+    Ok(())
+}
+
+/// The element types read (as f32).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    F32,
+    F64,
+    U8,
+    I32,
+    I64,
+    Bool,
+}
+
+/// A checked `.npy` header: a C-order array of a plain numeric type, not empty.
+#[derive(Clone, Debug)]
+struct Header {
+    shape: Vec<usize>,
+    type_str: TypeStr,
+}
+
+impl Header {
+    fn check<R: std::io::Read>(path: &Path, npy: &NpyFile<R>) -> Result<Header> {
+        if npy.shape().contains(&0) {
+            return Err(Error::format(
+                path,
+                format!("shape {:?} holds no values", npy.shape()),
+            ));
+        }
+        limits::array_values(path, npy.shape())?;
+        if npy.order() != Order::C {
+            return Err(Error::format(
+                path,
+                "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
+            ));
+        }
+        let DType::Plain(type_str) = npy.dtype() else {
+            return Err(Error::format(
+                path,
+                "structured arrays are not supported; save a plain numeric array",
+            ));
+        };
+        Ok(Header {
+            shape: npy.shape().iter().map(|&d| d as usize).collect(),
+            type_str,
+        })
+    }
+
+    /// Errors when a file of `length` bytes, its data from `offset`, cannot hold every value.
+    fn check_length(&self, path: &Path, length: u64, offset: u64) -> Result<()> {
+        let width = self.type_str.num_bytes().unwrap_or(0) as u64;
+        let count = self
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .unwrap_or(u64::MAX);
+        let needed = count.saturating_mul(width);
+        if offset.saturating_add(needed) > length {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated .npy file: shape {:?} needs {needed} bytes of data, the file has {}",
+                    self.shape,
+                    length.saturating_sub(offset)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn kind(&self, path: &Path) -> Result<Kind> {
+        let width = self.type_str.num_bytes().unwrap_or(0);
+        match (self.type_str.type_char(), width) {
+            (TypeChar::Float, 4) => Ok(Kind::F32),
+            (TypeChar::Float, 8) => Ok(Kind::F64),
+            (TypeChar::Uint, 1) => Ok(Kind::U8),
+            (TypeChar::Int, 4) => Ok(Kind::I32),
+            (TypeChar::Int, 8) => Ok(Kind::I64),
+            (TypeChar::Bool, 1) => Ok(Kind::Bool),
+            _ => Err(Error::format(
+                path,
+                format!(
+                    "unsupported dtype `{}`; use float32, float64, uint8, int32, int64 or bool",
+                    self.type_str
+                ),
+            )),
+        }
+    }
+}
+
+/// Object arrays (pickled Python objects) are refused before parsing.
+fn reject_objects(path: &Path, head: &[u8]) -> Result<()> {
     if [&b"'|O'"[..], b"\"|O\""]
         .iter()
         .any(|pat| head.windows(pat.len()).any(|w| w == *pat))
@@ -22,87 +230,21 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
             "object arrays (dtype `O`) are not supported; save a numeric array (e.g. x.astype(np.float32))",
         ));
     }
-    let npy = NpyFile::new(&bytes[..])
-        .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
-    if npy.shape().contains(&0) {
-        return Err(Error::format(
-            path,
-            format!("shape {:?} holds no values", npy.shape()),
-        ));
+    Ok(())
+}
+
+/// Where the values start: after the magic string, the version, the header's length (2 bytes
+/// in version 1.0, 4 in 2.0 and 3.0) and the header (NumPy's `format.py`, "Format Version 1.0").
+fn data_offset(head: &[u8]) -> u64 {
+    let byte = |i: usize| u64::from(head.get(i).copied().unwrap_or(0));
+    match head.get(6) {
+        Some(1) => 10 + (byte(8) | byte(9) << 8),
+        _ => 12 + (byte(8) | byte(9) << 8 | byte(10) << 16 | byte(11) << 24),
     }
-    limits::array_values(path, npy.shape())?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    if npy.order() != Order::C {
-        return Err(Error::format(
-            path,
-            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
-        ));
-    }
-    let DType::Plain(type_str) = npy.dtype() else {
-        return Err(Error::format(
-            path,
-            "structured arrays are not supported; save a plain numeric array",
-        ));
-    };
-    let width = type_str.num_bytes().unwrap_or(0) as u64;
-    let count = shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
-        .unwrap_or(u64::MAX);
-    if count.saturating_mul(width) > bytes.len() as u64 {
-        return Err(Error::format(
-            path,
-            format!(
-                "truncated .npy file: shape {shape:?} needs {} bytes of data, the file has {}",
-                count.saturating_mul(width),
-                bytes.len()
-            ),
-        ));
-    }
-    let bad = |e: std::io::Error| Error::format(path, format!("cannot read the values: {e}"));
-    let values: Vec<f32> = match (type_str.type_char(), width) {
-        (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(bad)?,
-        (TypeChar::Float, 8) => npy
-            .into_vec::<f64>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        (TypeChar::Uint, 1) => npy
-            .into_vec::<u8>()
-            .map_err(bad)?
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        (TypeChar::Int, 4) => npy
-            .into_vec::<i32>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        (TypeChar::Int, 8) => npy
-            .into_vec::<i64>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        (TypeChar::Bool, 1) => npy
-            .into_vec::<bool>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|v| v as u8 as f32)
-            .collect(),
-        _ => {
-            return Err(Error::format(
-                path,
-                format!(
-                "unsupported dtype `{type_str}`; use float32, float64, uint8, int32, int64 or bool"
-            ),
-            ))
-        }
-    };
-    let shape = if shape.is_empty() { vec![1] } else { shape };
-    Ok(Tensor::from_vec(values, &shape))
+}
+
+fn convert<T>(values: Vec<T>, f: impl Fn(T) -> f32) -> Vec<f32> {
+    values.into_iter().map(f).collect()
 }
 
 /// Loads features from `features` (N, ...) and labels from `labels` (N) or (N, L).
@@ -138,4 +280,100 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
         weights: None,
         origin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1.0 `.npy` file of `descr` and `shape` holding `data`.
+    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(data);
+        bytes
+    }
+
+    #[test]
+    fn rows_read_by_position_are_those_of_the_whole_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<f64> = (0..5 * 3).map(|v| v as f64 * 1.5 - 4.0).collect();
+        let files = [
+            (
+                "f4.npy",
+                npy(
+                    "<f4",
+                    "(5, 3)",
+                    &values
+                        .iter()
+                        .flat_map(|&v| (v as f32).to_le_bytes())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "f8be.npy",
+                npy(
+                    ">f8",
+                    "(5, 3)",
+                    &values
+                        .iter()
+                        .flat_map(|v| v.to_be_bytes())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "i8.npy",
+                npy(
+                    "<i8",
+                    "(5, 3)",
+                    &values
+                        .iter()
+                        .flat_map(|&v| (v as i64).to_le_bytes())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "u1.npy",
+                npy("|u1", "(5, 3)", &(0..15u8).collect::<Vec<_>>()),
+            ),
+        ];
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let whole = read_npy(&path).unwrap();
+            let rows = NpyRows::open(&path).unwrap();
+            assert_eq!(rows.shape(), &[5, 3]);
+            // Any order, repeats included.
+            let picked = rows.read_rows(&[4, 0, 2, 2]).unwrap();
+            assert_eq!(picked.shape(), &[4, 3]);
+            for (at, &row) in [4usize, 0, 2, 2].iter().enumerate() {
+                assert_eq!(picked.row(at), whole.row(row), "{name} row {row}");
+            }
+            let e = rows.read_rows(&[5]).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("row 5"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.npy");
+        std::fs::write(&path, npy("<f4", "(4, 2)", &[0u8; 28])).unwrap();
+        let e = NpyRows::open(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("short.npy") && e.contains("truncated") && e.contains("needs 32 bytes"),
+            "{e}"
+        );
+        assert!(read_npy(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
+    }
 }
