@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::distributed::Communicator;
 use crate::tensor::Tensor;
 
 /// How features are scaled before training.
@@ -48,7 +49,20 @@ impl Scaler {
     /// # }
     /// ```
     pub fn fit(kind: Scale, x: &Tensor) -> Scaler {
+        Scaler::fit_over(kind, x, None)
+    }
+
+    /// [`Scaler::fit`] on the union of every rank's rows, when each rank holds only its own
+    /// part of the training set (`comm`; `None` is one process): the sums, extremes and counts
+    /// are reduced over the ranks, so every rank gets the scaler of the whole set (equal to
+    /// one process's up to the order of the f64 sums).
+    pub fn fit_over(kind: Scale, x: &Tensor, comm: Option<&dyn Communicator>) -> Scaler {
         let data = x.data();
+        let sum = |values: &mut [f64]| {
+            if let Some(c) = comm {
+                c.sum_f64(values)
+            }
+        };
         match kind {
             Scale::None => Scaler {
                 offset: vec![0.0],
@@ -58,7 +72,14 @@ impl Scaler {
             Scale::Unit => {
                 let min = data.iter().copied().fold(f32::INFINITY, f32::min);
                 let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let (min, range) = if data.is_empty() || max <= min {
+                // The minimum is the negated maximum of the negations.
+                let mut extremes = [-f64::from(min), f64::from(max)];
+                if let Some(c) = comm {
+                    c.max_f64(&mut extremes);
+                }
+                let (min, max) = (-extremes[0] as f32, extremes[1] as f32);
+                // No rows anywhere leaves min = inf > max = -inf.
+                let (min, range) = if max <= min {
                     (0.0, 1.0)
                 } else {
                     (min, max - min)
@@ -71,11 +92,14 @@ impl Scaler {
             }
             Scale::Standard => {
                 let f = x.row_len().max(1);
-                let n = x.rows().max(1) as f64;
+                let mut rows = [x.rows() as f64];
+                sum(&mut rows);
+                let n = rows[0].max(1.0);
                 let mut mean = vec![0f64; f];
                 for row in data.chunks_exact(f) {
                     mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
                 }
+                sum(&mut mean);
                 mean.iter_mut().for_each(|m| *m /= n);
                 let mut var = vec![0f64; f];
                 for row in data.chunks_exact(f) {
@@ -84,6 +108,7 @@ impl Scaler {
                         .zip(&mean)
                         .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
                 }
+                sum(&mut var);
                 let scale = var.iter().map(|s| (s / n).sqrt()).map(|sd| {
                     if sd > 1e-12 {
                         sd as f32
