@@ -155,6 +155,11 @@ pub struct DataSpec {
     /// Default: one input, `input`, the whole sample.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputSpec>,
+    /// For NPY under MPI: each rank reads only its block of the training rows from the
+    /// features file (and rank 0 the validation and test rows), instead of every rank loading
+    /// the whole set (see [`crate::data::prepare_shard`]). Ignored in one process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shard: bool,
 }
 
 /// `[[data.inputs]]`: a named model input.
@@ -359,6 +364,7 @@ impl Default for DataSpec {
             impute: None,
             sample_weight_column: None,
             inputs: Vec::new(),
+            shard: false,
         }
     }
 }
@@ -663,6 +669,8 @@ impl Spec {
             recorded.resolve_paths(Path::new("."));
             let mut current = self.data.clone();
             current.resolve_paths(Path::new("."));
+            // Which rank reads which rows does not change the data.
+            current.shard = recorded.shard;
             diff("data", &json(&current), &json(&recorded), &mut out);
         }
         match &self.transfer {
@@ -1033,8 +1041,14 @@ impl DataSpec {
     /// Loads the data the spec names, with its test part (the source's own, or `test_split` of
     /// the rows, picked as `split_order` says).
     pub fn load(&self) -> Result<Splits> {
+        let (splits, test_split) = self.load_source()?;
+        self.split_test_and_select(splits, test_split)
+    }
+
+    /// The source's rows as read, and the test fraction to split off them.
+    fn load_source(&self) -> Result<(Splits, f64)> {
         let mut test_split = self.test_split;
-        let mut splits = match self.dataset.as_str() {
+        let splits = match self.dataset.as_str() {
             "digits" => {
                 if test_split == 0.0 {
                     test_split = data::DIGITS_TEST_FRACTION;
@@ -1100,6 +1114,16 @@ impl DataSpec {
                 }
             }
         };
+        Ok((splits, test_split))
+    }
+
+    /// Splits `test_split` of the training rows off as the test part (unless the source has
+    /// one), then applies `classes`, `drop_classes` and `max_train_samples`.
+    pub(crate) fn split_test_and_select(
+        &self,
+        mut splits: Splits,
+        test_split: f64,
+    ) -> Result<Splits> {
         if test_split > 0.0 {
             let (train, test) = splits.train.split_off(test_split, self.split_order());
             splits.train = train;

@@ -11,6 +11,7 @@ mod idx;
 mod npy;
 mod prepare;
 mod preprocess;
+mod shard;
 mod split;
 pub mod tabular;
 
@@ -21,9 +22,10 @@ pub use fashion_mnist::{
     fashion_mnist, fashion_mnist_dir, FASHION_MNIST_CLASSES, FASHION_MNIST_DEFAULT_DIR,
 };
 pub use idx::{read_idx, IdxArray};
-pub use npy::{load_npy, read_npy};
+pub use npy::{load_npy, read_npy, NpyRows};
 pub use prepare::{input_shape, prepare, Prepared};
 pub use preprocess::{Scale, Scaler};
+pub use shard::{check_shardable, prepare_shard, Shard};
 pub use split::{split_warnings, SplitOrder};
 
 /// The seed of the shuffle before splitting data that has no canonical test set (`[data]

@@ -20,9 +20,26 @@ pub struct Prepared {
     pub class_names: Option<Vec<String>>,
     /// Problems with the split (classes missing from a part), shown before training.
     pub warnings: Vec<String>,
+    /// When this rank holds only its block of the training rows (sharded data, see
+    /// [`super::prepare_shard`]): what it knows of the whole set.
+    pub shard: Option<super::Shard>,
 }
 
 impl Prepared {
+    /// The number of training rows: this rank's and every other's when the data is sharded.
+    pub fn train_rows(&self) -> usize {
+        self.shard
+            .as_ref()
+            .map_or(self.train.len(), |s| s.train_rows)
+    }
+
+    /// The labels of every training row (over all ranks when the data is sharded).
+    pub fn train_labels(&self) -> &Tensor {
+        self.shard
+            .as_ref()
+            .map_or(&self.train.labels, |s| &s.train_labels)
+    }
+
     /// The names of the encoded feature columns, for a table.
     pub fn feature_names(&self) -> Option<Vec<String>> {
         self.scaler.table.as_ref().map(|t| t.feature_names())
@@ -42,15 +59,7 @@ pub fn prepare(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
     // An empty part is absent, not a part scored `loss 0`.
     let mut validation = validation.filter(|v| !v.is_empty());
     let mut test = test.filter(|t| !t.is_empty());
-    // A split in file order may leave classes out of a part: say so before training.
-    let mut warnings = Vec::new();
-    if spec.split_order() == SplitOrder::Tail {
-        for (part, name) in [(&validation, "validation"), (&test, "test")] {
-            if let Some(part) = part {
-                warnings.extend(split_warnings(&train, part, name));
-            }
-        }
-    }
+    let warnings = split_warnings_for(spec, &train, validation.as_ref(), test.as_ref());
     // A table's one-hot vocabularies and fill values, fitted on the training part only (or
     // those of the given scaler's model).
     let encoding = match &table {
@@ -83,17 +92,13 @@ pub fn prepare(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
     if encoding.is_some() {
         scaler.table = encoding;
     }
-    for d in std::iter::once(&mut train)
-        .chain(validation.as_mut())
-        .chain(test.as_mut())
-    {
-        scaler.apply_checked(d)?;
-        if spec.targets == TargetKind::Inputs {
-            // An autoencoder learns to output its (scaled) input.
-            let n = d.len();
-            d.labels = Tensor::from_vec(d.x.data().to_vec(), &[n, d.x.row_len()]);
-        }
-    }
+    scale_parts(
+        spec,
+        &scaler,
+        std::iter::once(&mut train)
+            .chain(validation.as_mut())
+            .chain(test.as_mut()),
+    )?;
     Ok(Prepared {
         train,
         validation,
@@ -101,7 +106,45 @@ pub fn prepare(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
         scaler,
         class_names,
         warnings,
+        shard: None,
     })
+}
+
+/// A split in file order may leave classes out of a part: the warnings that say so before
+/// training (none for a shuffled, stratified split).
+pub(super) fn split_warnings_for(
+    spec: &DataSpec,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    test: Option<&Dataset>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if spec.split_order() == SplitOrder::Tail {
+        for (part, name) in [(validation, "validation"), (test, "test")] {
+            if let Some(part) = part {
+                warnings.extend(split_warnings(train, part, name));
+            }
+        }
+    }
+    warnings
+}
+
+/// Scales each part's features with `scaler` (an error for a value that overflows); an
+/// autoencoder's targets become its scaled inputs.
+pub(super) fn scale_parts<'a>(
+    spec: &DataSpec,
+    scaler: &Scaler,
+    parts: impl Iterator<Item = &'a mut Dataset>,
+) -> Result<()> {
+    for d in parts {
+        scaler.apply_checked(d)?;
+        if spec.targets == TargetKind::Inputs {
+            // An autoencoder learns to output its (scaled) input.
+            let n = d.len();
+            d.labels = Tensor::from_vec(d.x.data().to_vec(), &[n, d.x.row_len()]);
+        }
+    }
+    Ok(())
 }
 
 /// The per-sample input shape of the spec's data (without loading the built-in datasets).
