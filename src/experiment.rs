@@ -124,16 +124,27 @@ pub struct Experiment {
 impl Experiment {
     /// Prepares the spec's data and builds and compiles its model (see the module docs).
     pub fn from_spec(spec: &Spec) -> Result<Experiment> {
+        Experiment::from_spec_over(spec, None)
+    }
+
+    /// [`Experiment::from_spec`] for data-parallel training with the ranks of `communicator`
+    /// (see [`crate::distributed`]); with `[data] shard = true` each rank loads only its block
+    /// of the training rows ([`data::prepare_shard`]). Every rank must call it.
+    pub fn from_spec_over(
+        spec: &Spec,
+        communicator: Option<Rc<dyn Communicator>>,
+    ) -> Result<Experiment> {
+        let comm = communicator.as_deref();
         let (model, data, origin) = match &spec.transfer {
             Some(t) => {
                 let (source, _) = Sequential::load(&t.from)?;
                 let scaler = RunMetadata::load(&t.from)?.scaler;
-                let data = data::prepare(&spec.data, Some(scaler))?;
+                let data = prepare_data(spec, Some(scaler), comm)?;
                 let (model, origin) = transferred(spec, t, &source)?;
                 (model, data, origin)
             }
             None => {
-                let data = data::prepare(&spec.data, None)?;
+                let data = prepare_data(spec, None, comm)?;
                 let names = data.feature_names();
                 let model = spec.build_model(data.train.feature_shape(), names.as_deref())?;
                 (model, data, Origin::Spec)
@@ -145,7 +156,7 @@ impl Experiment {
             model,
             origin,
             history: History::default(),
-            communicator: None,
+            communicator,
         };
         experiment.compile()?;
         Ok(experiment)
@@ -161,6 +172,16 @@ impl Experiment {
     /// the checkpoint's scaler. The spec may differ from the checkpoint in `[fit]` and
     /// `[[callbacks]]` only.
     pub fn resume(spec: &Spec, run: &Path) -> Result<Experiment> {
+        Experiment::resume_over(spec, run, None)
+    }
+
+    /// [`Experiment::resume`] for data-parallel training with the ranks of `communicator`, the
+    /// data sharded as in [`Experiment::from_spec_over`]. Every rank must call it.
+    pub fn resume_over(
+        spec: &Spec,
+        run: &Path,
+        communicator: Option<Rc<dyn Communicator>>,
+    ) -> Result<Experiment> {
         let dir = run.join(CHECKPOINT_DIR);
         let (mut model, file, metadata, history) = Sequential::load_checkpoint(&dir)?;
         let conflicts = spec.resume_conflicts(&file, metadata.data.as_ref())?;
@@ -174,7 +195,7 @@ impl Experiment {
             ));
         }
         model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
-        let data = data::prepare(&spec.data, Some(metadata.scaler))?;
+        let data = prepare_data(spec, Some(metadata.scaler), communicator.as_deref())?;
         Ok(Experiment {
             spec: spec.clone(),
             data,
@@ -184,7 +205,7 @@ impl Experiment {
             },
             model,
             history,
-            communicator: None,
+            communicator,
         })
     }
 
@@ -402,7 +423,7 @@ impl Experiment {
         let fit = &self.spec.fit;
         let class_weight = match &fit.class_weight {
             Some(cw) => Some(cw.resolve(
-                &self.data.train.labels,
+                self.data.train_labels(),
                 self.data.class_names.as_deref(),
                 self.model.output_units(),
             )?),
@@ -418,6 +439,7 @@ impl Experiment {
             initial_epoch: phase.epochs.start,
             class_weight,
             communicator: self.communicator.clone(),
+            sharded: self.data.shard.is_some(),
         };
         let part = self.model.fit(
             &self.data.train,
@@ -445,6 +467,12 @@ impl Experiment {
         Ok(&self.history)
     }
 
+    /// The loss and metrics of the model on the training rows of every rank together (each
+    /// evaluating its own, the sums reduced over `comm`), as [`Sequential::evaluate_over`].
+    pub fn evaluate_train_over(&mut self, comm: &dyn Communicator) -> Result<Vec<(String, f64)>> {
+        self.model.evaluate_over(&self.data.train, 1024, Some(comm))
+    }
+
     /// The model, the prepared data and the history, for what follows training.
     pub fn into_parts(self) -> (Sequential, Prepared, History) {
         (self.model, self.data, self.history)
@@ -454,6 +482,25 @@ impl Experiment {
     pub fn save(&self, dir: &Path) -> Result<()> {
         self.model.save(dir)?;
         self.metadata().save(dir)
+    }
+}
+
+/// The spec's data: this rank's shard when `[data] shard` is set and `comm` has several
+/// ranks, else the whole set (`shard` is checked even then, so that a spec that cannot be
+/// sharded fails in one process too).
+fn prepare_data(
+    spec: &Spec,
+    scaler: Option<data::Scaler>,
+    comm: Option<&dyn Communicator>,
+) -> Result<Prepared> {
+    match comm.filter(|c| c.size() > 1 && spec.data.shard) {
+        Some(comm) => data::prepare_shard(&spec.data, scaler, spec.fit.batch_size, comm),
+        None => {
+            if spec.data.shard {
+                data::check_shardable(&spec.data)?;
+            }
+            data::prepare(&spec.data, scaler)
+        }
     }
 }
 

@@ -102,7 +102,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
 
     let started = Instant::now();
     let mut experiment = match &ranks {
-        Some(comm) => replica(comm.as_ref(), &spec, args.resume.as_deref())?,
+        Some(comm) => replica(comm, &spec, args.resume.as_deref())?,
         None => match args.resume.as_deref() {
             Some(run) if has_checkpoint(run) => Experiment::resume(&spec, run)?,
             Some(run) => {
@@ -117,15 +117,21 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     };
     if let Some(comm) = &ranks {
         agree(comm.as_ref(), &spec, &experiment)?;
-        experiment.set_communicator(Some(comm.clone()));
         if !lead {
-            return train_replica(&mut experiment);
+            return train_replica(&mut experiment, comm.as_ref());
         }
         println!(
             "Data-parallel over {} MPI ranks: each trains its share of every batch of {}",
             comm.size(),
             spec.fit.batch_size
         );
+        if let Some(shard) = &experiment.data().shard {
+            println!(
+                "Sharded data: each rank read only its block of the {} training rows ({} on rank 0)",
+                shard.train_rows,
+                experiment.data().train.len()
+            );
+        }
     }
     if let Some(line) = experiment.origin().describe() {
         println!("{line}");
@@ -136,7 +142,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     for w in &warnings {
         println!("warning: {w}");
     }
-    let train_len = experiment.data().train.len();
+    let train_len = experiment.data().train_rows();
     let steps_per_epoch = train_len.div_ceil(spec.fit.batch_size.max(1)) as u64;
     let every = args
         .diagnostics_every
@@ -219,6 +225,10 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         }
     }
     let fit_seconds = fit_started.elapsed().as_secs_f64();
+    // Sharded: every rank evaluates its block of the training rows, and the sums are reduced.
+    let sharded_over = ranks
+        .as_deref()
+        .filter(|_| experiment.data().shard.is_some());
     let metadata = experiment.metadata();
     let (mut model, data, history) = experiment.into_parts();
 
@@ -229,7 +239,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
-    let train_metrics = as_json(model.evaluate(&data.train, 1024)?);
+    let train_metrics = as_json(model.evaluate_over(&data.train, 1024, sharded_over)?);
     let validation_metrics = match &data.validation {
         Some(v) => as_json(model.evaluate(v, 1024)?),
         None => serde_json::Value::Null,
@@ -342,10 +352,10 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         "train": train_metrics,
         "validation": validation_metrics,
         "test": test_metrics,
-        "train_samples": data.train.len(),
+        "train_samples": data.train_rows(),
         "fit_seconds": fit_seconds,
         "wall_seconds": started.elapsed().as_secs_f64(),
-        "train_samples_per_second": (data.train.len() * epochs_run) as f64 / fit_seconds.max(1e-9),
+        "train_samples_per_second": (data.train_rows() * epochs_run) as f64 / fit_seconds.max(1e-9),
         "threads": deeptrain::linalg::num_threads(),
         "inference_model": inference_model,
     });
@@ -409,7 +419,7 @@ fn resume_command(args: &TrainArgs, out: &Path) -> String {
 /// This rank's replica: the lead builds it from the spec or loads the checkpoint in `resume`
 /// and sends the checkpoint's files to the other ranks, which may not see its disk; then every
 /// rank takes the lead's weights.
-fn replica(comm: &dyn Communicator, spec: &Spec, resume: Option<&Path>) -> Result<Experiment> {
+fn replica(comm: &Rc<dyn Communicator>, spec: &Spec, resume: Option<&Path>) -> Result<Experiment> {
     let lead = comm.rank() == 0;
     let mut packed = Vec::new();
     if lead {
@@ -431,9 +441,10 @@ fn replica(comm: &dyn Communicator, spec: &Spec, resume: Option<&Path>) -> Resul
         }
     }
     comm.broadcast_bytes(&mut packed);
+    let over = Some(comm.clone());
     let mut experiment = match (packed.is_empty(), resume) {
-        (true, _) => Experiment::from_spec(spec)?,
-        (false, Some(run)) if lead => Experiment::resume(spec, run)?,
+        (true, _) => Experiment::from_spec_over(spec, over)?,
+        (false, Some(run)) if lead => Experiment::resume_over(spec, run, over)?,
         (false, _) => {
             let run = std::env::temp_dir().join(format!(
                 "deeptrain-rank{}-{}",
@@ -441,12 +452,12 @@ fn replica(comm: &dyn Communicator, spec: &Spec, resume: Option<&Path>) -> Resul
                 std::process::id()
             ));
             files::unpack_dir(&packed, &run.join(CHECKPOINT_DIR))?;
-            let experiment = Experiment::resume(spec, &run);
+            let experiment = Experiment::resume_over(spec, &run, over);
             std::fs::remove_dir_all(&run).map_err(|e| Error::io(&run, e))?;
             experiment?
         }
     };
-    experiment.model_mut().broadcast_weights(comm);
+    experiment.model_mut().broadcast_weights(comm.as_ref());
     Ok(experiment)
 }
 
@@ -457,15 +468,22 @@ fn agree(comm: &dyn Communicator, spec: &Spec, experiment: &Experiment) -> Resul
     let binary = distributed::fingerprint(&std::fs::read(&exe).map_err(|e| Error::io(&exe, e))?);
     let spec_text = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
     let data = experiment.data();
-    let mut data_hash = distributed::fingerprint(b"data");
-    for set in std::iter::once(&data.train).chain(data.validation.as_ref()) {
-        for v in set.x.data() {
-            distributed::fnv_extend(&mut data_hash, &v.to_bits().to_le_bytes());
+    // Sharded, the ranks hold different rows: they compare how the rows were dealt.
+    let data_hash = match &data.shard {
+        Some(shard) => shard.fingerprint,
+        None => {
+            let mut hash = distributed::fingerprint(b"data");
+            for set in std::iter::once(&data.train).chain(data.validation.as_ref()) {
+                for v in set.x.data() {
+                    distributed::fnv_extend(&mut hash, &v.to_bits().to_le_bytes());
+                }
+                for l in set.labels.data() {
+                    distributed::fnv_extend(&mut hash, &l.to_bits().to_le_bytes());
+                }
+            }
+            hash
         }
-        for l in set.labels.data() {
-            distributed::fnv_extend(&mut data_hash, &l.to_bits().to_le_bytes());
-        }
-    }
+    };
     let checks = [
         ("deeptrain binary", binary),
         (
@@ -487,8 +505,9 @@ fn agree(comm: &dyn Communicator, spec: &Spec, experiment: &Experiment) -> Resul
 }
 
 /// Training on a rank other than the lead: the same epochs, with the callbacks that change the
-/// model or stop it (early stopping), none that writes.
-fn train_replica(experiment: &mut Experiment) -> Result<()> {
+/// model or stop it (early stopping), none that writes; then, with sharded data, its part of
+/// the final evaluation of the training rows.
+fn train_replica(experiment: &mut Experiment, comm: &dyn Communicator) -> Result<()> {
     let mut callbacks = experiment.replica_callbacks();
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -504,6 +523,9 @@ fn train_replica(experiment: &mut Experiment) -> Result<()> {
         if part.epochs.len() < phase.epochs.len() {
             break;
         }
+    }
+    if experiment.data().shard.is_some() {
+        experiment.evaluate_train_over(comm)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
 
 use super::Sequential;
 use crate::callbacks::{BatchEnd, Callback, Control, EpochLogs, History, TrainBegin};
@@ -42,6 +43,11 @@ pub struct FitOptions {
     /// [`crate::distributed`]): `batch_size` is the global batch, of which this rank trains its
     /// share. `None`, or one rank, trains alone.
     pub communicator: Option<Rc<dyn Communicator>>,
+    /// With a communicator: `train` is this rank's block of the training rows, not the whole
+    /// set (sharded data, [`crate::data::prepare_shard`]). Each epoch the rank shuffles its
+    /// block (seeded from the model's shuffle stream, the epoch and the rank) and takes its
+    /// share of every global batch from it.
+    pub sharded: bool,
 }
 
 impl Default for FitOptions {
@@ -56,6 +62,7 @@ impl Default for FitOptions {
             initial_epoch: 0,
             class_weight: None,
             communicator: None,
+            sharded: false,
         }
     }
 }
@@ -136,12 +143,20 @@ impl Sequential {
             .chain(self.metric_names())
             .collect();
         let first_metric = 1 + usize::from(penalty);
+        // Data-parallel: the rank's communicator and the buffer its gradients are summed in.
+        let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
+        let sharded = options.sharded && ranks.is_some();
         let n = train.len();
-        let steps = n.div_ceil(options.batch_size);
+        // The epoch's rows: over every rank when each holds only its block.
+        let rows = match ranks.filter(|_| sharded) {
+            Some(comm) => check_shard(comm, n, options.batch_size)?,
+            None => n,
+        };
+        let steps = rows.div_ceil(options.batch_size);
         let info = TrainBegin {
             epochs: options.epochs,
             steps_per_epoch: steps,
-            train_samples: n,
+            train_samples: rows,
             validation_samples: validation.as_ref().map_or(0, |v| v.0.len()),
         };
         callbacks.iter_mut().for_each(|c| c.on_train_begin(&info));
@@ -167,8 +182,6 @@ impl Sequential {
         }
         let mut scratch = Vec::new();
         let mut means = vec![0.0; names.len()];
-        // Data-parallel: the rank's communicator and the buffer its gradients are summed in.
-        let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
         let mut shared = vec![0.0f32; ranks.map_or(0, |_| self.shared_buffer_len())];
         let interrupted = || {
             options
@@ -182,8 +195,20 @@ impl Sequential {
             if let Some(observer) = self.observer_mut() {
                 observer.on_epoch_begin(epoch);
             }
-            if options.shuffle {
-                order.shuffle(&mut self.shuffle_rng);
+            match ranks.filter(|_| sharded) {
+                // The rank's own block, in an order of its own.
+                Some(comm) if options.shuffle => {
+                    let seed = self.shuffle_rng.next_u64();
+                    order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+                    let mut rng = crate::Rng::seed_from_u64(distributed::stream_seed(
+                        seed,
+                        epoch,
+                        comm.rank(),
+                    ));
+                    order.shuffle(&mut rng);
+                }
+                _ if options.shuffle => order.shuffle(&mut self.shuffle_rng),
+                _ => {}
             }
             if let Some(comm) = ranks {
                 self.reseed_streams(epoch, comm.rank());
@@ -191,10 +216,26 @@ impl Sequential {
             sums.fill(0.0);
             metric_state.fill(0.0);
             let mut seen = 0usize;
-            for (step, batch) in order.chunks(options.batch_size).enumerate() {
+            // Where this rank's next share starts in its block (sharded data).
+            let mut cursor = 0;
+            for step in 0..steps {
+                // The global batch's size, and this rank's share of it.
+                let global = options.batch_size.min(rows - step * options.batch_size);
                 let chunk = match ranks {
-                    Some(comm) => &batch[distributed::share(batch.len(), comm.rank(), comm.size())],
-                    None => batch,
+                    Some(comm) if sharded => {
+                        let size = distributed::share(global, comm.rank(), comm.size()).len();
+                        cursor += size;
+                        &order[cursor - size..cursor]
+                    }
+                    Some(comm) => {
+                        let start = step * options.batch_size;
+                        &order[start..start + global]
+                            [distributed::share(global, comm.rank(), comm.size())]
+                    }
+                    None => {
+                        let start = step * options.batch_size;
+                        &order[start..start + global]
+                    }
                 };
                 batch_x.gather_rows(&train.x, chunk);
                 targets.gather(chunk, &mut batch_targets);
@@ -224,7 +265,7 @@ impl Sequential {
                             &batch_targets,
                             weights,
                             &mut metric_state,
-                            batch.len(),
+                            global,
                             interrupted(),
                             &mut shared,
                         )?;
@@ -304,6 +345,7 @@ impl Sequential {
                     val_targets,
                     data.weights.as_deref(),
                     EVAL_BATCH,
+                    None,
                 )?;
                 values.extend(
                     results
@@ -325,7 +367,9 @@ impl Sequential {
             if let Some(schedule) = self.schedule_mut() {
                 schedule.after_epoch(&logs)?;
             }
-            self.shuffle_order.clone_from(&order);
+            if !sharded {
+                self.shuffle_order.clone_from(&order);
+            }
             let mut stop = false;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(&logs, self)? == Control::Stop;
@@ -346,6 +390,22 @@ impl Sequential {
         }
         Ok(history)
     }
+}
+
+/// The training rows over every rank when each holds only its block (`rows` here); an error
+/// when this rank's block is not the one [`distributed::shard`] gives it for `batch`.
+fn check_shard(comm: &dyn Communicator, rows: usize, batch: usize) -> Result<usize> {
+    let mut total = [rows as f64];
+    comm.sum_f64(&mut total);
+    let total = total[0] as usize;
+    let expected = distributed::shard(total, batch, comm.rank(), comm.size()).len();
+    if rows != expected {
+        return Err(Error::Data(format!(
+            "rank {} holds {rows} training rows, but its shard of the {total} rows for batches of {batch} has {expected}: prepare the data with data::prepare_shard for this batch size",
+            comm.rank()
+        )));
+    }
+    Ok(total)
 }
 
 /// Rank 0's `values` on every rank.

@@ -35,6 +35,7 @@ use rand::SeedableRng;
 
 use crate::activations::Activation;
 use crate::data::Dataset;
+use crate::distributed::Communicator;
 use crate::layers::{Layer, LayerSpec, Mode};
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
@@ -1240,15 +1241,27 @@ impl Sequential {
     /// # }
     /// ```
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<(String, f64)>> {
+        self.evaluate_over(data, batch_size, None)
+    }
+
+    /// [`Sequential::evaluate`] on the union of every rank's `data` (each rank holding its own
+    /// rows, as with sharded data): the loss and metric sums are summed over the ranks of
+    /// `comm`, so every rank gets the figures of the whole set. Every rank must call it.
+    pub fn evaluate_over(
+        &mut self,
+        data: &Dataset,
+        batch_size: usize,
+        comm: Option<&dyn Communicator>,
+    ) -> Result<Vec<(String, f64)>> {
         let loss = self
             .loss()
             .ok_or_else(|| Error::Config("compile the model before evaluating it".into()))?;
-        if data.is_empty() {
+        if data.is_empty() && comm.is_none() {
             return Err(Error::Data("no samples to evaluate".into()));
         }
         self.check_input(&data.x)?;
         let targets = data.targets(loss, self.output_units())?;
-        self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size)
+        self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size, comm)
     }
 
     /// Loss and metrics against prepared targets; with `weights`, the loss is weighted
@@ -1259,6 +1272,7 @@ impl Sequential {
         targets: &Targets,
         weights: Option<&[f32]>,
         batch_size: usize,
+        comm: Option<&dyn Communicator>,
     ) -> Result<Vec<(String, f64)>> {
         let names = self.metric_names();
         let mut state = vec![0.0; self.metric_state_len()];
@@ -1287,7 +1301,18 @@ impl Sequential {
             let y = &self.outputs[self.main_output()];
             update_metrics(&compiled, units, y, &batch_targets, w, &mut state);
         }
-        let denom = n.max(1) as f64;
+        let mut denom = n as f64;
+        if let Some(comm) = comm {
+            let mut totals: Vec<f64> = [loss_sum, denom].into_iter().chain(state).collect();
+            comm.sum_f64(&mut totals);
+            (loss_sum, denom) = (totals[0], totals[1]);
+            state = totals.split_off(2);
+            if denom == 0.0 {
+                self.compiled = Some(compiled);
+                return Err(Error::Data("no samples to evaluate on any rank".into()));
+            }
+        }
+        let denom = denom.max(1.0);
         // As Keras, the loss includes the weight penalties.
         let penalty = self.weight_penalty();
         self.compiled = Some(compiled);
