@@ -375,3 +375,137 @@ fn dropout_and_batch_norm_train_on_two_ranks_with_replicas_alike() {
         .expect("batch norm's moving mean is saved");
     assert!(mean.1.iter().any(|&v| v != 0.0));
 }
+
+/// NPY bytes of a little-endian f32 array of `shape`.
+fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    bytes
+}
+
+/// The embedded digits as features x.npy (N, 8, 8) and labels y.npy, and `spec(epochs)` on
+/// them with `[data] shard = true`.
+fn sharded_digits(dir: &Path, epochs: usize) -> PathBuf {
+    let digits = deeptrain::data::digits_all().unwrap();
+    let n = digits.len();
+    std::fs::write(dir.join("x.npy"), npy_f32(&[n, 8, 8], digits.x.data())).unwrap();
+    std::fs::write(dir.join("y.npy"), npy_f32(&[n], digits.labels.data())).unwrap();
+    let data = format!(
+        "[data]\ndataset = \"{}\"\nlabels = \"{}\"\ntest_split = 0.2\nshard = true\n",
+        dir.join("x.npy").display(),
+        dir.join("y.npy").display()
+    );
+    let sharded = spec(epochs, 0.05, "sgd").replace("[data]\ndataset = \"digits\"\n", &data);
+    assert!(sharded.contains("shard = true"));
+    write_spec(dir, "sharded.toml", &sharded)
+}
+
+#[test]
+fn sharded_npy_data_trains_on_two_ranks_each_reading_its_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sharded_digits(dir.path(), 10);
+    // One process ignores `shard`: the reference run.
+    let alone = dir.path().join("alone");
+    let out = train(None, &spec, &alone, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shared = dir.path().join("shared");
+    let out = train(Some(2), &spec, &shared, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (a, b) = (summary(&alone), summary(&shared));
+    // Rank 0 read its block of the training rows: its shares of every batch of 32.
+    let rows = a["train_samples"].as_u64().unwrap() as usize;
+    assert_eq!(b["train_samples"].as_u64().unwrap() as usize, rows);
+    let block = deeptrain::distributed::shard(rows, 32, 0, 2).len();
+    assert!(block < rows);
+    let said = text(&out);
+    assert!(
+        said.contains(&format!(
+            "each rank read only its block of the {rows} training rows ({block} on rank 0)"
+        )),
+        "{said}"
+    );
+    // Every rank scaled with the whole training part's statistics, as one process.
+    let scaler = |run: &Path| -> Vec<(String, Vec<f32>)> {
+        let bytes = std::fs::read(run.join("model/scaler.safetensors")).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut out: Vec<_> = tensors
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let values = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect();
+                (name, values)
+            })
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    };
+    assert_eq!(scaler(&alone), scaler(&shared));
+    // Not the same run (each rank shuffles its own block), but one like it: the training
+    // accuracy is over both ranks' blocks, the validation and test accuracy on the same rows.
+    for set in ["train", "validation", "test"] {
+        let (x, y) = (
+            a[set]["accuracy"].as_f64().unwrap(),
+            b[set]["accuracy"].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() <= 0.03 && y > 0.85,
+            "{set} accuracy {x} alone, {y} on two ranks with sharded data"
+        );
+    }
+    let history = std::fs::read_to_string(shared.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 11, "{history}");
+    // Each rank's order is reproducible: stopped after 4 epochs and resumed, the run is the
+    // same, bit for bit.
+    let resumed = dir.path().join("resumed");
+    let out = train(Some(2), &spec, &resumed, &["--epochs", "4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = train(
+        Some(2),
+        &spec,
+        &resumed,
+        &["--resume", resumed.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Every column but the epoch's seconds.
+    let values = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(kept, _)| kept).to_string())
+            .collect()
+    };
+    let again = std::fs::read_to_string(resumed.join("history.csv")).unwrap();
+    assert_eq!(values(&again), values(&history));
+    assert_eq!(
+        weights(&resumed.join("model")),
+        weights(&shared.join("model"))
+    );
+}
+
+#[test]
+fn sharding_data_other_than_npy_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = spec(1, 0.05, "sgd").replace("scale = \"unit\"", "scale = \"unit\"\nshard = true");
+    let path = write_spec(dir.path(), "digits.toml", &digits);
+    let output = train(None, &path, &dir.path().join("run"), &[]);
+    assert!(!output.status.success());
+    let said = text(&output);
+    assert!(
+        said.contains("shard = true reads rows by position from a .npy features file"),
+        "{said}"
+    );
+}
