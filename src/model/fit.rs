@@ -143,7 +143,7 @@ impl Sequential {
             .chain(self.metric_names())
             .collect();
         let first_metric = 1 + usize::from(penalty);
-        // Data-parallel: the rank's communicator and the buffer its gradients are summed in.
+        // Data-parallel: the rank's communicator.
         let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
         let sharded = options.sharded && ranks.is_some();
         let n = train.len();
@@ -168,7 +168,8 @@ impl Sequential {
         // Each epoch shuffles the previous epoch's order (kept in the model, and in checkpoints,
         // so that a resumed run continues the same sequence).
         let mut order = self.shuffle_order.clone();
-        if order.len() != n || options.initial_epoch == 0 {
+        // Sharded, each rank orders its own block afresh every epoch.
+        if sharded || order.len() != n || options.initial_epoch == 0 {
             order = (0..n).collect();
         }
         let mut batch_x = Tensor::default();
@@ -182,6 +183,7 @@ impl Sequential {
         }
         let mut scratch = Vec::new();
         let mut means = vec![0.0; names.len()];
+        // The buffer the rank's gradients are summed in.
         let mut shared = vec![0.0f32; ranks.map_or(0, |_| self.shared_buffer_len())];
         let interrupted = || {
             options
