@@ -81,7 +81,12 @@ fn text(output: &Output) -> String {
 }
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    tensors(&dir.join("weights.safetensors"))
+}
+
+/// The f32 tensors of a safetensors file, by name.
+fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut out: Vec<(String, Vec<f32>)> = tensors
         .tensors()
@@ -376,23 +381,18 @@ fn dropout_and_batch_norm_train_on_two_ranks_with_replicas_alike() {
     assert!(mean.1.iter().any(|&v| v != 0.0));
 }
 
-/// NPY bytes of a little-endian f32 array of `shape`.
-fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-    bytes
+/// Writes `values` as a little-endian f32 `.npy` array of `shape` (with npyz's writer).
+fn write_npy(path: &Path, shape: &[u64], values: &[f32]) {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    writer.extend(values.iter().copied()).unwrap();
+    writer.finish().unwrap();
 }
 
 /// The embedded digits as features x.npy (N, 8, 8) and labels y.npy, and `spec(epochs)` on
@@ -400,8 +400,8 @@ fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
 fn sharded_digits(dir: &Path, epochs: usize) -> PathBuf {
     let digits = deeptrain::data::digits_all().unwrap();
     let n = digits.len();
-    std::fs::write(dir.join("x.npy"), npy_f32(&[n, 8, 8], digits.x.data())).unwrap();
-    std::fs::write(dir.join("y.npy"), npy_f32(&[n], digits.labels.data())).unwrap();
+    write_npy(&dir.join("x.npy"), &[n as u64, 8, 8], digits.x.data());
+    write_npy(&dir.join("y.npy"), &[n as u64], digits.labels.data());
     let data = format!(
         "[data]\ndataset = \"{}\"\nlabels = \"{}\"\ntest_split = 0.2\nshard = true\n",
         dir.join("x.npy").display(),
@@ -437,24 +437,7 @@ fn sharded_npy_data_trains_on_two_ranks_each_reading_its_block() {
         "{said}"
     );
     // Every rank scaled with the whole training part's statistics, as one process.
-    let scaler = |run: &Path| -> Vec<(String, Vec<f32>)> {
-        let bytes = std::fs::read(run.join("model/scaler.safetensors")).unwrap();
-        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut out: Vec<_> = tensors
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                let values = view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                (name, values)
-            })
-            .collect();
-        out.sort_by(|x, y| x.0.cmp(&y.0));
-        out
-    };
+    let scaler = |run: &Path| tensors(&run.join("model/scaler.safetensors"));
     assert_eq!(scaler(&alone), scaler(&shared));
     // Not the same run (each rank shuffles its own block), but one like it: the training
     // accuracy is over both ranks' blocks, the validation and test accuracy on the same rows.

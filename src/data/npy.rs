@@ -282,73 +282,47 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
     })
 }
 
+/// Writes `values` as a `.npy` file of type `descr` (e.g. `"<f4"`, `">f8"`, `"|u1"`) and
+/// `shape`, with npyz's writer, for tests.
+#[cfg(test)]
+pub(crate) fn write_npy<T: npyz::Serialize + Copy>(
+    path: &Path,
+    descr: &str,
+    shape: &[u64],
+    values: &[T],
+) {
+    use npyz::WriterBuilder;
+    let dtype = DType::Plain(descr.parse::<TypeStr>().unwrap());
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut writer = npyz::WriteOptions::new()
+        .dtype(dtype)
+        .shape(shape)
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    writer.extend(values.iter().copied()).unwrap();
+    writer.finish().unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A version 1.0 `.npy` file of `descr` and `shape` holding `data`.
-    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend((header.len() as u16).to_le_bytes());
-        bytes.extend(header.as_bytes());
-        bytes.extend(data);
-        bytes
-    }
 
     #[test]
     fn rows_read_by_position_are_those_of_the_whole_array() {
         let dir = tempfile::tempdir().unwrap();
         let values: Vec<f64> = (0..5 * 3).map(|v| v as f64 * 1.5 - 4.0).collect();
-        let files = [
-            (
-                "f4.npy",
-                npy(
-                    "<f4",
-                    "(5, 3)",
-                    &values
-                        .iter()
-                        .flat_map(|&v| (v as f32).to_le_bytes())
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            (
-                "f8be.npy",
-                npy(
-                    ">f8",
-                    "(5, 3)",
-                    &values
-                        .iter()
-                        .flat_map(|v| v.to_be_bytes())
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            (
-                "i8.npy",
-                npy(
-                    "<i8",
-                    "(5, 3)",
-                    &values
-                        .iter()
-                        .flat_map(|&v| (v as i64).to_le_bytes())
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            (
-                "u1.npy",
-                npy("|u1", "(5, 3)", &(0..15u8).collect::<Vec<_>>()),
-            ),
-        ];
-        for (name, bytes) in files {
-            let path = dir.path().join(name);
-            std::fs::write(&path, bytes).unwrap();
-            let whole = read_npy(&path).unwrap();
-            let rows = NpyRows::open(&path).unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let f32s: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        let i64s: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+        let u8s: Vec<u8> = (0..15).collect();
+        write_npy(&path("f4.npy"), "<f4", &[5, 3], &f32s);
+        write_npy(&path("f8be.npy"), ">f8", &[5, 3], &values);
+        write_npy(&path("i8.npy"), "<i8", &[5, 3], &i64s);
+        write_npy(&path("u1.npy"), "|u1", &[5, 3], &u8s);
+        for name in ["f4.npy", "f8be.npy", "i8.npy", "u1.npy"] {
+            let whole = read_npy(&path(name)).unwrap();
+            let rows = NpyRows::open(&path(name)).unwrap();
             assert_eq!(rows.shape(), &[5, 3]);
             // Any order, repeats included.
             let picked = rows.read_rows(&[4, 0, 2, 2]).unwrap();
@@ -359,13 +333,22 @@ mod tests {
             let e = rows.read_rows(&[5]).unwrap_err().to_string();
             assert!(e.contains(name) && e.contains("row 5"), "{e}");
         }
+        // The values themselves, not only the agreement of the two readers.
+        let f8 = NpyRows::open(&path("f8be.npy"))
+            .unwrap()
+            .read_rows(&[1])
+            .unwrap();
+        assert_eq!(f8.data(), &[0.5, 2.0, 3.5]);
     }
 
     #[test]
     fn a_truncated_file_is_refused_when_opened() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short.npy");
-        std::fs::write(&path, npy("<f4", "(4, 2)", &[0u8; 28])).unwrap();
+        write_npy(&path, "<f4", &[4, 2], &[0.0f32; 8]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 4);
+        std::fs::write(&path, bytes).unwrap();
         let e = NpyRows::open(&path).unwrap_err().to_string();
         assert!(
             e.contains("short.npy") && e.contains("truncated") && e.contains("needs 32 bytes"),

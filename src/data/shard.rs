@@ -198,28 +198,9 @@ fn split_fingerprint<'a>(shape: &[usize], parts: impl Iterator<Item = &'a Datase
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::npy::write_npy;
     use crate::data::{prepare, Scale};
     use crate::distributed::ThreadRanks;
-
-    /// NPY bytes of a little-endian f32 array.
-    fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let shape = if dims.len() == 1 {
-            format!("({},)", dims[0])
-        } else {
-            format!("({})", dims.join(", "))
-        };
-        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend((header.len() as u16).to_le_bytes());
-        bytes.extend(header.as_bytes());
-        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        bytes
-    }
 
     /// The digits as x.npy (features (N, 8, 8), each row's first pixel replaced by its row
     /// number, so that a row read tells where it came from) and y.npy, and a spec over them.
@@ -230,8 +211,8 @@ mod tests {
         for i in 0..n {
             x[i * 64] = i as f32;
         }
-        std::fs::write(dir.join("x.npy"), npy_f32(&[n, 8, 8], &x)).unwrap();
-        std::fs::write(dir.join("y.npy"), npy_f32(&[n], all.labels.data())).unwrap();
+        write_npy(&dir.join("x.npy"), "<f4", &[n as u64, 8, 8], &x);
+        write_npy(&dir.join("y.npy"), "<f4", &[n as u64], all.labels.data());
         DataSpec {
             dataset: dir.join("x.npy").display().to_string(),
             labels: Some(dir.join("y.npy")),

@@ -35,6 +35,17 @@ impl MpiCommunicator {
         })
     }
 
+    /// `values` combined element-wise over the ranks with `op`, in place (MPI_Allreduce).
+    fn all_reduce_f64(&self, values: &mut [f64], op: SystemOperation) {
+        if values.is_empty() {
+            return;
+        }
+        let mut send = self.send_f64.borrow_mut();
+        send.clear();
+        send.extend_from_slice(values);
+        self.world.all_reduce_into(&send[..], values, op);
+    }
+
     /// Ends every rank at once with `code` (MPI_Abort), for an error only this rank has.
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
@@ -62,25 +73,11 @@ impl Communicator for MpiCommunicator {
     }
 
     fn sum_f64(&self, values: &mut [f64]) {
-        if values.is_empty() {
-            return;
-        }
-        let mut send = self.send_f64.borrow_mut();
-        send.clear();
-        send.extend_from_slice(values);
-        self.world
-            .all_reduce_into(&send[..], values, SystemOperation::sum());
+        self.all_reduce_f64(values, SystemOperation::sum());
     }
 
     fn max_f64(&self, values: &mut [f64]) {
-        if values.is_empty() {
-            return;
-        }
-        let mut send = self.send_f64.borrow_mut();
-        send.clear();
-        send.extend_from_slice(values);
-        self.world
-            .all_reduce_into(&send[..], values, SystemOperation::max());
+        self.all_reduce_f64(values, SystemOperation::max());
     }
 
     fn broadcast_f32(&self, values: &mut [f32]) {
