@@ -157,7 +157,8 @@ pub struct DataSpec {
     pub inputs: Vec<InputSpec>,
     /// For NPY under MPI: each rank reads only its block of the training rows from the
     /// features file (and rank 0 the validation and test rows), instead of every rank loading
-    /// the whole set (see [`crate::data::prepare_shard`]). Ignored in one process.
+    /// the whole set (see [`crate::data::prepare_shard`]). One process loads the whole set (a
+    /// dataset that is not NPY is an error there too).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shard: bool,
 }
@@ -913,6 +914,16 @@ impl DataSpec {
             || self.sample_weight_column.is_some()
     }
 
+    /// The labels file of an NPY dataset, or the error asking for it.
+    pub fn npy_labels(&self) -> Result<&Path> {
+        self.labels.as_deref().ok_or_else(|| {
+            Error::Config(format!(
+                "[data] dataset `{}` is NPY: name its labels file with `labels = \"...\"`",
+                self.dataset
+            ))
+        })
+    }
+
     /// Applies `classes`, `drop_classes` and `max_train_samples`.
     fn select(&self, splits: &mut Splits) -> Result<()> {
         let keep: Option<Vec<u32>> = match (&self.classes, &self.drop_classes) {
@@ -1072,10 +1083,7 @@ impl DataSpec {
                 } else {
                     let train = match path.extension().and_then(|e| e.to_str()) {
                         Some("npy") => {
-                            let labels = self.labels.as_deref().ok_or_else(|| {
-                                Error::Config(format!("[data] dataset `{other}` is NPY: name its labels file with `labels = \"...\"`"))
-                            })?;
-                            data::load_npy(path, labels)?
+                            data::load_npy(path, self.npy_labels()?)?
                         }
                         Some("csv") | Some("gz") => {
                             let label = self.label_column.as_deref().ok_or_else(|| {

@@ -6,6 +6,8 @@
 //! turns the feature on where they are installed.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -355,6 +357,34 @@ fn ranks_that_disagree_on_the_spec_refuse_to_start() {
         "{said}"
     );
     assert!(!out.join("history.csv").exists());
+    // Sharded, the scaler is fitted collectively, in sums whose count depends on the spec: the
+    // specs are compared before, so the ranks refuse instead of waiting on each other.
+    let sharded = sharded_digits(dir.path(), 2);
+    let text_of = |scale: &str| {
+        std::fs::read_to_string(&sharded)
+            .unwrap()
+            .replace("scale = \"unit\"", &format!("scale = \"{scale}\""))
+    };
+    let a = write_spec(dir.path(), "standard.toml", &text_of("standard"));
+    let b = write_spec(dir.path(), "none.toml", &text_of("none"));
+    let mut cmd = mpirun(1);
+    cmd.args([EXE, "train"])
+        .arg(&a)
+        .arg("--out")
+        .arg(&out)
+        .args([":", "-n", "1", EXE, "train"])
+        .arg(&b)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (output, _) = finish(cmd.spawn().unwrap(), Duration::from_secs(30));
+    assert!(!output.status.success());
+    let said = text(&output);
+    assert!(
+        said.contains("1 of the 2 MPI ranks have a different spec"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -381,27 +411,13 @@ fn dropout_and_batch_norm_train_on_two_ranks_with_replicas_alike() {
     assert!(mean.1.iter().any(|&v| v != 0.0));
 }
 
-/// Writes `values` as a little-endian f32 `.npy` array of `shape` (with npyz's writer).
-fn write_npy(path: &Path, shape: &[u64], values: &[f32]) {
-    use npyz::WriterBuilder;
-    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()
-        .unwrap();
-    writer.extend(values.iter().copied()).unwrap();
-    writer.finish().unwrap();
-}
-
 /// The embedded digits as features x.npy (N, 8, 8) and labels y.npy, and `spec(epochs)` on
 /// them with `[data] shard = true`.
 fn sharded_digits(dir: &Path, epochs: usize) -> PathBuf {
     let digits = deeptrain::data::digits_all().unwrap();
     let n = digits.len();
-    write_npy(&dir.join("x.npy"), &[n as u64, 8, 8], digits.x.data());
-    write_npy(&dir.join("y.npy"), &[n as u64], digits.labels.data());
+    common::write_npy(&dir.join("x.npy"), &[n as u64, 8, 8], digits.x.data());
+    common::write_npy(&dir.join("y.npy"), &[n as u64], digits.labels.data());
     let data = format!(
         "[data]\ndataset = \"{}\"\nlabels = \"{}\"\ntest_split = 0.2\nshard = true\n",
         dir.join("x.npy").display(),

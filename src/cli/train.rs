@@ -101,6 +101,10 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     };
 
     let started = Instant::now();
+    if let Some(comm) = &ranks {
+        // Before any collective whose shape depends on the spec (a sharded scaler's sums).
+        agree_on_build_and_spec(comm.as_ref(), &spec)?;
+    }
     let mut experiment = match &ranks {
         Some(comm) => replica(comm, &spec, args.resume.as_deref())?,
         None => match args.resume.as_deref() {
@@ -116,7 +120,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         },
     };
     if let Some(comm) = &ranks {
-        agree(comm.as_ref(), &spec, &experiment)?;
+        agree_on_data(comm.as_ref(), &experiment)?;
         if !lead {
             return train_replica(&mut experiment, comm.as_ref());
         }
@@ -461,12 +465,27 @@ fn replica(comm: &Rc<dyn Communicator>, spec: &Spec, resume: Option<&Path>) -> R
     Ok(experiment)
 }
 
-/// Checks at start-up that every rank runs the same binary on the same spec and data, so that
-/// a stale build or file on one machine is an error instead of a silently wrong run.
-fn agree(comm: &dyn Communicator, spec: &Spec, experiment: &Experiment) -> Result<()> {
+/// Checks at start-up that every rank runs the same binary on the same spec, so that a stale
+/// build or file on one machine is an error instead of a silently wrong run (or a hang).
+fn agree_on_build_and_spec(comm: &dyn Communicator, spec: &Spec) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
     let binary = distributed::fingerprint(&std::fs::read(&exe).map_err(|e| Error::io(&exe, e))?);
     let spec_text = serde_json::to_vec(spec).map_err(|e| Error::Config(e.to_string()))?;
+    agree_on(
+        comm,
+        &[
+            ("deeptrain binary", binary),
+            (
+                "spec (after command-line overrides)",
+                distributed::fingerprint(&spec_text),
+            ),
+        ],
+    )
+}
+
+/// Checks that every rank prepared the same data: the same rows, or, sharded, the same deal
+/// of the rows.
+fn agree_on_data(comm: &dyn Communicator, experiment: &Experiment) -> Result<()> {
     let data = experiment.data();
     // Sharded, the ranks hold different rows: they compare how the rows were dealt.
     let data_hash = match &data.shard {
@@ -484,15 +503,13 @@ fn agree(comm: &dyn Communicator, spec: &Spec, experiment: &Experiment) -> Resul
             hash
         }
     };
-    let checks = [
-        ("deeptrain binary", binary),
-        (
-            "spec (after command-line overrides)",
-            distributed::fingerprint(&spec_text),
-        ),
-        ("training or validation data", data_hash),
-    ];
-    for (what, value) in checks {
+    agree_on(comm, &[("training or validation data", data_hash)])
+}
+
+/// An error naming the first of `checks` (what, fingerprint) on which some rank differs from
+/// rank 0.
+fn agree_on(comm: &dyn Communicator, checks: &[(&str, u64)]) -> Result<()> {
+    for &(what, value) in checks {
         let differing = distributed::ranks_differing(comm, value);
         if differing > 0 {
             return Err(Error::Config(format!(

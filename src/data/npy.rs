@@ -1,7 +1,7 @@
 //! NPY arrays (NumPy's `.npy` format, read with the `npyz` crate): features from one file, labels
 //! from another.
 
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use npyz::{DType, NpyFile, Order, TypeChar, TypeStr};
@@ -12,11 +12,13 @@ use crate::{io, limits, Error, Result};
 
 /// Reads a C-order numeric `.npy` array as f32, with its shape.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
+    // The header first: the sizes are checked before the file is read.
+    let header = NpyRows::open(path)?.header;
+    let dims: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+    limits::array_values(path, &dims)?;
     let bytes = io::read(path)?;
-    reject_objects(path, &bytes[..bytes.len().min(4096)])?;
     let npy = NpyFile::new(&bytes[..])
         .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
-    let header = Header::check(path, &npy)?;
     header.check_length(path, bytes.len() as u64, data_offset(&bytes))?;
     let bad = |e: std::io::Error| Error::format(path, format!("cannot read the values: {e}"));
     let values: Vec<f32> = match header.kind(path)? {
@@ -45,6 +47,8 @@ pub struct NpyRows {
 
 impl NpyRows {
     /// Opens `path` and checks its header (type, order, that the file holds every value).
+    /// The array may be larger than memory: only the rows read are bounded
+    /// ([`crate::limits::array_values`]).
     pub fn open(path: &Path) -> Result<NpyRows> {
         let mut head = Vec::new();
         io::open_regular(path)?
@@ -93,7 +97,7 @@ impl NpyRows {
         let mut ascending: Vec<(u64, usize)> =
             rows.iter().enumerate().map(|(at, &r)| (r, at)).collect();
         ascending.sort_unstable();
-        let npy = NpyFile::new(BufReader::new(io::open_regular(path)?))
+        let npy = NpyFile::new(KeptBuffer::new(io::open_regular(path)?))
             .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
         let out = (&ascending[..], row_len, &mut values[..]);
         let read = match self.header.kind(path)? {
@@ -111,9 +115,83 @@ impl NpyRows {
     }
 }
 
+/// A buffered file whose relative seeks keep the buffer (`BufReader::seek` always drops it):
+/// rows read in ascending order with small gaps between them then cost a few large reads
+/// rather than a seek and a read each; a gap longer than the buffer is one seek.
+struct KeptBuffer {
+    inner: BufReader<std::fs::File>,
+    position: u64,
+}
+
+impl KeptBuffer {
+    /// The buffer: a few hundred rows of a few hundred features.
+    const CAPACITY: usize = 256 << 10;
+
+    fn new(file: std::fs::File) -> Self {
+        KeptBuffer {
+            inner: BufReader::with_capacity(Self::CAPACITY, file),
+            position: 0,
+        }
+    }
+}
+
+impl Read for KeptBuffer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for KeptBuffer {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match to {
+            SeekFrom::Current(delta) => {
+                self.inner.seek_relative(delta)?;
+                self.position = self.position.checked_add_signed(delta).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+                })?;
+            }
+            other => self.position = self.inner.seek(other)?,
+        }
+        Ok(self.position)
+    }
+}
+
+/// Features are (N, ...): an error for a 1-D array.
+pub(super) fn check_features_shape(path: &Path, shape: &[usize]) -> Result<()> {
+    if shape.len() < 2 {
+        return Err(Error::format(
+            path,
+            format!(
+                "a 1-D array of shape {shape:?}: features are (N, F), one row per sample; save x.reshape(-1, 1) for a single feature"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The labels in `labels` as (N, L), checked to be one per sample of the `n` in `features`.
+pub(super) fn read_labels(labels: &Path, n: usize, features: &Path) -> Result<Tensor> {
+    let mut y = read_npy(labels)?;
+    if y.rows() != n {
+        return Err(Error::format(
+            labels,
+            format!(
+                "{} labels for {n} samples in {}",
+                y.rows(),
+                features.display()
+            ),
+        ));
+    }
+    let width = y.row_len().max(1);
+    y.resize(&[n, width]);
+    Ok(y)
+}
+
 /// Reads the rows `ascending` lists ((row, place in the output), by row) into `out`.
 fn gather<T: npyz::Deserialize>(
-    npy: NpyFile<BufReader<std::fs::File>>,
+    npy: NpyFile<KeptBuffer>,
     (ascending, row_len, out): (&[(u64, usize)], usize, &mut [f32]),
     to_f32: impl Fn(T) -> f32,
 ) -> std::io::Result<()> {
@@ -158,7 +236,6 @@ impl Header {
                 format!("shape {:?} holds no values", npy.shape()),
             ));
         }
-        limits::array_values(path, npy.shape())?;
         if npy.order() != Order::C {
             return Err(Error::format(
                 path,
@@ -180,12 +257,16 @@ impl Header {
     /// Errors when a file of `length` bytes, its data from `offset`, cannot hold every value.
     fn check_length(&self, path: &Path, length: u64, offset: u64) -> Result<()> {
         let width = self.type_str.num_bytes().unwrap_or(0) as u64;
-        let count = self
+        let needed = self
             .shape
             .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
-            .unwrap_or(u64::MAX);
-        let needed = count.saturating_mul(width);
+            .try_fold(width, |a, &d| a.checked_mul(d as u64))
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("shape {:?} declares more bytes than 2^64", self.shape),
+                )
+            })?;
         if offset.saturating_add(needed) > length {
             return Err(Error::format(
                 path,
@@ -250,29 +331,8 @@ fn convert<T>(values: Vec<T>, f: impl Fn(T) -> f32) -> Vec<f32> {
 /// Loads features from `features` (N, ...) and labels from `labels` (N) or (N, L).
 pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
     let x = read_npy(features)?;
-    if x.shape().len() < 2 {
-        return Err(Error::format(
-            features,
-            format!(
-                "a 1-D array of shape {:?}: features are (N, F), one row per sample; save x.reshape(-1, 1) for a single feature",
-                x.shape()
-            ),
-        ));
-    }
-    let mut y = read_npy(labels)?;
-    if y.rows() != x.rows() {
-        return Err(Error::format(
-            labels,
-            format!(
-                "{} labels for {} samples in {}",
-                y.rows(),
-                x.rows(),
-                features.display()
-            ),
-        ));
-    }
-    let width = y.row_len().max(1);
-    y.resize(&[x.rows(), width]);
+    check_features_shape(features, x.shape())?;
+    let y = read_labels(labels, x.rows(), features)?;
     let origin = RowOrigin::rows(features, x.rows());
     Ok(Dataset {
         x,
@@ -339,6 +399,40 @@ mod tests {
             .read_rows(&[1])
             .unwrap();
         assert_eq!(f8.data(), &[0.5, 2.0, 3.5]);
+    }
+
+    #[test]
+    fn rows_of_an_array_larger_than_the_value_limit_are_read() {
+        // (2^21, 512) f32: 4 GiB, over the limit a whole array may have, as a sparse file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npy");
+        let mut header =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2097152, 512), }".to_string();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut head = b"\x93NUMPY\x01\x00".to_vec();
+        head.extend((header.len() as u16).to_le_bytes());
+        head.extend(header.as_bytes());
+        let file = std::fs::File::create(&path).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &head, 0).unwrap();
+        file.set_len(head.len() as u64 + (1 << 21) * 512 * 4)
+            .unwrap();
+        // One row with values.
+        let row: u64 = 1_000_000;
+        let values: Vec<u8> = (0..512).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        let at = head.len() as u64 + row * 512 * 4;
+        std::os::unix::fs::FileExt::write_all_at(&file, &values, at).unwrap();
+        assert!(read_npy(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("over the limit"));
+        let big = NpyRows::open(&path).unwrap();
+        assert_eq!(big.shape(), &[1 << 21, 512]);
+        let picked = big.read_rows(&[row, 0]).unwrap();
+        assert_eq!(picked.row(0)[511], 511.0);
+        assert!(picked.row(1).iter().all(|&v| v == 0.0));
     }
 
     #[test]

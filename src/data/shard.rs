@@ -22,9 +22,9 @@
 
 use std::path::Path;
 
-use super::npy::NpyRows;
+use super::npy::{check_features_shape, read_labels, NpyRows};
 use super::prepare::{scale_parts, split_warnings_for, Prepared};
-use super::{read_npy, Dataset, RowOrigin, Scaler, Splits};
+use super::{Dataset, RowOrigin, Scaler, Splits};
 use crate::distributed::{self, Communicator};
 use crate::spec::DataSpec;
 use crate::{Error, Result, Tensor};
@@ -56,35 +56,61 @@ pub fn prepare_shard(
     batch_size: usize,
     comm: &dyn Communicator,
 ) -> Result<Prepared> {
+    // A file one machine cannot read, or a bad row in one rank's block, stops every rank.
+    let dealt = deal(spec, batch_size, comm.rank(), comm.size());
+    let Dealt {
+        mut train,
+        mut validation,
+        mut test,
+        class_names,
+        warnings,
+        shard,
+    } = distributed::all_ok(comm, dealt)?;
+    let scaler = match scaler {
+        Some(s) => s,
+        None => Scaler::fit_over(spec.scale, &train.x, Some(comm))
+            .checked()
+            .map_err(|e| train.error(e.detail()))?,
+    };
+    let scaled = scale_parts(
+        spec,
+        &scaler,
+        std::iter::once(&mut train)
+            .chain(validation.as_mut())
+            .chain(test.as_mut()),
+    );
+    distributed::all_ok(comm, scaled)?;
+    Ok(Prepared {
+        train,
+        validation,
+        test,
+        scaler,
+        class_names,
+        warnings,
+        shard: Some(shard),
+    })
+}
+
+/// A rank's rows, read and not yet scaled.
+struct Dealt {
+    train: Dataset,
+    validation: Option<Dataset>,
+    test: Option<Dataset>,
+    class_names: Option<Vec<String>>,
+    warnings: Vec<String>,
+    shard: Shard,
+}
+
+/// Deals the rows (module docs, steps 1 to 3) and reads rank `rank`'s, without a collective.
+fn deal(spec: &DataSpec, batch_size: usize, rank: usize, ranks: usize) -> Result<Dealt> {
     let (path, labels_path) = check_shardable(spec)?;
     let features = NpyRows::open(path)?;
-    if features.shape().len() < 2 {
-        return Err(Error::format(
-            path,
-            format!(
-                "a 1-D array of shape {:?}: features are (N, F), one row per sample; save x.reshape(-1, 1) for a single feature",
-                features.shape()
-            ),
-        ));
-    }
+    check_features_shape(path, features.shape())?;
     let n = features.shape()[0];
-    let mut labels = read_npy(labels_path)?;
-    if labels.rows() != n {
-        return Err(Error::format(
-            labels_path,
-            format!(
-                "{} labels for {n} samples in {}",
-                labels.rows(),
-                path.display()
-            ),
-        ));
-    }
-    let width = labels.row_len().max(1);
-    labels.resize(&[n, width]);
     // Rows without features: the splits and selections see the labels and the row numbers.
     let rows = Dataset {
         x: Tensor::zeros(&[n, 0]),
-        labels,
+        labels: read_labels(labels_path, n, path)?,
         weights: None,
         origin: RowOrigin::rows(path, n),
     };
@@ -95,7 +121,6 @@ pub fn prepare_shard(
         table: None,
     };
     let splits = spec.split_test_and_select(source, spec.test_split)?;
-    let class_names = splits.class_names;
     let (train, validation) = spec.split_validation(splits.train);
     let validation = validation.filter(|v| !v.is_empty());
     let test = splits.test.filter(|t| !t.is_empty());
@@ -104,49 +129,28 @@ pub fn prepare_shard(
         features.shape(),
         [&train].into_iter().chain(&validation).chain(&test),
     );
-
-    let (rank, ranks) = (comm.rank(), comm.size());
     let block = distributed::shard(train.len(), batch_size, rank, ranks);
-    let mut mine = read_part(&features, train.slice(block))?;
-    let lead = rank == 0;
-    let mut validation = match validation.filter(|_| lead) {
-        Some(v) => Some(read_part(&features, v)?),
-        None => None,
-    };
-    let mut test = match test.filter(|_| lead) {
-        Some(t) => Some(read_part(&features, t)?),
-        None => None,
-    };
+    let mine = read_part(&features, train.slice(block))?;
     if let Some((row, col)) = mine.first_non_finite() {
         return Err(mine.row_error(row, format!("feature {col} is not a finite number")));
     }
-    let scaler = match scaler {
-        Some(s) => s,
-        None => Scaler::fit_over(spec.scale, &mine.x, Some(comm))
-            .checked()
-            .map_err(|e| mine.error(e.detail()))?,
-    };
-    scale_parts(
-        spec,
-        &scaler,
-        std::iter::once(&mut mine)
-            .chain(validation.as_mut())
-            .chain(test.as_mut()),
-    )?;
-    Ok(Prepared {
+    // Rank 0 evaluates.
+    let lead = rank == 0;
+    let validation = validation.filter(|_| lead);
+    let test = test.filter(|_| lead);
+    Ok(Dealt {
         train: mine,
-        validation,
-        test,
-        scaler,
-        class_names,
+        validation: validation.map(|v| read_part(&features, v)).transpose()?,
+        test: test.map(|t| read_part(&features, t)).transpose()?,
+        class_names: splits.class_names,
         warnings,
-        shard: Some(Shard {
+        shard: Shard {
             rank,
             ranks,
             train_rows: train.len(),
             train_labels: train.labels,
             fingerprint,
-        }),
+        },
     })
 }
 
@@ -159,18 +163,16 @@ pub fn check_shardable(spec: &DataSpec) -> Result<(&Path, &Path)> {
             spec.dataset
         )));
     }
-    let labels = spec.labels.as_deref().ok_or_else(|| {
-        Error::Config(format!(
-            "[data] dataset `{}` is NPY: name its labels file with `labels = \"...\"`",
-            spec.dataset
-        ))
-    })?;
+    let labels = spec.npy_labels()?;
     Ok((path, labels))
 }
 
 /// `part` (rows without features) with its features read from the file.
 fn read_part(features: &NpyRows, part: Dataset) -> Result<Dataset> {
-    let numbers = part.origin.as_ref().map_or(&[][..], |o| &o.numbers[..]);
+    let numbers = match &part.origin {
+        Some(origin) => &origin.numbers,
+        None => return Err(Error::Data("a sharded part lost its row numbers".into())),
+    };
     Ok(Dataset {
         x: features.read_rows(numbers)?,
         ..part

@@ -32,6 +32,8 @@ pub use threads::ThreadRanks;
 
 use std::ops::Range;
 
+use crate::{Error, Result};
+
 /// The collective operations data-parallel training needs. Every rank must make the same
 /// calls in the same order (they block until all ranks arrive).
 pub trait Communicator {
@@ -66,8 +68,10 @@ pub fn share(len: usize, rank: usize, ranks: usize) -> Range<usize> {
 }
 
 /// The rank's block of `rows` training rows when each rank holds only its own (sharded data):
-/// the rows it trains in one epoch of global batches of `batch`, taking its [`share`] of each.
-/// The blocks are contiguous and in rank order, and cover `0..rows`.
+/// the rows it trains in one epoch of global batches of `batch`, taking its [`share`] of each,
+/// |block(r)| = ⌊rows / batch⌋ · |share(batch, r)| + |share(rows mod batch, r)|. The blocks are
+/// contiguous and in rank order, and cover `0..rows`; a block is empty when `batch` (or the
+/// rows) are fewer than the ranks.
 ///
 /// ```
 /// use deeptrain::distributed::shard;
@@ -81,6 +85,30 @@ pub fn shard(rows: usize, batch: usize, rank: usize, ranks: usize) -> Range<usiz
     };
     let start = (0..rank).map(block).sum::<usize>();
     start..start + block(rank)
+}
+
+/// `result` on every rank when it is `Ok` on all, else an error on every rank: its own on a
+/// rank that failed, one naming the failed ranks on the others. A check whose outcome differs
+/// between ranks (each holding its own rows) then cannot leave some ranks waiting in the next
+/// collective for ranks that returned.
+pub fn all_ok<T>(comm: &dyn Communicator, result: Result<T>) -> Result<T> {
+    let mut failed = vec![0.0; comm.size()];
+    if result.is_err() {
+        failed[comm.rank()] = 1.0;
+    }
+    comm.sum_f64(&mut failed);
+    let ranks: Vec<String> = (0..failed.len())
+        .filter(|&r| failed[r] > 0.0)
+        .map(|r| r.to_string())
+        .collect();
+    match result {
+        Ok(_) if !ranks.is_empty() => Err(Error::Data(format!(
+            "rank {} of {} failed (its message says why), so this rank stops too",
+            ranks.join(", "),
+            comm.size()
+        ))),
+        other => other,
+    }
 }
 
 /// The number of processes an MPI launcher (`mpirun`, `srun`) started this one among, if it

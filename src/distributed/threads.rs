@@ -1,6 +1,8 @@
 //! [`Communicator`] over threads of one process: each thread is a rank. For tests and for
 //! trying data-parallel code without MPI; the collectives block on a shared barrier, so every
-//! rank must make the same calls in the same order, as under MPI.
+//! rank must make the same calls in the same order, as under MPI. A rank that panics or returns
+//! early leaves the others waiting (a barrier is not poisoned): check with
+//! [`super::all_ok`] where ranks may fail differently.
 
 use std::sync::{Arc, Barrier, Mutex, PoisonError};
 

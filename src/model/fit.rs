@@ -110,6 +110,15 @@ impl Sequential {
                 options.validation_split
             )));
         }
+        // Data-parallel: the rank's communicator; sharded, each rank holds its own rows.
+        let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
+        let sharded = options.sharded && ranks.is_some();
+        let shard_ranks = ranks.filter(|_| sharded);
+        if sharded && options.validation_split > 0.0 && validation.is_none() {
+            return Err(Error::Config(
+                "validation_split takes each rank's own tail when the data is sharded: give rank 0 the validation set instead".into(),
+            ));
+        }
         let split;
         let (train, validation) = match validation {
             Some(v) => (train, Some(v)),
@@ -119,23 +128,17 @@ impl Sequential {
             }
             None => (train, None),
         };
-        if train.is_empty() {
+        if train.is_empty() && !sharded {
             return Err(Error::Data("the training set is empty".into()));
         }
-        for data in std::iter::once(train).chain(validation) {
-            if let Some((row, col)) = data.first_non_finite() {
-                return Err(data.row_error(row, format!("feature {col} is not a finite number")));
-            }
-            self.check_input(&data.x)?;
-        }
-        let units = self.output_units();
-        let targets = train.targets(loss, units)?;
-        let sample_weights = train_weights(train, &targets, options.class_weight.as_deref())?;
-        let validation = match validation {
-            Some(v) if !v.is_empty() => Some((v, v.targets(loss, units)?)),
-            _ => None,
+        let validation = validation.filter(|v| !v.is_empty());
+        let checked = self.training_targets(train, validation, loss, options);
+        // Sharded, an error in one rank's rows stops every rank (none waits for it).
+        let (targets, sample_weights, validation_targets) = match shard_ranks {
+            Some(comm) => distributed::all_ok(comm, checked)?,
+            None => checked?,
         };
-
+        let validation = validation.zip(validation_targets);
         // `penalty`, the weight penalties' share of the loss, when the model has any.
         let penalty = self.has_penalty();
         let names: Vec<String> = std::iter::once("loss".to_string())
@@ -143,15 +146,17 @@ impl Sequential {
             .chain(self.metric_names())
             .collect();
         let first_metric = 1 + usize::from(penalty);
-        // Data-parallel: the rank's communicator.
-        let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
-        let sharded = options.sharded && ranks.is_some();
         let n = train.len();
         // The epoch's rows: over every rank when each holds only its block.
-        let rows = match ranks.filter(|_| sharded) {
+        let rows = match shard_ranks {
             Some(comm) => check_shard(comm, n, options.batch_size)?,
             None => n,
         };
+        if rows == 0 {
+            return Err(Error::Data(
+                "the training set is empty on every rank".into(),
+            ));
+        }
         let steps = rows.div_ceil(options.batch_size);
         let info = TrainBegin {
             epochs: options.epochs,
@@ -197,7 +202,7 @@ impl Sequential {
             if let Some(observer) = self.observer_mut() {
                 observer.on_epoch_begin(epoch);
             }
-            match ranks.filter(|_| sharded) {
+            match shard_ranks {
                 // The rank's own block, in an order of its own.
                 Some(comm) if options.shuffle => {
                     let seed = self.shuffle_rng.next_u64();
@@ -394,20 +399,47 @@ impl Sequential {
     }
 }
 
+impl Sequential {
+    /// The training targets and sample weights, and the validation targets, after checking
+    /// that the features are finite and fit the model's input.
+    #[allow(clippy::type_complexity)]
+    fn training_targets(
+        &self,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        loss: crate::Loss,
+        options: &FitOptions,
+    ) -> Result<(Targets, Option<Vec<f32>>, Option<Targets>)> {
+        for data in std::iter::once(train).chain(validation) {
+            if let Some((row, col)) = data.first_non_finite() {
+                return Err(data.row_error(row, format!("feature {col} is not a finite number")));
+            }
+            self.check_input(&data.x)?;
+        }
+        let units = self.output_units();
+        let targets = train.targets(loss, units)?;
+        let sample_weights = train_weights(train, &targets, options.class_weight.as_deref())?;
+        let validation = validation.map(|v| v.targets(loss, units)).transpose()?;
+        Ok((targets, sample_weights, validation))
+    }
+}
+
 /// The training rows over every rank when each holds only its block (`rows` here); an error
-/// when this rank's block is not the one [`distributed::shard`] gives it for `batch`.
+/// on every rank when one's block is not the one [`distributed::shard`] gives it for `batch`.
 fn check_shard(comm: &dyn Communicator, rows: usize, batch: usize) -> Result<usize> {
     let mut total = [rows as f64];
     comm.sum_f64(&mut total);
     let total = total[0] as usize;
     let expected = distributed::shard(total, batch, comm.rank(), comm.size()).len();
-    if rows != expected {
-        return Err(Error::Data(format!(
+    let mine = if rows == expected {
+        Ok(total)
+    } else {
+        Err(Error::Data(format!(
             "rank {} holds {rows} training rows, but its shard of the {total} rows for batches of {batch} has {expected}: prepare the data with data::prepare_shard for this batch size",
             comm.rank()
-        )));
-    }
-    Ok(total)
+        )))
+    };
+    distributed::all_ok(comm, mine)
 }
 
 /// Rank 0's `values` on every rank.

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use deeptrain::{Mode, Sequential, Targets, Tensor};
 
@@ -115,4 +115,18 @@ pub fn check_gradients(mode: Mode, mut model: Sequential, x: Tensor, targets: Ta
             dx.data()[k]
         );
     }
+}
+
+/// Writes `values` as a little-endian f32 `.npy` array of `shape` (with npyz's writer).
+pub fn write_npy(path: &Path, shape: &[u64], values: &[f32]) {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    writer.extend(values.iter().copied()).unwrap();
+    writer.finish().unwrap();
 }
