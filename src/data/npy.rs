@@ -12,29 +12,7 @@ use crate::{io, limits, Error, Result};
 
 /// Reads a C-order numeric `.npy` array as f32, with its shape.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
-    // The header first: the sizes are checked before the file is read.
-    let header = NpyRows::open(path)?.header;
-    let dims: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
-    limits::array_values(path, &dims)?;
-    let bytes = io::read(path)?;
-    let npy = NpyFile::new(&bytes[..])
-        .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
-    header.check_length(path, bytes.len() as u64, data_offset(&bytes))?;
-    let bad = |e: std::io::Error| Error::format(path, format!("cannot read the values: {e}"));
-    let values: Vec<f32> = match header.kind(path)? {
-        Kind::F32 => npy.into_vec::<f32>().map_err(bad)?,
-        Kind::F64 => convert(npy.into_vec::<f64>().map_err(bad)?, |v| v as f32),
-        Kind::U8 => convert(npy.into_vec::<u8>().map_err(bad)?, f32::from),
-        Kind::I32 => convert(npy.into_vec::<i32>().map_err(bad)?, |v| v as f32),
-        Kind::I64 => convert(npy.into_vec::<i64>().map_err(bad)?, |v| v as f32),
-        Kind::Bool => convert(npy.into_vec::<bool>().map_err(bad)?, |v| v as u8 as f32),
-    };
-    let shape = if header.shape.is_empty() {
-        vec![1]
-    } else {
-        header.shape
-    };
-    Ok(Tensor::from_vec(values, &shape))
+    NpyRows::open(path)?.read_all()
 }
 
 /// The rows of a `.npy` array read by position, without reading the rest of the file: what a
@@ -78,28 +56,50 @@ impl NpyRows {
     /// The rows at `rows` (indices into the first axis), in that order, as f32 (rows, ...).
     /// The file is read in ascending row order, seeking over the rows not asked for.
     pub fn read_rows(&self, rows: &[u64]) -> Result<Tensor> {
-        let path = self.path.as_path();
         let total = self.header.shape.first().copied().unwrap_or(1) as u64;
         if let Some(&bad) = rows.iter().find(|&&r| r >= total) {
             return Err(Error::format(
-                path,
+                &self.path,
                 format!("row {bad} asked for, but the array has {total} rows"),
             ));
         }
-        let row_shape = self.header.shape.get(1..).unwrap_or_default();
-        let row_len: usize = row_shape.iter().product();
-        let dims: Vec<u64> = std::iter::once(rows.len() as u64)
-            .chain(row_shape.iter().map(|&d| d as u64))
-            .collect();
-        let count = limits::array_values(path, &dims)?;
-        let mut values = limits::vec_with_capacity::<f32>(path, count)?;
-        values.resize(count, 0.0);
         let mut ascending: Vec<(u64, usize)> =
             rows.iter().enumerate().map(|(at, &r)| (r, at)).collect();
         ascending.sort_unstable();
+        let row_shape = self.header.shape.get(1..).unwrap_or_default();
+        let shape: Vec<usize> = std::iter::once(rows.len())
+            .chain(row_shape.iter().copied())
+            .collect();
+        self.read(Some(&ascending), &shape)
+    }
+
+    /// The whole array as f32, in one pass over the file (a 0-d array as shape (1)).
+    pub fn read_all(&self) -> Result<Tensor> {
+        let shape = match self.header.shape.is_empty() {
+            true => vec![1],
+            false => self.header.shape.clone(),
+        };
+        self.read(None, &shape)
+    }
+
+    /// Reads the rows `ascending` lists ((row, place in the output), by row), or every value,
+    /// into a tensor of `shape`; the size is checked before allocating.
+    fn read(&self, ascending: Option<&[(u64, usize)]>, shape: &[usize]) -> Result<Tensor> {
+        let path = self.path.as_path();
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let count = limits::array_values(path, &dims)?;
+        let mut values = limits::vec_with_capacity::<f32>(path, count)?;
+        values.resize(count, 0.0);
+        let row_len: usize = self
+            .header
+            .shape
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .product();
         let npy = NpyFile::new(KeptBuffer::new(io::open_regular(path)?))
             .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
-        let out = (&ascending[..], row_len, &mut values[..]);
+        let out = (ascending, row_len, &mut values[..]);
         let read = match self.header.kind(path)? {
             Kind::F32 => gather::<f32>(npy, out, |v| v),
             Kind::F64 => gather::<f64>(npy, out, |v| v as f32),
@@ -109,9 +109,7 @@ impl NpyRows {
             Kind::Bool => gather::<bool>(npy, out, |v| v as u8 as f32),
         };
         read.map_err(|e| Error::format(path, format!("cannot read the values: {e}")))?;
-        let mut shape = vec![rows.len()];
-        shape.extend_from_slice(row_shape);
-        Ok(Tensor::from_vec(values, &shape))
+        Ok(Tensor::from_vec(values, shape))
     }
 }
 
@@ -189,22 +187,32 @@ pub(super) fn read_labels(labels: &Path, n: usize, features: &Path) -> Result<Te
     Ok(y)
 }
 
-/// Reads the rows `ascending` lists ((row, place in the output), by row) into `out`.
+/// Reads the rows `ascending` lists ((row, place in the output), by row) into `out`, or, without
+/// a list, the first `out.len()` values.
 fn gather<T: npyz::Deserialize>(
     npy: NpyFile<KeptBuffer>,
-    (ascending, row_len, out): (&[(u64, usize)], usize, &mut [f32]),
+    (ascending, row_len, out): (Option<&[(u64, usize)]>, usize, &mut [f32]),
     to_f32: impl Fn(T) -> f32,
 ) -> std::io::Result<()> {
     let mut reader = npy
         .data::<T>()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-    for &(row, at) in ascending {
-        reader.seek_to(row * row_len as u64)?;
-        for slot in &mut out[at * row_len..(at + 1) * row_len] {
+    let fill = |reader: &mut npyz::NpyReader<T, KeptBuffer>, slots: &mut [f32]| {
+        for slot in slots {
             let value = reader.next().ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ends early")
             })??;
             *slot = to_f32(value);
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    match ascending {
+        None => fill(&mut reader, out)?,
+        Some(rows) => {
+            for &(row, at) in rows {
+                reader.seek_to(row * row_len as u64)?;
+                fill(&mut reader, &mut out[at * row_len..(at + 1) * row_len])?;
+            }
         }
     }
     Ok(())
@@ -322,10 +330,6 @@ fn data_offset(head: &[u8]) -> u64 {
         Some(1) => 10 + (byte(8) | byte(9) << 8),
         _ => 12 + (byte(8) | byte(9) << 8 | byte(10) << 16 | byte(11) << 24),
     }
-}
-
-fn convert<T>(values: Vec<T>, f: impl Fn(T) -> f32) -> Vec<f32> {
-    values.into_iter().map(f).collect()
 }
 
 /// Loads features from `features` (N, ...) and labels from `labels` (N) or (N, L).
