@@ -99,14 +99,14 @@ impl NpyRows {
             .product();
         let npy = NpyFile::new(KeptBuffer::new(io::open_regular(path)?))
             .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))?;
-        let out = (ascending, row_len, &mut values[..]);
+        let (rows, out) = (ascending, &mut values[..]);
         let read = match self.header.kind(path)? {
-            Kind::F32 => gather::<f32>(npy, out, |v| v),
-            Kind::F64 => gather::<f64>(npy, out, |v| v as f32),
-            Kind::U8 => gather::<u8>(npy, out, f32::from),
-            Kind::I32 => gather::<i32>(npy, out, |v| v as f32),
-            Kind::I64 => gather::<i64>(npy, out, |v| v as f32),
-            Kind::Bool => gather::<bool>(npy, out, |v| v as u8 as f32),
+            Kind::F32 => gather::<f32>(npy, rows, row_len, out, |v| v),
+            Kind::F64 => gather::<f64>(npy, rows, row_len, out, |v| v as f32),
+            Kind::U8 => gather::<u8>(npy, rows, row_len, out, f32::from),
+            Kind::I32 => gather::<i32>(npy, rows, row_len, out, |v| v as f32),
+            Kind::I64 => gather::<i64>(npy, rows, row_len, out, |v| v as f32),
+            Kind::Bool => gather::<bool>(npy, rows, row_len, out, |v| v as u8 as f32),
         };
         read.map_err(|e| Error::format(path, format!("cannot read the values: {e}")))?;
         Ok(Tensor::from_vec(values, shape))
@@ -191,7 +191,9 @@ pub(super) fn read_labels(labels: &Path, n: usize, features: &Path) -> Result<Te
 /// a list, the first `out.len()` values.
 fn gather<T: npyz::Deserialize>(
     npy: NpyFile<KeptBuffer>,
-    (ascending, row_len, out): (Option<&[(u64, usize)]>, usize, &mut [f32]),
+    ascending: Option<&[(u64, usize)]>,
+    row_len: usize,
+    out: &mut [f32],
     to_f32: impl Fn(T) -> f32,
 ) -> std::io::Result<()> {
     let mut reader = npy
