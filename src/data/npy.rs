@@ -75,9 +75,10 @@ impl NpyRows {
 
     /// The whole array as f32, in one pass over the file (a 0-d array as shape (1)).
     pub fn read_all(&self) -> Result<Tensor> {
-        let shape = match self.header.shape.is_empty() {
-            true => vec![1],
-            false => self.header.shape.clone(),
+        let shape = if self.header.shape.is_empty() {
+            vec![1]
+        } else {
+            self.header.shape.clone()
         };
         self.read(None, &shape)
     }

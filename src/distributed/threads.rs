@@ -68,17 +68,15 @@ impl ThreadRanks {
             *numbers() = vec![identity; values.len()];
         }
         self.shared.barrier.wait();
-        {
-            // Rank order, so that the sum is the same on every run.
-            for turn in 0..self.shared.size {
-                if turn == self.rank {
-                    let mut acc = numbers();
-                    acc.iter_mut().zip(values.iter()).for_each(|(a, &v)| {
-                        *a = op(*a, v);
-                    });
-                }
-                self.shared.barrier.wait();
+        // Rank order, so that the sum is the same on every run.
+        for turn in 0..self.shared.size {
+            if turn == self.rank {
+                let mut acc = numbers();
+                acc.iter_mut()
+                    .zip(values.iter())
+                    .for_each(|(a, &v)| *a = op(*a, v));
             }
+            self.shared.barrier.wait();
         }
         values.copy_from_slice(&numbers());
         self.shared.barrier.wait();
