@@ -58,6 +58,8 @@ pub struct LayerStats {
 struct State {
     every: u64,
     step: u64,
+    /// The number of the step about to run, when the model said ([`Observer::on_step_begin`]).
+    next_step: Option<u64>,
     epoch: usize,
     sampling: bool,
     sample_next: bool,
@@ -188,21 +190,9 @@ impl Observer for Diagnostics {
         }
         let mut s = self.state();
         if index == 0 {
-            s.step += 1;
+            s.step = s.next_step.take().unwrap_or(s.step + 1);
             s.sampling = s.sample_next || s.step % s.every == 0;
             s.sample_next = false;
-        }
-        // Complete the previous sample's update ratio: this layer's kernel has been updated.
-        if let Some(Some((before, row))) = s.before.get_mut(index).map(Option::take) {
-            if let Some(after) = kernel(layer) {
-                let delta: f64 = after
-                    .iter()
-                    .zip(&before)
-                    .map(|(&a, &b)| ((a - b) as f64).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                s.rows[row].update_ratio = Some(delta / norm(&before).max(1e-12));
-            }
         }
         if !s.sampling {
             return;
@@ -276,6 +266,115 @@ impl Observer for Diagnostics {
         }
         s.before[index] = Some((p.value.data().to_vec(), row));
     }
+
+    /// Completes the sampled step's update ratio: this layer's kernel has been updated.
+    fn after_update(&mut self, index: usize, layer: &dyn Layer) {
+        let mut s = self.state();
+        if let Some(Some((before, row))) = s.before.get_mut(index).map(Option::take) {
+            if let Some(after) = kernel(layer) {
+                let delta: f64 = after
+                    .iter()
+                    .zip(&before)
+                    .map(|(&a, &b)| ((a - b) as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                s.rows[row].update_ratio = Some(delta / norm(&before).max(1e-12));
+            }
+        }
+    }
+
+    fn on_step_begin(&mut self, step: u64) {
+        self.state().next_step = Some(step);
+    }
+
+    /// The rows so far, for the checkpoint (a resumed run's `diagnostics.csv` then holds every
+    /// epoch's rows).
+    fn save_state(&self) -> Option<serde_json::Value> {
+        let rows = self.state().rows.iter().map(saved_row).collect();
+        Some(serde_json::json!({ "rows": serde_json::Value::Array(rows) }))
+    }
+
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        let rows = state
+            .get("rows")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| malformed(0))?;
+        let rows = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| restored_row(r).ok_or_else(|| malformed(i + 1)))
+            .collect::<Result<Vec<_>>>()?;
+        self.state().rows = rows;
+        Ok(())
+    }
+}
+
+fn malformed(row: usize) -> crate::Error {
+    crate::Error::Data(format!(
+        "the checkpoint's diagnostics state is malformed (row {row}); resume without diagnostics (--diagnostics-every 0) or from another checkpoint"
+    ))
+}
+
+/// A float as JSON: a number, or `"NaN"`, `"inf"`, `"-inf"` (exact: serde_json round-trips).
+fn float(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(x)
+    } else {
+        serde_json::Value::String(x.to_string())
+    }
+}
+
+fn float_of(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// A row as the JSON array of its fields, in [`Diagnostics::to_csv`]'s order.
+fn saved_row(r: &LayerStats) -> serde_json::Value {
+    let opt = |x: Option<f64>| x.map_or(serde_json::Value::Null, float);
+    serde_json::json!([
+        r.step,
+        r.epoch,
+        r.layer,
+        r.name,
+        r.class,
+        r.activation,
+        float(r.act_mean),
+        float(r.act_std),
+        opt(r.saturated),
+        opt(r.dead),
+        opt(r.grad_norm),
+        opt(r.grad_mean),
+        opt(r.grad_std),
+        opt(r.update_ratio)
+    ])
+}
+
+fn restored_row(v: &serde_json::Value) -> Option<LayerStats> {
+    let a = v.as_array().filter(|a| a.len() == 14)?;
+    let text = |i: usize| a[i].as_str().map(str::to_string);
+    let opt = |i: usize| -> Option<Option<f64>> {
+        if a[i].is_null() {
+            Some(None)
+        } else {
+            float_of(&a[i]).map(Some)
+        }
+    };
+    Some(LayerStats {
+        step: a[0].as_u64()?,
+        epoch: usize::try_from(a[1].as_u64()?).ok()?,
+        layer: usize::try_from(a[2].as_u64()?).ok()?,
+        name: text(3)?,
+        class: text(4)?,
+        activation: text(5)?,
+        act_mean: float_of(&a[6])?,
+        act_std: float_of(&a[7])?,
+        saturated: opt(8)?,
+        dead: opt(9)?,
+        grad_norm: opt(10)?,
+        grad_mean: opt(11)?,
+        grad_std: opt(12)?,
+        update_ratio: opt(13)?,
+    })
 }
 
 /// A plain-language finding: what, why, and what to do.

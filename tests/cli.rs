@@ -430,6 +430,11 @@ fn assert_resume_is_bit_exact(text: &str, finish_checks: bool) {
         history_without_seconds(&straight),
         history_without_seconds(&resumed)
     );
+    // Diagnostics continue the checkpoint's rows: every epoch's, as in the straight run.
+    assert_eq!(
+        std::fs::read_to_string(straight.join("diagnostics.csv")).unwrap(),
+        std::fs::read_to_string(resumed.join("diagnostics.csv")).unwrap()
+    );
     if !finish_checks {
         return;
     }

@@ -153,9 +153,10 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         .unwrap_or((steps_per_epoch / 10).max(1));
     let diagnostics = (every > 0).then(|| Diagnostics::new(every));
     if let Some(d) = &diagnostics {
+        // Resumed, diagnostics continue the checkpoint's rows.
         experiment
             .model_mut()
-            .set_observer(Some(Box::new(d.clone())));
+            .install_observer(Box::new(d.clone()))?;
     }
     if spec.fit.batch_size > train_len {
         println!(

@@ -3,7 +3,8 @@
 //! A checkpoint directory holds the saved model (`model.toml`, `weights.safetensors`,
 //! `optimizer.safetensors`), the run's metadata (`run.toml`, `scaler.safetensors`) and
 //! `training_state.json`: the epochs done, the history so far,
-//! the on-plateau schedule state and the position of every random stream (shuffling,
+//! the on-plateau schedule state, the observer's state (diagnostics' rows) and the position of
+//! every random stream (shuffling,
 //! augmentation, dropout and RReLU layers). Resuming from it and training on gives the same
 //! weights, bit for bit, as a run that never stopped.
 //!
@@ -102,6 +103,10 @@ pub struct TrainingState {
     pub layer_rngs: Vec<Option<RngState>>,
     /// The on-plateau schedule's state, if the model has one.
     pub plateau: Option<SavedPlateau>,
+    /// What the model's observer keeps ([`super::Observer::save_state`]: diagnostics' rows), if
+    /// anything (absent in checkpoints of runs without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observer: Option<serde_json::Value>,
 }
 
 impl TrainingState {
@@ -193,6 +198,7 @@ impl Sequential {
                     lr: p.lr,
                 }
             }),
+            observer: self.observer.as_ref().and_then(|o| o.save_state()),
         };
         let text = serde_json::to_string_pretty(&state)
             .map_err(|e| Error::format(&tmp.join(STATE_FILE), e.to_string()))?;
@@ -291,6 +297,7 @@ impl Sequential {
                 lr: p.lr,
             });
         }
+        model.observer_state = state.observer;
         let history = History {
             epochs: state
                 .history

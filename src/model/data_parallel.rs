@@ -61,6 +61,7 @@ impl Sequential {
         let share = x.rows();
         let (grads, flags) = buffer.split_at_mut(buffer.len() - FLAGS);
         let mut data_loss = 0.0;
+        self.observe_step_begin(compiled.optimizer.as_ref());
         if share > 0 {
             data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
             self.backward(x, None);
@@ -94,6 +95,7 @@ impl Sequential {
         self.last_penalty = self.add_penalties();
         self.update_parameters(compiled.optimizer.as_mut(), &[]);
         self.compiled = Some(compiled);
+        self.observe_update();
         let flags = &buffer[buffer.len() - FLAGS..];
         Ok(SharedStep {
             loss: data_loss + self.last_penalty,

@@ -59,6 +59,20 @@ pub trait Observer: Send {
     fn needs_gradients(&self) -> bool {
         true
     }
+    /// Before each training step, with its number from 1 over the whole run (the optimizer's
+    /// iterations + 1, which checkpoints keep), so that a resumed run counts on.
+    fn on_step_begin(&mut self, _step: u64) {}
+    /// After the training step updated layer `index`'s weights (and applied its constraints).
+    fn after_update(&mut self, _index: usize, _layer: &dyn Layer) {}
+    /// What a checkpoint keeps of this observer (diagnostics: its rows), if anything; a resumed
+    /// run gives it back to [`Observer::restore_state`] ([`Sequential::install_observer`]).
+    fn save_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Continues from a state [`Observer::save_state`] wrote; an error names what is malformed.
+    fn restore_state(&mut self, _state: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The activation that follows node `i` in the graph, for `auto` initialization: following its
@@ -199,6 +213,8 @@ pub struct Sequential {
     /// `grads[i]`: dL/d(output of layer i) in the last backward pass.
     grads: Vec<Tensor>,
     observer: Option<Box<dyn Observer>>,
+    /// The observer's state from a loaded checkpoint, for [`Sequential::install_observer`].
+    observer_state: Option<serde_json::Value>,
     /// Per layer, whether the last training step's backward updated its weights itself.
     fused: Vec<bool>,
     seed: u64,
@@ -423,6 +439,7 @@ impl Sequential {
             outputs: vec![Tensor::default(); n],
             grads: vec![Tensor::default(); n],
             observer: None,
+            observer_state: None,
             fused: Vec::new(),
             seed,
             shuffle_rng,
@@ -696,9 +713,23 @@ impl Sequential {
         self.observer.as_deref_mut()
     }
 
-    /// Installs (or removes) an observer of activations and gradients.
+    /// Installs (or removes) an observer of activations and gradients, starting afresh. After
+    /// [`Sequential::load_checkpoint`], [`Sequential::install_observer`] continues the
+    /// checkpoint's observer state instead.
     pub fn set_observer(&mut self, observer: Option<Box<dyn Observer>>) {
         self.observer = observer;
+    }
+
+    /// Installs an observer that continues the state the loaded checkpoint kept for the run's
+    /// observer ([`Observer::save_state`]: diagnostics' rows of the epochs done), so that a
+    /// resumed run records what an uninterrupted one would; without such a state, as
+    /// [`Sequential::set_observer`].
+    pub fn install_observer(&mut self, mut observer: Box<dyn Observer>) -> Result<()> {
+        if let Some(state) = &self.observer_state {
+            observer.restore_state(state)?;
+        }
+        self.observer = Some(observer);
+        Ok(())
     }
 
     /// (trainable, non-trainable) parameter counts.
@@ -964,6 +995,7 @@ impl Sequential {
         let Some(compiled) = self.compiled.take() else {
             return Err(Error::Config("compile the model before training it".into()));
         };
+        self.observe_step_begin(compiled.optimizer.as_ref());
         let data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
         // Plain SGD, and nobody reading the gradients: layers that can update their weights
         // within backward do (one pass less over every weight and gradient).
@@ -989,7 +1021,24 @@ impl Sequential {
         self.update_parameters(compiled.optimizer.as_mut(), &fused);
         self.fused = fused;
         self.compiled = Some(compiled);
+        self.observe_update();
         Ok(data_loss + self.last_penalty)
+    }
+
+    /// Tells the observer the number of the step about to run.
+    fn observe_step_begin(&mut self, optimizer: &dyn Optimizer) {
+        if let Some(obs) = self.observer.as_mut() {
+            obs.on_step_begin(optimizer.iterations() + 1);
+        }
+    }
+
+    /// Shows the observer every layer after the step's update.
+    fn observe_update(&mut self) {
+        if let Some(obs) = self.observer.as_mut() {
+            for (i, layer) in self.layers.iter().enumerate() {
+                obs.after_update(i, layer.as_ref());
+            }
+        }
     }
 
     /// A training step's forward pass: training mode, the data loss (returned) with the output
