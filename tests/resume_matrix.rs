@@ -57,13 +57,16 @@ impl Callback for Checkpointer<'_> {
     }
 }
 
+/// An epoch's number, values and learning rate.
+type Epoch = (usize, Vec<(String, f64)>, f64);
+
 /// Everything that must match: weights, optimizer state (the saved files' bytes), history
 /// without the wall times, and the diagnostics rows.
 #[derive(Debug, PartialEq)]
 struct Outcome {
     weights: Vec<u8>,
     optimizer: Vec<u8>,
-    history: Vec<(usize, Vec<(String, f64)>, f64)>,
+    history: Vec<Epoch>,
     diagnostics: Option<String>,
 }
 
