@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Scores `deeptrain diagnose` (and `deeptrain doctor`) on the diagnosis benchmark.
+
+Standard library only. From the repository root:
+
+    python3 bench/diagnosis/score.py                    # diagnose every case, print the table
+    python3 bench/diagnosis/score.py --doctor           # also the doctor's repair rate
+    python3 bench/diagnosis/score.py --only so_31880720,at_blob_seed --json-out out.json
+
+Scoring is defined in bench/diagnosis/README.md. In short: a broken case is a hit when a verdict's
+id is one of its accepted labels; a healthy case is a false positive when any verdict other than
+`healthy` fires; precision = correct verdicts / all non-healthy verdicts (each id counted once per
+case).
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# Verdict ids that report health rather than a problem. `healthy` is the stable id; the others
+# are the text output's names from before `--json` existed (used with --text).
+HEALTHY_IDS = {"healthy", "healthy_gradients", "self_normalizing"}
+
+# Published figures, quoted beside ours (see README.md for what each counts).
+PUBLISHED = [
+    ("DeepLocalize (Wardat et al., ICSE 2021)", "detected 34 of 40 real bugs (85%); localized 21 of 40"),
+    ("DeepDiagnosis (Wardat et al., ICSE 2022)", "identified 46 of 52 real bugs (88%), the symptom in 38 (73%)"),
+    ("AUTOTRAINER (Zhang et al., ICSE 2021 / TDSC)", "repaired 414 of the 422 models it flagged (98.42%), by its own problem definitions"),
+    ("Humbatova et al., EMSE 2025 (independent)", "best tool (DeepFD): recall 0.55 at precision 0.37 with equivalent patches; 0.33 / 0.21 single ground truth"),
+]
+
+
+def read_cases(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def labels_of(case):
+    return [x for x in case["labels"].split(";") if x]
+
+
+def run(cmd, timeout):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired:
+        return 124, "", f"timed out after {timeout} s"
+
+
+def parse_json_report(stdout):
+    """The one JSON object `diagnose --json` prints: (ids of verdicts, ids of warnings, steps)."""
+    start = stdout.find("{")
+    if start < 0:
+        raise ValueError("no JSON object on stdout")
+    obj = json.loads(stdout[start:])
+    for key in ("steps", "warnings", "verdicts"):
+        if key not in obj:
+            raise ValueError(f"the JSON object lacks `{key}`")
+    for v in obj["verdicts"]:
+        for key in ("id", "layer", "evidence", "fix"):
+            if key not in v:
+                raise ValueError(f"a verdict lacks `{key}`: {v}")
+    for w in obj["warnings"]:
+        for key in ("id", "message"):
+            if key not in w:
+                raise ValueError(f"a warning lacks `{key}`: {w}")
+    return [v["id"] for v in obj["verdicts"]], [w["id"] for w in obj["warnings"]], obj["steps"]
+
+
+def parse_text_report(stdout):
+    """Verdict ids from the human-readable output ("- id: finding" after "Verdicts (after ...)")."""
+    ids, inside = [], False
+    for line in stdout.splitlines():
+        if line.startswith("Verdicts (after"):
+            inside = True
+        elif inside and line.startswith("- "):
+            m = re.match(r"- ([a-z_]+):", line)
+            if m and m.group(1) != "none":
+                ids.append(m.group(1))
+    return ids, [], None
+
+
+def diagnose(binary, case_path, steps, text, threads, timeout):
+    cmd = [binary, "--threads", str(threads), "diagnose", case_path, "--steps", str(steps)]
+    if not text:
+        cmd.append("--json")
+    rc, out, err = run(cmd, timeout)
+    if rc != 0:
+        return None, (err.strip().splitlines() or ["exit %d" % rc])[-1]
+    try:
+        return (parse_text_report(out) if text else parse_json_report(out)), None
+    except ValueError as e:
+        return None, f"bad output: {e}"
+
+
+def score(cases, results):
+    """Per-class recall and precision, healthy false-positive rate, overall figures."""
+    per_class = defaultdict(lambda: {"cases": 0, "hits": 0, "fired": 0, "correct": 0})
+    broken = [c for c in cases if c["kind"] == "broken"]
+    healthy = [c for c in cases if c["kind"] == "healthy"]
+    hits = fired = correct = 0
+    for c in broken:
+        labels = labels_of(c)
+        ids = set(results[c["id"]]["verdicts"]) - HEALTHY_IDS
+        per_class[labels[0]]["cases"] += 1
+        if ids & set(labels):
+            per_class[labels[0]]["hits"] += 1
+            hits += 1
+        for i in ids:
+            per_class[i]["fired"] += 1
+            fired += 1
+            if i in labels:
+                per_class[i]["correct"] += 1
+                correct += 1
+    flagged = 0
+    for c in healthy:
+        ids = set(results[c["id"]]["verdicts"]) - HEALTHY_IDS
+        flagged += bool(ids)
+        for i in ids:
+            per_class[i]["fired"] += 1
+            fired += 1
+    return {
+        "classes": dict(per_class),
+        "broken": len(broken),
+        "hits": hits,
+        "recall": hits / len(broken) if broken else None,
+        "verdicts": fired,
+        "correct": correct,
+        "precision": correct / fired if fired else None,
+        "healthy": len(healthy),
+        "healthy_flagged": flagged,
+        "healthy_fp_rate": flagged / len(healthy) if healthy else None,
+        "errors": sum(1 for c in cases if results[c["id"]].get("error")),
+    }
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def print_table(s, steps, out=sys.stdout):
+    p = lambda *a: print(*a, file=out)
+    p(f"Diagnosis benchmark: {s['broken']} broken cases, {s['healthy']} healthy controls, diagnose --steps {steps}")
+    p("")
+    p("| class | cases | recall | verdicts fired | precision |")
+    p("| --- | --- | --- | --- | --- |")
+    for name in sorted(s["classes"], key=lambda k: (-s["classes"][k]["cases"], k)):
+        c = s["classes"][name]
+        rec = f"{c['hits']}/{c['cases']} ({pct(c['hits'] / c['cases'])})" if c["cases"] else "-"
+        prec = f"{c['correct']}/{c['fired']} ({pct(c['correct'] / c['fired'])})" if c["fired"] else "-"
+        p(f"| {name} | {c['cases']} | {rec} | {c['fired']} | {prec} |")
+    p("")
+    p(f"Overall recall: {s['hits']}/{s['broken']} = {pct(s['recall'])}")
+    p(f"Overall precision: {s['correct']}/{s['verdicts']} = {pct(s['precision'])}")
+    p(f"Healthy controls flagged: {s['healthy_flagged']}/{s['healthy']} = {pct(s['healthy_fp_rate'])}")
+    if s["errors"]:
+        p(f"Cases where diagnose failed (scored as no verdict): {s['errors']}")
+    p("")
+    p("Published figures (not directly comparable; see README.md):")
+    for name, fig in PUBLISHED:
+        p(f"- {name}: {fig}")
+
+
+def doctor_json(binary, case_path, out_dir, threads, timeout, steps):
+    cmd = [binary, "--threads", str(threads), "doctor", case_path, "--out", out_dir, "--steps", str(steps)]
+    rc, out, err = run(cmd, timeout)
+    if rc != 0:
+        return None, (err.strip().splitlines() or ["exit %d" % rc])[-1]
+    try:
+        with open(os.path.join(out_dir, "doctor.json")) as f:
+            return json.load(f), None
+    except (OSError, ValueError) as e:
+        return None, f"no doctor.json: {e}"
+
+
+def target_of(case, by_id, control_metric):
+    """The repair target of a broken case: (metric, value, how), or None."""
+    control = case["control"]
+    if control and control in control_metric and control_metric[control]:
+        m = control_metric[control]
+        if m["metric"] == "accuracy":
+            return ("accuracy", m["value"] - 0.03, f"control {control} reaches {m['value']:.3f}, minus 3 points")
+        return ("loss", m["value"], f"control {control} reaches loss {m['value']:.4g}")
+    m = re.match(r"loss ([0-9.eE+-]+)", case["target"] or "")
+    if m:
+        return ("loss", float(m.group(1)), "the benchmark's fixed loss")
+    return None
+
+
+def doctor_run(cases, args, work):
+    """Runs the doctor on every broken case and its control; a repair reaches the target."""
+    by_id = {c["id"]: c for c in cases}
+    todo = [c for c in cases if c["kind"] == "broken"]
+    controls = sorted({c["control"] for c in todo if c["control"]})
+    control_metric, rows = {}, []
+    for cid in controls:
+        if cid not in by_id:
+            continue
+        res, err = doctor_json(args.bin, os.path.join(HERE, "cases", cid + ".toml"), os.path.join(work, cid), args.threads, args.timeout, args.steps)
+        control_metric[cid] = res and res.get("baseline")
+        print(f"control {cid}: {control_metric[cid] if res else err}", file=sys.stderr)
+    repaired = 0
+    for c in todo:
+        res, err = doctor_json(args.bin, os.path.join(HERE, "cases", c["id"] + ".toml"), os.path.join(work, c["id"]), args.threads, args.timeout, args.steps)
+        target = target_of(c, by_id, control_metric)
+        ok, best = False, None
+        if res and target:
+            best = res.get("best") or res.get("baseline")
+            if best and best.get("value") is not None:
+                if target[0] == "accuracy" and best["metric"] == "accuracy":
+                    ok = best["value"] >= target[1]
+                elif target[0] == "loss" and best["metric"] == "loss":
+                    ok = best["value"] <= target[1]
+        repaired += ok
+        rows.append({"id": c["id"], "repaired": ok, "target": target, "best": best, "remedy": res and res.get("best_remedy"), "error": err})
+        print(f"{c['id']}: {'repaired' if ok else 'not repaired'} ({res and res.get('best_remedy')}; best {best}; target {target}; {err or ''})", file=sys.stderr)
+    return {"broken": len(todo), "repaired": repaired, "rate": repaired / len(todo) if todo else None, "cases": rows}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "deeptrain"))
+    ap.add_argument("--cases", default=os.path.join(HERE, "cases.csv"))
+    ap.add_argument("--steps", type=int, default=300, help="diagnose --steps, the same for every case")
+    ap.add_argument("--only", help="comma-separated case ids")
+    ap.add_argument("--text", action="store_true", help="parse the text output (diagnose without --json)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--json-out", help="write every case's verdicts and the scores here")
+    ap.add_argument("--doctor", action="store_true", help="also run the doctor and report its repair rate")
+    args = ap.parse_args()
+
+    cases = [c for c in read_cases(args.cases) if c["kind"] in ("broken", "healthy")]
+    if args.only:
+        keep = set(args.only.split(","))
+        unknown = keep - {c["id"] for c in cases}
+        if unknown:
+            sys.exit(f"score.py: unknown case id(s): {', '.join(sorted(unknown))}")
+        cases = [c for c in cases if c["id"] in keep]
+    results = {}
+    for c in cases:
+        path = os.path.join(HERE, "cases", c["id"] + ".toml")
+        parsed, err = diagnose(args.bin, path, args.steps, args.text, args.threads, args.timeout)
+        verdicts, warnings, steps = parsed if parsed else ([], [], None)
+        results[c["id"]] = {"kind": c["kind"], "labels": labels_of(c), "verdicts": verdicts, "warnings": warnings, "steps": steps, "error": err}
+        status = err or ", ".join(verdicts) or "(no verdict)"
+        print(f"{c['id']} [{c['labels']}]: {status}", file=sys.stderr)
+    s = score(cases, results)
+    print_table(s, args.steps)
+    report = {"steps": args.steps, "scores": s, "cases": results}
+    if args.doctor:
+        with tempfile.TemporaryDirectory(prefix="doctor-bench-") as work:
+            d = doctor_run(cases, args, work)
+        print("")
+        print(f"Doctor: repaired {d['repaired']}/{d['broken']} broken cases = {pct(d['rate'])}")
+        print("(a repair reaches the matching healthy control's accuracy within 3 points, or the fixed loss)")
+        report["doctor"] = d
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(report, f, indent=1)
+    errors = [cid for cid, r in results.items() if r["error"]]
+    if errors and not args.text:
+        print(f"\n{len(errors)} case(s) failed: " + ", ".join(errors), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Unit tests of score.py's parsing and scoring on hand-made `diagnose --json` output.
+
+Run: python3 bench/diagnosis/test_score.py (tests/diagnosis_bench.rs runs it too).
+"""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import score  # noqa: E402
+
+
+def report(*ids, warnings=()):
+    return json.dumps({
+        "steps": 300,
+        "warnings": [{"id": w, "message": "m"} for w in warnings],
+        "verdicts": [{"id": i, "layer": "dense", "evidence": "e", "fix": "f"} for i in ids],
+    })
+
+
+class ParseTest(unittest.TestCase):
+    def test_json_contract(self):
+        ids, warnings, steps = score.parse_json_report("Training ...\n" + report("dead_relus", warnings=["unscaled_inputs"]))
+        self.assertEqual(ids, ["dead_relus"])
+        self.assertEqual(warnings, ["unscaled_inputs"])
+        self.assertEqual(steps, 300)
+
+    def test_json_missing_key_is_an_error(self):
+        bad = json.dumps({"steps": 3, "verdicts": []})
+        with self.assertRaises(ValueError):
+            score.parse_json_report(bad)
+        bad = json.dumps({"steps": 3, "warnings": [], "verdicts": [{"id": "x"}]})
+        with self.assertRaises(ValueError):
+            score.parse_json_report(bad)
+
+    def test_text_output(self):
+        out = "Step 3:\nVerdicts (after all 300 steps):\n- saturation: 52%\n    why: w\n- healthy_gradients: ok\n"
+        self.assertEqual(score.parse_text_report(out)[0], ["saturation", "healthy_gradients"])
+
+
+class ScoreTest(unittest.TestCase):
+    def test_recall_precision_and_false_positives(self):
+        cases = [
+            {"id": "a", "kind": "broken", "labels": "vanishing_gradients;saturation"},
+            {"id": "b", "kind": "broken", "labels": "exploding_gradients;divergence"},
+            {"id": "c", "kind": "broken", "labels": "output_loss_mismatch"},
+            {"id": "h1", "kind": "healthy", "labels": "healthy"},
+            {"id": "h2", "kind": "healthy", "labels": "healthy"},
+        ]
+        results = {
+            # A hit through an accepted label, plus a wrong extra verdict (counted once).
+            "a": {"verdicts": ["saturation", "dead_relus", "dead_relus"]},
+            "b": {"verdicts": ["divergence"]},
+            "c": {"verdicts": ["healthy"]},
+            "h1": {"verdicts": ["healthy"]},
+            "h2": {"verdicts": ["saturation"]},
+        }
+        s = score.score(cases, results)
+        self.assertEqual((s["hits"], s["broken"]), (2, 3))
+        # Non-healthy verdicts: saturation, dead_relus (a), divergence (b), saturation (h2).
+        self.assertEqual((s["correct"], s["verdicts"]), (2, 4))
+        self.assertEqual((s["healthy_flagged"], s["healthy"]), (1, 2))
+        self.assertEqual(s["classes"]["vanishing_gradients"]["hits"], 1)
+        self.assertEqual(s["classes"]["output_loss_mismatch"]["hits"], 0)
+        self.assertEqual((s["classes"]["saturation"]["correct"], s["classes"]["saturation"]["fired"]), (1, 2))
+
+    def test_doctor_target(self):
+        case = {"control": "h", "target": ""}
+        t = score.target_of(case, {}, {"h": {"metric": "accuracy", "value": 0.9}})
+        self.assertAlmostEqual(t[1], 0.87)
+        t = score.target_of({"control": "", "target": "loss 9766327.8"}, {}, {})
+        self.assertEqual(t[:2], ("loss", 9766327.8))
+
+
+if __name__ == "__main__":
+    unittest.main()
