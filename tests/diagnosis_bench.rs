@@ -17,7 +17,8 @@ fn manifest() -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(bench_dir().join("cases.csv")).expect("cases.csv");
     let mut rows = text.lines().map(split_csv);
     let header = rows.next().expect("a header");
-    rows.map(|r| header.iter().cloned().zip(r).collect()).collect()
+    rows.map(|r| header.iter().cloned().zip(r).collect())
+        .collect()
 }
 
 fn split_csv(line: &str) -> Vec<String> {
@@ -61,7 +62,11 @@ fn manifest_has_the_cases_and_their_provenance() {
     let rows = manifest();
     let kind = |k: &str| rows.iter().filter(|r| r["kind"] == k).count();
     assert!(kind("broken") >= 60, "{} broken cases", kind("broken"));
-    assert!(kind("healthy") >= 20, "{} healthy controls", kind("healthy"));
+    assert!(
+        kind("healthy") >= 20,
+        "{} healthy controls",
+        kind("healthy")
+    );
     let by_id: HashMap<&str, &HashMap<String, String>> =
         rows.iter().map(|r| (r["id"].as_str(), r)).collect();
     assert_eq!(by_id.len(), rows.len(), "duplicate case ids");
@@ -83,13 +88,23 @@ fn manifest_has_the_cases_and_their_provenance() {
                     // A repair needs a target: a healthy control, or a fixed loss.
                     let control = &r["control"];
                     if control.is_empty() {
-                        assert!(r["target"].starts_with("loss "), "{id}: no control, no fixed loss");
+                        assert!(
+                            r["target"].starts_with("loss "),
+                            "{id}: no control, no fixed loss"
+                        );
                     } else {
-                        assert_eq!(by_id[control.as_str()]["kind"], "healthy", "{id}: control {control}");
+                        assert_eq!(
+                            by_id[control.as_str()]["kind"],
+                            "healthy",
+                            "{id}: control {control}"
+                        );
                     }
                 }
                 assert!(
-                    bench_dir().join("cases").join(format!("{id}.toml")).is_file(),
+                    bench_dir()
+                        .join("cases")
+                        .join(format!("{id}.toml"))
+                        .is_file(),
                     "{id}: no spec"
                 );
             }
