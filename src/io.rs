@@ -8,7 +8,10 @@ use std::path::Path;
 use crate::{limits, Error, Result};
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a part.
+/// Only regular files are written: an existing target that is not one (a directory, FIFO,
+/// device or socket, or a symbolic link to one) is refused, never replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    check_writable(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -37,6 +40,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Refuses `path` as a place to write a file when something other than a regular file is
+/// there (a directory, FIFO, device or socket, directly or behind a symbolic link); a missing
+/// path or a regular file is fine.
+pub fn check_writable(path: &Path) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if meta.is_dir() => Err(Error::format(
+            path,
+            "is a directory; refusing to write a file over it (give a file path)",
+        )),
+        Ok(_) => Err(Error::format(
+            path,
+            "is not a regular file (a device, pipe or socket); refusing to write over it (give a file path)",
+        )),
+        // A dangling symbolic link: writing would replace the link, so refuse it too.
+        Err(_) if fs::symlink_metadata(path).is_ok() => Err(Error::format(
+            path,
+            "is a symbolic link to nothing; refusing to write over it (give a file path)",
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Creates a new regular file for writing, refusing any existing path (file, link, pipe or
+/// device), as the TensorBoard event files are created.
+pub fn create_new(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|err| Error::io(path, err))
+}
+
 /// Opens a regular file for reading: a device, FIFO or socket (`/dev/zero`, a named pipe) is
 /// refused before a byte is read, since it may never end.
 pub fn open_regular(path: &Path) -> Result<File> {
@@ -63,4 +99,38 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// it in the error.
 pub fn read_to_string(path: &Path) -> Result<String> {
     String::from_utf8(read(path)?).map_err(|_| Error::format(path, "is not UTF-8 text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_regular_files_and_refuses_every_other_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        write_atomic(&file, b"one").unwrap();
+        write_atomic(&file, b"two").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let to_dir = dir.path().join("to_dir");
+        std::os::unix::fs::symlink(&sub, &to_dir).unwrap();
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).unwrap();
+        for target in [&fifo, &sub, &to_dir, &dangling] {
+            let err = write_atomic(target, b"x").unwrap_err().to_string();
+            assert!(err.contains("refusing"), "{err}");
+        }
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(fs::symlink_metadata(&to_dir).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        // Nothing left behind by the refusals.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+    }
 }

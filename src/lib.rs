@@ -46,6 +46,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod outputs;
 pub mod parallel;
 pub mod plot;
 pub mod presets;

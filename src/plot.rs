@@ -60,18 +60,43 @@ fn register_font() {
     });
 }
 
-/// Writes a line chart to `path`: SVG when it ends in `.svg`, PNG otherwise.
+/// Writes a line chart to `path`: SVG when it ends in `.svg`, PNG otherwise. The chart is drawn
+/// in memory and written with [`crate::io::write_atomic`] (a regular file, never a part).
 pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     register_font();
     let size = (900, 560);
-    let result = if path.extension().is_some_and(|e| e == "svg") {
-        let root = SVGBackend::new(path, size).into_drawing_area();
-        draw(&root, chart, series)
-    } else {
-        let root = BitMapBackend::new(path, size).into_drawing_area();
-        draw(&root, chart, series)
+    let fail = |e: Box<dyn std::error::Error>| {
+        Error::format(path, format!("cannot draw the chart: {e}"))
     };
-    result.map_err(|e| Error::format(path, format!("cannot draw the chart: {e}")))
+    let bytes = if path.extension().is_some_and(|e| e == "svg") {
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+            draw(&root, chart, series).map_err(fail)?;
+        }
+        text.into_bytes()
+    } else {
+        let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+            draw(&root, chart, series).map_err(fail)?;
+        }
+        encode_png(&pixels, size).map_err(|e| Error::format(path, e.to_string()))?
+    };
+    crate::io::write_atomic(path, &bytes)
+}
+
+/// RGB pixels, row by row, as PNG bytes.
+fn encode_png(pixels: &[u8], (width, height): (u32, u32)) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(pixels)?;
+    }
+    Ok(bytes)
 }
 
 fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {

@@ -57,7 +57,9 @@ impl Callback for CsvLogger {
         values.sort_by(|a, b| a.0.cmp(b.0));
         if self.text.is_empty() {
             if self.append {
-                self.text = std::fs::read_to_string(&self.path).unwrap_or_default();
+                if self.path.exists() {
+                    self.text = crate::io::read_to_string(&self.path)?;
+                }
             }
             if self.text.is_empty() {
                 self.text.push_str("epoch");

@@ -171,7 +171,8 @@ impl EventWriter {
             now() as u64,
             std::process::id()
         ));
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        // A new file: nothing already at the path (a link, a pipe, a device) is opened.
+        let file = crate::io::create_new(&path)?;
         let mut writer = EventWriter {
             path,
             file: std::io::BufWriter::new(file),

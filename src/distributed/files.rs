@@ -56,7 +56,7 @@ pub fn unpack_dir(packed: &[u8], dir: &Path) -> Result<()> {
         let contents =
             split(&mut rest, usize::try_from(len).map_err(|_| bad())?).ok_or_else(bad)?;
         let path = dir.join(name);
-        std::fs::write(&path, contents).map_err(|e| Error::io(&path, e))?;
+        crate::io::write_atomic(&path, contents)?;
     }
     Ok(())
 }
