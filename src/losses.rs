@@ -150,7 +150,7 @@ const LOSS_NAMES: &[(&str, Loss)] = &[
 ];
 
 /// How a loss is written in a spec: a name, or a table with its parameters.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 enum LossRepr {
     Name(String),
@@ -159,6 +159,33 @@ enum LossRepr {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delta: Option<f32>,
     },
+}
+
+/// The keys of a loss written as a table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LossTable {
+    name: String,
+    #[serde(default)]
+    delta: Option<f32>,
+}
+
+impl<'de> Deserialize<'de> for LossRepr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match crate::forms::NameOrTable::deserialize(
+            d,
+            "a loss: a name (\"mse\") or a table { name = \"huber\", delta = 1.5 }",
+        )? {
+            crate::forms::NameOrTable::Name(name) => Ok(LossRepr::Name(name)),
+            crate::forms::NameOrTable::Table(table) => {
+                let t: LossTable = crate::forms::table(table, "a loss table { name, delta }")?;
+                Ok(LossRepr::Table {
+                    name: t.name,
+                    delta: t.delta,
+                })
+            }
+        }
+    }
 }
 
 impl TryFrom<LossRepr> for Loss {

@@ -144,8 +144,9 @@ fn overlap(a: &Output, b: &Output) -> bool {
 /// Refuses a target that exists as something other than what will be written there.
 fn check_target(o: &Output) -> Result<()> {
     match o.kind {
-        Kind::File => crate::io::check_writable(&o.path)
-            .map_err(|e| Error::Config(format!("{}: {e}", o.key))),
+        Kind::File => {
+            crate::io::check_writable(&o.path).map_err(|e| Error::Config(format!("{}: {e}", o.key)))
+        }
         Kind::Dir => match std::fs::metadata(&o.path) {
             Ok(meta) if !meta.is_dir() => Err(Error::Config(format!(
                 "{}: {} exists and is not a directory",
@@ -211,7 +212,9 @@ mod tests {
             (board("history.csv"), "tensorboard `log_dir`"),
             (board("plots/tb"), "tensorboard `log_dir`"),
         ] {
-            let err = check(&[c.clone()], &run).unwrap_err().to_string();
+            let err = check(std::slice::from_ref(&c), &run)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key) && !err.contains('\n'), "{c:?}: {err}");
         }
         let into_resume = CallbackSpec::ModelCheckpoint {
@@ -233,7 +236,12 @@ mod tests {
         let err = check(&[board("logs"), logger("logs/train")], &run).unwrap_err();
         assert!(err.to_string().contains("also written by"), "{err}");
         check(
-            &[logger("log.csv"), board("."), logger("logs/log.csv"), board("logs")],
+            &[
+                logger("log.csv"),
+                board("."),
+                logger("logs/log.csv"),
+                board("logs"),
+            ],
             &run,
         )
         .unwrap();
@@ -245,14 +253,23 @@ mod tests {
         let run = dir.path().join("run");
         std::fs::create_dir_all(run.join("history.csv")).unwrap();
         let err = check(&[], &run).unwrap_err().to_string();
-        assert!(err.contains("history.csv") && err.contains("directory"), "{err}");
+        assert!(
+            err.contains("history.csv") && err.contains("directory"),
+            "{err}"
+        );
         std::fs::remove_dir(run.join("history.csv")).unwrap();
         std::fs::write(run.join("model"), "x").unwrap();
         let err = check(&[], &run).unwrap_err().to_string();
-        assert!(err.contains("model") && err.contains("not a directory"), "{err}");
+        assert!(
+            err.contains("model") && err.contains("not a directory"),
+            "{err}"
+        );
         std::fs::remove_file(run.join("model")).unwrap();
         std::fs::create_dir_all(run.join("log.csv")).unwrap();
         let err = check(&[logger("log.csv")], &run).unwrap_err().to_string();
-        assert!(err.contains("csv_logger") && err.contains("directory"), "{err}");
+        assert!(
+            err.contains("csv_logger") && err.contains("directory"),
+            "{err}"
+        );
     }
 }

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -39,7 +41,14 @@ pub struct Chart {
     pub marker: Option<(f64, String)>,
     /// Fixed y range (default: fitted to the data); points beyond it are clipped.
     pub y_range: Option<(f64, f64)>,
+    /// Ticks on the x axis only at whole numbers (epochs, layers), never at 1.5.
+    pub integer_x: bool,
+    /// Names for the whole-number x ticks (layer names), read by index; empty: the numbers.
+    pub x_names: Vec<String>,
 }
+
+/// At most this many points in a series get a marker (a lone epoch is a dot, not nothing).
+const MAX_MARKED_POINTS: usize = 60;
 
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -65,9 +74,8 @@ fn register_font() {
 pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     register_font();
     let size = (900, 560);
-    let fail = |e: Box<dyn std::error::Error>| {
-        Error::format(path, format!("cannot draw the chart: {e}"))
-    };
+    let fail =
+        |e: Box<dyn std::error::Error>| Error::format(path, format!("cannot draw the chart: {e}"));
     let bytes = if path.extension().is_some_and(|e| e == "svg") {
         let mut text = String::new();
         {
@@ -87,7 +95,10 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
 }
 
 /// RGB pixels, row by row, as PNG bytes.
-fn encode_png(pixels: &[u8], (width, height): (u32, u32)) -> std::result::Result<Vec<u8>, png::EncodingError> {
+fn encode_png(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+) -> std::result::Result<Vec<u8>, png::EncodingError> {
     let mut bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut bytes, width, height);
@@ -110,10 +121,46 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
     if log {
         (lo / 1.2, hi * 1.2)
+    } else if hi - lo <= 1e-9 * hi.abs().max(1.0) {
+        // One value (a single epoch, a constant): a readable span around it.
+        let pad = (hi.abs() * 0.05).max(0.05);
+        (lo - pad, hi + pad)
     } else {
-        let pad = ((hi - lo) * 0.05).max(1e-9);
+        let pad = (hi - lo) * 0.05;
         (lo - pad, hi + pad)
     }
+}
+
+/// The x range of a whole-number axis: half a step beyond the ends, so that one epoch or
+/// layer sits in the middle.
+fn integer_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = bounds(values, false);
+    let (lo, hi) = (lo.ceil(), hi.floor());
+    if hi < lo {
+        // No whole number inside: the value's own.
+        let mid = ((lo + hi) / 2.0).round();
+        return (mid - 0.5, mid + 0.5);
+    }
+    let pad = ((hi - lo) * 0.04).max(0.5);
+    (lo - pad, hi + pad)
+}
+
+/// Whole-number ticks in [lo, hi]: every 1, 2, 5, 10, 20, ... whichever gives at most ten.
+fn integer_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (first, last) = (lo.ceil(), hi.floor());
+    if !(first.is_finite() && last.is_finite()) || last < first {
+        return Vec::new();
+    }
+    let mut step = 1.0;
+    for k in 0.. {
+        step = [1.0, 2.0, 5.0][k % 3] * 10f64.powi(k as i32 / 3);
+        if (last - first) / step < 10.0 {
+            break;
+        }
+    }
+    let start = (first / step).ceil() * step;
+    let count = ((last - start) / step).floor() as usize + 1;
+    (0..count).map(|i| start + i as f64 * step).collect()
 }
 
 /// A short tick label: 0.001 → "1e-3", 250 → "250", 0.25 → "0.25".
@@ -175,6 +222,34 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     ticks
 }
 
+/// A linear axis whose only ticks (and grid lines) are the given whole numbers.
+struct WholeAxis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for WholeAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        RangedCoordf64::from(self.lo..self.hi).map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 fn draw<DB: DrawingBackend>(
@@ -187,7 +262,19 @@ where
 {
     root.fill(&WHITE)?;
     let points = || series.iter().flat_map(|s| s.points.iter());
-    let x = bounds(points().map(|p| p.0), chart.log_x);
+    let integer_x = chart.integer_x && !chart.log_x;
+    let x = if integer_x {
+        integer_bounds(points().map(|p| p.0))
+    } else {
+        bounds(points().map(|p| p.0), chart.log_x)
+    };
+    let x_label = |v: &f64| -> String {
+        let whole = (v - v.round()).abs() < 1e-9 && *v >= 0.0;
+        match chart.x_names.get(v.round() as usize) {
+            Some(name) if whole => name.clone(),
+            _ => tick(*v),
+        }
+    };
     let y = chart
         .y_range
         .unwrap_or_else(|| bounds(points().map(|p| p.1), chart.log_y));
@@ -204,7 +291,7 @@ where
             ctx.configure_mesh()
                 .x_labels(8)
                 .y_labels(8)
-                .x_label_formatter(&|v| tick(*v))
+                .x_label_formatter(&x_label)
                 .y_label_formatter(&|v| tick(*v))
                 .x_desc(&chart.x_label)
                 .y_desc(&chart.y_label)
@@ -225,6 +312,9 @@ where
                     })
                     .map(|(a, b)| (a, b.clamp(y.0, y.1)))
                     .collect();
+                if pts.len() <= MAX_MARKED_POINTS {
+                    ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+                }
                 ctx.draw_series(LineSeries::new(pts, color.stroke_width(2)))?
                     .label(s.name.as_str())
                     .legend(move |(x, y)| {
@@ -249,11 +339,19 @@ where
     // Log axes get their own ticks: plotters marks only whole powers of ten, so a range within
     // one decade (a constant learning rate) would have none.
     let log = |(lo, hi): (f64, f64)| (lo..hi).log_scale().with_key_points(log_ticks(lo, hi));
-    match (chart.log_x, chart.log_y) {
-        (false, false) => plot!(x.0..x.1, y.0..y.1),
-        (true, false) => plot!(log(x), y.0..y.1),
-        (false, true) => plot!(x.0..x.1, log(y)),
-        (true, true) => plot!(log(x), log(y)),
+    // Whole-number axes tick at whole numbers only.
+    let whole = |(lo, hi): (f64, f64)| WholeAxis {
+        lo,
+        hi,
+        ticks: integer_ticks(lo, hi),
+    };
+    match (chart.log_x, chart.log_y, integer_x) {
+        (false, false, true) => plot!(whole(x), y.0..y.1),
+        (false, true, true) => plot!(whole(x), log(y)),
+        (false, false, false) => plot!(x.0..x.1, y.0..y.1),
+        (true, false, _) => plot!(log(x), y.0..y.1),
+        (false, true, false) => plot!(x.0..x.1, log(y)),
+        (true, true, _) => plot!(log(x), log(y)),
     }
     root.present()?;
     Ok(())
@@ -262,6 +360,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_number_axes_tick_at_whole_numbers_and_a_lone_point_gets_a_span() {
+        assert_eq!(integer_bounds([1.0].into_iter()), (0.5, 1.5));
+        assert_eq!(integer_ticks(0.5, 1.5), vec![1.0]);
+        assert_eq!(integer_ticks(-0.5, 3.5), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            integer_ticks(0.0, 30.0),
+            vec![0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+        );
+        let ticks = integer_ticks(1.0, 300.0);
+        assert!(
+            ticks.len() <= 10 && ticks.iter().all(|t| t.fract() == 0.0),
+            "{ticks:?}"
+        );
+        let (lo, hi) = bounds([2.3].into_iter(), false);
+        assert!(hi - lo > 0.1 && lo < 2.3 && hi > 2.3, "{lo} {hi}");
+    }
 
     #[test]
     fn log_axes_get_readable_ticks_even_within_one_decade() {

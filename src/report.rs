@@ -1,16 +1,21 @@
 //! The run's plots and `report.html`: learning curves, the learning rate, gradient flow with
 //! depth (the vanishing-gradient picture), activations per layer, and one self-contained HTML
-//! page (plots embedded as data URLs) with the spec, summary, metrics, history and warnings.
+//! page (plots embedded as data URLs) with the spec as it ran, summary, metrics, time and
+//! throughput, a classifier's confusion matrix and per-class scores, history and warnings.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::callbacks::History;
+use crate::callbacks::{CallbackSpec, History};
+use crate::data::Dataset;
 use crate::diagnostics::LayerStats;
+use crate::metrics::per_class::ClassReport;
+use crate::monitor::Monitor;
 use crate::plot::{line_chart, Chart, Series};
-use crate::{io, Result};
+use crate::spec::Spec;
+use crate::{io, Result, Sequential};
 
 /// Reads one statistic of a layer row.
 type StatFn = dyn Fn(&LayerStats) -> Option<f64>;
@@ -59,6 +64,7 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
                 title: format!("{base} per epoch"),
                 x_label: "epoch".into(),
                 y_label: base.clone(),
+                integer_x: true,
                 ..Chart::default()
             },
             &series,
@@ -73,6 +79,7 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
             x_label: "epoch".into(),
             y_label: "learning rate".into(),
             log_y: true,
+            integer_x: true,
             ..Chart::default()
         },
         &[Series {
@@ -89,6 +96,16 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
         return Ok(written);
     }
     let at = moments(rows, 4);
+    // The layers by name, for the depth axis.
+    let mut layer_names: Vec<String> = Vec::new();
+    for r in rows {
+        if layer_names.len() <= r.layer {
+            layer_names.resize(r.layer + 1, String::new());
+        }
+        if layer_names[r.layer].is_empty() {
+            layer_names[r.layer].clone_from(&r.name);
+        }
+    }
     let by_depth = |f: &dyn Fn(&LayerStats) -> Option<f64>| -> Vec<Series> {
         at.iter()
             .map(|&step| Series {
@@ -104,7 +121,7 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
     let plots: [(&str, &str, &str, bool, &StatFn); 3] = [
         (
             "gradient_flow.png",
-            "kernel gradient norm by depth (vanishing gradients shrink toward layer 0)",
+            "kernel gradient norm by depth (vanishing gradients shrink toward the input)",
             "gradient L2 norm",
             true,
             &|r| r.grad_norm,
@@ -130,9 +147,11 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
             &path,
             &Chart {
                 title: title.into(),
-                x_label: "layer (0 = input side)".into(),
+                x_label: "layer (input side first)".into(),
                 y_label: y_label.into(),
                 log_y,
+                integer_x: true,
+                x_names: layer_names.clone(),
                 ..Chart::default()
             },
             &by_depth(f),
@@ -146,7 +165,7 @@ pub fn write_plots(dir: &Path, history: &History, rows: &[LayerStats]) -> Result
 pub struct ReportContent<'a> {
     /// Page title.
     pub title: &'a str,
-    /// The spec's text.
+    /// The spec as it ran (command-line overrides applied), as TOML.
     pub spec: &'a str,
     /// The model summary table.
     pub summary: &'a str,
@@ -160,6 +179,112 @@ pub struct ReportContent<'a> {
     pub healthy: Vec<String>,
     /// The plot files to embed.
     pub plots: &'a [PathBuf],
+    /// Facts of the run, (what, value): epochs, wall time, samples per second, threads.
+    pub run: Vec<(String, String)>,
+    /// A classifier's per-class results on a set, with the set's name.
+    pub classes: Option<(&'a str, &'a ClassReport)>,
+}
+
+/// The spec as it ran, as TOML (the file's keys with the command-line overrides applied and
+/// every default written out).
+pub fn effective_spec(spec: &Spec) -> String {
+    match toml::to_string(spec) {
+        Ok(text) => text,
+        Err(e) => format!(
+            "# the spec could not be written as TOML ({e}); as JSON:\n{}",
+            serde_json::to_string_pretty(spec).unwrap_or_default()
+        ),
+    }
+}
+
+/// A classifier's confusion matrix and per-class scores on `set` (`None` for a model whose
+/// loss does not end in a softmax or a single sigmoid, or whose labels are not classes).
+pub fn class_report(
+    model: &mut Sequential,
+    set: &Dataset,
+    names: Option<&[String]>,
+) -> Result<Option<ClassReport>> {
+    use crate::activations::Activation;
+    match model.loss().and_then(|l| l.fusable_activation()) {
+        Some(Activation::Softmax) => {}
+        Some(Activation::Sigmoid) if model.output_units() == 1 => {}
+        _ => return Ok(None),
+    }
+    let outputs = model.predict(&set.x, 1024)?;
+    Ok(ClassReport::from_outputs(&outputs, &set.labels, names))
+}
+
+/// The run's facts for the report: epochs, training time, seconds per epoch and training
+/// samples per second (over the `trained` epochs of this process; a resumed run's earlier ones
+/// took their own time), and the threads.
+pub fn run_facts(
+    epochs: usize,
+    trained: usize,
+    fit_seconds: f64,
+    samples_per_second: f64,
+) -> Vec<(String, String)> {
+    let mut facts = vec![("epochs".to_string(), epochs.to_string())];
+    if trained < epochs {
+        facts.push((
+            "epochs trained by this process (resumed)".into(),
+            trained.to_string(),
+        ));
+    }
+    facts.push(("training wall time".into(), format!("{fit_seconds:.2} s")));
+    if trained > 0 {
+        facts.push((
+            "seconds per epoch".into(),
+            format!("{:.3}", fit_seconds / trained as f64),
+        ));
+        facts.push((
+            "training samples per second".into(),
+            format!("{samples_per_second:.0}"),
+        ));
+    }
+    facts.push(("threads".into(), crate::linalg::num_threads().to_string()));
+    facts
+}
+
+/// What early stopping did in a run of `asked` epochs, as one line: where it stopped and, when
+/// it restored them, whose weights the model kept (the best epoch of the monitored metric).
+pub fn early_stopping_note(
+    callbacks: &[CallbackSpec],
+    history: &History,
+    asked: usize,
+) -> Option<String> {
+    let CallbackSpec::EarlyStopping {
+        monitor,
+        mode,
+        min_delta,
+        restore_best_weights,
+        ..
+    } = callbacks
+        .iter()
+        .find(|c| matches!(c, CallbackSpec::EarlyStopping { .. }))?
+    else {
+        return None;
+    };
+    let ran = history.epochs.len();
+    let mut watch = Monitor::new(monitor, *mode, *min_delta);
+    let mut best = None;
+    for e in &history.epochs {
+        if watch.improved(&e.values).ok()? {
+            best = Some(e.epoch + 1);
+        }
+    }
+    let stopped = ran < asked;
+    let mut line = if stopped {
+        format!("Early stopping ({monitor}) stopped training after epoch {ran} of {asked}")
+    } else {
+        format!("Early stopping ({monitor}) did not stop training ({ran} of {asked} epochs)")
+    };
+    if let (true, Some(best)) = (*restore_best_weights, best) {
+        let value = watch.best().unwrap_or(f64::NAN);
+        line.push_str(&format!(
+            "; the model has the weights of epoch {best}, the best {monitor} ({value:.4}), not the last epoch's"
+        ));
+    }
+    Some(line)
 }
 
 fn escape(text: &str) -> String {
@@ -193,7 +318,23 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}} .
             escape(&text.join(", "))
         );
     }
-    html.push_str("</table>\n<h2>Warnings and verdicts</h2>\n<ul>\n");
+    html.push_str("</table>\n");
+    if !content.run.is_empty() {
+        html.push_str("<h2>Run</h2>\n<table>\n");
+        for (what, value) in &content.run {
+            let _ = writeln!(
+                html,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(what),
+                escape(value)
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    if let Some((set, classes)) = content.classes {
+        write_classes(&mut html, set, classes);
+    }
+    html.push_str("<h2>Warnings and verdicts</h2>\n<ul>\n");
     if content.warnings.is_empty() && content.healthy.is_empty() {
         html.push_str("<li>none</li>\n");
     }
@@ -238,7 +379,7 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}} .
     }
     let _ = write!(
         html,
-        "</table>\n<h2>Model</h2>\n<pre>{}</pre>\n<h2>Spec</h2>\n<pre>{}</pre>\n",
+        "</table>\n<h2>Model</h2>\n<pre>{}</pre>\n<h2>Spec (as run, with the command-line overrides)</h2>\n<pre>{}</pre>\n",
         escape(content.summary),
         escape(content.spec)
     );
@@ -247,6 +388,48 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}} .
 window.addEventListener('load', function () {\n  var imgs = Array.prototype.slice.call(document.images);\n  var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });\n  document.body.dataset.images = (ok ? 'ok ' : 'broken ') + imgs.length;\n  document.body.dataset.errors = errors;\n});\n</script>\n</body></html>\n",
     );
     io::write_atomic(path, html.as_bytes())
+}
+
+/// The confusion matrix (rows: true class, columns: predicted) and precision, recall, F1 and
+/// support per class, with the macro average.
+fn write_classes(html: &mut String, set: &str, r: &ClassReport) {
+    let _ = writeln!(
+        html,
+        "<h2>Classes ({} set)</h2>\n<p>Confusion matrix: rows are the true class, columns the predicted one; accuracy {:.4}.</p>\n<table><tr><th>true \\ predicted</th>",
+        escape(set),
+        r.accuracy()
+    );
+    for name in &r.names {
+        let _ = write!(html, "<th>{}</th>", escape(name));
+    }
+    html.push_str("</tr>\n");
+    for (name, row) in r.names.iter().zip(&r.counts) {
+        let _ = write!(html, "<tr><th>{}</th>", escape(name));
+        for v in row {
+            let _ = write!(html, "<td>{v}</td>");
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n");
+    for (c, name) in r.names.iter().enumerate() {
+        let _ = writeln!(
+            html,
+            "<tr><th>{}</th><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
+            escape(name),
+            r.precision(c),
+            r.recall(c),
+            r.f1(c),
+            r.support(c)
+        );
+    }
+    let total: u64 = (0..r.names.len()).map(|c| r.support(c)).sum();
+    let _ = writeln!(
+        html,
+        "<tr><th>macro avg</th><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{total}</td></tr>\n</table>",
+        r.macro_average(ClassReport::precision),
+        r.macro_average(ClassReport::recall),
+        r.macro_average(ClassReport::f1)
+    );
 }
 
 #[cfg(test)]
@@ -270,6 +453,8 @@ mod tests {
                 warnings: vec!["warning: SELU needs standardized inputs".into()],
                 healthy: vec!["verdict healthy_gradients: fine".into()],
                 plots: &[],
+                run: Vec::new(),
+                classes: None,
             },
         )
         .unwrap();

@@ -175,7 +175,7 @@ pub struct InputSpec {
 }
 
 /// A feature column, by table column name or by index.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ColumnRef {
     /// The feature at this index of the (flattened) sample.
@@ -183,6 +183,35 @@ pub enum ColumnRef {
     /// A table column: all the features it encodes to (one per category when one-hot).
     Name(String),
 }
+
+impl<'de> Deserialize<'de> for ColumnRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ColumnRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(COLUMN_FORMS)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<ColumnRef, E> {
+                usize::try_from(v)
+                    .map(ColumnRef::Index)
+                    .map_err(|_| E::custom(format!("{COLUMN_FORMS}; {v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<ColumnRef, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{COLUMN_FORMS}; got the negative index {v}")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<ColumnRef, E> {
+                Ok(ColumnRef::Name(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+const COLUMN_FORMS: &str =
+    "[[data.inputs]] `columns` takes table column names (\"island\") or feature indices from 0";
 
 /// What a spec's model is trained to output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,7 +245,7 @@ pub struct CompileSpec {
 }
 
 /// `class_weight` under `[fit]`: Keras' dict of class weights, or scikit-learn's `"balanced"`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ClassWeight {
     /// `"balanced"`: w_c = n / (classes · n_c) over the training part (scikit-learn's
@@ -232,6 +261,40 @@ pub enum ClassWeight {
 pub enum ClassWeightRule {
     /// Inverse class frequency.
     Balanced,
+}
+
+const CLASS_WEIGHT_FORMS: &str =
+    "[fit] `class_weight` is \"balanced\" or a table of weights { class = weight, ... }";
+
+impl<'de> Deserialize<'de> for ClassWeight {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ClassWeight;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(CLASS_WEIGHT_FORMS)
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<ClassWeight, E> {
+                match v {
+                    "balanced" => Ok(ClassWeight::Rule(ClassWeightRule::Balanced)),
+                    other => Err(E::custom(format!("{CLASS_WEIGHT_FORMS}, not \"{other}\""))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<ClassWeight, A::Error> {
+                use serde::de::Error as _;
+                Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ClassWeight::Table)
+                    .map_err(|e: A::Error| A::Error::custom(format!("{CLASS_WEIGHT_FORMS}: {e}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl ClassWeight {

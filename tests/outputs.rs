@@ -81,7 +81,12 @@ fn callbacks_writing_over_the_checkpoint_or_the_runs_files_are_refused_before_tr
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let plain = spec(dir.path(), "plain.toml", "");
-    let o = deeptrain(&["train", plain.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let o = deeptrain(&[
+        "train",
+        plain.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = snapshot(&run.join("resume"));
     assert!(!before.is_empty());
@@ -131,7 +136,11 @@ fn callbacks_writing_over_the_checkpoint_or_the_runs_files_are_refused_before_tr
 fn fifos_device_nodes_and_directories_at_a_target_are_refused_and_left_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     // A device node of our own (the null device's numbers) where the system lets us make one.
     let device = dir.path().join("null");
     let have_device = Command::new("mknod")
@@ -164,9 +173,17 @@ fn fifos_device_nodes_and_directories_at_a_target_are_refused_and_left_in_place(
 
     // predict --output, after a run that trains.
     let plain = spec(dir.path(), "plain.toml", "");
-    let o = deeptrain(&["train", plain.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let o = deeptrain(&[
+        "train",
+        plain.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut csv = (0..64).map(|i| format!("p{i}")).collect::<Vec<_>>().join(",");
+    let mut csv = (0..64)
+        .map(|i| format!("p{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
     csv.push('\n');
     csv.push_str(&vec!["0"; 64].join(","));
     csv.push('\n');
@@ -187,10 +204,16 @@ fn fifos_device_nodes_and_directories_at_a_target_are_refused_and_left_in_place(
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert!(folder.is_dir());
     if have_device {
-        assert!(std::fs::metadata(&device).unwrap().file_type().is_char_device());
+        assert!(std::fs::metadata(&device)
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
 }
 
@@ -200,6 +223,11 @@ fn run_files_of_the_wrong_kind_are_refused_before_training() {
     let run = dir.path().join("run");
     std::fs::create_dir_all(run.join("history.csv")).unwrap();
     let plain = spec(dir.path(), "plain.toml", "");
-    let o = deeptrain(&["train", plain.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let o = deeptrain(&[
+        "train",
+        plain.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     assert_refused(&o, "history.csv");
 }

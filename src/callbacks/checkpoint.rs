@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use super::{Callback, Control, EpochLogs, Monitor};
+use super::{Callback, Control, EpochLogs};
 use crate::model::RunMetadata;
+use crate::monitor::Monitor;
 use crate::{Result, Sequential};
 
 /// Saves the model as training goes.
@@ -64,7 +65,7 @@ impl ModelCheckpoint {
 impl Callback for ModelCheckpoint {
     fn on_epoch_end(&mut self, logs: &EpochLogs, model: &mut Sequential) -> Result<Control> {
         let save = match &mut self.monitor {
-            Some(monitor) => monitor.improved(logs)?,
+            Some(monitor) => monitor.improved(&logs.values)?,
             None => true,
         };
         if save {

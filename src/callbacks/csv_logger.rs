@@ -56,10 +56,8 @@ impl Callback for CsvLogger {
             .collect();
         values.sort_by(|a, b| a.0.cmp(b.0));
         if self.text.is_empty() {
-            if self.append {
-                if self.path.exists() {
-                    self.text = crate::io::read_to_string(&self.path)?;
-                }
+            if self.append && self.path.exists() {
+                self.text = crate::io::read_to_string(&self.path)?;
             }
             if self.text.is_empty() {
                 self.text.push_str("epoch");

@@ -3,86 +3,8 @@
 
 use super::{Callback, Control, EpochLogs, History};
 use crate::model::Weights;
-use crate::schedules::MonitorMode;
-use crate::{Error, Result, Sequential};
-
-/// Which metric to watch and in which direction it improves.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Monitor {
-    /// Metric name (`val_loss`, `val_accuracy`, ...).
-    pub name: String,
-    /// Lower or higher is better (auto: higher for accuracies).
-    pub mode: MonitorMode,
-    /// The smallest change that counts.
-    pub min_delta: f64,
-    best: Option<f64>,
-}
-
-impl Monitor {
-    /// A monitor with no value seen yet.
-    pub fn new(name: &str, mode: MonitorMode, min_delta: f64) -> Self {
-        let mode = match mode {
-            MonitorMode::Auto if name.contains("acc") => MonitorMode::Max,
-            MonitorMode::Auto => MonitorMode::Min,
-            m => m,
-        };
-        Monitor {
-            name: name.to_string(),
-            mode,
-            min_delta: min_delta.abs(),
-            best: None,
-        }
-    }
-
-    /// Reads the metric from `logs`; true when it improved on the best so far (which it then
-    /// becomes). Errors when the logs lack it.
-    pub fn improved(&mut self, logs: &EpochLogs) -> Result<bool> {
-        let value = logs.get(&self.name).ok_or_else(|| {
-            Error::Config(format!(
-                "the callback monitors `{}`, which this run does not compute (metrics: {})",
-                self.name,
-                logs.values
-                    .iter()
-                    .map(|v| v.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        let better = match (self.best, self.mode) {
-            (None, _) => value.is_finite(),
-            (Some(best), MonitorMode::Max) => value - self.min_delta > best,
-            (Some(best), _) => value + self.min_delta < best,
-        };
-        if better {
-            self.best = Some(value);
-        }
-        Ok(better)
-    }
-
-    /// The best value seen.
-    pub fn best(&self) -> Option<f64> {
-        self.best
-    }
-
-    /// Watches `name` in the direction its name implies (higher for accuracies), any change
-    /// counting: `Monitor::on("val_accuracy")`.
-    pub fn on(name: &str) -> Self {
-        Monitor::new(name, MonitorMode::Auto, 0.0)
-    }
-
-    /// Sets the direction (`Auto` resolves from the name, as in [`Monitor::new`]).
-    #[must_use]
-    pub fn mode(self, mode: MonitorMode) -> Self {
-        Monitor::new(&self.name, mode, self.min_delta)
-    }
-
-    /// Sets the smallest change that counts as improvement.
-    #[must_use]
-    pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta.abs();
-        self
-    }
-}
+use crate::monitor::{Monitor, MonitorMode};
+use crate::{Result, Sequential};
 
 /// Stops training when the monitored metric stops improving.
 ///
@@ -175,7 +97,7 @@ impl EarlyStopping {
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, logs: &EpochLogs, model: &mut Sequential) -> Result<Control> {
-        if self.monitor.improved(logs)? {
+        if self.monitor.improved(&logs.values)? {
             self.best_epoch = Some(logs.epoch);
             self.wait = 0;
             if self.restore_best_weights {
@@ -191,8 +113,18 @@ impl Callback for EarlyStopping {
         Ok(Control::Continue)
     }
 
+    /// Says, as Keras does, that training stopped early and whose weights were put back.
     fn on_train_end(&mut self, _history: &History, model: &mut Sequential) {
+        if let Some(epoch) = self.stopped_epoch {
+            println!("Epoch {}: early stopping", epoch + 1);
+        }
         if let Some(weights) = self.best_weights.take() {
+            if let Some(best) = self.best_epoch {
+                println!(
+                    "Restoring model weights from the end of the best epoch: {}.",
+                    best + 1
+                );
+            }
             model.set_weights(&weights);
         }
     }

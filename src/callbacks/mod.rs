@@ -7,9 +7,10 @@ mod early_stopping;
 mod progress;
 pub mod tensorboard;
 
+pub use crate::monitor::Monitor;
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::{CsvLogger, TerminateOnNan};
-pub use early_stopping::{EarlyStopping, Monitor};
+pub use early_stopping::EarlyStopping;
 pub use progress::Progress;
 pub use tensorboard::TensorBoard;
 
@@ -103,7 +104,7 @@ pub enum CallbackSpec {
         monitor: String,
         /// `min`, `max` or `auto` (max for accuracies).
         #[serde(default)]
-        mode: crate::schedules::MonitorMode,
+        mode: crate::monitor::MonitorMode,
         /// The smallest change that counts as improvement.
         #[serde(default)]
         min_delta: f64,
@@ -122,7 +123,7 @@ pub enum CallbackSpec {
         monitor: String,
         /// `min`, `max` or `auto`.
         #[serde(default)]
-        mode: crate::schedules::MonitorMode,
+        mode: crate::monitor::MonitorMode,
         /// Save only when the metric improves.
         #[serde(default)]
         save_best_only: bool,

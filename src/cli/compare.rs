@@ -291,6 +291,7 @@ fn summarize(out: &Path, results: &[RunResult]) -> Result<()> {
             title: format!("{metric_name} per epoch"),
             x_label: "epoch".into(),
             y_label: metric_name.clone(),
+            integer_x: true,
             ..Chart::default()
         },
         &series,

@@ -317,9 +317,27 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
             notes.push(line);
         }
     }
-    let spec_text = match args.spec.as_deref() {
-        Some(p) => deeptrain::io::read_to_string(p)?,
-        None => deeptrain::spec::DEFAULT_SPEC.to_string(),
+    notes.extend(report::early_stopping_note(
+        &spec.callbacks,
+        &history,
+        spec.fit.epochs,
+    ));
+    let spec_text = report::effective_spec(&spec);
+    // Throughput over the epochs this process trained (a resumed run's earlier ones not).
+    let epochs_run = history.epochs.len();
+    let samples_per_second =
+        (data.train_rows() * (epochs_run - done)) as f64 / fit_seconds.max(1e-9);
+    let run_facts = report::run_facts(
+        epochs_run,
+        epochs_run - done,
+        fit_seconds,
+        samples_per_second,
+    );
+    let class_set = data.test.as_ref().map(|t| ("test", t));
+    let class_set = class_set.or(data.validation.as_ref().map(|v| ("validation", v)));
+    let classes = match class_set {
+        Some((_, set)) => report::class_report(&mut model, set, metadata.class_names.as_deref())?,
+        None => None,
     };
     let mut metric_sets = Vec::new();
     for (set, value) in [
@@ -347,9 +365,10 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
             warnings: notes,
             healthy,
             plots: &plots,
+            run: run_facts,
+            classes: class_set.map(|s| s.0).zip(classes.as_ref()),
         },
     )?;
-    let epochs_run = history.epochs.len();
     let summary = json!({
         "spec": args.spec.as_ref().map(|p| p.display().to_string()),
         "seed": spec.seed,
@@ -360,7 +379,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         "train_samples": data.train_rows(),
         "fit_seconds": fit_seconds,
         "wall_seconds": started.elapsed().as_secs_f64(),
-        "train_samples_per_second": (data.train_rows() * epochs_run) as f64 / fit_seconds.max(1e-9),
+        "train_samples_per_second": samples_per_second,
         "threads": deeptrain::linalg::num_threads(),
         "inference_model": inference_model,
     });

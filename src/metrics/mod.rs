@@ -7,6 +7,7 @@
 
 mod confusion;
 mod custom;
+pub mod per_class;
 mod regression;
 
 use serde::{Deserialize, Serialize};
@@ -125,7 +126,7 @@ const METRIC_NAMES: &[(&str, Metric)] = &[
 ];
 
 /// How a metric is written in a spec: a name, or a table with its parameter.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 enum MetricRepr {
     Name(String),
@@ -134,6 +135,42 @@ enum MetricRepr {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         k: Option<u32>,
     },
+}
+
+/// The keys of a metric written as a table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricTable {
+    name: String,
+    #[serde(default)]
+    k: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for MetricRepr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match crate::forms::NameOrTable::deserialize(
+            d,
+            "a metric: a name (\"accuracy\") or a table { name = \"top_k_accuracy\", k = 3 }",
+        )? {
+            crate::forms::NameOrTable::Name(name) => Ok(MetricRepr::Name(name)),
+            crate::forms::NameOrTable::Table(table) => {
+                let t: MetricTable = crate::forms::table(table, "a metric table { name, k }")?;
+                let k = match t.k {
+                    Some(k) => {
+                        Some(u32::try_from(k).ok().filter(|&k| k >= 1).ok_or_else(|| {
+                            D::Error::custom(format!(
+                                "metric `{}`: `k` must be a whole number >= 1, got {k}",
+                                t.name
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                Ok(MetricRepr::Table { name: t.name, k })
+            }
+        }
+    }
 }
 
 impl TryFrom<MetricRepr> for Metric {

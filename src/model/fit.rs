@@ -372,7 +372,7 @@ impl Sequential {
                 seconds: start.elapsed().as_secs_f64(),
             };
             if let Some(schedule) = self.schedule_mut() {
-                schedule.after_epoch(&logs)?;
+                schedule.after_epoch(&logs.values)?;
             }
             if !sharded {
                 self.shuffle_order.clone_from(&order);

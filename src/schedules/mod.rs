@@ -16,7 +16,6 @@ mod builders;
 
 use serde::{Deserialize, Serialize};
 
-use crate::callbacks::EpochLogs;
 use crate::optimizers::Optimizer;
 use crate::{Error, Result};
 
@@ -42,18 +41,7 @@ pub enum Anneal {
     Cos,
 }
 
-/// Whether the monitored metric should go down or up.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonitorMode {
-    /// `max` for accuracies, `min` otherwise (Keras' rule).
-    #[default]
-    Auto,
-    /// Lower is better.
-    Min,
-    /// Higher is better.
-    Max,
-}
+pub use crate::monitor::MonitorMode;
 
 /// `[schedule]` in a spec: `name` and that schedule's own keys, with their defaults; a key it
 /// does not take is an error.
@@ -613,21 +601,14 @@ impl Scheduler {
         }
     }
 
-    /// After an epoch: the on-plateau rule (other schedules ignore it). Errors when the
-    /// monitored metric is not in the logs.
-    pub fn after_epoch(&mut self, logs: &EpochLogs) -> Result<()> {
+    /// After an epoch, with its values (`EpochLogs::values`): the on-plateau rule (other
+    /// schedules ignore it). Errors when the monitored metric is not among them.
+    pub fn after_epoch(&mut self, values: &[(String, f64)]) -> Result<()> {
         let ScheduleSpec::ReduceOnPlateau(s) = &self.spec else {
             return Ok(());
         };
-        let monitor = s.monitor.as_str();
-        let value = logs.get(monitor).ok_or_else(|| {
-            Error::Config(format!("reduce_on_plateau monitors `{monitor}`, which this run does not compute (no validation data?)"))
-        })?;
-        let mode = match s.mode {
-            MonitorMode::Auto if monitor.contains("acc") => MonitorMode::Max,
-            MonitorMode::Auto => MonitorMode::Min,
-            m => m,
-        };
+        let value = crate::monitor::value_of(values, &s.monitor, "reduce_on_plateau")?;
+        let mode = s.mode.resolve(&s.monitor);
         self.plateau_step(value, mode);
         Ok(())
     }
