@@ -9,9 +9,19 @@ use crate::{limits, Error, Result};
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a part.
 /// Only regular files are written: an existing target that is not one (a directory, FIFO,
-/// device or socket, or a symbolic link to one) is refused, never replaced.
+/// device or socket, or a symbolic link to one) is refused, never replaced; through a link to
+/// a regular file, that file is replaced and the link kept.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     check_writable(path)?;
+    // A symbolic link to a regular file: the file it names is replaced, the link stays.
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path).map_err(|err| Error::io(path, err))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -135,6 +145,13 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+        // Through a link to a regular file, the file is written and the link kept.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        write_atomic(&link, b"three").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&file).unwrap(), b"three");
+        fs::remove_file(&link).unwrap();
         // Nothing left behind by the refusals.
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
