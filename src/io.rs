@@ -149,7 +149,10 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         write_atomic(&link, b"three").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&file).unwrap(), b"three");
         fs::remove_file(&link).unwrap();
         // Nothing left behind by the refusals.
