@@ -35,6 +35,7 @@ mod custom_loss;
 pub mod data;
 pub mod diagnostics;
 pub mod distributed;
+pub mod doctor;
 mod error;
 pub mod experiment;
 mod forms;

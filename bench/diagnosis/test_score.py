@@ -74,5 +74,13 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(t[:2], ("loss", 9766327.8))
 
 
+    def test_reaches(self):
+        acc = ("accuracy", 0.8, "")
+        self.assertTrue(score.reaches({"metric": "accuracy", "value": 0.81, "diverged": False}, acc))
+        self.assertFalse(score.reaches({"metric": "accuracy", "value": 0.79, "diverged": False}, acc))
+        self.assertFalse(score.reaches({"metric": "accuracy", "value": None, "diverged": True}, acc))
+        self.assertTrue(score.reaches({"metric": "loss", "value": 1.0, "diverged": False}, ("loss", 2.0, "")))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,6 +3,7 @@
 mod bench;
 mod compare;
 mod diagnose;
+mod doctor;
 mod fold;
 mod lr_find;
 mod predict;
@@ -41,6 +42,8 @@ enum Command {
     /// A short run with per-layer statistics and plain-language verdicts (vanishing or
     /// exploding gradients, dead ReLUs, saturation, self-normalization, divergence).
     Diagnose(diagnose::DiagnoseArgs),
+    /// Diagnose a spec, try the chapter's remedies in short trials, write the best spec.
+    Doctor(doctor::DoctorArgs),
     /// Write a spec from a preset that follows the chapter's guidelines, commented.
     New(compare::NewArgs),
     /// Train every combination of --vary settings; compare their validation curves.
@@ -87,6 +90,7 @@ pub fn run(cli: Cli, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
         Command::New(args) => compare::new(args),
         Command::Compare(args) => compare::compare(args),
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
+        Command::Doctor(args) => doctor::run(args),
         Command::Summary { spec } => {
             let spec = load_spec(spec.as_deref())?;
             let model = deeptrain::Experiment::build_model(&spec)?;
