@@ -499,7 +499,7 @@ impl<'a> Trials<'a> {
                 100.0 * chance
             ));
             push_unique(&mut problems, NOT_LEARNING);
-        } else if !(last < 0.9 * first) {
+        } else if last.partial_cmp(&(0.9 * first)) != Some(std::cmp::Ordering::Less) {
             findings.push(format!(
                 "the baseline trial's training loss fell by less than 10% ({first:.4} -> {last:.4})"
             ));
