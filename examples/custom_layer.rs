@@ -28,9 +28,8 @@ impl LayerScale {
                 ))
             })? as f32,
         };
-        let name = spec.name.clone().unwrap_or_default();
         Ok(Box::new(LayerScale {
-            name,
+            name: String::new(),
             init,
             gamma: Vec::new(),
         }))
@@ -105,11 +104,7 @@ impl Layer for LayerScale {
     fn spec(&self) -> LayerSpec {
         let mut config = toml::Table::new();
         config.insert("init".into(), toml::Value::Float(self.init as f64));
-        LayerSpec::Custom(CustomLayerSpec::new(
-            "layer_scale",
-            Some(self.name.clone()),
-            config,
-        ))
+        LayerSpec::new(CustomLayerSpec::new("layer_scale", config)).named(&self.name)
     }
 }
 

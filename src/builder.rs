@@ -28,30 +28,22 @@ macro_rules! setters {
     };
 }
 
-/// `named` and `reads` for layer settings structs with `name` and `inputs` fields, and
-/// `From<Struct> for LayerSpec` through the given variant.
+/// `named` and `reads` for layer settings structs: each gives the model node
+/// ([`crate::layers::LayerSpec`]) of these settings with that name or those inputs.
 macro_rules! layer_setters {
-    ($($t:ty => $variant:ident),* $(,)?) => {$(
+    ($($t:ty),* $(,)?) => {$(
         impl $t {
-            /// Sets the layer's name (which other layers read it by).
+            /// The layer of these settings, named `name` (which other layers read it by).
             #[must_use]
-            pub fn named(mut self, name: &str) -> Self {
-                self.name = Some(name.to_string());
-                self
+            pub fn named(self, name: &str) -> $crate::layers::LayerSpec {
+                $crate::layers::LayerSpec::new(self).named(name)
             }
 
-            /// Sets the layers or model inputs it reads (Keras' `layer(inputs)`; default: the
-            /// previous layer).
+            /// The layer of these settings, reading the layers or model inputs `inputs`
+            /// (Keras' `layer(inputs)`; default: the previous layer).
             #[must_use]
-            pub fn reads(mut self, inputs: &[&str]) -> Self {
-                self.inputs = Some(inputs.iter().map(|s| s.to_string()).collect());
-                self
-            }
-        }
-
-        impl From<$t> for $crate::layers::LayerSpec {
-            fn from(spec: $t) -> Self {
-                $crate::layers::LayerSpec::$variant(spec)
+            pub fn reads(self, inputs: &[&str]) -> $crate::layers::LayerSpec {
+                $crate::layers::LayerSpec::new(self).reads(inputs)
             }
         }
     )*};

@@ -4,7 +4,7 @@
 use crate::activations::Activation;
 use crate::data::Scale;
 use crate::init::Initializer;
-use crate::layers::LayerSpec;
+use crate::layers::{BatchNormSpec, DropoutKind, DropoutSpec, LayerSpec, MergeSpec};
 use crate::optimizers::OptimizerSpec;
 use crate::Sequential;
 
@@ -37,16 +37,13 @@ struct Weighted {
 
 /// Every layer with a kernel ([`crate::Layer::kernel_param`]), in order.
 fn weighted_layers(model: &Sequential, specs: &[LayerSpec]) -> Vec<Weighted> {
-    let has_kernel = |i: usize| model.layers()[i].kernel_param().is_some();
     (0..specs.len())
         .filter_map(|i| {
             let kernel = model.layers()[i].kernel_param()?;
+            // Its own, else the one after it in the graph (the rule `auto` follows).
             let activation = match specs[i].applied_activation() {
                 Some(own) if own != Activation::Linear => own,
-                _ => (i + 1..specs.len())
-                    .take_while(|&j| !has_kernel(j))
-                    .find_map(|j| specs[j].applied_activation())
-                    .unwrap_or(Activation::Linear),
+                _ => model.activation_after(i).unwrap_or(Activation::Linear),
             };
             Some(Weighted {
                 index: i,
@@ -95,7 +92,11 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
                 rule: "SELU self-normalizes only with lecun_normal weights (Klambauer et al. 2017; Géron ch. 11)",
             });
         }
-        if layers.iter().any(|l| matches!(l, LayerSpec::Dropout(_))) {
+        let plain_dropout = |l: &LayerSpec| {
+            l.config_as::<DropoutSpec>()
+                .is_some_and(|d| d.kind == DropoutKind::Standard)
+        };
+        if layers.iter().any(plain_dropout) {
             out.push(Warning {
                 id: "selu_dropout",
                 message: "SELU network with ordinary dropout".into(),
@@ -110,7 +111,7 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
             });
         }
         let merges: Vec<String> = (0..layers.len())
-            .filter(|&i| layers[i].merge_op().is_some())
+            .filter(|&i| layers[i].config_as::<MergeSpec>().is_some())
             .map(|i| name(layers, i))
             .collect();
         if !merges.is_empty() {
@@ -125,7 +126,7 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
         }
         if layers
             .iter()
-            .any(|l| matches!(l, LayerSpec::BatchNormalization(_)))
+            .any(|l| l.config_as::<BatchNormSpec>().is_some())
         {
             out.push(Warning {
                 id: "selu_batch_norm",

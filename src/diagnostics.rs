@@ -524,7 +524,8 @@ pub fn verdicts(rows: &[LayerStats]) -> Vec<Verdict> {
     }
     let selu: Vec<&&LayerStats> = final_rows
         .iter()
-        .filter(|r| r.activation == "selu" && r.class == "Dense")
+        // SELU layers with a trained kernel (the layer answered `kernel_param` for grad_norm).
+        .filter(|r| r.activation == "selu" && r.grad_norm.is_some())
         .collect();
     if !selu.is_empty() {
         let drifting: Vec<&&&LayerStats> = selu

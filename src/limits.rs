@@ -110,6 +110,20 @@ pub fn read_capped(
     Ok(out)
 }
 
+/// The largest number of units a Dense layer (or filters a Conv2D layer) may have (guards
+/// against absurd specs).
+pub const MAX_UNITS: usize = 1 << 24;
+
+/// The largest parameter tensor a layer may have, 2^28 values (1 GiB of f32): guards against
+/// absurd specs before allocating.
+pub const MAX_PARAMS_PER_LAYER: usize = 1 << 28;
+
+/// The largest `repeat` of one `[[layers]]` entry, and the most layers a model may have.
+pub const MAX_REPEAT: i64 = 10_000;
+
+/// The most inputs one layer may read (and the most model inputs).
+pub const MAX_LAYER_INPUTS: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,12 @@ use crate::optimizers::OptimizerSpec;
 use crate::schedules::ScheduleSpec;
 use crate::{io, Error, Result};
 
+mod layers;
+use layers::{deserialize_layers, line_of_key};
+
+/// The largest `repeat` of one layer entry (kept here for old paths; see [`crate::limits`]).
+pub use crate::limits::MAX_REPEAT;
+
 /// A whole experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -510,10 +516,12 @@ impl Spec {
     pub fn parse(text: &str, path: &Path) -> Result<Spec> {
         let spec: Spec = toml::from_str(text).map_err(|e| {
             let message = one_line(e.message());
-            let line = e.span().map(|s| {
-                let start = s.start.min(text.len());
-                line_of_key(text, start, &message)
-                    .unwrap_or_else(|| text[..start].matches('\n').count() + 1)
+            let line = layers::layer_error_line(text, &message).or_else(|| {
+                e.span().map(|s| {
+                    let start = s.start.min(text.len());
+                    line_of_key(text, start, &message)
+                        .unwrap_or_else(|| text[..start].matches('\n').count() + 1)
+                })
             });
             match line {
                 Some(line) => Error::spec(path, format!("line {line}: {message}")),
@@ -809,165 +817,6 @@ fn diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Ve
     }
 }
 
-/// The largest `repeat` of one layer entry.
-pub const MAX_REPEAT: i64 = 10_000;
-
-/// `[[layers]]` entries, each expanded `repeat` times.
-fn deserialize_layers<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Vec<LayerSpec>, D::Error> {
-    use serde::de::Error as _;
-    let entries: Vec<toml::Table> = Vec::deserialize(d)?;
-    expand_layers(entries).map_err(D::Error::custom)
-}
-
-/// Expands layer tables: `repeat = N` repeats an entry; `type = "block"` with `layers = [...]`
-/// (and its own `repeat`) repeats a group, such as Dense + BatchNormalization; a block with
-/// `residual = true` adds each copy's input to its output (see [`add_residual_copy`]).
-fn expand_layers(entries: Vec<toml::Table>) -> std::result::Result<Vec<LayerSpec>, String> {
-    expand_layer_entries(entries, true)
-}
-
-/// [`expand_layers`] for the entries of the spec (`top`) or of a block.
-fn expand_layer_entries(
-    entries: Vec<toml::Table>,
-    top: bool,
-) -> std::result::Result<Vec<LayerSpec>, String> {
-    let mut layers: Vec<LayerSpec> = Vec::new();
-    for mut entry in entries {
-        let repeat = match entry.remove("repeat") {
-            None => 1,
-            Some(toml::Value::Integer(n)) if (1..=MAX_REPEAT).contains(&n) => n as usize,
-            Some(v) => {
-                return Err(format!(
-                    "`repeat` must be an integer from 1 to {MAX_REPEAT}, got {v}"
-                ))
-            }
-        };
-        let mut residual = false;
-        let group = if entry.get("type").and_then(|t| t.as_str()) == Some("block") {
-            entry.remove("type");
-            residual = match entry.remove("residual") {
-                None => false,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(v) => return Err(format!("`residual` must be true or false, got {v}")),
-            };
-            if residual && !top {
-                return Err("a residual block cannot sit inside another block".into());
-            }
-            let inner = match entry.remove("layers") {
-                Some(toml::Value::Array(items)) => items
-                    .into_iter()
-                    .map(|v| match v {
-                        toml::Value::Table(t) => Ok(t),
-                        other => Err(format!("a block's `layers` holds tables, not {other}")),
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-                _ => return Err("a block needs `layers = [ { type = ... }, ... ]`".into()),
-            };
-            if let Some(key) = entry.keys().next() {
-                return Err(format!(
-                    "unknown field `{key}` in a block (it takes type, repeat, residual and layers)"
-                ));
-            }
-            expand_layer_entries(inner, false)?
-        } else {
-            vec![crate::layers::layer_spec_from_table(entry).map_err(|e| e.detail())?]
-        };
-        if repeat > 1 {
-            if let Some(name) = group.iter().find_map(|l| l.name()) {
-                return Err(format!(
-                    "layer `{name}` has a name and is repeated: names must be unique, drop one"
-                ));
-            }
-            if group.iter().any(|l| l.inputs().is_some()) {
-                return Err(
-                    "a repeated layer cannot name its `inputs`: each copy reads the one before"
-                        .into(),
-                );
-            }
-        }
-        // Counted before expanding: nested repeats would multiply first.
-        let total = (group.len() + usize::from(residual))
-            .checked_mul(repeat)
-            .and_then(|n| n.checked_add(layers.len()));
-        if total.is_none_or(|n| n > MAX_REPEAT as usize) {
-            return Err(format!(
-                "more than {MAX_REPEAT} layers once `repeat` is expanded"
-            ));
-        }
-        for _ in 0..repeat {
-            if residual {
-                add_residual_copy(&mut layers, &group)?;
-            } else {
-                layers.extend(group.iter().cloned());
-            }
-        }
-    }
-    Ok(layers)
-}
-
-/// One copy of a residual block (`residual = true`): its layers, then `residual_K`, an `add` of
-/// the block's input and its last layer, y = x + F(x) (He et al. 2016, "Deep Residual
-/// Learning"). The block's input is the layer before it, which must have a name (or the model
-/// input `input`, for a block that comes first); its last layer is named `residual_K_branch`
-/// unless it has a name.
-fn add_residual_copy(
-    layers: &mut Vec<LayerSpec>,
-    group: &[LayerSpec],
-) -> std::result::Result<(), String> {
-    let Some(last) = group.last() else {
-        return Err("a residual block needs at least one layer".into());
-    };
-    let before = match layers.last() {
-        None => crate::model::graph::DEFAULT_INPUT.to_string(),
-        Some(l) => match l.name() {
-            Some(name) => name.to_string(),
-            None => return Err(
-                "a residual block adds its input to its output: give the layer before it a `name`"
-                    .into(),
-            ),
-        },
-    };
-    let k = 1 + layers
-        .iter()
-        .filter(|l| l.name().is_some_and(is_residual_add_name))
-        .count();
-    let mut last = last.clone();
-    let branch = match last.name() {
-        Some(name) => name.to_string(),
-        None => {
-            let name = format!("residual_{k}_branch");
-            last.set_name(Some(name.clone()));
-            name
-        }
-    };
-    layers.extend(group[..group.len() - 1].iter().cloned());
-    layers.push(last);
-    layers.push(LayerSpec::add(&[&before, &branch]).named(&format!("residual_{k}")));
-    Ok(())
-}
-
-/// `residual_K`, the name [`add_residual_copy`] gives its `add` layers.
-fn is_residual_add_name(name: &str) -> bool {
-    name.strip_prefix("residual_")
-        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The line of an unknown key named in `message`, searching from byte `start` (serde reports
-/// errors inside a tagged table, such as a layer, at the table's start).
-fn line_of_key(text: &str, start: usize, message: &str) -> Option<usize> {
-    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
-    let first_line = text[..start].matches('\n').count() + 1;
-    text.lines()
-        .enumerate()
-        .skip(first_line.saturating_sub(1))
-        .find_map(|(i, l)| {
-            let rest = l.trim_start().strip_prefix(key)?;
-            rest.trim_start().starts_with('=').then_some(i + 1)
-        })
-}
-
 impl DataSpec {
     /// Whether any of the table options (features, categorical, impute, weights) is set.
     fn has_table_options(&self) -> bool {
@@ -1228,7 +1077,7 @@ mod tests {
         let text = DEFAULT_SPEC.replacen("[[layers]]", block, 1);
         let spec = Spec::parse(&text, Path::new("x.toml")).unwrap();
         assert_eq!(spec.layers.len(), 13);
-        assert!(matches!(spec.layers[7], LayerSpec::BatchNormalization(_)));
+        assert_eq!(spec.layers[7].type_name(), "batch_normalization");
         let text = DEFAULT_SPEC.replace("units = 64", "units = 64\nrepeat = 0");
         let err = Spec::parse(&text, Path::new("x.toml"))
             .unwrap_err()

@@ -8,7 +8,7 @@ use deeptrain::layers::BatchNormSpec;
 use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd, Targets, Tensor};
 
 fn bn() -> LayerSpec {
-    LayerSpec::BatchNormalization(BatchNormSpec::default())
+    LayerSpec::new(BatchNormSpec::default())
 }
 
 /// Input BN, Dense without bias -> BN -> ELU, Dense(relu) -> BN -> Dense(softmax): trained a few
@@ -56,7 +56,7 @@ fn folding_removes_every_batch_norm_and_keeps_predictions() {
     assert!(folded
         .layer_specs()
         .iter()
-        .all(|s| !matches!(s, LayerSpec::BatchNormalization(_))));
+        .all(|s| s.config_as::<BatchNormSpec>().is_none()));
     let before = model.predict(&x, 32).unwrap();
     let after = folded.predict(&x, 32).unwrap();
     let worst = before
@@ -178,10 +178,9 @@ fn a_frozen_batch_norm_runs_in_inference_mode() {
     model.train_step(&x, &y, &mut [0.0]).unwrap();
     assert_eq!(model.layers()[2].state()[1].value, stats);
     assert_eq!(model.layers()[2].params()[0].value, gamma);
-    assert!(matches!(
-        &model.layer_specs()[2],
-        LayerSpec::BatchNormalization(s) if !s.trainable
-    ));
+    assert!(model.layer_specs()[2]
+        .config_as::<BatchNormSpec>()
+        .is_some_and(|s| !s.trainable));
 }
 
 #[test]
@@ -208,11 +207,7 @@ fn an_unfoldable_batch_norm_after_a_folded_one_is_kept_as_it_is() {
         .add(bn())
         .add(LayerSpec::activation(Activation::Relu))
         .add(bn())
-        .add(LayerSpec::Dropout(deeptrain::layers::DropoutSpec {
-            rate: 0.1,
-            name: None,
-            inputs: None,
-        }))
+        .add(LayerSpec::dropout(0.1))
         .add(DenseSpec::new(3).activation(Activation::Softmax))
         .build(4)
         .unwrap();

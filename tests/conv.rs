@@ -131,7 +131,7 @@ fn batch_norm_after_a_conv_normalizes_channels_and_has_correct_gradients() {
     for activation in [Activation::Elu { alpha: 1.0 }] {
         let layers = [
             conv(3, 3).padding(Padding::Same).into(),
-            LayerSpec::BatchNormalization(BatchNormSpec {
+            LayerSpec::new(BatchNormSpec {
                 momentum: 0.0,
                 ..BatchNormSpec::default()
             }),
@@ -301,7 +301,7 @@ fn a_batch_larger_than_the_threshold_runs_on_threads_the_same() {
 /// which would not carry the shift).
 #[test]
 fn folding_batch_norm_into_convolutions_keeps_predictions() {
-    let bn = |name: &str| LayerSpec::BatchNormalization(BatchNormSpec::default()).named(name);
+    let bn = |name: &str| LayerSpec::new(BatchNormSpec::default()).named(name);
     let layers = [
         conv(4, 3)
             .padding(Padding::Same)
@@ -402,9 +402,8 @@ activation = "softmax"
     assert_eq!(model.layers()[0].name(), "conv2d");
     assert_eq!(model.layers()[1].name(), "conv2d_1");
     // `auto` before a ReLU is He normal, as for Dense.
-    let LayerSpec::Conv2d(first) = &model.layer_specs()[0] else {
-        panic!("not a conv");
-    };
+    let specs = model.layer_specs();
+    let first = specs[0].config_as::<Conv2dSpec>().expect("a conv");
     assert_eq!(first.kernel_initializer, Initializer::HE_NORMAL);
     // The specs round-trip through TOML.
     let text = toml::to_string(&spec).unwrap();
@@ -493,7 +492,7 @@ fn saved_conv_model_loads_back_with_identical_predictions() {
             .activation(Activation::Relu)
             .padding(Padding::Same)
             .into(),
-        LayerSpec::BatchNormalization(BatchNormSpec::default()),
+        LayerSpec::new(BatchNormSpec::default()),
         conv(3, (2, 3)).strides((2, 1)).dilation_rate(1).into(),
         LayerSpec::flatten(),
         DenseSpec::new(3).activation(Activation::Softmax).into(),

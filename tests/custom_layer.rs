@@ -29,7 +29,7 @@ impl ScaledTanh {
             })? as f32,
         };
         Ok(Box::new(ScaledTanh {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             init,
             type_name: "scaled_tanh",
             params: Vec::new(),
@@ -100,11 +100,7 @@ impl Layer for ScaledTanh {
     fn spec(&self) -> LayerSpec {
         let mut config = toml::Table::new();
         config.insert("init".into(), toml::Value::Float(self.init as f64));
-        LayerSpec::Custom(CustomLayerSpec::new(
-            self.type_name,
-            Some(self.name.clone()),
-            config,
-        ))
+        LayerSpec::new(CustomLayerSpec::new(self.type_name, config)).named(&self.name)
     }
 }
 
@@ -117,11 +113,10 @@ fn a_custom_layer_gradient_matches_finite_differences() {
     register();
     let model = Sequential::new(&[3])
         .add(DenseSpec::new(4))
-        .add(LayerSpec::Custom(CustomLayerSpec::new(
+        .add(CustomLayerSpec::new(
             "scaled_tanh",
-            None,
             toml::toml! { init = 0.7 },
-        )))
+        ))
         .add(DenseSpec::new(2).activation(Activation::Softmax))
         .build(3)
         .unwrap();
@@ -171,7 +166,7 @@ epochs = 2
 fn a_custom_layer_in_a_spec_trains_saves_and_reloads_with_the_same_predictions() {
     register();
     let spec = Spec::parse(SPEC, Path::new("custom.toml")).unwrap();
-    assert!(matches!(&spec.layers[2], LayerSpec::Custom(c) if c.type_name == "scaled_tanh"));
+    assert_eq!(spec.layers[2].type_name(), "scaled_tanh");
     let splits = deeptrain::data::digits().unwrap();
     let mut train = splits.train;
     let scaler = Scaler::fit(Scale::Unit, &train.x);
@@ -230,7 +225,7 @@ fn a_layer_of_an_unregistered_type_refuses_to_save() {
         }
         fn spec(&self) -> LayerSpec {
             let mut spec = self.0.spec();
-            if let LayerSpec::Custom(c) = &mut spec {
+            if let Some(c) = spec.config_as_mut::<CustomLayerSpec>() {
                 c.type_name = "never_registered".into();
             }
             spec
@@ -271,4 +266,95 @@ fn a_layer_of_an_unregistered_type_refuses_to_save() {
 fn a_custom_type_cannot_take_a_built_in_name() {
     let e = register_layer("dense", ScaledTanh::from_spec).unwrap_err();
     assert!(e.to_string().contains("built-in"), "{e}");
+}
+
+/// Typed settings of a user layer: y = x·W, W (inputs, units) from `kernel_initializer`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinearSpec {
+    units: usize,
+    #[serde(default = "auto")]
+    kernel_initializer: deeptrain::init::Initializer,
+}
+
+fn auto() -> deeptrain::init::Initializer {
+    deeptrain::init::Initializer::Auto
+}
+
+impl deeptrain::layers::LayerConfig for LinearSpec {
+    fn type_name(&self) -> &str {
+        "typed_linear"
+    }
+    fn validate(&self) -> Result<()> {
+        self.kernel_initializer.validate()
+    }
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        self.largest_param_tensor(input_shape)
+    }
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        input_shape.iter().product::<usize>() as u64 * self.units as u64
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        let mut dense = DenseSpec::new(self.units)
+            .use_bias(false)
+            .kernel_initializer(self.kernel_initializer);
+        dense.trainable = true;
+        deeptrain::layers::LayerConfig::build(&dense)
+    }
+    fn kernel_initializer(&self) -> Option<deeptrain::init::Initializer> {
+        Some(self.kernel_initializer)
+    }
+    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
+        if self.kernel_initializer == deeptrain::init::Initializer::Auto {
+            let activation = following.unwrap_or(Activation::Linear);
+            self.kernel_initializer = activation.recommended_initializer();
+        }
+        Ok(())
+    }
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+}
+
+/// A user type registered with a closure (capturing how many tables it read) gets what a
+/// built-in gets: `"auto"` resolved from the activation after it, and the size guard before
+/// anything is allocated.
+#[test]
+fn a_typed_user_layer_gets_auto_and_the_size_guard() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = reads.clone();
+    deeptrain::layers::register_layer_type("typed_linear", move |table| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        deeptrain::layers::registry::read::<LinearSpec>(table)
+    })
+    .unwrap();
+    let spec = Spec::parse(
+        &SPEC.replace(
+            "type = \"scaled_tanh\"\ninit = 0.5",
+            "type = \"typed_linear\"\nunits = 8\n[[layers]]\ntype = \"activation\"\nactivation = \"relu\"",
+        ),
+        Path::new("typed.toml"),
+    )
+    .unwrap();
+    assert!(reads.load(Ordering::SeqCst) >= 1);
+    let model = spec.build_model(&[8, 8], None).unwrap();
+    let specs = model.layer_specs();
+    // The layer it builds is a bias-free Dense layer, which saves as one.
+    let linear = specs[2].config_as::<DenseSpec>().expect("the typed layer");
+    assert_eq!(linear.units, 8);
+    assert_eq!(
+        linear.kernel_initializer,
+        deeptrain::init::Initializer::HE_NORMAL
+    );
+    // 1e5 × 1e4 weights in one tensor: refused before building.
+    let huge = Sequential::new(&[100_000])
+        .add(LinearSpec {
+            units: 10_000,
+            kernel_initializer: deeptrain::init::Initializer::Zeros,
+        })
+        .build(1);
+    let e = huge.err().expect("refused").to_string();
+    assert!(e.contains("weights in one tensor"), "{e}");
 }

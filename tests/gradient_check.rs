@@ -33,7 +33,7 @@ fn build(input: &[usize], layers: Vec<LayerSpec>, loss: Loss) -> Sequential {
 fn dense(units: usize, activation: Activation) -> LayerSpec {
     // Glorot weights keep pre-activations away from ReLU's kink at this scale; a nonzero bias
     // checks the bias gradient against a non-trivial value.
-    LayerSpec::Dense(DenseSpec {
+    LayerSpec::new(DenseSpec {
         bias_initializer: Initializer::Ones,
         ..DenseSpec::new(units).activation(activation)
     })
@@ -121,13 +121,11 @@ fn activation_layers_typed_in_a_spec_on_wide_inputs() {
 fn prelu_slopes_get_their_gradient() {
     let layers = vec![
         dense(6, Activation::Linear),
-        LayerSpec::Prelu(PreluSpec {
+        LayerSpec::new(PreluSpec {
             alpha_initializer: Initializer::RandomUniform {
                 minval: 0.0,
                 maxval: 0.5,
             },
-            name: None,
-            inputs: None,
             trainable: true,
         }),
         dense(3, Activation::Softmax),
@@ -146,11 +144,9 @@ fn prelu_slopes_get_their_gradient() {
 /// in training its backward uses the very slopes its forward drew.
 #[test]
 fn rrelu_gradient_at_inference_and_with_drawn_slopes() {
-    let rrelu = LayerSpec::Rrelu(RreluSpec {
+    let rrelu = LayerSpec::new(RreluSpec {
         lower: 0.1,
         upper: 0.3,
-        name: None,
-        inputs: None,
     });
     let layers = vec![
         dense(6, Activation::Linear),
@@ -165,8 +161,6 @@ fn rrelu_gradient_at_inference_and_with_drawn_slopes() {
     let mut layer = RRelu::from_spec(RreluSpec {
         lower: 0.1,
         upper: 0.3,
-        name: None,
-        inputs: None,
     });
     let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(1);
     layer.build(&[20], &mut rng).unwrap();
@@ -278,7 +272,7 @@ fn every_loss_fused_and_unfused() {
 fn deep_relu_stack_with_he_init() {
     let layers = (0..4)
         .map(|_| {
-            LayerSpec::Dense(
+            LayerSpec::new(
                 DenseSpec::new(6)
                     .activation(Activation::Relu)
                     .kernel_initializer(Initializer::HE_NORMAL),
@@ -296,7 +290,7 @@ fn deep_relu_stack_with_he_init() {
 }
 
 fn batch_norm() -> LayerSpec {
-    LayerSpec::BatchNormalization(BatchNormSpec::default())
+    LayerSpec::new(BatchNormSpec::default())
 }
 
 /// Batch norm in each position the textbook uses: on the inputs, after a Dense layer's
@@ -305,7 +299,7 @@ fn batch_norm() -> LayerSpec {
 #[test]
 fn batch_norm_in_every_position() {
     let no_bias = |units| {
-        LayerSpec::Dense(DenseSpec {
+        LayerSpec::new(DenseSpec {
             use_bias: false,
             ..DenseSpec::new(units)
         })
@@ -377,7 +371,7 @@ fn batch_norm_in_every_position() {
 #[test]
 fn weight_penalties_have_their_gradient() {
     use deeptrain::regularizers::Regularizer;
-    let penalized = LayerSpec::Dense(DenseSpec {
+    let penalized = LayerSpec::new(DenseSpec {
         kernel_regularizer: Some(Regularizer { l1: 0.01, l2: 0.05 }),
         bias_regularizer: Some(Regularizer { l1: 0.0, l2: 0.1 }),
         bias_initializer: Initializer::Ones,

@@ -10,7 +10,7 @@ use deeptrain::activations::Activation;
 use deeptrain::model::{ModelInput, ModelOutput};
 use deeptrain::{DenseSpec, LayerSpec, Loss, Mode, Sequential, Sgd, Targets};
 
-fn dense(units: usize, activation: Activation, name: &str) -> DenseSpec {
+fn dense(units: usize, activation: Activation, name: &str) -> LayerSpec {
     DenseSpec::new(units).activation(activation).named(name)
 }
 
@@ -331,9 +331,9 @@ fn auto_initialization_follows_the_graph() {
     ];
     let model = Sequential::from_specs(&[4], &layers, 1).unwrap();
     let specs = model.layer_specs();
-    let init = |i: usize| match &specs[i] {
-        LayerSpec::Dense(d) => d.kernel_initializer.to_string(),
-        _ => unreachable!(),
+    let init = |i: usize| {
+        let dense = specs[i].config_as::<DenseSpec>().expect("a dense layer");
+        dense.kernel_initializer.to_string()
     };
     assert!(init(0).contains("he"), "{}", init(0));
     assert!(init(2).contains("glorot"), "{}", init(2));

@@ -5,16 +5,13 @@ use std::path::Path;
 
 use deeptrain::init::Initializer;
 use deeptrain::spec::Spec;
-use deeptrain::{LayerSpec, Sequential};
+use deeptrain::{DenseSpec, LayerSpec, Sequential};
 
 fn kernel_initializers(model: &Sequential) -> Vec<Initializer> {
     model
         .layer_specs()
         .into_iter()
-        .filter_map(|s| match s {
-            LayerSpec::Dense(d) => Some(d.kernel_initializer),
-            _ => None,
-        })
+        .filter_map(|s| s.config_as::<DenseSpec>().map(|d| d.kernel_initializer))
         .collect()
 }
 

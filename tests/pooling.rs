@@ -26,7 +26,7 @@ fn build(input: &[usize], layers: Vec<LayerSpec>, loss: Loss) -> Sequential {
 
 /// A Dense layer with a nonzero bias, so that its gradients are not trivial.
 fn dense(units: usize) -> LayerSpec {
-    LayerSpec::Dense(DenseSpec {
+    LayerSpec::new(DenseSpec {
         bias_initializer: Initializer::Ones,
         ..DenseSpec::new(units)
     })
@@ -108,7 +108,7 @@ fn global_pooling_gradients() {
             LayerSpec::global_average_pooling2d(),
             LayerSpec::global_max_pooling2d(),
         ] {
-            let what = format!("{} {input:?}", layer.base_name());
+            let what = format!("{} {input:?}", layer.type_name());
             check_layer_gradients(&input, layer, 3, &what);
         }
     }

@@ -112,7 +112,7 @@ fn dense_batch_norm_elu_network_matches_torch() {
     let labels: Vec<u32> = floats(&r["y"]).iter().map(|&v| v as u32).collect();
     let mut model = Sequential::new(&[5])
         .add(DenseSpec::new(4))
-        .add(LayerSpec::BatchNormalization(BatchNormSpec {
+        .add(LayerSpec::new(BatchNormSpec {
             momentum: 0.99,
             epsilon: 1e-3,
             ..BatchNormSpec::default()

@@ -256,11 +256,7 @@ fn early_stopping_restores_the_best_epoch() {
 fn mc_model() -> (Sequential, Tensor) {
     let layers: Vec<LayerSpec> = vec![
         DenseSpec::new(32).activation(Activation::Selu).into(),
-        LayerSpec::AlphaDropout(DropoutSpec {
-            rate: 0.2,
-            name: None,
-            inputs: None,
-        }),
+        LayerSpec::alpha_dropout(0.2),
         DenseSpec::new(3).activation(Activation::Softmax).into(),
     ];
     let mut model = classifier(layers, 0.05);

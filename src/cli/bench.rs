@@ -105,7 +105,7 @@ fn model(name: &str) -> Option<BenchModel> {
                         .kernel_initializer(Initializer::HE_NORMAL)
                         .into(),
                 );
-                layers.push(LayerSpec::BatchNormalization(BatchNormSpec::default()));
+                layers.push(BatchNormSpec::default().into());
             }
             layers.push(softmax);
             BenchModel {

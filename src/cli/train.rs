@@ -271,11 +271,7 @@ pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
     metadata.save(&out.join("model"))?;
     // A model with batch norm also gets an inference copy with it folded into Dense layers.
     let mut inference_model = None;
-    if model
-        .layer_specs()
-        .iter()
-        .any(|l| matches!(l, deeptrain::LayerSpec::BatchNormalization(_)))
-    {
+    if model.has_foldable_layers() {
         let probe = data
             .validation
             .as_ref()

@@ -2,10 +2,85 @@
 //!
 //! Shapes: x and y (B, ..., F); row-wise activations (softmax) act over the last axis F.
 
-use super::{ActivationSpec, EluSpec, Layer, LayerSpec, LeakyReluSpec, Mode};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::activations::Activation;
 use crate::tensor::Tensor;
 use crate::{Result, Rng};
+
+/// Settings of an [`ActivationLayer`]: `{ type = "activation", activation = "relu" }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// The activation to apply.
+    pub activation: Activation,
+}
+
+/// Settings of a leaky ReLU layer (Keras' `LeakyReLU`, default slope 0.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeakyReluSpec {
+    /// The negative slope (Keras 3 calls it `negative_slope`).
+    #[serde(alias = "negative_slope")]
+    pub alpha: f32,
+}
+
+impl Default for LeakyReluSpec {
+    /// Keras' `LeakyReLU()`: slope 0.3.
+    fn default() -> Self {
+        LeakyReluSpec { alpha: 0.3 }
+    }
+}
+
+/// Settings of an ELU layer (Keras' `ELU`, default alpha 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EluSpec {
+    /// The saturation value -alpha for large negative inputs.
+    pub alpha: f32,
+}
+
+impl Default for EluSpec {
+    /// Keras' `ELU()`: alpha 1.
+    fn default() -> Self {
+        EluSpec { alpha: 1.0 }
+    }
+}
+
+/// The three settings structs of an activation layer, each answering with its activation.
+macro_rules! activation_config {
+    ($($t:ty, $type_name:literal, |$s:ident| $activation:expr;)*) => {$(
+        impl LayerConfig for $t {
+            fn type_name(&self) -> &str {
+                $type_name
+            }
+            fn validate(&self) -> Result<()> {
+                Ok(())
+            }
+            fn param_count(&self, _input_shape: &[usize]) -> u64 {
+                0
+            }
+            fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+                0
+            }
+            fn applied_activation(&self) -> Option<Activation> {
+                let $s = self;
+                Some($activation)
+            }
+            fn build(&self) -> Result<Box<dyn Layer>> {
+                let $s = self;
+                Ok(Box::new(ActivationLayer::new($activation, None)))
+            }
+        }
+    )*};
+}
+
+activation_config! {
+    ActivationSpec, "activation", |s| s.activation;
+    LeakyReluSpec, "leaky_relu", |s| Activation::LeakyRelu { alpha: s.alpha };
+    EluSpec, "elu", |s| Activation::Elu { alpha: s.alpha };
+}
 
 /// Applies an activation to its input (also the `leaky_relu` and `elu` layer types).
 pub struct ActivationLayer {
@@ -97,24 +172,12 @@ impl Layer for ActivationLayer {
     }
 
     fn spec(&self) -> LayerSpec {
-        let name = Some(self.name.clone());
-        match self.activation {
-            Activation::LeakyRelu { alpha } => LayerSpec::LeakyRelu(LeakyReluSpec {
-                alpha,
-                name,
-                inputs: None,
-            }),
-            Activation::Elu { alpha } => LayerSpec::Elu(EluSpec {
-                alpha,
-                name,
-                inputs: None,
-            }),
-            activation => LayerSpec::Activation(ActivationSpec {
-                activation,
-                name,
-                inputs: None,
-            }),
-        }
+        let spec = match self.activation {
+            Activation::LeakyRelu { alpha } => LayerSpec::new(LeakyReluSpec { alpha }),
+            Activation::Elu { alpha } => LayerSpec::new(EluSpec { alpha }),
+            activation => LayerSpec::new(ActivationSpec { activation }),
+        };
+        spec.named(&self.name)
     }
 
     fn describe(&self) -> String {

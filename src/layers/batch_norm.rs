@@ -13,9 +13,75 @@
 //! always runs in inference mode, so fine-tuning does not disturb its statistics.
 //! PyTorch's `momentum` is Keras' 1 - m and its moving variance uses the unbiased σ².
 
-use super::{BatchNormSpec, Layer, LayerSpec, Mode, Param, State};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param, State};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
+
+/// Settings of a [`BatchNormalization`] layer (Keras' names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchNormSpec {
+    /// Weight of the old value in the moving averages (Keras 0.99; PyTorch's 0.1 is 1 - this).
+    pub momentum: f32,
+    /// Added to the variance before the square root.
+    pub epsilon: f32,
+    /// Learn an offset β.
+    pub center: bool,
+    /// Learn a scale γ.
+    pub scale: bool,
+    /// Whether γ and β are trained; a frozen layer also runs in inference mode (as Keras).
+    pub trainable: bool,
+}
+
+impl Default for BatchNormSpec {
+    /// Keras' `BatchNormalization()`.
+    fn default() -> Self {
+        BatchNormSpec {
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            trainable: true,
+        }
+    }
+}
+
+crate::builder::layer_setters!(BatchNormSpec);
+crate::builder::setters!(BatchNormSpec {
+    momentum: f32,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    trainable: bool,
+});
+
+impl LayerConfig for BatchNormSpec {
+    fn type_name(&self) -> &str {
+        "batch_normalization"
+    }
+    fn validate(&self) -> Result<()> {
+        if !((0.0..1.0).contains(&self.momentum) && self.epsilon.is_finite() && self.epsilon > 0.0)
+        {
+            return Err(Error::Config(format!(
+                "batch_normalization layer: need 0 ≤ momentum < 1 and epsilon > 0, got momentum = {}, epsilon = {}",
+                self.momentum, self.epsilon
+            )));
+        }
+        Ok(())
+    }
+    /// γ, β, moving mean and variance per feature (the last axis).
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        4 * input_shape.last().copied().unwrap_or(0) as u64
+    }
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        input_shape.last().copied().unwrap_or(0) as u64
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(BatchNormalization::from_spec(self.clone())))
+    }
+}
 
 const MOVING_MEAN: usize = 0;
 const MOVING_VARIANCE: usize = 1;
@@ -54,7 +120,7 @@ impl BatchNormalization {
     /// An unbuilt batch-normalization layer.
     pub fn from_spec(spec: BatchNormSpec) -> Self {
         BatchNormalization {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             features: 0,
             params: Vec::new(),
@@ -326,9 +392,8 @@ impl Layer for BatchNormalization {
 
     fn spec(&self) -> LayerSpec {
         let mut spec = self.spec.clone();
-        spec.name = Some(self.name.clone());
         spec.trainable = self.trainable();
-        LayerSpec::BatchNormalization(spec)
+        LayerSpec::new(spec).named(&self.name)
     }
 
     fn describe(&self) -> String {

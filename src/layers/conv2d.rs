@@ -15,15 +15,19 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dense::{
+use super::affine::{self, AffineKeys};
+use super::affine::{
     activation_backward, bias_and_activation, bias_and_activation_keeping_z, bias_gradient,
 };
-use super::{image_shape, Layer, LayerSpec, Mode, Padding, Param, Size2, Window2, MAX_UNITS};
+use super::dense::{glorot_uniform, yes, zeros};
+use super::{
+    image_shape, Affine, Layer, LayerConfig, LayerSpec, Mode, Padding, Param, Size2, Window2,
+};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
 use crate::parallel::{self, PARALLEL_MIN_ELEMENTS};
-use crate::regularizers::{self, Constraint, Regularizer};
+use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -51,14 +55,14 @@ pub struct Conv2dSpec {
     #[serde(default)]
     pub activation: Activation,
     /// Whether to add a bias per filter.
-    #[serde(default = "super::yes")]
+    #[serde(default = "yes")]
     pub use_bias: bool,
     /// Kernel initializer (default `glorot_uniform`, with Keras' fans: receptive field ×
     /// channels).
-    #[serde(default = "super::glorot_uniform")]
+    #[serde(default = "glorot_uniform")]
     pub kernel_initializer: Initializer,
     /// Bias initializer (default `zeros`).
-    #[serde(default = "super::zeros")]
+    #[serde(default = "zeros")]
     pub bias_initializer: Initializer,
     /// Penalty on the kernel: `{ l2 = 0.01 }`, `{ l1 = ... }` or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,14 +73,8 @@ pub struct Conv2dSpec {
     /// Constraint on each filter's weights (kh·kw·C of them): `{ max_norm = 1.0 }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_constraint: Option<Constraint>,
-    /// Layer name (default: `conv2d`, `conv2d_1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
     /// Whether the parameters are trained (default true).
-    #[serde(default = "super::yes")]
+    #[serde(default = "yes")]
     pub trainable: bool,
 }
 
@@ -114,15 +112,13 @@ impl Conv2dSpec {
             padding: Padding::Valid,
             dilation_rate: one(),
             activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GLOROT_UNIFORM,
-            bias_initializer: Initializer::Zeros,
+            use_bias: yes(),
+            kernel_initializer: glorot_uniform(),
+            bias_initializer: zeros(),
             kernel_regularizer: None,
             bias_regularizer: None,
             kernel_constraint: None,
-            name: None,
-            inputs: None,
-            trainable: true,
+            trainable: yes(),
         }
     }
 
@@ -138,20 +134,38 @@ impl Conv2dSpec {
         self
     }
 
-    /// Checks what the types cannot: `filters` in 1..=[`MAX_UNITS`], positive sizes, and not
-    /// strides > 1 with dilation > 1 (which Keras refuses).
-    pub fn validate(&self) -> Result<()> {
+    /// kh·kw·C·F, the kernel size on `input_shape` ((H, W) is one channel).
+    fn kernel_len(&self, input_shape: &[usize]) -> u64 {
+        let channels = match input_shape {
+            [_, _, c] => *c as u64,
+            _ => 1,
+        };
+        (self.kernel_size.rows as u64)
+            .saturating_mul(self.kernel_size.cols as u64)
+            .saturating_mul(channels)
+            .saturating_mul(self.filters as u64)
+    }
+}
+
+impl LayerConfig for Conv2dSpec {
+    fn type_name(&self) -> &str {
+        "conv2d"
+    }
+    /// Checks what the types cannot: `filters` in 1..=[`crate::limits::MAX_UNITS`], positive
+    /// sizes, and not strides > 1 with dilation > 1 (which Keras refuses).
+    fn validate(&self) -> Result<()> {
         const LAYER: &str = "conv2d layer";
+        let keys = AffineKeys {
+            layer: "conv2d",
+            outputs_key: "filters",
+            outputs: self.filters,
+            kernel_initializer: self.kernel_initializer,
+            bias_initializer: self.bias_initializer,
+            regularizers: [self.kernel_regularizer, self.bias_regularizer],
+            kernel_constraint: self.kernel_constraint,
+        };
         if self.filters == 0 {
-            return Err(Error::Config(format!(
-                "{LAYER}: `filters` must be at least 1"
-            )));
-        }
-        if self.filters > MAX_UNITS {
-            return Err(Error::Config(format!(
-                "{LAYER}: `filters` = {} is more than the limit of {MAX_UNITS}",
-                self.filters
-            )));
+            return keys.validate();
         }
         self.kernel_size.check_positive(LAYER, "`kernel_size`")?;
         self.strides.check_positive(LAYER, "`strides`")?;
@@ -165,22 +179,46 @@ impl Conv2dSpec {
                 self.strides, self.dilation_rate
             )));
         }
-        self.kernel_initializer.validate()?;
-        self.bias_initializer.validate()?;
-        for r in [self.kernel_regularizer, self.bias_regularizer]
-            .into_iter()
-            .flatten()
-        {
-            r.validate()?;
-        }
-        if let Some(c) = self.kernel_constraint {
-            c.validate()?;
-        }
-        Ok(())
+        keys.validate()
+    }
+    /// kh·kw·C·F + F.
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        self.kernel_len(input_shape)
+            .saturating_add(self.filters as u64)
+    }
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        self.kernel_len(input_shape)
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Conv2d::from_spec(self.clone())))
+    }
+    fn applied_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
+    fn kernel_initializer(&self) -> Option<Initializer> {
+        Some(self.kernel_initializer)
+    }
+    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
+        let (bias, own) = (self.bias_initializer, self.activation);
+        affine::resolve_auto("conv2d", &mut self.kernel_initializer, bias, own, following)
+    }
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+    /// W read as (kh·kw·C, F); a folded input needs `valid` padding (no zeros to scale).
+    fn affine(&self) -> Option<Affine> {
+        Some(Affine {
+            outputs: self.filters,
+            activation: self.activation,
+            takes_folded_input: self.padding == Padding::Valid,
+        })
+    }
+    fn set_use_bias(&mut self, use_bias: bool) {
+        self.use_bias = use_bias;
     }
 }
 
-crate::builder::layer_setters!(Conv2dSpec => Conv2d);
+crate::builder::layer_setters!(Conv2dSpec);
 crate::builder::setters!(Conv2dSpec {
     padding: Padding,
     activation: Activation,
@@ -220,15 +258,10 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// The kernel's and the bias's regularizers, in parameter order.
-    fn regularizers(&self) -> [Option<Regularizer>; 2] {
-        [self.spec.kernel_regularizer, self.spec.bias_regularizer]
-    }
-
     /// An unbuilt convolution layer.
     pub fn from_spec(spec: Conv2dSpec) -> Self {
         Conv2d {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             params: Vec::new(),
             input: (0, 0, 0),
@@ -269,10 +302,6 @@ impl Conv2d {
         let (oh, ow) = self.window().output();
         let per_sample = (oh * ow * self.patch_len()).max(1);
         (CHUNK_FLOATS / per_sample).clamp(1, batch.max(1))
-    }
-
-    fn keeps_z(&self) -> bool {
-        self.fused_output || self.spec.activation.needs_input()
     }
 }
 
@@ -488,7 +517,7 @@ impl Layer for Conv2d {
         let (oh, ow) = window.output();
         let (k, filters) = (self.patch_len(), self.spec.filters);
         output.resize(&[batch, oh, ow, filters]);
-        let keeps_z = self.keeps_z();
+        let keeps_z = affine::keeps_z(self.fused_output, self.spec.activation);
         if keeps_z {
             self.z.resize(&[batch, oh, ow, filters]);
         }
@@ -648,57 +677,7 @@ impl Layer for Conv2d {
         }
     }
 
-    fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
-        // A weight penalty adds to g before the update: not fusable.
-        let penalized = self.has_penalty();
-        self.fused_descent = rate.filter(|_| !penalized);
-        rate.is_some() && !penalized
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
-    fn output_activation(&self) -> Activation {
-        self.spec.activation
-    }
-
-    fn set_fused_output(&mut self, fused: bool) -> bool {
-        if self.spec.activation == Activation::Linear && fused {
-            return false;
-        }
-        self.fused_output = fused;
-        true
-    }
-
-    fn logits(&self) -> Option<&Tensor> {
-        self.fused_output.then_some(&self.z)
-    }
-
-    fn kernel_param(&self) -> Option<&Param> {
-        self.params.get(KERNEL)
-    }
-
-    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
-        self.params.get_mut(KERNEL)
-    }
-
-    fn has_penalty(&self) -> bool {
-        self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some()
-    }
-
-    fn penalty(&self) -> f64 {
-        regularizers::penalty_of(&self.params, &self.regularizers())
-    }
-
-    fn add_penalty_gradients(&mut self) {
-        let regularizers = self.regularizers();
-        regularizers::add_penalty_gradients(&mut self.params, &regularizers);
-    }
+    super::affine::affine_layer_methods!();
 
     fn apply_constraints(&mut self) {
         if let Some(c) = self.spec.kernel_constraint {
@@ -731,9 +710,8 @@ impl Layer for Conv2d {
 
     fn spec(&self) -> LayerSpec {
         let mut spec = self.spec.clone();
-        spec.name = Some(self.name.clone());
         spec.trainable = self.params.iter().all(|p| p.trainable);
-        LayerSpec::Conv2d(spec)
+        LayerSpec::new(spec).named(&self.name)
     }
 }
 

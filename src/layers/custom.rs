@@ -1,9 +1,15 @@
 //! Open layers: a layer type defined in user code, registered under a type name, then written in
 //! specs (`{ type = "my_layer", ... }`), shown by `summary`, saved and loaded like a built-in one.
 //!
-//! The registry maps a type name to a factory that builds the (unbuilt) layer from its
-//! [`CustomLayerSpec`]; the layer's [`Layer::spec`] returns that spec, so that saving writes it
-//! back. As Keras' `register_keras_serializable` and `get_config`/`from_config`.
+//! Two routes, both through the one table of [`super::registry`]:
+//! - typed: settings that implement [`super::LayerConfig`], registered with
+//!   [`super::register_layer_type`]; they get the size guard, `"auto"` and folding as built-ins;
+//! - untyped (here): [`register_layer`] with a factory that builds the (unbuilt) layer from a
+//!   [`CustomLayerSpec`], its keys kept as a TOML table. Such a layer declares no size (counted
+//!   as 0 parameters by the guard before building) and refuses `"auto"`.
+//!
+//! The layer's [`Layer::spec`] returns its spec, so that saving writes it back. As Keras'
+//! `register_keras_serializable` and `get_config`/`from_config`.
 //!
 //! ```
 //! use deeptrain::layers::{register_layer, CustomLayerSpec, Layer, LayerSpec, Mode};
@@ -30,197 +36,164 @@
 //!     fn spec(&self) -> LayerSpec {
 //!         let mut config = toml::Table::new();
 //!         config.insert("k".into(), toml::Value::Float(self.k as f64));
-//!         LayerSpec::Custom(CustomLayerSpec::new("scale", Some(self.name.clone()), config))
+//!         CustomLayerSpec::new("scale", config).into()
 //!     }
 //! }
 //!
 //! register_layer("scale", |spec| {
 //!     let k = spec.config.get("k").and_then(|v| v.as_float()).unwrap_or(1.0) as f32;
-//!     Ok(Box::new(Scale { name: spec.name.clone().unwrap_or_default(), k }))
+//!     Ok(Box::new(Scale { name: String::new(), k }))
 //! })
 //! .unwrap();
 //! ```
 
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Serialize, Serializer};
 
-use super::{Layer, LayerSpec};
+use super::registry::register_layer_type;
+use super::{Layer, LayerConfig, LayerSpec};
 use crate::{Error, Result};
 
-/// A layer of a registered custom type: its type name, name, inputs and its own keys.
-#[derive(Clone, Debug, PartialEq)]
+/// Settings of a layer of a type registered with [`register_layer`]: its type name and its own
+/// keys.
+#[derive(Clone)]
 pub struct CustomLayerSpec {
     /// The registered type name (`type = "..."` in a spec).
     pub type_name: String,
-    /// Layer name.
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    pub inputs: Option<Vec<String>>,
-    /// Every other key of its table, for the factory to read.
+    /// Every other key of its table but `name` and `inputs`, for the factory to read.
     pub config: toml::Table,
+    /// The factory, once the spec was read through the registry.
+    factory: Option<LayerFactory>,
 }
 
 impl CustomLayerSpec {
     /// A spec of registered type `type_name` with its own keys `config`.
-    pub fn new(type_name: &str, name: Option<String>, config: toml::Table) -> Self {
+    pub fn new(type_name: &str, config: toml::Table) -> Self {
         CustomLayerSpec {
             type_name: type_name.to_string(),
-            name,
-            inputs: None,
             config,
+            factory: None,
         }
     }
 }
 
-/// Builds an unbuilt layer from its spec; an error names what is wrong with the keys.
-pub type LayerFactory = fn(&CustomLayerSpec) -> Result<Box<dyn Layer>>;
-
-fn registry() -> &'static RwLock<HashMap<String, LayerFactory>> {
-    static REGISTRY: OnceLock<RwLock<HashMap<String, LayerFactory>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
-
-/// Registers a layer type under `type_name` (snake_case, as the built-in ones), so that specs,
-/// model files and checkpoints can name it. Registering the same name again replaces the
-/// factory; a built-in type's name is refused.
-pub fn register_layer(type_name: &str, factory: LayerFactory) -> Result<()> {
-    if type_name.is_empty() || type_name == "block" || is_builtin(type_name) {
-        return Err(Error::Config(format!(
-            "cannot register a layer type named `{type_name}`: the name is taken by a built-in layer"
-        )));
-    }
-    registry()
-        .write()
-        .map_err(|_| Error::Config("the layer registry is poisoned".into()))?
-        .insert(type_name.to_string(), factory);
-    Ok(())
-}
-
-/// Whether `type_name` is a registered custom layer type.
-pub fn is_registered(type_name: &str) -> bool {
-    registry()
-        .read()
-        .map(|r| r.contains_key(type_name))
-        .unwrap_or(false)
-}
-
-fn is_builtin(type_name: &str) -> bool {
-    let mut table = toml::Table::new();
-    table.insert("type".into(), toml::Value::String(type_name.to_string()));
-    match LayerSpec::deserialize(toml::Value::Table(table)) {
-        Ok(_) => true,
-        Err(e) => !e.to_string().contains("unknown variant"),
+impl std::fmt::Debug for CustomLayerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomLayerSpec")
+            .field("type_name", &self.type_name)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
-/// Creates a custom layer through its factory.
-pub(super) fn instantiate(spec: &CustomLayerSpec) -> Result<Box<dyn Layer>> {
-    let factory = registry()
-        .read()
-        .ok()
-        .and_then(|r| r.get(&spec.type_name).copied())
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "unknown layer type `{}`: register it with deeptrain::layers::register_layer before building or loading the model",
-                spec.type_name
-            ))
-        })?;
-    let mut layer = factory(spec)?;
-    if let Some(name) = &spec.name {
-        layer.set_name(name.clone());
+impl PartialEq for CustomLayerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name && self.config == other.config
     }
-    Ok(layer)
 }
 
-/// A layer table from a spec or model file (`type = "..."` and its keys) as a [`LayerSpec`]:
-/// a registered custom type, else a built-in one (whose unknown keys and values are refused).
-pub fn layer_spec_from_table(mut table: toml::Table) -> Result<LayerSpec> {
-    let type_name = table
-        .get("type")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    if let Some(type_name) = type_name.filter(|t| is_registered(t)) {
-        table.remove("type");
-        let name = match table.remove("name") {
-            Some(toml::Value::String(s)) => Some(s),
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "`name` must be a string, got {other}"
-                )))
+impl Serialize for CustomLayerSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.config.serialize(serializer)
+    }
+}
+
+impl LayerConfig for CustomLayerSpec {
+    fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Unknown before building: the factory route declares no size.
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        match &self.factory {
+            Some(factory) => factory(self),
+            // Made by a layer's `spec()`: read again through the registry for the factory.
+            None => {
+                let mut table = self.config.clone();
+                table.insert("type".into(), self.type_name.clone().into());
+                LayerSpec::from_table(table)?.config.build()
             }
-            None => None,
-        };
-        let inputs = match table.remove("inputs") {
-            Some(v) => Some(
-                Vec::<String>::deserialize(v)
-                    .map_err(|e| Error::Config(format!("`inputs`: {e}")))?,
-            ),
-            None => None,
-        };
-        return Ok(LayerSpec::Custom(CustomLayerSpec {
-            type_name,
-            name,
-            inputs,
-            config: table,
-        }));
+        }
     }
-    LayerSpec::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let message = e.to_string();
-        Error::Config(if message.contains("unknown variant") {
-            format!("{message} (or a layer type registered with deeptrain::layers::register_layer)")
-        } else {
-            message
-        })
+
+    fn resolve_auto(&mut self, _following: Option<crate::Activation>) -> Result<()> {
+        if self.config.values().any(|v| v.as_str() == Some("auto")) {
+            return Err(Error::Config(format!(
+                "layer type `{}` cannot resolve \"auto\": give its initializer by name (or register typed settings with register_layer_type)",
+                self.type_name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Its keys are opaque: `auto` never looks past it.
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+}
+
+/// Builds an unbuilt layer from its spec; an error names what is wrong with the keys. A
+/// closure may capture state.
+pub type LayerFactory = Arc<dyn Fn(&CustomLayerSpec) -> Result<Box<dyn Layer>> + Send + Sync>;
+
+/// Registers a layer type under `type_name` (snake_case, as the built-in ones) whose keys stay
+/// a table and whose layer `factory` builds, so that specs, model files and checkpoints can
+/// name it. Registering the same name again replaces the factory; a built-in type's name is
+/// refused.
+pub fn register_layer(
+    type_name: &str,
+    factory: impl Fn(&CustomLayerSpec) -> Result<Box<dyn Layer>> + Send + Sync + 'static,
+) -> Result<()> {
+    let factory: LayerFactory = Arc::new(factory);
+    let name = type_name.to_string();
+    register_layer_type(type_name, move |config| {
+        Ok(Box::new(CustomLayerSpec {
+            type_name: name.clone(),
+            config,
+            factory: Some(factory.clone()),
+        }))
     })
+}
+
+/// A layer table from a spec or model file (`type = "..."` and its keys) as a [`LayerSpec`].
+pub fn layer_spec_from_table(table: toml::Table) -> Result<LayerSpec> {
+    LayerSpec::from_table(table)
 }
 
 /// A [`LayerSpec`] as the table a spec or model file holds (the inverse of
 /// [`layer_spec_from_table`]).
 pub fn layer_spec_to_table(spec: &LayerSpec) -> Result<toml::Table> {
-    match spec {
-        LayerSpec::Custom(c) => {
-            let mut table = toml::Table::new();
-            table.insert("type".into(), toml::Value::String(c.type_name.clone()));
-            if let Some(name) = &c.name {
-                table.insert("name".into(), toml::Value::String(name.clone()));
-            }
-            if let Some(inputs) = &c.inputs {
-                table.insert(
-                    "inputs".into(),
-                    toml::Value::Array(inputs.iter().cloned().map(toml::Value::String).collect()),
-                );
-            }
-            for (k, v) in &c.config {
-                table.insert(k.clone(), v.clone());
-            }
-            Ok(table)
-        }
-        builtin => toml::Table::try_from(builtin).map_err(|e| Error::Config(e.to_string())),
-    }
+    spec.to_table()
 }
 
-/// Serde helpers for a list of layer specs that may hold custom layers (model files).
+/// Serde helpers for a list of layer specs (model files).
 pub mod serde_layers {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::{layer_spec_from_table, layer_spec_to_table, LayerSpec};
+    use super::{layer_spec_from_table, LayerSpec};
 
     /// Writes each layer as its table.
     pub fn serialize<S: Serializer>(
         layers: &[LayerSpec],
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
-        let tables = layers
-            .iter()
-            .map(layer_spec_to_table)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| serde::ser::Error::custom(e.detail()))?;
-        tables.serialize(serializer)
+        layers.serialize(serializer)
     }
 
-    /// Reads each layer table, custom types through the registry.
+    /// Reads each layer table through the registry.
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> std::result::Result<Vec<LayerSpec>, D::Error> {

@@ -4,16 +4,147 @@
 //! dW = xᵀ·dz, db = Σ_B dz, dx = dz·Wᵀ. Under plain SGD the kernel's update W ← W − η·dW runs
 //! inside the dW product (see [`Layer::set_fused_descent`]).
 
-use super::{DenseSpec, Layer, LayerSpec, Mode, Param};
+use serde::{Deserialize, Serialize};
+
+use super::affine::{
+    self, activation_backward, bias_and_activation, bias_and_activation_keeping_z, bias_gradient,
+    AffineKeys,
+};
+use super::config::elements;
+use super::{Affine, Layer, LayerConfig, LayerSpec, Mode, Param};
 use crate::activations::Activation;
+use crate::init::Initializer;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
-use crate::parallel::{self, SharedMut, PARALLEL_MIN_ELEMENTS};
-use crate::regularizers::{self, Regularizer};
+use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
 const KERNEL: usize = 0;
 const BIAS: usize = 1;
+
+/// Settings of a [`Dense`] layer (Keras' names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseSpec {
+    /// Number of output units.
+    pub units: usize,
+    /// Activation applied after the affine map.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Whether to add a bias vector.
+    #[serde(default = "yes")]
+    pub use_bias: bool,
+    /// Kernel initializer (default `glorot_uniform`, as Keras).
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default `zeros`).
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// Whether the parameters are trained (default true).
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    /// Penalty on the kernel: `{ l2 = 0.01 }`, `{ l1 = ... }` or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// Constraint on each unit's incoming weights: `{ max_norm = 1.0 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_constraint: Option<Constraint>,
+}
+
+pub(super) fn yes() -> bool {
+    true
+}
+pub(super) fn glorot_uniform() -> Initializer {
+    Initializer::GLOROT_UNIFORM
+}
+pub(super) fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+
+impl DenseSpec {
+    /// A Dense layer of `units` with Keras' defaults.
+    pub fn new(units: usize) -> Self {
+        DenseSpec {
+            units,
+            activation: Activation::Linear,
+            use_bias: yes(),
+            kernel_initializer: glorot_uniform(),
+            bias_initializer: zeros(),
+            trainable: yes(),
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel_constraint: None,
+        }
+    }
+}
+
+crate::builder::layer_setters!(DenseSpec);
+crate::builder::setters!(DenseSpec {
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    trainable: bool,
+} optional {
+    kernel_regularizer: Regularizer,
+    bias_regularizer: Regularizer,
+    kernel_constraint: Constraint,
+});
+
+impl LayerConfig for DenseSpec {
+    fn type_name(&self) -> &str {
+        "dense"
+    }
+    fn validate(&self) -> Result<()> {
+        AffineKeys {
+            layer: "dense",
+            outputs_key: "units",
+            outputs: self.units,
+            kernel_initializer: self.kernel_initializer,
+            bias_initializer: self.bias_initializer,
+            regularizers: [self.kernel_regularizer, self.bias_regularizer],
+            kernel_constraint: self.kernel_constraint,
+        }
+        .validate()
+    }
+    /// inputs × units + units.
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        self.largest_param_tensor(input_shape)
+            .saturating_add(self.units as u64)
+    }
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        elements(input_shape).saturating_mul(self.units as u64)
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Dense::from_spec(self.clone())))
+    }
+    fn applied_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
+    fn kernel_initializer(&self) -> Option<Initializer> {
+        Some(self.kernel_initializer)
+    }
+    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
+        let (bias, own) = (self.bias_initializer, self.activation);
+        affine::resolve_auto("dense", &mut self.kernel_initializer, bias, own, following)
+    }
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+    fn affine(&self) -> Option<Affine> {
+        Some(Affine {
+            outputs: self.units,
+            activation: self.activation,
+            takes_folded_input: true,
+        })
+    }
+    fn set_use_bias(&mut self, use_bias: bool) {
+        self.use_bias = use_bias;
+    }
+}
 
 /// A fully connected layer with an optional built-in activation.
 pub struct Dense {
@@ -35,15 +166,10 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// The kernel's and the bias's regularizers, in parameter order.
-    fn regularizers(&self) -> [Option<Regularizer>; 2] {
-        [self.spec.kernel_regularizer, self.spec.bias_regularizer]
-    }
-
     /// An unbuilt Dense layer.
     pub fn from_spec(spec: DenseSpec) -> Self {
         Dense {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             params: Vec::new(),
             inputs: 0,
@@ -55,127 +181,9 @@ impl Dense {
         }
     }
 
-    fn keeps_z(&self) -> bool {
-        self.fused_output || self.spec.activation.needs_input()
-    }
-
     /// The kernel W, (inputs, units).
     pub fn kernel(&self) -> &Tensor {
         &self.params[KERNEL].value
-    }
-}
-
-/// out ← f(out + b) in place, for rows of `units` values, in parallel (the epilogue of an
-/// affine map shared with [`super::Conv2d`]).
-pub(super) fn bias_and_activation(
-    out: &mut [f32],
-    bias: Option<&[f32]>,
-    activation: Activation,
-    units: usize,
-) {
-    parallel::chunks_mut(
-        out,
-        activation.parallel_min_elements(),
-        units,
-        &|_, rows| add_bias_and_activate(rows, bias, activation, units),
-    );
-}
-
-/// z ← z + b and y = f(z), keeping z (the logits of a fused loss, or the input of an
-/// activation whose derivative needs it), for rows of `units` values, in parallel.
-pub(super) fn bias_and_activation_keeping_z(
-    z: &mut [f32],
-    output: &mut [f32],
-    bias: Option<&[f32]>,
-    activation: Activation,
-    units: usize,
-) {
-    assert_eq!(z.len(), output.len(), "z and y differ in length");
-    let out = SharedMut::new(output);
-    let min_len = activation.parallel_min_elements();
-    parallel::chunks_mut(z, min_len, units, &|at, rows| {
-        if let Some(b) = bias {
-            add_bias(rows, b);
-        }
-        // SAFETY: `output` has z's length; the chunks are disjoint.
-        let y = unsafe { out.slice(at..at + rows.len()) };
-        y.copy_from_slice(rows);
-        activation.forward_in_place(y, units);
-    });
-}
-
-/// dz = dy ⊙ f'(z) into `dz` (resized to dy's shape), for rows of `units` values; `z` is read
-/// only when the activation needs its input.
-pub(super) fn activation_backward(
-    activation: Activation,
-    z: &[f32],
-    y: &Tensor,
-    dy: &Tensor,
-    dz: &mut Tensor,
-    units: usize,
-) {
-    let z: &[f32] = if activation.needs_input() { z } else { &[] };
-    let (y, dy_data) = (y.data(), dy.data());
-    dz.resize(dy.shape());
-    parallel::chunks_mut(
-        dz.data_mut(),
-        activation.parallel_min_elements(),
-        units,
-        &|at, dz| {
-            let rows = at..at + dz.len();
-            dz.copy_from_slice(&dy_data[rows.clone()]);
-            let z = if z.is_empty() { z } else { &z[rows.clone()] };
-            activation.backward_in_place(z, &y[rows], dz, units);
-        },
-    );
-}
-
-/// db = Σ over rows of dz (rows of `units` values), split by columns so that each sum runs in
-/// the same order whatever the thread count.
-pub(super) fn bias_gradient(dz: &[f32], units: usize, db: &mut [f32]) {
-    let min_columns = if dz.len() >= PARALLEL_MIN_ELEMENTS {
-        16
-    } else {
-        units
-    };
-    parallel::chunks_mut(db, min_columns, 16, &|at, db| {
-        let columns = at..at + db.len();
-        db.fill(0.0);
-        for row in dz.chunks_exact(units) {
-            db.iter_mut()
-                .zip(&row[columns.clone()])
-                .for_each(|(g, &d)| *g += d);
-        }
-    });
-}
-
-/// rows ← f(rows + b), for whole rows of `units` values.
-fn add_bias_and_activate(
-    rows: &mut [f32],
-    bias: Option<&[f32]>,
-    activation: Activation,
-    units: usize,
-) {
-    if let Some(b) = bias {
-        if activation == Activation::Relu {
-            // ReLU fused with the bias in one pass.
-            for row in rows.chunks_exact_mut(units) {
-                for (v, &bv) in row.iter_mut().zip(b) {
-                    *v = crate::activations::relu(*v + bv);
-                }
-            }
-            return;
-        }
-        add_bias(rows, b);
-    }
-    // One vectorizable loop per activation.
-    activation.forward_in_place(rows, units);
-}
-
-/// rows ← rows + b, for whole rows.
-fn add_bias(rows: &mut [f32], b: &[f32]) {
-    for row in rows.chunks_exact_mut(b.len()) {
-        row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
     }
 }
 
@@ -223,7 +231,7 @@ impl Layer for Dense {
         let x = Mat::new(input.data(), batch, self.inputs);
         let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
         output.resize(&[batch, units]);
-        if self.keeps_z() {
+        if affine::keeps_z(self.fused_output, self.spec.activation) {
             // Keep z: the logits for a fused loss, or the input of an activation whose
             // derivative needs it (GELU, Swish, Mish); y = f(z).
             self.z.resize(&[batch, units]);
@@ -295,57 +303,7 @@ impl Layer for Dense {
         }
     }
 
-    fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
-        // A weight penalty adds to g before the update: not fusable.
-        let penalized = self.has_penalty();
-        self.fused_descent = rate.filter(|_| !penalized);
-        rate.is_some() && !penalized
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
-    fn output_activation(&self) -> Activation {
-        self.spec.activation
-    }
-
-    fn set_fused_output(&mut self, fused: bool) -> bool {
-        if self.spec.activation == Activation::Linear && fused {
-            return false;
-        }
-        self.fused_output = fused;
-        true
-    }
-
-    fn logits(&self) -> Option<&Tensor> {
-        self.fused_output.then_some(&self.z)
-    }
-
-    fn kernel_param(&self) -> Option<&Param> {
-        self.params.get(KERNEL)
-    }
-
-    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
-        self.params.get_mut(KERNEL)
-    }
-
-    fn has_penalty(&self) -> bool {
-        self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some()
-    }
-
-    fn penalty(&self) -> f64 {
-        regularizers::penalty_of(&self.params, &self.regularizers())
-    }
-
-    fn add_penalty_gradients(&mut self) {
-        let regularizers = self.regularizers();
-        regularizers::add_penalty_gradients(&mut self.params, &regularizers);
-    }
+    super::affine::affine_layer_methods!();
 
     fn apply_constraints(&mut self) {
         if let Some(c) = self.spec.kernel_constraint {
@@ -360,8 +318,7 @@ impl Layer for Dense {
 
     fn spec(&self) -> LayerSpec {
         let mut spec = self.spec.clone();
-        spec.name = Some(self.name.clone());
         spec.trainable = self.params.iter().all(|p| p.trainable);
-        LayerSpec::Dense(spec)
+        LayerSpec::new(spec).named(&self.name)
     }
 }

@@ -9,15 +9,109 @@
 
 use rand::{Rng as _, SeedableRng};
 
-use super::{Layer, LayerSpec, Mode};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::activations::{SELU_ALPHA, SELU_SCALE};
 use crate::tensor::Tensor;
-use crate::{Result, Rng};
+use crate::{Error, Result, Rng};
+
+/// Settings of a [`Dropout`] layer (standard or alpha, from its `type`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutSpec {
+    /// Fraction of values dropped in training, in [0, 1).
+    pub rate: f32,
+    /// Standard or alpha (from the `type`: `dropout`, `alpha_dropout`).
+    #[serde(skip)]
+    pub kind: DropoutKind,
+}
+
+impl DropoutSpec {
+    /// Dropout of a fraction `rate`.
+    pub fn new(rate: f32) -> Self {
+        DropoutSpec {
+            rate,
+            kind: DropoutKind::Standard,
+        }
+    }
+
+    /// Sets the kind.
+    #[must_use]
+    pub fn kind(mut self, kind: DropoutKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+crate::builder::layer_setters!(DropoutSpec);
+
+impl LayerConfig for DropoutSpec {
+    fn type_name(&self) -> &str {
+        match self.kind {
+            DropoutKind::Standard => "dropout",
+            DropoutKind::Alpha => "alpha_dropout",
+        }
+    }
+    fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.rate) {
+            return Err(Error::Config(format!(
+                "dropout layer: `rate` must be in [0, 1), got {}",
+                self.rate
+            )));
+        }
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Dropout::new(self.kind, self.rate, None)))
+    }
+}
+
+/// Settings of a [`GaussianNoise`] layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianNoiseSpec {
+    /// Standard deviation of the noise (≥ 0).
+    pub stddev: f32,
+}
+
+crate::builder::layer_setters!(GaussianNoiseSpec);
+
+impl LayerConfig for GaussianNoiseSpec {
+    fn type_name(&self) -> &str {
+        "gaussian_noise"
+    }
+    fn validate(&self) -> Result<()> {
+        if !(self.stddev.is_finite() && self.stddev >= 0.0) {
+            return Err(Error::Config(format!(
+                "gaussian_noise layer: `stddev` must be a number ≥ 0, got {}",
+                self.stddev
+            )));
+        }
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(GaussianNoise::new(self.stddev, None)))
+    }
+}
 
 /// Which kind of dropout.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum DropoutKind {
     /// Inverted dropout.
+    #[default]
     Standard,
     /// SELU-preserving dropout.
     Alpha,
@@ -72,17 +166,7 @@ impl Layer for Dropout {
         }
     }
 
-    fn reseed(&mut self, seed: u64) {
-        self.rng = Rng::seed_from_u64(seed);
-    }
-
-    fn rng(&self) -> Option<&Rng> {
-        Some(&self.rng)
-    }
-
-    fn set_rng(&mut self, rng: Rng) {
-        self.rng = rng;
-    }
+    super::random_stream!(rng);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.rng = Rng::seed_from_u64(rng.random());
@@ -138,15 +222,7 @@ impl Layer for Dropout {
     }
 
     fn spec(&self) -> LayerSpec {
-        let spec = super::DropoutSpec {
-            rate: self.rate,
-            name: Some(self.name.clone()),
-            inputs: None,
-        };
-        match self.kind {
-            DropoutKind::Standard => LayerSpec::Dropout(spec),
-            DropoutKind::Alpha => LayerSpec::AlphaDropout(spec),
-        }
+        LayerSpec::new(DropoutSpec::new(self.rate).kind(self.kind)).named(&self.name)
     }
 
     fn describe(&self) -> String {
@@ -185,17 +261,7 @@ impl Layer for GaussianNoise {
         "GaussianNoise"
     }
 
-    fn reseed(&mut self, seed: u64) {
-        self.rng = Rng::seed_from_u64(seed);
-    }
-
-    fn rng(&self) -> Option<&Rng> {
-        Some(&self.rng)
-    }
-
-    fn set_rng(&mut self, rng: Rng) {
-        self.rng = rng;
-    }
+    super::random_stream!(rng);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.rng = Rng::seed_from_u64(rng.random());
@@ -225,11 +291,10 @@ impl Layer for GaussianNoise {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::GaussianNoise(super::GaussianNoiseSpec {
+        LayerSpec::new(GaussianNoiseSpec {
             stddev: self.stddev,
-            name: Some(self.name.clone()),
-            inputs: None,
         })
+        .named(&self.name)
     }
 
     fn describe(&self) -> String {

@@ -1,8 +1,33 @@
 //! Flatten: (B, d1, d2, ...) → (B, d1·d2·...). Backward reshapes the gradient back.
 
-use super::{FlattenSpec, Layer, LayerSpec, Mode};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Result, Rng};
+
+/// Settings of a [`Flatten`] layer: none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenSpec {}
+
+impl LayerConfig for FlattenSpec {
+    fn type_name(&self) -> &str {
+        "flatten"
+    }
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Flatten::new(None)))
+    }
+}
 
 /// Flattens each sample to one axis.
 pub struct Flatten {
@@ -63,9 +88,6 @@ impl Layer for Flatten {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Flatten(FlattenSpec {
-            name: Some(self.name.clone()),
-            inputs: None,
-        })
+        LayerSpec::new(FlattenSpec {}).named(&self.name)
     }
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::geometry::image_shape;
-use super::{Layer, LayerSpec, Mode, PoolKind};
+use super::{Layer, LayerConfig, LayerSpec, Mode, PoolKind};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -23,12 +23,41 @@ pub struct GlobalPoolingSpec {
     /// Keep the spatial axes as (1, 1, C) instead of (C) (Keras' `keepdims`, default false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keepdims: bool,
-    /// Layer name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
+    /// Max or average (from the `type`).
+    #[serde(skip)]
+    pub kind: PoolKind,
+}
+
+impl GlobalPoolingSpec {
+    /// Sets the kind (max or average).
+    #[must_use]
+    pub fn kind(mut self, kind: PoolKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+crate::builder::layer_setters!(GlobalPoolingSpec);
+
+impl LayerConfig for GlobalPoolingSpec {
+    fn type_name(&self) -> &str {
+        match self.kind {
+            PoolKind::Max => "global_max_pooling2d",
+            PoolKind::Average => "global_average_pooling2d",
+        }
+    }
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(GlobalPooling2D::new(self.kind, self.clone())))
+    }
 }
 
 impl LayerSpec {
@@ -43,12 +72,12 @@ impl LayerSpec {
     /// assert_eq!(model.output_shapes().last().unwrap(), &[3]);
     /// ```
     pub fn global_average_pooling2d() -> Self {
-        LayerSpec::GlobalAveragePooling2d(Default::default())
+        LayerSpec::new(GlobalPoolingSpec::default().kind(PoolKind::Average))
     }
 
     /// A GlobalMaxPooling2D layer: (H, W, C) → (C), the largest value of each channel.
     pub fn global_max_pooling2d() -> Self {
-        LayerSpec::GlobalMaxPooling2d(Default::default())
+        LayerSpec::new(GlobalPoolingSpec::default().kind(PoolKind::Max))
     }
 }
 
@@ -71,7 +100,7 @@ impl GlobalPooling2D {
     pub fn new(kind: PoolKind, spec: GlobalPoolingSpec) -> Self {
         GlobalPooling2D {
             kind,
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             positions: 0,
             channels: 0,
@@ -196,14 +225,6 @@ impl Layer for GlobalPooling2D {
     }
 
     fn spec(&self) -> LayerSpec {
-        let spec = GlobalPoolingSpec {
-            name: Some(self.name.clone()),
-            inputs: None,
-            ..self.spec.clone()
-        };
-        match self.kind {
-            PoolKind::Max => LayerSpec::GlobalMaxPooling2d(spec),
-            PoolKind::Average => LayerSpec::GlobalAveragePooling2d(spec),
-        }
+        LayerSpec::new(self.spec.clone().kind(self.kind)).named(&self.name)
     }
 }

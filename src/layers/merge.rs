@@ -10,14 +10,58 @@
 //! - multiply: y = Π x_k, dx_k = dy · Π_{j≠k} x_j
 //! - concatenate: y's last axis holds x_1's values, then x_2's, ...; dx_k is dy's slice.
 
-use super::{Layer, LayerSpec, MergeSpec, Mode};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
+/// Settings of a merge layer ([`Merge`]): only its operation, given by its `type` (`add`,
+/// `subtract`, `multiply`, `average`, `concatenate`); no keys of its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeSpec {
+    /// The operation (from the `type`).
+    #[serde(skip)]
+    pub op: MergeOp,
+}
+
+impl MergeSpec {
+    /// The settings of a merge by `op`.
+    #[must_use]
+    pub fn op(mut self, op: MergeOp) -> Self {
+        self.op = op;
+        self
+    }
+}
+
+impl LayerConfig for MergeSpec {
+    fn type_name(&self) -> &str {
+        self.op.type_name()
+    }
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Merge::new(self.op, None)))
+    }
+    /// A merge joins branches: `auto` does not look past it.
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+}
+
 /// The operation a [`Merge`] layer applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MergeOp {
     /// Σ x_k.
+    #[default]
     Add,
     /// x_1 − x_2.
     Subtract,
@@ -30,6 +74,17 @@ pub enum MergeOp {
 }
 
 impl MergeOp {
+    /// The `type` name in a spec.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            MergeOp::Add => "add",
+            MergeOp::Subtract => "subtract",
+            MergeOp::Multiply => "multiply",
+            MergeOp::Average => "average",
+            MergeOp::Concatenate => "concatenate",
+        }
+    }
+
     fn class_name(self) -> &'static str {
         match self {
             MergeOp::Add => "Add",
@@ -237,16 +292,6 @@ impl Layer for Merge {
     }
 
     fn spec(&self) -> LayerSpec {
-        let spec = MergeSpec {
-            name: Some(self.name.clone()),
-            inputs: None,
-        };
-        match self.op {
-            MergeOp::Add => LayerSpec::Add(spec),
-            MergeOp::Subtract => LayerSpec::Subtract(spec),
-            MergeOp::Multiply => LayerSpec::Multiply(spec),
-            MergeOp::Average => LayerSpec::Average(spec),
-            MergeOp::Concatenate => LayerSpec::Concatenate(spec),
-        }
+        LayerSpec::new(MergeSpec { op: self.op }).named(&self.name)
     }
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::geometry::{image_shape, Padding, Size2, Window2};
-use super::{Layer, LayerSpec, Mode};
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -27,12 +27,9 @@ pub struct PoolingSpec {
     /// `valid` (default) or `same`.
     #[serde(default)]
     pub padding: Padding,
-    /// Layer name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
+    /// Max or average (from the `type`: `max_pooling2d`, `average_pooling2d`).
+    #[serde(skip)]
+    pub kind: PoolKind,
 }
 
 fn two() -> Size2 {
@@ -46,9 +43,15 @@ impl PoolingSpec {
             pool_size: pool_size.into(),
             strides: None,
             padding: Padding::Valid,
-            name: None,
-            inputs: None,
+            kind: PoolKind::Max,
         }
+    }
+
+    /// Sets the kind (max or average).
+    #[must_use]
+    pub fn kind(mut self, kind: PoolKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Sets the strides.
@@ -67,11 +70,29 @@ impl PoolingSpec {
     pub fn effective_strides(&self) -> Size2 {
         self.strides.unwrap_or(self.pool_size)
     }
+}
 
-    /// Refuses a zero pool size or stride, naming `layer`.
-    pub fn validate(&self, layer: &str) -> Result<()> {
-        self.pool_size.check_positive(layer, "`pool_size`")?;
-        self.effective_strides().check_positive(layer, "`strides`")
+impl LayerConfig for PoolingSpec {
+    fn type_name(&self) -> &str {
+        match self.kind {
+            PoolKind::Max => "max_pooling2d",
+            PoolKind::Average => "average_pooling2d",
+        }
+    }
+    /// Refuses a zero pool size or stride.
+    fn validate(&self) -> Result<()> {
+        let layer = format!("{} layer", self.type_name());
+        self.pool_size.check_positive(&layer, "`pool_size`")?;
+        self.effective_strides().check_positive(&layer, "`strides`")
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Pooling2D::new(self.kind, self.clone())))
     }
 }
 
@@ -114,19 +135,20 @@ impl LayerSpec {
     /// assert_eq!(model.output_shapes().last().unwrap(), &[2, 2, 3]);
     /// ```
     pub fn max_pooling2d(spec: impl Into<PoolingSpec>) -> Self {
-        LayerSpec::MaxPooling2d(spec.into())
+        LayerSpec::new(spec.into().kind(PoolKind::Max))
     }
 
     /// An AveragePooling2D layer (see [`LayerSpec::max_pooling2d`]).
     pub fn average_pooling2d(spec: impl Into<PoolingSpec>) -> Self {
-        LayerSpec::AveragePooling2d(spec.into())
+        LayerSpec::new(spec.into().kind(PoolKind::Average))
     }
 }
 
 /// Which statistic a pooling layer takes over its window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PoolKind {
     /// The largest value.
+    #[default]
     Max,
     /// The mean of the real (non-padded) values.
     Average,
@@ -162,7 +184,7 @@ impl Pooling2D {
     pub fn new(kind: PoolKind, spec: PoolingSpec) -> Self {
         Pooling2D {
             kind,
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             window: Window2::new(
                 0,
@@ -304,7 +326,7 @@ impl Layer for Pooling2D {
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let label = self.label();
-        self.spec.validate(&label)?;
+        self.spec.validate()?;
         let (h, w, c) = image_shape(&label, input_shape)?;
         if input_shape.contains(&0) {
             return Err(Error::Shape(format!(
@@ -421,15 +443,7 @@ impl Layer for Pooling2D {
     }
 
     fn spec(&self) -> LayerSpec {
-        let spec = PoolingSpec {
-            name: Some(self.name.clone()),
-            inputs: None,
-            ..self.spec.clone()
-        };
-        match self.kind {
-            PoolKind::Max => LayerSpec::MaxPooling2d(spec),
-            PoolKind::Average => LayerSpec::AveragePooling2d(spec),
-        }
+        LayerSpec::new(self.spec.clone().kind(self.kind)).named(&self.name)
     }
 
     fn describe(&self) -> String {

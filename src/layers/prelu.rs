@@ -5,9 +5,73 @@
 //! Forward y = x if x > 0, α_j x otherwise. Backward: dα_j += Σ_B dy·x over x ≤ 0;
 //! dx = dy if x > 0, α_j dy otherwise.
 
-use super::{Layer, LayerSpec, Mode, Param, PreluSpec};
+use serde::{Deserialize, Serialize};
+
+use super::config::{elements, refuse_auto};
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
+use crate::activations::{Activation, LEAKY_RELU_ALPHA};
+use crate::init::Initializer;
 use crate::tensor::Tensor;
 use crate::{Result, Rng};
+
+/// Settings of a [`PRelu`] layer (He et al. 2015).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreluSpec {
+    /// Initial slopes (Keras' default `zeros`; PyTorch starts at `{ name = "constant", value = 0.25 }`).
+    pub alpha_initializer: Initializer,
+    /// Whether the slopes are trained (default true).
+    pub trainable: bool,
+}
+
+impl Default for PreluSpec {
+    /// Keras' `PReLU()`: slopes start at zero and are trained.
+    fn default() -> Self {
+        PreluSpec {
+            alpha_initializer: Initializer::Zeros,
+            trainable: true,
+        }
+    }
+}
+
+crate::builder::layer_setters!(PreluSpec);
+crate::builder::setters!(PreluSpec {
+    alpha_initializer: Initializer,
+    trainable: bool,
+});
+
+impl LayerConfig for PreluSpec {
+    fn type_name(&self) -> &str {
+        "prelu"
+    }
+    fn validate(&self) -> Result<()> {
+        self.alpha_initializer.validate()
+    }
+    /// One slope per input value.
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        elements(input_shape)
+    }
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        elements(input_shape)
+    }
+    /// A leaky ReLU, for `auto` and the checks.
+    fn applied_activation(&self) -> Option<Activation> {
+        Some(Activation::LeakyRelu {
+            alpha: LEAKY_RELU_ALPHA,
+        })
+    }
+    fn resolve_auto(&mut self, _following: Option<Activation>) -> Result<()> {
+        refuse_auto(
+            "prelu",
+            "alpha_initializer",
+            self.alpha_initializer,
+            "zeros or a constant",
+        )
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(PRelu::from_spec(self.clone())))
+    }
+}
 
 const ALPHA: usize = 0;
 
@@ -22,7 +86,7 @@ impl PRelu {
     /// An unbuilt PReLU layer.
     pub fn from_spec(spec: PreluSpec) -> Self {
         PRelu {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             params: Vec::new(),
         }
@@ -122,9 +186,8 @@ impl Layer for PRelu {
 
     fn spec(&self) -> LayerSpec {
         let mut spec = self.spec.clone();
-        spec.name = Some(self.name.clone());
         spec.trainable = self.params.iter().all(|p| p.trainable);
-        LayerSpec::Prelu(spec)
+        LayerSpec::new(spec).named(&self.name)
     }
 
     fn describe(&self) -> String {

@@ -8,11 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, LayerSpec, Mode};
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
-crate::builder::layer_setters!(ReshapeSpec => Reshape);
+crate::builder::layer_setters!(ReshapeSpec);
 
 /// Settings of a [`Reshape`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,17 +20,23 @@ crate::builder::layer_setters!(ReshapeSpec => Reshape);
 pub struct ReshapeSpec {
     /// The per-sample output shape; one entry may be -1 (inferred).
     pub target_shape: Vec<i64>,
-    /// Layer name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
 }
 
-impl ReshapeSpec {
+impl LayerConfig for ReshapeSpec {
+    fn type_name(&self) -> &str {
+        "reshape"
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Reshape::new(self.clone())))
+    }
     /// Refuses an empty shape, entries below 1 other than one -1.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let unknown = self.target_shape.iter().filter(|&&d| d == -1).count();
         if self.target_shape.is_empty()
             || unknown > 1
@@ -57,10 +63,8 @@ impl LayerSpec {
     /// assert_eq!(model.output_shapes().last().unwrap(), &[2, 2, 3]);
     /// ```
     pub fn reshape(target_shape: &[i64]) -> Self {
-        LayerSpec::Reshape(ReshapeSpec {
+        LayerSpec::new(ReshapeSpec {
             target_shape: target_shape.to_vec(),
-            name: None,
-            inputs: None,
         })
     }
 }
@@ -77,7 +81,7 @@ impl Reshape {
     /// An unbuilt Reshape layer.
     pub fn new(spec: ReshapeSpec) -> Self {
         Reshape {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             output_shape: Vec::new(),
         }
@@ -146,11 +150,7 @@ impl Layer for Reshape {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::Reshape(ReshapeSpec {
-            name: Some(self.name.clone()),
-            inputs: None,
-            ..self.spec.clone()
-        })
+        LayerSpec::new(self.spec.clone()).named(&self.name)
     }
 
     fn describe(&self) -> String {

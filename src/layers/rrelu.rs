@@ -7,9 +7,72 @@
 
 use rand::{Rng as _, SeedableRng};
 
-use super::{Layer, LayerSpec, Mode, RreluSpec};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode};
+use crate::activations::{Activation, LEAKY_RELU_ALPHA};
 use crate::tensor::Tensor;
-use crate::{Result, Rng};
+use crate::{Error, Result, Rng};
+
+/// Settings of an [`RRelu`] layer (Xu et al. 2015; PyTorch's `RReLU` defaults 1/8 and 1/3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RreluSpec {
+    /// Smallest slope drawn in training.
+    pub lower: f32,
+    /// Largest slope drawn in training.
+    pub upper: f32,
+}
+
+impl Default for RreluSpec {
+    /// PyTorch's `RReLU()`: slopes drawn from [1/8, 1/3].
+    fn default() -> Self {
+        RreluSpec {
+            lower: 1.0 / 8.0,
+            upper: 1.0 / 3.0,
+        }
+    }
+}
+
+crate::builder::layer_setters!(RreluSpec);
+crate::builder::setters!(RreluSpec {
+    lower: f32,
+    upper: f32,
+});
+
+impl LayerConfig for RreluSpec {
+    fn type_name(&self) -> &str {
+        "rrelu"
+    }
+    fn validate(&self) -> Result<()> {
+        if !(self.lower.is_finite()
+            && self.upper.is_finite()
+            && 0.0 <= self.lower
+            && self.lower <= self.upper)
+        {
+            return Err(Error::Config(format!(
+                "rrelu layer: need 0 ≤ lower ≤ upper, got lower = {}, upper = {}",
+                self.lower, self.upper
+            )));
+        }
+        Ok(())
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    /// A leaky ReLU, for `auto` and the checks.
+    fn applied_activation(&self) -> Option<Activation> {
+        Some(Activation::LeakyRelu {
+            alpha: LEAKY_RELU_ALPHA,
+        })
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(RRelu::from_spec(self.clone())))
+    }
+}
 
 /// A leaky ReLU with a random slope per element in training.
 pub struct RRelu {
@@ -25,7 +88,7 @@ impl RRelu {
     /// An unbuilt RReLU layer.
     pub fn from_spec(spec: RreluSpec) -> Self {
         RRelu {
-            name: spec.name.clone().unwrap_or_default(),
+            name: String::new(),
             spec,
             rng: Rng::seed_from_u64(0),
             slopes: Tensor::default(),
@@ -56,17 +119,7 @@ impl Layer for RRelu {
         "RReLU"
     }
 
-    fn reseed(&mut self, seed: u64) {
-        self.rng = Rng::seed_from_u64(seed);
-    }
-
-    fn rng(&self) -> Option<&Rng> {
-        Some(&self.rng)
-    }
-
-    fn set_rng(&mut self, rng: Rng) {
-        self.rng = rng;
-    }
+    super::random_stream!(rng);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         // The layer's own stream, seeded from the model's, so runs are reproducible.
@@ -134,9 +187,7 @@ impl Layer for RRelu {
     }
 
     fn spec(&self) -> LayerSpec {
-        let mut spec = self.spec.clone();
-        spec.name = Some(self.name.clone());
-        LayerSpec::Rrelu(spec)
+        LayerSpec::new(self.spec.clone()).named(&self.name)
     }
 
     fn describe(&self) -> String {

@@ -11,11 +11,11 @@ use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::geometry::image_shape;
-use super::{Layer, LayerSpec, Mode};
+use super::{Layer, LayerConfig, LayerSpec, Mode};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
-crate::builder::layer_setters!(SpatialDropoutSpec => SpatialDropout2d);
+crate::builder::layer_setters!(SpatialDropoutSpec);
 crate::builder::setters!(SpatialDropoutSpec { rate: f32 });
 
 /// Settings of a [`SpatialDropout2D`] layer.
@@ -24,17 +24,23 @@ crate::builder::setters!(SpatialDropoutSpec { rate: f32 });
 pub struct SpatialDropoutSpec {
     /// Fraction of channels dropped in training, in [0, 1).
     pub rate: f32,
-    /// Layer name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The layers (or model inputs) it reads, by name (default: the previous layer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Vec<String>>,
 }
 
-impl SpatialDropoutSpec {
+impl LayerConfig for SpatialDropoutSpec {
+    fn type_name(&self) -> &str {
+        "spatial_dropout2d"
+    }
+    fn param_count(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
+        0
+    }
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(SpatialDropout2D::new(self.clone())))
+    }
     /// Refuses a rate outside [0, 1).
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.rate) {
             return Err(Error::Config(format!(
                 "spatial_dropout2d layer: `rate` must be in [0, 1), got {}",
@@ -58,11 +64,7 @@ impl LayerSpec {
     /// assert_eq!(model.predict(&x, 1).unwrap().data(), x.data()); // the identity in inference
     /// ```
     pub fn spatial_dropout2d(rate: f32) -> Self {
-        LayerSpec::SpatialDropout2d(SpatialDropoutSpec {
-            rate,
-            name: None,
-            inputs: None,
-        })
+        LayerSpec::new(SpatialDropoutSpec { rate })
     }
 }
 
@@ -82,7 +84,7 @@ impl SpatialDropout2D {
     pub fn new(spec: SpatialDropoutSpec) -> Self {
         SpatialDropout2D {
             rate: spec.rate,
-            name: spec.name.unwrap_or_default(),
+            name: String::new(),
             rng: Rng::seed_from_u64(0),
             channels: 0,
             mask: Vec::new(),
@@ -121,17 +123,7 @@ impl Layer for SpatialDropout2D {
         "SpatialDropout2D"
     }
 
-    fn reseed(&mut self, seed: u64) {
-        self.rng = Rng::seed_from_u64(seed);
-    }
-
-    fn rng(&self) -> Option<&Rng> {
-        Some(&self.rng)
-    }
-
-    fn set_rng(&mut self, rng: Rng) {
-        self.rng = rng;
-    }
+    super::random_stream!(rng);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let label = format!("spatial_dropout2d layer `{}`", self.name);
@@ -183,11 +175,7 @@ impl Layer for SpatialDropout2D {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::SpatialDropout2d(SpatialDropoutSpec {
-            rate: self.rate,
-            name: Some(self.name.clone()),
-            inputs: None,
-        })
+        LayerSpec::new(SpatialDropoutSpec { rate: self.rate }).named(&self.name)
     }
 
     fn describe(&self) -> String {

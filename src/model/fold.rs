@@ -46,6 +46,12 @@ impl Folded {
 }
 
 impl Sequential {
+    /// Whether a layer is a fixed per-feature affine map at inference (a batch norm,
+    /// [`crate::Layer::inference_affine`]) that [`Sequential::fold_batch_norm`] may fold.
+    pub fn has_foldable_layers(&self) -> bool {
+        self.layers.iter().any(|l| l.inference_affine().is_some())
+    }
+
     /// A copy of this model with every foldable batch-normalization layer folded into a
     /// neighbouring Dense layer, and the number folded. BN layers with no Dense neighbour to
     /// absorb them are kept.
@@ -101,11 +107,8 @@ impl Sequential {
                     out.insert(at, self.unfolded(bn_index, &specs));
                 }
             }
-            if let LayerSpec::BatchNormalization(_) = spec {
-                let Some((s, t)) = self.layers[i].inference_affine() else {
-                    out.push(item);
-                    continue;
-                };
+            // A layer that is a fixed per-feature affine map at inference (batch norm).
+            if let Some((s, t)) = self.layers[i].inference_affine() {
                 match out.last_mut() {
                     Some(prev) if is_linear_affine(&prev.spec) => {
                         fold_into_previous(prev, &s, &t);
@@ -156,14 +159,11 @@ impl Sequential {
         let mut folded = 0;
         let mut i = 0;
         while i < out.len() {
-            let affine = match out[i].spec {
-                LayerSpec::BatchNormalization(_) => self
-                    .layers
-                    .iter()
-                    .find(|l| l.name() == names[i])
-                    .and_then(|l| l.inference_affine()),
-                _ => None,
-            };
+            let affine = self
+                .layers
+                .iter()
+                .find(|l| l.name() == names[i])
+                .and_then(|l| l.inference_affine());
             let Some((s, t)) = affine else {
                 i += 1;
                 continue;
@@ -262,46 +262,32 @@ fn rename_reads(out: &mut [Folded], outputs: &mut [ModelOutput], from: &str, to:
     }
 }
 
-/// For a layer computing x·W + b per output feature (Dense; Conv2D, W read as (kh·kw·C, F)):
-/// its number of outputs (W's last axis) and its `use_bias` flag.
-fn affine_parts(spec: &mut LayerSpec) -> Option<(usize, &mut bool)> {
-    match spec {
-        LayerSpec::Dense(d) => Some((d.units, &mut d.use_bias)),
-        LayerSpec::Conv2d(c) => Some((c.filters, &mut c.use_bias)),
-        _ => None,
-    }
-}
-
-/// A Dense or Conv2D layer without activation.
+/// An affine layer (x·W + b per output feature, [`crate::layers::LayerConfig::affine`])
+/// without activation.
 fn is_linear_affine(spec: &LayerSpec) -> bool {
-    match spec {
-        LayerSpec::Dense(d) => d.activation == Activation::Linear,
-        LayerSpec::Conv2d(c) => c.activation == Activation::Linear,
-        _ => false,
-    }
+    spec.config
+        .affine()
+        .is_some_and(|a| a.activation == Activation::Linear)
 }
 
-/// Whether a batch norm of `features` features folds into `layer` after it: a Dense layer of
-/// that many inputs, or a Conv2D layer of that many input channels with padding `valid`.
+/// Whether a batch norm of `features` features folds into `layer` after it: an affine layer
+/// that takes a folded input (Dense; Conv2D with padding `valid`) of that many inputs
+/// (W's second-to-last axis).
 fn takes_folded_input(spec: &LayerSpec, layer: &dyn crate::layers::Layer, features: usize) -> bool {
     let inputs = layer.params().first().map(|p| {
         let shape = p.value.shape();
         shape[shape.len().saturating_sub(2)]
     });
-    let kind = match spec {
-        LayerSpec::Dense(_) => true,
-        LayerSpec::Conv2d(c) => c.padding == crate::layers::Padding::Valid,
-        _ => false,
-    };
-    kind && inputs == Some(features)
+    let takes = spec.config.affine().is_some_and(|a| a.takes_folded_input);
+    takes && inputs == Some(features)
 }
 
 /// W'[.., j] = s_j W[.., j]; b'_j = s_j b_j + t_j (the layer gains a bias if it had none).
 fn fold_into_previous(prev: &mut Folded, s: &[f32], t: &[f32]) {
-    let Some((units, use_bias)) = affine_parts(&mut prev.spec) else {
+    let Some(units) = prev.spec.config.affine().map(|a| a.outputs) else {
         return;
     };
-    *use_bias = true;
+    prev.spec.config.set_use_bias(true);
     for row in prev.params[0].chunks_exact_mut(units) {
         row.iter_mut().zip(s).for_each(|(w, &sj)| *w *= sj);
     }
@@ -320,10 +306,10 @@ fn fold_into_previous(prev: &mut Folded, s: &[f32], t: &[f32]) {
 /// W'[.., k, :] = s_k W[.., k, :]; b' = b + Σ t_k W[.., k, :] (computed from the original W);
 /// row r of W read as a matrix belongs to input feature k = r mod (number of features).
 fn fold_into_next(next: &mut Folded, s: &[f32], t: &[f32]) {
-    let Some((units, use_bias)) = affine_parts(&mut next.spec) else {
+    let Some(units) = next.spec.config.affine().map(|a| a.outputs) else {
         return;
     };
-    *use_bias = true;
+    next.spec.config.set_use_bias(true);
     let params = &mut next.params;
     let mut shift = vec![0.0f64; units];
     for (row, &tk) in params[0].chunks_exact(units).zip(t.iter().cycle()) {

@@ -12,7 +12,7 @@ use crate::layers::LayerSpec;
 use crate::{Error, Result};
 
 /// The most inputs one layer may read (merge layers).
-pub const MAX_LAYER_INPUTS: usize = 64;
+pub use crate::limits::MAX_LAYER_INPUTS;
 
 /// The model input's name when there is one input and the spec does not name it.
 pub const DEFAULT_INPUT: &str = "input";

@@ -97,6 +97,19 @@ fn following_activation(topology: &Topology, readers: &[usize], i: usize) -> Opt
     }
 }
 
+/// Per node, the last node reading it (the only one where `auto` looks).
+fn last_readers(topology: &Topology) -> Vec<usize> {
+    let mut readers = vec![0; topology.specs.len()];
+    for (r, sources) in topology.sources.iter().enumerate() {
+        for s in sources {
+            if let Source::Node(j) = *s {
+                readers[j] = r;
+            }
+        }
+    }
+    readers
+}
+
 /// A snapshot of a model's parameters and state, per layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weights(pub Vec<Vec<Tensor>>);
@@ -311,11 +324,11 @@ impl Sequential {
                 inputs.len()
             )));
         }
-        if specs.len() > crate::spec::MAX_REPEAT as usize {
+        if specs.len() > crate::limits::MAX_REPEAT as usize {
             return Err(Error::Config(format!(
                 "{} layers, more than the limit of {}",
                 specs.len(),
-                crate::spec::MAX_REPEAT
+                crate::limits::MAX_REPEAT
             )));
         }
         if input_shape.is_empty() || input_shape.contains(&0) {
@@ -373,15 +386,7 @@ impl Sequential {
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(n);
         let mut output_shapes: Vec<Vec<usize>> = Vec::with_capacity(n);
         let mut total_params = 0u64;
-        // Per node, the last node reading it (the only one where `auto` looks).
-        let mut readers = vec![0; n];
-        for (r, sources) in topology.sources.iter().enumerate() {
-            for s in sources {
-                if let Source::Node(j) = *s {
-                    readers[j] = r;
-                }
-            }
-        }
+        let readers = last_readers(&topology);
         for i in 0..n {
             let mut spec = topology.specs[i].clone();
             let name = spec.name().unwrap_or_default().to_string();
@@ -1527,6 +1532,13 @@ impl Sequential {
         }
     }
 
+    /// The activation that follows layer `i` in the graph, the one `auto` initialization pairs
+    /// with a linear kernel layer: through its only reader and layers without an activation of
+    /// their own, up to the next layer with weights, a merge, a fan-out or an output.
+    pub fn activation_after(&self, i: usize) -> Option<Activation> {
+        following_activation(&self.topology, &last_readers(&self.topology), i)
+    }
+
     /// Every layer's spec (with resolved names), for saving or cloning.
     pub fn layer_specs(&self) -> Vec<LayerSpec> {
         let chain = self.is_sequential();
@@ -1561,9 +1573,7 @@ impl Sequential {
     }
 }
 
-/// The largest parameter tensor a layer may have, 2^28 values (1 GiB of f32): guards against
-/// absurd specs before allocating.
-pub const MAX_PARAMS_PER_LAYER: usize = 1 << 28;
+pub use crate::limits::MAX_PARAMS_PER_LAYER;
 
 /// Resolves `accuracy` for `loss` and checks that every metric fits it.
 fn resolve_metrics(metrics: &[Metric], loss: Loss) -> Result<Vec<(Metric, Metric)>> {

@@ -184,15 +184,13 @@ impl Sequential {
             layers: self.layer_specs(),
         };
         for spec in &file.layers {
-            if let LayerSpec::Custom(c) = spec {
-                if !crate::layers::is_registered(&c.type_name) {
-                    return Err(Error::Config(format!(
-                        "layer `{}` has type `{}`, which is not registered: register it with deeptrain::layers::register_layer so that the saved model can be loaded; not saving to {}",
-                        c.name.as_deref().unwrap_or_default(),
-                        c.type_name,
-                        dir.display()
-                    )));
-                }
+            if !crate::layers::registry::is_known(spec.type_name()) {
+                return Err(Error::Config(format!(
+                    "layer `{}` has type `{}`, which is not registered: register it with deeptrain::layers::register_layer so that the saved model can be loaded; not saving to {}",
+                    spec.name().unwrap_or_default(),
+                    spec.type_name(),
+                    dir.display()
+                )));
             }
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

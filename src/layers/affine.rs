@@ -1,0 +1,258 @@
+//! What Dense and Conv2D share, both computing y = f(x·W + b) per output feature (Conv2D on the
+//! im2col rows): the checks and `"auto"` rule of their settings, and the epilogue of the
+//! product (bias, activation, and their backward).
+
+use super::config::refuse_auto;
+use crate::activations::Activation;
+use crate::init::Initializer;
+use crate::limits::MAX_UNITS;
+use crate::parallel::{self, SharedMut, PARALLEL_MIN_ELEMENTS};
+use crate::regularizers::{Constraint, Regularizer};
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// The settings of an affine layer that the shared checks read.
+pub(super) struct AffineKeys<'a> {
+    /// `dense`, `conv2d`.
+    pub layer: &'a str,
+    /// `units`, `filters`.
+    pub outputs_key: &'a str,
+    pub outputs: usize,
+    pub kernel_initializer: Initializer,
+    pub bias_initializer: Initializer,
+    pub regularizers: [Option<Regularizer>; 2],
+    pub kernel_constraint: Option<Constraint>,
+}
+
+impl AffineKeys<'_> {
+    /// `units` (`filters`) in 1..=[`MAX_UNITS`], then the initializers, regularizers and
+    /// constraint.
+    pub fn validate(&self) -> Result<()> {
+        let (layer, key) = (self.layer, self.outputs_key);
+        if self.outputs == 0 {
+            return Err(Error::Config(format!(
+                "{layer} layer: `{key}` must be at least 1"
+            )));
+        }
+        if self.outputs > MAX_UNITS {
+            return Err(Error::Config(format!(
+                "{layer} layer: `{key}` = {} is more than the limit of {MAX_UNITS}",
+                self.outputs
+            )));
+        }
+        self.kernel_initializer.validate()?;
+        self.bias_initializer.validate()?;
+        for r in self.regularizers.iter().flatten() {
+            r.validate()?;
+        }
+        if let Some(c) = self.kernel_constraint {
+            c.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// `auto` for a kernel: the initializer the textbook pairs with the layer's own activation, or,
+/// for a linear layer, with `following` (He for the ReLU family, LeCun for SELU, Glorot
+/// otherwise). A bias left at `auto` is refused.
+pub(super) fn resolve_auto(
+    layer: &str,
+    kernel: &mut Initializer,
+    bias: Initializer,
+    own: Activation,
+    following: Option<Activation>,
+) -> Result<()> {
+    refuse_auto(layer, "bias_initializer", bias, "zeros")?;
+    if *kernel == Initializer::Auto {
+        let activation = match own {
+            Activation::Linear => following.unwrap_or(Activation::Linear),
+            own => own,
+        };
+        *kernel = activation.recommended_initializer();
+    }
+    Ok(())
+}
+
+/// Whether forward keeps z, the pre-activation: for a fused loss (its logits) or an activation
+/// whose derivative needs its input (GELU, Swish, Mish).
+pub(super) fn keeps_z(fused_output: bool, activation: Activation) -> bool {
+    fused_output || activation.needs_input()
+}
+
+/// The [`super::Layer`] methods Dense and Conv2D share, written once: fused descent and output,
+/// parameters, the kernel, and the weight penalty. Expanded inside `impl Layer` of a struct
+/// with the fields `spec` (with `activation`, `kernel_regularizer`, `bias_regularizer`),
+/// `params` (kernel first), `fused_output`, `fused_descent` and `z`.
+macro_rules! affine_layer_methods {
+    () => {
+        fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
+            // A weight penalty adds to g before the update: not fusable.
+            let penalized = self.has_penalty();
+            self.fused_descent = rate.filter(|_| !penalized);
+            rate.is_some() && !penalized
+        }
+
+        fn params(&self) -> &[$crate::layers::Param] {
+            &self.params
+        }
+
+        fn params_mut(&mut self) -> &mut [$crate::layers::Param] {
+            &mut self.params
+        }
+
+        fn output_activation(&self) -> $crate::activations::Activation {
+            self.spec.activation
+        }
+
+        fn set_fused_output(&mut self, fused: bool) -> bool {
+            if self.spec.activation == $crate::activations::Activation::Linear && fused {
+                return false;
+            }
+            self.fused_output = fused;
+            true
+        }
+
+        fn logits(&self) -> Option<&$crate::tensor::Tensor> {
+            self.fused_output.then_some(&self.z)
+        }
+
+        fn kernel_param(&self) -> Option<&$crate::layers::Param> {
+            self.params.first()
+        }
+
+        fn kernel_param_mut(&mut self) -> Option<&mut $crate::layers::Param> {
+            self.params.first_mut()
+        }
+
+        fn has_penalty(&self) -> bool {
+            self.spec.kernel_regularizer.is_some() || self.spec.bias_regularizer.is_some()
+        }
+
+        fn penalty(&self) -> f64 {
+            $crate::regularizers::penalty_of(
+                &self.params,
+                &[self.spec.kernel_regularizer, self.spec.bias_regularizer],
+            )
+        }
+
+        fn add_penalty_gradients(&mut self) {
+            let regularizers = [self.spec.kernel_regularizer, self.spec.bias_regularizer];
+            $crate::regularizers::add_penalty_gradients(&mut self.params, &regularizers);
+        }
+    };
+}
+pub(super) use affine_layer_methods;
+
+/// out ← f(out + b) in place, for rows of `units` values, in parallel (the epilogue of an
+/// affine map shared with [`super::Conv2d`]).
+pub(super) fn bias_and_activation(
+    out: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    parallel::chunks_mut(
+        out,
+        activation.parallel_min_elements(),
+        units,
+        &|_, rows| add_bias_and_activate(rows, bias, activation, units),
+    );
+}
+
+/// z ← z + b and y = f(z), keeping z (the logits of a fused loss, or the input of an
+/// activation whose derivative needs it), for rows of `units` values, in parallel.
+pub(super) fn bias_and_activation_keeping_z(
+    z: &mut [f32],
+    output: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    assert_eq!(z.len(), output.len(), "z and y differ in length");
+    let out = SharedMut::new(output);
+    let min_len = activation.parallel_min_elements();
+    parallel::chunks_mut(z, min_len, units, &|at, rows| {
+        if let Some(b) = bias {
+            add_bias(rows, b);
+        }
+        // SAFETY: `output` has z's length; the chunks are disjoint.
+        let y = unsafe { out.slice(at..at + rows.len()) };
+        y.copy_from_slice(rows);
+        activation.forward_in_place(y, units);
+    });
+}
+
+/// dz = dy ⊙ f'(z) into `dz` (resized to dy's shape), for rows of `units` values; `z` is read
+/// only when the activation needs its input.
+pub(super) fn activation_backward(
+    activation: Activation,
+    z: &[f32],
+    y: &Tensor,
+    dy: &Tensor,
+    dz: &mut Tensor,
+    units: usize,
+) {
+    let z: &[f32] = if activation.needs_input() { z } else { &[] };
+    let (y, dy_data) = (y.data(), dy.data());
+    dz.resize(dy.shape());
+    parallel::chunks_mut(
+        dz.data_mut(),
+        activation.parallel_min_elements(),
+        units,
+        &|at, dz| {
+            let rows = at..at + dz.len();
+            dz.copy_from_slice(&dy_data[rows.clone()]);
+            let z = if z.is_empty() { z } else { &z[rows.clone()] };
+            activation.backward_in_place(z, &y[rows], dz, units);
+        },
+    );
+}
+
+/// db = Σ over rows of dz (rows of `units` values), split by columns so that each sum runs in
+/// the same order whatever the thread count.
+pub(super) fn bias_gradient(dz: &[f32], units: usize, db: &mut [f32]) {
+    let min_columns = if dz.len() >= PARALLEL_MIN_ELEMENTS {
+        16
+    } else {
+        units
+    };
+    parallel::chunks_mut(db, min_columns, 16, &|at, db| {
+        let columns = at..at + db.len();
+        db.fill(0.0);
+        for row in dz.chunks_exact(units) {
+            db.iter_mut()
+                .zip(&row[columns.clone()])
+                .for_each(|(g, &d)| *g += d);
+        }
+    });
+}
+
+/// rows ← f(rows + b), for whole rows of `units` values.
+fn add_bias_and_activate(
+    rows: &mut [f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    units: usize,
+) {
+    if let Some(b) = bias {
+        if activation == Activation::Relu {
+            // ReLU fused with the bias in one pass.
+            for row in rows.chunks_exact_mut(units) {
+                for (v, &bv) in row.iter_mut().zip(b) {
+                    *v = crate::activations::relu(*v + bv);
+                }
+            }
+            return;
+        }
+        add_bias(rows, b);
+    }
+    // One vectorizable loop per activation.
+    activation.forward_in_place(rows, units);
+}
+
+/// rows ← rows + b, for whole rows.
+fn add_bias(rows: &mut [f32], b: &[f32]) {
+    for row in rows.chunks_exact_mut(b.len()) {
+        row.iter_mut().zip(b).for_each(|(v, &bv)| *v += bv);
+    }
+}

@@ -1,0 +1,238 @@
+//! The layer contract: [`Layer`] (forward, backward, parameters), [`Param`], [`State`] and the
+//! explicit [`Mode`].
+//!
+//! Contract: `forward(x, y, mode)` writes `y` and caches what backward needs; `backward(x, y, dy,
+//! dx)` *writes* the gradients of the trainable parameters (no zeroing pass is needed) and, when
+//! `dx` is given, the input gradient. A layer asked to (`set_fused_descent`) applies plain SGD to
+//! its parameters within backward instead of storing their gradients.
+
+use super::LayerSpec;
+use crate::activations::Activation;
+use crate::tensor::Tensor;
+use crate::{Result, Rng};
+
+/// Training or inference: passed explicitly to every forward pass, never a global.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: dropout active, batch statistics used and updated.
+    Train,
+    /// Inference: deterministic.
+    Infer,
+    /// Inference with dropout still active (MC dropout, Gal & Ghahramani 2016): batch norm uses
+    /// its moving statistics, dropout layers keep dropping.
+    Sample,
+}
+
+/// A named parameter tensor with its gradient.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// Short name within the layer (`kernel`, `bias`).
+    pub name: &'static str,
+    /// Current value.
+    pub value: Tensor,
+    /// Gradient of the loss, written by the last `backward` (zero while frozen; left as it was
+    /// on a step whose layer applied plain SGD itself, see [`Layer::set_fused_descent`]).
+    pub grad: Tensor,
+    /// Whether optimizers update it (change it with [`Param::set_trainable`]).
+    pub trainable: bool,
+}
+
+impl Param {
+    /// A trainable parameter of the given shape, zero-initialized.
+    pub fn new(name: &'static str, shape: &[usize]) -> Self {
+        Param {
+            name,
+            value: Tensor::zeros(shape),
+            grad: Tensor::zeros(shape),
+            trainable: true,
+        }
+    }
+
+    /// Freezes (false) or unfreezes it; a frozen parameter's gradient is zero.
+    pub fn set_trainable(&mut self, trainable: bool) {
+        if !trainable {
+            self.grad.data_mut().fill(0.0);
+        }
+        self.trainable = trainable;
+    }
+}
+
+/// A named non-trainable tensor saved with the model (e.g. moving mean).
+#[derive(Clone, Debug)]
+pub struct State {
+    /// Short name within the layer.
+    pub name: &'static str,
+    /// Current value.
+    pub value: Tensor,
+}
+
+/// A network layer. See the module docs for the forward/backward contract.
+pub trait Layer: Send {
+    /// The unique name within the model (`dense_1`), set by the model.
+    fn name(&self) -> &str;
+    /// Sets the layer's name.
+    fn set_name(&mut self, name: String);
+    /// Keras' class name (`Dense`), shown in summaries.
+    fn class_name(&self) -> &'static str;
+    /// Creates weights for the given per-sample input shape; returns the output shape.
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+    /// Computes `output` from `input` (both (B, ...)), caching what backward needs.
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode);
+    /// Writes the gradients of its trainable parameters (overwriting the last ones; frozen
+    /// parameters' gradients are left alone) and, when `grad_input` is given, dL/d(input).
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    );
+    /// Creates weights for the per-sample shapes of its inputs (several for a merge layer);
+    /// returns the output shape. A layer that takes one input refuses several.
+    fn build_many(&mut self, input_shapes: &[&[usize]], rng: &mut Rng) -> Result<Vec<usize>> {
+        match input_shapes {
+            [one] => self.build(one, rng),
+            _ => Err(crate::Error::Shape(format!(
+                "layer `{}` ({}) takes one input, not {}",
+                self.name(),
+                self.class_name(),
+                input_shapes.len()
+            ))),
+        }
+    }
+    /// [`Layer::forward`] over several inputs (merge layers); one input by default.
+    fn forward_many(&mut self, inputs: &[&Tensor], output: &mut Tensor, mode: Mode) {
+        self.forward(inputs[0], output, mode)
+    }
+    /// [`Layer::backward`] over several inputs: writes dL/d(input k) into `grad_inputs[k]`
+    /// where it is `Some`.
+    fn backward_many(
+        &mut self,
+        inputs: &[&Tensor],
+        output: &Tensor,
+        grad_output: &Tensor,
+        grad_inputs: &mut [Option<&mut Tensor>],
+    ) {
+        self.backward(
+            inputs[0],
+            output,
+            grad_output,
+            grad_inputs[0].as_deref_mut(),
+        )
+    }
+    /// The weight matrix diagnostics, sparsity and pruning look at, if the layer has one.
+    fn kernel_param(&self) -> Option<&Param> {
+        None
+    }
+    /// [`Layer::kernel_param`], mutable (for pruning).
+    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
+        None
+    }
+    /// Whether the layer adds a weight penalty (L1/L2) to the loss.
+    fn has_penalty(&self) -> bool {
+        false
+    }
+    /// Parameters (empty for parameter-free layers).
+    fn params(&self) -> &[Param] {
+        &[]
+    }
+    /// Parameters, mutable (for optimizers and loading).
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut []
+    }
+    /// Non-trainable state saved with the model.
+    fn state(&self) -> &[State] {
+        &[]
+    }
+    /// Non-trainable state, mutable (for loading).
+    fn state_mut(&mut self) -> &mut [State] {
+        &mut []
+    }
+    /// The activation this layer applies last, if any (for fusing softmax/sigmoid into the loss).
+    fn output_activation(&self) -> Activation {
+        Activation::Linear
+    }
+    /// Asks the layer to apply plain gradient descent θ ← θ − `rate`·g to its trainable
+    /// parameters within the next backward passes, instead of leaving g for the optimizer
+    /// (`None` turns it off). Returns whether it will; the model's optimizer updates the
+    /// parameters of a layer that will not.
+    fn set_fused_descent(&mut self, _rate: Option<f32>) -> bool {
+        false
+    }
+    /// Asks the layer to treat `grad_output` in backward as the gradient with respect to its
+    /// pre-activation (logits) rather than its output; the loss then works from
+    /// [`Layer::logits`]. Returns false when the layer cannot (no output activation).
+    fn set_fused_output(&mut self, _fused: bool) -> bool {
+        false
+    }
+    /// The pre-activation values of the last forward pass when the output is fused.
+    fn logits(&self) -> Option<&Tensor> {
+        None
+    }
+    /// The spec that rebuilds this layer (for saving).
+    fn spec(&self) -> LayerSpec;
+    /// For a layer that is a fixed per-feature affine map at inference (batch norm), its
+    /// scale and shift (y = s·x + t), so that it can be folded into a neighbouring layer.
+    fn inference_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        None
+    }
+    /// The weight penalty this layer adds to the training loss (0 without regularizers).
+    fn penalty(&self) -> f64 {
+        0.0
+    }
+    /// Adds the penalty's gradient to the parameter gradients.
+    fn add_penalty_gradients(&mut self) {}
+    /// Applies weight constraints (max-norm) after an update.
+    fn apply_constraints(&mut self) {}
+    /// Reseeds the layer's own random stream, if it has one (dropout, noise, RReLU).
+    fn reseed(&mut self, _seed: u64) {}
+    /// The layer's own random stream, if it has one (for checkpoints).
+    fn rng(&self) -> Option<&Rng> {
+        None
+    }
+    /// Restores the layer's random stream.
+    fn set_rng(&mut self, _rng: Rng) {}
+    /// A short description of the layer's settings for the summary (`relu, he_normal`).
+    fn describe(&self) -> String {
+        String::new()
+    }
+    /// Sets whether the layer's parameters are trained; freezing zeroes their gradients (which
+    /// backward then leaves alone).
+    fn set_trainable(&mut self, trainable: bool) {
+        for p in self.params_mut() {
+            p.set_trainable(trainable);
+        }
+    }
+    /// Number of parameter values (trainable, non-trainable including state).
+    fn param_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for p in self.params() {
+            if p.trainable {
+                counts.0 += p.value.len();
+            } else {
+                counts.1 += p.value.len();
+            }
+        }
+        counts.1 += self.state().iter().map(|s| s.value.len()).sum::<usize>();
+        counts
+    }
+}
+
+/// The three [`Layer`] methods of a layer with its own random stream (dropout, noise, RReLU),
+/// held in the field `$field`: written once here, expanded inside each `impl Layer`.
+macro_rules! random_stream {
+    ($field:ident) => {
+        fn reseed(&mut self, seed: u64) {
+            self.$field = <$crate::Rng as rand::SeedableRng>::seed_from_u64(seed);
+        }
+
+        fn rng(&self) -> Option<&$crate::Rng> {
+            Some(&self.$field)
+        }
+
+        fn set_rng(&mut self, rng: $crate::Rng) {
+            self.$field = rng;
+        }
+    };
+}
+pub(crate) use random_stream;
