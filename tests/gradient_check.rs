@@ -389,3 +389,52 @@ fn weight_penalties_have_their_gradient() {
         "penalties",
     );
 }
+
+/// Layer normalization (over the last axis) before an activation, on a multi-axis sample, with
+/// γ and β moved off their initial ones and zeros (so that their gradients are not trivial),
+/// and with `scale` and `center` off.
+#[test]
+fn layer_norm_gradients() {
+    use deeptrain::layers::LayerNormSpec;
+    let moved = LayerNormSpec::default()
+        .gamma_initializer(Initializer::Constant { value: 1.3 })
+        .beta_initializer(Initializer::Constant { value: -0.2 });
+    let cases: Vec<(&str, Vec<usize>, Vec<LayerSpec>)> = vec![
+        (
+            "after a dense layer",
+            vec![4],
+            vec![
+                dense(5, Activation::Linear),
+                moved.clone().into(),
+                LayerSpec::activation(Activation::Tanh),
+                dense(3, Activation::Softmax),
+            ],
+        ),
+        (
+            "multi-axis sample",
+            vec![3, 4],
+            vec![
+                moved.clone().into(),
+                LayerSpec::flatten(),
+                dense(3, Activation::Softmax),
+            ],
+        ),
+        (
+            "without scale and center",
+            vec![4],
+            vec![
+                dense(5, Activation::Linear),
+                LayerNormSpec::default().scale(false).center(false).into(),
+                dense(3, Activation::Softmax),
+            ],
+        ),
+    ];
+    for (what, input, layers) in cases {
+        let mut shape = vec![6];
+        shape.extend(&input);
+        let x = pseudo_random(&shape, 31, 1.5);
+        let model = build(&input, layers, Loss::SparseCategoricalCrossentropy);
+        let y = Targets::Classes(vec![0, 2, 1, 1, 0, 2]);
+        check_model(model, x, y, &format!("layer_norm {what}"));
+    }
+}

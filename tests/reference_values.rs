@@ -268,3 +268,88 @@ fn nested(v: &serde_json::Value) -> Vec<f64> {
         None => vec![v.as_f64().expect("a number")],
     }
 }
+
+/// layer_norm.json "layer" (torch 2.15 F.layer_norm over the last axis, eps 1e-3 as Keras,
+/// float64): y and, for L = Σ y·w, dL/dx, dL/dγ, dL/dβ on a (2, 3, 4) input.
+#[test]
+fn layer_norm_forward_and_gradients_match_torch() {
+    use deeptrain::layers::{Layer, LayerNormSpec, LayerNormalization};
+    let r = &reference("layer_norm.json")["layer"];
+    let tensor = |key: &str| {
+        let v: Vec<f32> = nested(&r[key]).into_iter().map(|v| v as f32).collect();
+        let shape = if v.len() == 4 { vec![4] } else { vec![2, 3, 4] };
+        deeptrain::Tensor::from_vec(v, &shape)
+    };
+    let mut layer = LayerNormalization::from_spec(LayerNormSpec::default());
+    let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(0);
+    layer.build(&[3, 4], &mut rng).unwrap();
+    layer.params_mut()[0].value = tensor("gamma");
+    layer.params_mut()[1].value = tensor("beta");
+    let x = tensor("x");
+    let mut y = deeptrain::Tensor::default();
+    layer.forward(&x, &mut y, Mode::Train);
+    assert_close(y.data(), &nested(&r["y"]), 1e-5, 1e-6, "y");
+    let mut dx = deeptrain::Tensor::default();
+    layer.backward(&x, &y, &tensor("w"), Some(&mut dx));
+    assert_close(dx.data(), &nested(&r["dx"]), 1e-4, 1e-5, "dL/dx");
+    let grad = |i: usize| layer.params()[i].grad.data().to_vec();
+    assert_close(&grad(0), &nested(&r["dgamma"]), 1e-5, 1e-6, "dL/dgamma");
+    assert_close(&grad(1), &nested(&r["dbeta"]), 1e-5, 1e-6, "dL/dbeta");
+}
+
+/// layer_norm.json "network" (torch 2.15, float64): Dense -> LayerNormalization (eps 1e-3) ->
+/// ELU -> Dense -> softmax cross-entropy; logits, loss and every parameter gradient.
+#[test]
+fn dense_layer_norm_elu_network_matches_torch() {
+    use deeptrain::layers::LayerNormSpec;
+    let r = &reference("layer_norm.json")["network"];
+    let x = matrix(&r["X"]);
+    let labels: Vec<u32> = floats(&r["y"]).iter().map(|&v| v as u32).collect();
+    let mut model = Sequential::new(&[5])
+        .add(DenseSpec::new(4))
+        .add(LayerNormSpec::default())
+        .add(LayerSpec::activation(Activation::Elu { alpha: 1.0 }))
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(0)
+        .unwrap();
+    let keys = [
+        (0, 0, "W1"),
+        (0, 1, "b1"),
+        (1, 0, "gamma"),
+        (1, 1, "beta"),
+        (3, 0, "W2"),
+        (3, 1, "b2"),
+    ];
+    for (layer, param, key) in keys {
+        let p = &mut model.layers_mut()[layer].params_mut()[param];
+        let values: Vec<f32> = flat(&r[key]).into_iter().map(|v| v as f32).collect();
+        assert_eq!(values.len(), p.value.len(), "{key}");
+        p.value.data_mut().copy_from_slice(&values);
+    }
+    model
+        .compile(
+            Box::new(Sgd::new(0.1).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+    let (loss, _) = model
+        .compute_gradients(&x, &Targets::Classes(labels), Mode::Train)
+        .unwrap();
+    assert!(
+        (loss - r["loss"].as_f64().unwrap()).abs() < 1e-5,
+        "loss {loss}"
+    );
+    let logits = model.layers()[3].logits().unwrap();
+    assert_close(logits.data(), &flat(&r["logits"]), 1e-5, 1e-5, "logits");
+    for (layer, param, key) in keys {
+        let grad = model.layers()[layer].params()[param].grad.data();
+        assert_close(
+            grad,
+            &flat(&r["grads"][key]),
+            1e-4,
+            1e-6,
+            &format!("dL/d{key}"),
+        );
+    }
+}

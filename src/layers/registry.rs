@@ -84,6 +84,7 @@ fn builtins() -> Vec<LayerType> {
         line("prelu", "PReLU", read::<PreluSpec>),
         line("rrelu", "", read::<RreluSpec>),
         line("batch_normalization", "BatchNormalization", read::<BatchNormSpec>),
+        line("layer_normalization", "LayerNormalization", read::<super::LayerNormSpec>),
         line("dropout", "Dropout", drop(Standard)),
         line("alpha_dropout", "AlphaDropout", drop(Alpha)),
         line("gaussian_noise", "GaussianNoise", read::<GaussianNoiseSpec>),
