@@ -306,17 +306,13 @@ fn folding_batch_norm_into_convolutions_keeps_predictions() {
         conv(4, 3)
             .padding(Padding::Same)
             .use_bias(false)
-            .named("conv_a")
-            .into(),
+            .named("conv_a"),
         bn("bn_a"),
         LayerSpec::activation(Activation::Relu),
         bn("bn_b"),
-        conv(4, 3)
-            .activation(Activation::Relu)
-            .named("conv_b")
-            .into(),
+        conv(4, 3).activation(Activation::Relu).named("conv_b"),
         bn("bn_c"),
-        conv(3, 3).padding(Padding::Same).named("conv_c").into(),
+        conv(3, 3).padding(Padding::Same).named("conv_c"),
         LayerSpec::flatten(),
         DenseSpec::new(3).activation(Activation::Softmax).into(),
     ];
@@ -454,7 +450,7 @@ fn bad_conv_specs_give_one_line_errors() {
     }
     // Shapes the layer cannot take, named in the error.
     let build = |input: &[usize], spec: Conv2dSpec| {
-        Sequential::from_specs(input, &[spec.named("c1").into()], 1)
+        Sequential::from_specs(input, &[spec.named("c1")], 1)
             .err()
             .expect("refused")
             .to_string()
@@ -515,12 +511,11 @@ fn saved_conv_model_loads_back_with_identical_predictions() {
 #[test]
 fn summary_shows_image_shapes_and_conv_parameters() {
     let layers = [
-        Conv2dSpec::new(4, 3).named("c1").into(),
+        Conv2dSpec::new(4, 3).named("c1"),
         Conv2dSpec::new(8, (3, 2))
             .strides(2)
             .padding(Padding::Same)
-            .named("c2")
-            .into(),
+            .named("c2"),
         LayerSpec::flatten(),
         DenseSpec::new(10).into(),
     ];

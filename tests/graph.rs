@@ -101,10 +101,10 @@ fn wide_and_deep_inputs_select_columns_and_pass_gradients_back() {
         ModelInput::whole("deep"),
     ];
     let layers = [
-        dense(6, Activation::Tanh, "h1").reads(&["deep"]).into(),
-        dense(4, Activation::Tanh, "h2").into(),
+        dense(6, Activation::Tanh, "h1").reads(&["deep"]),
+        dense(4, Activation::Tanh, "h2"),
         LayerSpec::concatenate(&["wide", "h2"]).named("concat"),
-        dense(1, Activation::Linear, "out").into(),
+        dense(1, Activation::Linear, "out"),
     ];
     let model = Sequential::from_graph(&[5], &inputs, &layers, &[], 11).unwrap();
     assert_eq!(model.count_params().0, 5 * 6 + 6 + 6 * 4 + 4 + (2 + 4) + 1);
@@ -163,9 +163,9 @@ fn an_output_other_layers_read_keeps_its_activation_gradient() {
 fn the_weighted_loss_of_two_outputs_is_their_weighted_sum() {
     let build = |outputs: &[ModelOutput]| {
         let layers = [
-            dense(4, Activation::Relu, "h").into(),
-            dense(2, Activation::Softmax, "aux").reads(&["h"]).into(),
-            dense(2, Activation::Softmax, "main").reads(&["h"]).into(),
+            dense(4, Activation::Relu, "h"),
+            dense(2, Activation::Softmax, "aux").reads(&["h"]),
+            dense(2, Activation::Softmax, "main").reads(&["h"]),
         ];
         let inputs = [ModelInput::whole("input")];
         compiled(
@@ -198,9 +198,9 @@ fn the_weighted_loss_of_two_outputs_is_their_weighted_sum() {
 fn a_chain_through_the_graph_executor_trains_as_a_sequential_model() {
     // The same layers with and without explicit `inputs`: same weights after training.
     let chain = [
-        dense(8, Activation::Relu, "a").into(),
-        dense(8, Activation::Relu, "b").into(),
-        dense(3, Activation::Softmax, "c").into(),
+        dense(8, Activation::Relu, "a"),
+        dense(8, Activation::Relu, "b"),
+        dense(3, Activation::Softmax, "c"),
     ];
     let named: Vec<LayerSpec> = chain
         .iter()
@@ -226,8 +226,8 @@ fn a_chain_through_the_graph_executor_trains_as_a_sequential_model() {
 #[test]
 fn layers_listed_out_of_order_run_in_topological_order() {
     let layers = [
-        dense(2, Activation::Softmax, "out").reads(&["h"]).into(),
-        dense(4, Activation::Relu, "h").reads(&["input"]).into(),
+        dense(2, Activation::Softmax, "out").reads(&["h"]),
+        dense(4, Activation::Relu, "h").reads(&["input"]),
     ];
     let model = Sequential::from_graph(
         &[3],
@@ -255,9 +255,9 @@ fn graph_error(layers: &[LayerSpec], inputs: &[ModelInput]) -> String {
 fn bad_graphs_are_refused_naming_the_layers() {
     let one = [ModelInput::whole("input")];
     let cycle = [
-        dense(4, Activation::Relu, "a").reads(&["b"]).into(),
-        dense(4, Activation::Relu, "b").reads(&["a"]).into(),
-        dense(2, Activation::Linear, "out").reads(&["b"]).into(),
+        dense(4, Activation::Relu, "a").reads(&["b"]),
+        dense(4, Activation::Relu, "b").reads(&["a"]),
+        dense(2, Activation::Linear, "out").reads(&["b"]),
     ];
     let e = graph_error(&cycle, &one);
     assert!(
@@ -265,20 +265,20 @@ fn bad_graphs_are_refused_naming_the_layers() {
         "{e}"
     );
 
-    let unknown = [dense(4, Activation::Relu, "a").reads(&["nowhere"]).into()];
+    let unknown = [dense(4, Activation::Relu, "a").reads(&["nowhere"])];
     let e = graph_error(&unknown, &one);
     assert!(e.contains("`a` reads `nowhere`"), "{e}");
 
     let unused = [
-        dense(4, Activation::Relu, "dangling").into(),
-        dense(2, Activation::Linear, "out").reads(&["input"]).into(),
+        dense(4, Activation::Relu, "dangling"),
+        dense(2, Activation::Linear, "out").reads(&["input"]),
     ];
     let e = graph_error(&unused, &one);
     assert!(e.contains("`dangling` is not used"), "{e}");
 
     let mismatch = [
-        dense(4, Activation::Relu, "a").into(),
-        dense(3, Activation::Relu, "b").into(),
+        dense(4, Activation::Relu, "a"),
+        dense(3, Activation::Relu, "b"),
         LayerSpec::add(&["a", "b"]).named("sum"),
     ];
     let e = graph_error(&mismatch, &one);
@@ -292,19 +292,19 @@ fn bad_graphs_are_refused_naming_the_layers() {
     assert!(e.contains("`sum`") && e.contains("at least 2"), "{e}");
 
     let two = [ModelInput::whole("wide"), ModelInput::whole("deep")];
-    let e = graph_error(&[dense(2, Activation::Linear, "out").into()], &two);
+    let e = graph_error(&[dense(2, Activation::Linear, "out")], &two);
     assert!(e.contains("`out` must name its `inputs`"), "{e}");
 
-    let unread_input = [dense(2, Activation::Linear, "out").reads(&["deep"]).into()];
+    let unread_input = [dense(2, Activation::Linear, "out").reads(&["deep"])];
     let e = graph_error(&unread_input, &two);
     assert!(e.contains("model input `wide` is not used"), "{e}");
 
-    let clash = [dense(2, Activation::Linear, "input").into()];
+    let clash = [dense(2, Activation::Linear, "input")];
     let e = graph_error(&clash, &one);
     assert!(e.contains("`input`"), "{e}");
 
     let bad_column = [ModelInput::columns("input", vec![9])];
-    let e = graph_error(&[dense(2, Activation::Linear, "out").into()], &bad_column);
+    let e = graph_error(&[dense(2, Activation::Linear, "out")], &bad_column);
     assert!(e.contains("feature 9"), "{e}");
 }
 
@@ -314,13 +314,11 @@ fn auto_initialization_follows_the_graph() {
     let layers = [
         DenseSpec::new(4)
             .kernel_initializer(deeptrain::Initializer::Auto)
-            .named("a")
-            .into(),
+            .named("a"),
         LayerSpec::activation(Activation::Relu).named("relu"),
         DenseSpec::new(4)
             .kernel_initializer(deeptrain::Initializer::Auto)
-            .named("b")
-            .into(),
+            .named("b"),
         LayerSpec::activation(Activation::Relu)
             .named("r2")
             .reads(&["b"]),
@@ -346,12 +344,12 @@ fn a_graph_model_saves_and_loads_bit_for_bit() {
         ModelInput::whole("deep"),
     ];
     let layers = [
-        dense(6, Activation::Relu, "h1").reads(&["deep"]).into(),
-        dense(6, Activation::Linear, "h2").into(),
+        dense(6, Activation::Relu, "h1").reads(&["deep"]),
+        dense(6, Activation::Linear, "h2"),
         LayerSpec::add(&["h1", "h2"]).named("res"),
         LayerSpec::concatenate(&["wide", "res"]).named("concat"),
-        dense(3, Activation::Softmax, "main").into(),
-        dense(3, Activation::Softmax, "aux").reads(&["res"]).into(),
+        dense(3, Activation::Softmax, "main"),
+        dense(3, Activation::Softmax, "aux").reads(&["res"]),
     ];
     let outputs = [
         ModelOutput {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use deeptrain::init::Initializer;
 use deeptrain::spec::Spec;
-use deeptrain::{DenseSpec, LayerSpec, Sequential};
+use deeptrain::{DenseSpec, Sequential};
 
 fn kernel_initializers(model: &Sequential) -> Vec<Initializer> {
     model

@@ -8,7 +8,7 @@ mod common;
 use common::pseudo_random;
 use deeptrain::activations::Activation;
 use deeptrain::callbacks::{Callback, EarlyStopping, ModelCheckpoint, Monitor};
-use deeptrain::layers::{Dropout, DropoutKind, DropoutSpec, GaussianNoise, Layer};
+use deeptrain::layers::{Dropout, DropoutKind, GaussianNoise, Layer};
 use deeptrain::regularizers::{Constraint, Regularizer};
 use deeptrain::schedules::MonitorMode;
 use deeptrain::{

@@ -4,7 +4,7 @@
 //! so a layer defined in another language can register itself at run time.
 //!
 //! A new built-in layer is one file (its settings implement [`LayerConfig`]) plus one line in
-//! [`builtins`].
+//! `builtins`.
 
 use std::sync::{Arc, OnceLock, RwLock};
 
