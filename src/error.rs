@@ -71,7 +71,7 @@ impl Error {
         Error::Format {
             path: path.to_path_buf(),
             // Parser messages from other crates may quote the input over several lines.
-            message: crate::model::one_line(&message.into()),
+            message: one_line(&message.into()),
         }
     }
 
@@ -93,7 +93,19 @@ impl Error {
     pub fn spec(path: &Path, message: impl Into<String>) -> Self {
         Error::Spec {
             path: path.to_path_buf(),
-            message: crate::model::one_line(&message.into()),
+            message: one_line(&message.into()),
         }
     }
+}
+
+/// Collapses a multi-line parser message (TOML errors quote the line) into one line.
+pub fn one_line(message: &str) -> String {
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -19,7 +19,6 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -118,7 +117,7 @@ pub struct Experiment {
     model: Sequential,
     origin: Origin,
     history: History,
-    communicator: Option<Rc<dyn Communicator>>,
+    communicator: Option<Arc<dyn Communicator>>,
 }
 
 impl Experiment {
@@ -132,7 +131,7 @@ impl Experiment {
     /// of the training rows ([`data::prepare_shard`]). Every rank must call it.
     pub fn from_spec_over(
         spec: &Spec,
-        communicator: Option<Rc<dyn Communicator>>,
+        communicator: Option<Arc<dyn Communicator>>,
     ) -> Result<Experiment> {
         let comm = communicator.as_deref();
         let (model, data, origin) = match &spec.transfer {
@@ -180,7 +179,7 @@ impl Experiment {
     pub fn resume_over(
         spec: &Spec,
         run: &Path,
-        communicator: Option<Rc<dyn Communicator>>,
+        communicator: Option<Arc<dyn Communicator>>,
     ) -> Result<Experiment> {
         let dir = run.join(CHECKPOINT_DIR);
         let (mut model, file, metadata, history) = Sequential::load_checkpoint(&dir)?;
@@ -240,7 +239,7 @@ impl Experiment {
 
     /// Trains data-parallel with the ranks of `communicator` from now on (see
     /// [`crate::distributed`]); `None` trains alone.
-    pub fn set_communicator(&mut self, communicator: Option<Rc<dyn Communicator>>) {
+    pub fn set_communicator(&mut self, communicator: Option<Arc<dyn Communicator>>) {
         self.communicator = communicator;
     }
 
@@ -553,5 +552,20 @@ impl Callback for CheckpointWriter {
         self.history.epochs.push(logs.clone());
         model.save_checkpoint(&self.dir, &self.metadata, &self.history)?;
         Ok(Control::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn movable<T: Send>() {}
+
+    #[test]
+    fn an_experiment_may_move_to_another_thread() {
+        // What a Python binding holds must be `Send` (the communicator is an `Arc`).
+        movable::<Experiment>();
+        movable::<FitOptions>();
+        movable::<Option<Arc<dyn Communicator>>>();
     }
 }

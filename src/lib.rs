@@ -62,7 +62,7 @@ pub mod tensor;
 pub use activations::Activation;
 pub use callbacks::{Callback, History};
 pub use data::{Dataset, Scale, Scaler};
-pub use error::{Error, Result};
+pub use error::{one_line, Error, Result};
 pub use experiment::Experiment;
 pub use init::Initializer;
 pub use layers::{DenseSpec, Layer, LayerSpec, Mode};

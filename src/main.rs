@@ -3,7 +3,7 @@
 mod cli;
 
 use std::process::ExitCode;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let ranks = match communicator() {
         Ok(ranks) => ranks,
         Err(err) => {
-            eprintln!("error: {}", deeptrain::model::one_line(&err.to_string()));
+            eprintln!("error: {}", deeptrain::one_line(&err.to_string()));
             return ExitCode::FAILURE;
         }
     };
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
                 err,
                 Error::Interrupted { .. } | Error::Stopped(_) | Error::Diverged(_)
             );
-            let line = deeptrain::model::one_line(&err.to_string());
+            let line = deeptrain::one_line(&err.to_string());
             if rank == 0 {
                 eprintln!("error: {line}");
             } else if !together {
@@ -54,18 +54,18 @@ fn main() -> ExitCode {
 
 /// The MPI world when `mpirun` (or another MPI launcher) started this process.
 #[cfg(feature = "mpi")]
-fn communicator() -> Result<Option<Rc<dyn Communicator>>> {
+fn communicator() -> Result<Option<Arc<dyn Communicator>>> {
     if distributed::launched_ranks().is_none() {
         return Ok(None);
     }
     let world = distributed::mpi::MpiCommunicator::initialize()?;
-    Ok(Some(Rc::new(world)))
+    Ok(Some(Arc::new(world)))
 }
 
 /// Without the `mpi` feature, a run under `mpirun` would be N separate runs writing to the same
 /// place: refused.
 #[cfg(not(feature = "mpi"))]
-fn communicator() -> Result<Option<Rc<dyn Communicator>>> {
+fn communicator() -> Result<Option<Arc<dyn Communicator>>> {
     match distributed::launched_ranks() {
         Some(n) if n > 1 => Err(Error::Config(format!(
             "started as one of {n} MPI processes, but this deeptrain was built without MPI: build it with `cargo build --release --features mpi`"

@@ -350,18 +350,20 @@ pub fn fill(data: &mut [f32], v: f32) {
 }
 
 /// A raw pointer that may cross to the pool's threads; users keep the regions they touch
-/// disjoint.
+/// disjoint. Private to the crate: the only way to reach it from outside is [`chunks_mut`].
 #[derive(Clone, Copy)]
-pub struct SharedMut<T>(*mut T);
+pub(crate) struct SharedMut<T: Send>(*mut T);
 
-// SAFETY: a plain address; every dereference is in an `unsafe` block whose caller keeps the
-// regions written by different parts disjoint.
-unsafe impl<T> Send for SharedMut<T> {}
-unsafe impl<T> Sync for SharedMut<T> {}
+// SAFETY: a plain address of `T`s that may themselves move between threads (`T: Send`); every
+// dereference is in an `unsafe` block whose caller keeps the regions written by different
+// parts disjoint, so no two threads reach the same `T`.
+unsafe impl<T: Send> Send for SharedMut<T> {}
+// SAFETY: as for `Send`: a shared `SharedMut` hands out only disjoint regions.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
 
-impl<T> SharedMut<T> {
+impl<T: Send> SharedMut<T> {
     /// Wraps the start of `slice`.
-    pub fn new(slice: &mut [T]) -> Self {
+    pub(crate) fn new(slice: &mut [T]) -> Self {
         SharedMut(slice.as_mut_ptr())
     }
 
@@ -369,7 +371,7 @@ impl<T> SharedMut<T> {
     ///
     /// # Safety
     /// `offset` must be within the slice this was made from.
-    pub unsafe fn add(self, offset: usize) -> *mut T {
+    pub(crate) unsafe fn add(self, offset: usize) -> *mut T {
         // SAFETY: the caller keeps `offset` in bounds.
         unsafe { self.0.add(offset) }
     }
@@ -379,7 +381,7 @@ impl<T> SharedMut<T> {
     /// # Safety
     /// `range` must be within that slice, and no other live reference may overlap it.
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn slice(&self, range: std::ops::Range<usize>) -> &mut [T] {
+    pub(crate) unsafe fn slice(&self, range: std::ops::Range<usize>) -> &mut [T] {
         // SAFETY: the caller keeps the range in bounds and unshared.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(range.start), range.len()) }
     }

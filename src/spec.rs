@@ -11,7 +11,8 @@ use crate::data::{self, tabular, Augmentation, Dataset, Impute, Scale, SplitOrde
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
 use crate::metrics::Metric;
-use crate::model::{one_line, ModelFile, ModelInput, ModelOutput};
+use crate::model::{ModelFile, ModelInput, ModelOutput};
+use crate::one_line;
 use crate::optimizers::OptimizerSpec;
 use crate::schedules::ScheduleSpec;
 use crate::{io, Error, Result};

@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use deeptrain::data::{prepare, prepare_shard, Prepared};
 use deeptrain::distributed::{Communicator, ThreadRanks};
@@ -52,14 +52,14 @@ fn on_ranks<T: Send + 'static>(
     spec: &DataSpec,
     batch: usize,
     ranks: usize,
-    work: fn(Rc<dyn Communicator>, Prepared, usize) -> Result<T>,
+    work: fn(Arc<dyn Communicator>, Prepared, usize) -> Result<T>,
 ) -> Vec<Result<T>> {
     let handles: Vec<_> = ThreadRanks::group(ranks)
         .into_iter()
         .map(|rank| {
             let spec = spec.clone();
             std::thread::spawn(move || {
-                let comm: Rc<dyn Communicator> = Rc::new(rank);
+                let comm: Arc<dyn Communicator> = Arc::new(rank);
                 let data = prepare_shard(&spec, None, batch, comm.as_ref())?;
                 work(comm, data, batch)
             })
@@ -68,7 +68,7 @@ fn on_ranks<T: Send + 'static>(
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-fn fit_sharded(comm: Rc<dyn Communicator>, data: Prepared, batch: usize) -> Result<Vec<f64>> {
+fn fit_sharded(comm: Arc<dyn Communicator>, data: Prepared, batch: usize) -> Result<Vec<f64>> {
     let mut model = model();
     let options = FitOptions {
         epochs: 3,

@@ -9,7 +9,7 @@
 //! line.
 
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -376,7 +376,7 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
     }))
 }
 
-pub fn run(args: BenchArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
+pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
     if let Some(comm) = ranks.filter(|c| c.size() > 1) {
         // Data-parallel: every rank runs the models in this process (an MPI process does not
         // start others); rank 0 prints.

@@ -111,7 +111,7 @@ fn set(doc: &mut toml::Table, key: &str, v: &toml::Value) -> Result<()> {
 pub fn compare(args: CompareArgs) -> Result<()> {
     let base_text = deeptrain::io::read_to_string(&args.spec)?;
     let base: toml::Table = toml::from_str(&base_text)
-        .map_err(|e| Error::spec(&args.spec, deeptrain::model::one_line(&e.to_string())))?;
+        .map_err(|e| Error::spec(&args.spec, deeptrain::one_line(&e.to_string())))?;
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     for v in &args.vary {
         let (key, values) = v

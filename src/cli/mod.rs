@@ -12,7 +12,7 @@ mod run_lock;
 mod train;
 
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -64,7 +64,7 @@ enum Command {
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
+pub fn run(cli: Cli, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
     if let Some(threads) = cli.threads {
         deeptrain::linalg::set_num_threads(threads);
     } else if let Some(local) = deeptrain::distributed::local_ranks().filter(|&n| n > 1) {

@@ -1,7 +1,6 @@
 //! `deeptrain train`: train a spec's model, show progress, write history, summary and model.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,7 +58,7 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: TrainArgs, ranks: Option<Rc<dyn Communicator>>) -> Result<()> {
+pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
     // Under MPI with several ranks, rank 0 (the lead) prints and writes; every rank trains.
     let ranks = ranks.filter(|c| c.size() > 1);
     let lead = ranks.as_ref().is_none_or(|c| c.rank() == 0);
@@ -439,7 +438,7 @@ fn resume_command(args: &TrainArgs, out: &Path) -> String {
 /// This rank's replica: the lead builds it from the spec or loads the checkpoint in `resume`
 /// and sends the checkpoint's files to the other ranks, which may not see its disk; then every
 /// rank takes the lead's weights.
-fn replica(comm: &Rc<dyn Communicator>, spec: &Spec, resume: Option<&Path>) -> Result<Experiment> {
+fn replica(comm: &Arc<dyn Communicator>, spec: &Spec, resume: Option<&Path>) -> Result<Experiment> {
     let lead = comm.rank() == 0;
     let mut packed = Vec::new();
     if lead {

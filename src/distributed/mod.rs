@@ -35,8 +35,9 @@ use std::ops::Range;
 use crate::{Error, Result};
 
 /// The collective operations data-parallel training needs. Every rank must make the same
-/// calls in the same order (they block until all ranks arrive).
-pub trait Communicator {
+/// calls in the same order (they block until all ranks arrive). `Send + Sync`, so that what holds
+/// one (an [`crate::Experiment`], [`crate::FitOptions`]) may move to another thread.
+pub trait Communicator: Send + Sync {
     /// This process's rank, from 0.
     fn rank(&self) -> usize;
     /// The number of ranks.

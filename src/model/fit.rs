@@ -1,6 +1,5 @@
 //! The training loop: epochs of shuffled mini-batches, validation, history and callbacks.
 
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,7 +41,7 @@ pub struct FitOptions {
     /// Train data-parallel with the other ranks of this communicator (see
     /// [`crate::distributed`]): `batch_size` is the global batch, of which this rank trains its
     /// share. `None`, or one rank, trains alone.
-    pub communicator: Option<Rc<dyn Communicator>>,
+    pub communicator: Option<Arc<dyn Communicator>>,
     /// With a communicator: `train` is this rank's block of the training rows, not the whole
     /// set (sharded data, [`crate::data::prepare_shard`]). Each epoch the rank shuffles its
     /// block (seeded from the model's shuffle stream, the epoch and the rank) and takes its

@@ -108,7 +108,7 @@ impl RunMetadata {
                 let path = dir.join(METADATA_FILE);
                 let text = io::read_to_string(&path)?;
                 let file: MetadataFile = toml::from_str(&text)
-                    .map_err(|e| Error::format(&path, super::one_line(&e.to_string())))?;
+                    .map_err(|e| Error::format(&path, crate::one_line(&e.to_string())))?;
                 if file.format_version != RUN_METADATA_VERSION {
                     return Err(Error::format(
                         &path,

@@ -29,7 +29,7 @@ pub use fit::FitOptions;
 pub use graph::{ModelInput, ModelOutput, Source, Topology};
 pub use lr_find::{LrFindOptions, LrFindResult, SUGGESTION_RULE};
 pub use metadata::{RunMetadata, RUN_METADATA_VERSION};
-pub use save::{one_line, ModelFile, MODEL_FORMAT_VERSION};
+pub use save::{ModelFile, MODEL_FORMAT_VERSION};
 
 use rand::SeedableRng;
 

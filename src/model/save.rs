@@ -87,7 +87,7 @@ impl ModelFile {
     pub(super) fn read(dir: &Path) -> Result<(ModelFile, Option<LegacyMetadata>)> {
         let path = dir.join(ARCHITECTURE_FILE);
         let text = io::read_to_string(&path)?;
-        let bad = |e: &dyn std::fmt::Display| Error::format(&path, one_line(&e.to_string()));
+        let bad = |e: &dyn std::fmt::Display| Error::format(&path, crate::one_line(&e.to_string()));
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(&e))?;
         let version = table.get("format_version").and_then(|v| v.as_integer());
         let legacy = if version == Some(1) {
@@ -464,16 +464,4 @@ fn slot_order(name: &str) -> (usize, String) {
 
 pub(super) fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Collapses a multi-line parser message (TOML errors quote the line) into one line.
-pub fn one_line(message: &str) -> String {
-    message
-        .split('\n')
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
