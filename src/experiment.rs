@@ -468,6 +468,20 @@ impl Experiment {
         Ok(&self.history)
     }
 
+    /// Limits what is left to train to `steps` steps of the spec's batch over the first
+    /// training rows, without validation: the short run `deeptrain diagnose` makes, with every
+    /// other part of the spec (class weights, augmentation, `[transfer]`) as `train` has it.
+    /// Returns (training rows kept, epochs over them).
+    pub fn limit_to_steps(&mut self, steps: usize) -> (usize, usize) {
+        let batch = self.spec.fit.batch_size.max(1);
+        let samples = steps.saturating_mul(batch).min(self.data.train.len());
+        self.data.train = self.data.train.slice(0..samples);
+        self.data.validation = None;
+        let epochs = steps.saturating_mul(batch).div_ceil(samples.max(1));
+        self.spec.fit.epochs = self.history.epochs.len() + epochs;
+        (samples, epochs)
+    }
+
     /// The loss and metrics of the model on the training rows of every rank together (each
     /// evaluating its own, the sums reduced over `comm`), as [`Sequential::evaluate_over`].
     pub fn evaluate_train_over(&mut self, comm: &dyn Communicator) -> Result<Vec<(String, f64)>> {

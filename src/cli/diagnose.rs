@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use deeptrain::callbacks::{BatchEnd, Callback};
-use deeptrain::checks;
 use deeptrain::diagnostics::{self, Diagnostics, LayerStats, Verdict};
-use deeptrain::model::FitOptions;
 use deeptrain::{Error, Experiment, Result};
 
 #[derive(Debug, Args)]
@@ -32,27 +30,20 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
     let spec = super::load_spec(args.spec.as_deref())?;
-    let experiment = Experiment::from_spec(&spec)?;
+    // The spec's whole run (class weights, augmentation, `[transfer]`), cut to --steps steps.
+    let mut experiment = Experiment::from_spec(&spec)?;
     if let Some(line) = experiment.origin().describe() {
         println!("{line}");
     }
-    let (mut model, data, _) = experiment.into_parts();
-    let warnings = checks::check(&model, spec.data.scale, &spec.optimizer);
-    for w in &warnings {
+    for w in experiment.warnings() {
         println!("warning: {w}");
     }
     let batch = spec.fit.batch_size.max(1);
-    let samples = (args.steps * batch).min(data.train.len());
-    let train = data.train.slice(0..samples);
-    let epochs = (args.steps * batch).div_ceil(samples.max(1));
+    let (samples, epochs) = experiment.limit_to_steps(args.steps);
     let diagnostics = Diagnostics::new(args.every.unwrap_or((args.steps as u64 / 30).max(1)));
-    model.set_observer(Some(Box::new(diagnostics.clone())));
-    let options = FitOptions {
-        epochs,
-        batch_size: batch,
-        shuffle: spec.fit.shuffle,
-        ..FitOptions::default()
-    };
+    experiment
+        .model_mut()
+        .set_observer(Some(Box::new(diagnostics.clone())));
     println!(
         "Training {} steps ({} samples x {epochs} epoch(s), batch {batch}) with statistics every {} steps",
         args.steps,
@@ -60,7 +51,7 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         args.every.unwrap_or((args.steps as u64 / 30).max(1))
     );
     let mut counter = StepCounter::default();
-    let outcome = model.fit(&train, None, &options, &mut [&mut counter]);
+    let outcome = experiment.fit(&mut [&mut counter], None).map(|_| ());
     let rows = diagnostics.rows();
     print!("{}", table(&rows));
     let mut verdicts = diagnostics::verdicts(&rows);
