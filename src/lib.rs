@@ -55,6 +55,7 @@ pub mod plot;
 pub mod presets;
 pub mod regularizers;
 pub mod report;
+pub mod run;
 pub mod schedules;
 pub mod spec;
 pub mod tensor;
