@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use deeptrain::model::RunMetadata;
-use deeptrain::run::fold_and_check;
-use deeptrain::{Error, Result, Sequential, Tensor};
+use deeptrain::run::{fold_and_check, SavedRun};
+use deeptrain::{Error, Result, Tensor};
+
+/// Rows the folded model is checked and timed on.
+const PROBE_ROWS: usize = 4096;
 
 #[derive(Debug, Args)]
 pub struct FoldArgs {
-    /// A saved model directory (a run's `model/`).
+    /// A saved model directory (a run's `model/`, or the run directory).
     model: PathBuf,
     /// Where to write the folded model (default: MODEL-folded beside it).
     #[arg(long)]
@@ -38,16 +40,22 @@ fn probe_inputs(input_shape: &[usize], rows: usize) -> Tensor {
 }
 
 pub fn run(args: FoldArgs) -> Result<()> {
-    let (mut model, file) = Sequential::load(&args.model)?;
-    let metadata = RunMetadata::load(&args.model)?;
-    let inputs = probe_inputs(&file.input_shape, 4096);
+    let run = SavedRun::open(&args.model)?;
+    // The run's own evaluation rows when it records its data, else made-up inputs of its shape
+    // (the speed does not depend on the values).
+    let inputs = match run.recorded_rows()? {
+        Some(rows) => rows.data.slice(0..rows.data.len().min(PROBE_ROWS)).x,
+        None => probe_inputs(&run.file().input_shape, PROBE_ROWS),
+    };
+    let dir = run.dir().to_path_buf();
+    let (mut model, _, metadata) = run.into_parts();
     let Some(report) = fold_and_check(&mut model, &inputs)? else {
         return Err(Error::Config(format!(
             "{}: no batch-normalization layer next to a Dense layer, nothing to fold",
             args.model.display()
         )));
     };
-    let out = args.out.unwrap_or_else(|| folded_dir(&args.model));
+    let out = args.out.unwrap_or_else(|| folded_dir(&dir));
     report.model.save(&out)?;
     metadata.save(&out)?;
     println!("{}; wrote {}", report.line(), out.display());

@@ -56,9 +56,11 @@ enum Command {
     Prune(prune::PruneArgs),
     /// Fold batch normalization into Dense layers for faster inference (predictions unchanged).
     Fold(fold::FoldArgs),
-    /// Print the layers, output shapes and parameter counts of a spec's model.
+    /// Print the layers, output shapes and parameter counts of a spec's model, or of a saved
+    /// model.
     Summary {
-        /// The spec (default: the built-in digits model).
+        /// The spec, or a saved model: a run directory, its `model/` folder or the
+        /// `model.toml` in it (default: the built-in digits model).
         spec: Option<PathBuf>,
     },
 }
@@ -92,8 +94,12 @@ pub fn run(cli: Cli, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
         Command::Diagnose(args) => diagnose::run(args).map(|_| ()),
         Command::Doctor(args) => doctor::run(args),
         Command::Summary { spec } => {
-            let spec = load_spec(spec.as_deref())?;
-            let model = deeptrain::Experiment::build_model(&spec)?;
+            let model = match spec.as_deref() {
+                Some(path) if deeptrain::run::SavedRun::is_saved(path) => {
+                    deeptrain::run::SavedRun::open(path)?.into_parts().0
+                }
+                path => deeptrain::Experiment::build_model(&load_spec(path)?)?,
+            };
             print!("{}", model.summary());
             Ok(())
         }

@@ -1,13 +1,11 @@
 //! `deeptrain evaluate` and `deeptrain predict` on a saved model.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
-use deeptrain::data::{load_csv_features, read_npy};
-use deeptrain::model::RunMetadata;
-use deeptrain::spec::DataSpec;
+use deeptrain::run::{DataSource, Rows, SavedRun};
 use deeptrain::tensor::argmax;
 use deeptrain::{Error, Result, Sequential, Tensor};
 
@@ -54,66 +52,26 @@ pub struct PredictArgs {
     mc_seed: u64,
 }
 
-/// Accepts either the run directory or its `model/` folder.
-fn model_dir(dir: &Path) -> PathBuf {
-    if dir.join("model.toml").is_file() {
-        dir.to_path_buf()
-    } else {
-        dir.join("model")
-    }
-}
-
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
-    let dir = model_dir(&args.dir);
-    let (mut model, _) = Sequential::load(&dir)?;
-    let RunMetadata { scaler, data, .. } = RunMetadata::load(&dir)?;
-    let mut spec = match (&args.data, &data) {
-        (Some(dataset), _) => DataSpec {
-            dataset: dataset.clone(),
-            label_column: args.label_column.clone(),
-            labels: args.labels.clone(),
-            ..DataSpec::default()
-        },
-        (None, Some(spec)) => spec.clone(),
-        (None, None) => {
-            return Err(Error::Config(
-                "the model does not record its data: pass --data".into(),
-            ))
-        }
+    let mut run = SavedRun::open(&args.dir)?;
+    let rows = match &args.data {
+        Some(dataset) => run.rows(&DataSource {
+            dataset,
+            label_column: args.label_column.as_deref(),
+            labels: args.labels.as_deref(),
+        })?,
+        None => run.recorded_rows()?.ok_or_else(|| {
+            Error::Config("the model does not record its data: pass --data".into())
+        })?,
     };
-    spec.validation_split = 0.0;
-    let splits = spec.load()?;
-    let (mut data, which) = match splits.test {
-        Some(test) => (test, "test"),
-        None => (splits.train, "whole"),
-    };
-    if let (Some(layout), Some(encoding)) = (&splits.table, &scaler.table) {
-        encoding.apply(layout, &mut data);
-    }
-    refuse_non_finite(&data.x, Path::new(&spec.dataset))?;
-    scaler.apply(&mut data.x);
-    // Flat rows (a CSV) for a model with (H, W) inputs take its shape, as in `predict`.
-    let features: usize = model.input_shape().iter().product();
-    if data.feature_shape() != model.input_shape() && data.x.row_len() == features {
-        let shape: Vec<usize> = std::iter::once(data.len())
-            .chain(model.input_shape().iter().copied())
-            .collect();
-        data.x.resize(&shape);
-    }
+    let Rows { data, source, part } = rows;
+    let model = run.model_mut();
     if let Some(samples) = args.mc_samples {
-        return evaluate_mc(
-            &mut model,
-            &data,
-            samples,
-            args.mc_seed,
-            which,
-            &spec.dataset,
-        );
+        return evaluate_mc(model, &data, samples, args.mc_seed, part, &source);
     }
     let results = model.evaluate(&data, 1024)?;
     println!(
-        "Evaluated on the {which} set of `{}` ({} samples): {}",
-        spec.dataset,
+        "Evaluated on the {part} set of `{source}` ({} samples): {}",
         data.len(),
         results
             .iter()
@@ -140,6 +98,7 @@ fn evaluate_mc(
         ));
     }
     let (mean, std) = model.predict_mc(&data.x, samples, 256, seed)?;
+    warn_if_deterministic(&std, samples);
     let (mut correct, mut nll, mut spread) = (0usize, 0.0f64, 0.0f64);
     for i in 0..mean.rows() {
         let label = data.labels.data()[i] as usize;
@@ -161,60 +120,31 @@ fn evaluate_mc(
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let dir = model_dir(&args.dir);
-    let (mut model, _) = Sequential::load(&dir)?;
-    let RunMetadata {
-        scaler,
-        class_names,
-        ..
-    } = RunMetadata::load(&dir)?;
-    let mut x = match (
-        &scaler.table,
-        args.input.extension().and_then(|e| e.to_str()),
-    ) {
-        // A table model encodes the columns it was trained on, by name (others are ignored).
-        (Some(table), Some("csv" | "gz")) => {
-            let bytes = deeptrain::data::read_csv_bytes(&args.input)?;
-            deeptrain::data::tabular::encode_csv(&bytes, &args.input, table)?
-        }
-        _ => read_features(&args.input, args.label_column.as_deref())?,
-    };
-    refuse_non_finite(&x, &args.input)?;
-    let features: usize = model.input_shape().iter().product();
-    if x.row_len() != features {
-        return Err(Error::format(
-            &args.input,
-            format!(
-                "rows have {} features but the model expects {features} (input shape {:?})",
-                x.row_len(),
-                model.input_shape()
-            ),
-        ));
-    }
-    scaler.apply(&mut x);
-    let shape: Vec<usize> = std::iter::once(x.rows())
-        .chain(model.input_shape().iter().copied())
-        .collect();
-    x.resize(&shape);
+    let mut run = SavedRun::open(&args.dir)?;
+    let x = run.features(&args.input, args.label_column.as_deref())?;
+    let class_names = run.class_names().map(<[String]>::to_vec);
+    let model = run.model_mut();
     let (y, spread) = match args.mc_samples {
         Some(samples) => {
             let (mean, std) = model.predict_mc(&x, samples, 256, args.mc_seed)?;
+            warn_if_deterministic(&std, samples);
             (mean, Some(std))
         }
         None => (model.predict(&x, 1024)?, None),
     };
     let units = y.row_len();
-    let decision = Decision::for_model(&model);
+    let decision = Decision::for_model(model);
     let mut out = String::new();
+    // Class names were checked against the outputs when the run was opened.
     let names: Vec<String> = match &class_names {
-        Some(n) if n.len() == units => n.iter().map(|c| c.replace(',', " ")).collect(),
+        Some(n) if n.len() == units => n.clone(),
         _ => (0..units).map(|k| k.to_string()).collect(),
     };
-    let header: Vec<String> = names.iter().map(|n| format!("p_{n}")).collect();
+    let header: Vec<String> = names.iter().map(|n| csv_field(&format!("p_{n}"))).collect();
     out.push_str(&header.join(","));
     if spread.is_some() {
         for name in &names {
-            let _ = write!(out, ",std_{name}");
+            let _ = write!(out, ",{}", csv_field(&format!("std_{name}")));
         }
     }
     decision.write_header(&mut out, &names);
@@ -241,6 +171,26 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             print!("{out}");
             Ok(())
         }
+    }
+}
+
+/// A CSV field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma, a
+/// quote or a line break (a class name may), else as it is.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// MC dropout on a model whose passes are all alike (no dropout or other random layer at
+/// inference): every spread is 0, which says nothing of the model's uncertainty.
+fn warn_if_deterministic(std: &Tensor, samples: usize) {
+    if samples > 1 && std.data().iter().all(|&s| s == 0.0) {
+        eprintln!(
+            "warning: --mc-samples: the {samples} passes gave identical outputs (the model has no dropout active at inference), so every spread is 0"
+        );
     }
 }
 
@@ -274,7 +224,7 @@ impl Decision {
             Decision::Argmax | Decision::Binary => out.push_str(",predicted"),
             Decision::MultiLabel => {
                 for name in names {
-                    let _ = write!(out, ",predicted_{name}");
+                    let _ = write!(out, ",{}", csv_field(&format!("predicted_{name}")));
                 }
             }
         }
@@ -289,7 +239,7 @@ impl Decision {
                 let k = argmax(row);
                 match names.filter(|n| n.len() == row.len()) {
                     Some(names) => {
-                        let _ = write!(out, ",{}", names[k].replace(',', " "));
+                        let _ = write!(out, ",{}", csv_field(&names[k]));
                     }
                     None => {
                         let _ = write!(out, ",{k}");
@@ -302,25 +252,5 @@ impl Decision {
                 }
             }
         }
-    }
-}
-
-/// A NaN or infinite feature, named by row and column, as `train` refuses it.
-fn refuse_non_finite(x: &Tensor, source: &Path) -> Result<()> {
-    match deeptrain::data::first_non_finite(x) {
-        Some((row, col)) => Err(Error::format(
-            source,
-            format!("feature {col} of row {row} is not a finite number"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Reads features from a CSV (header; optional column to ignore) or NPY file.
-fn read_features(path: &Path, ignore_column: Option<&str>) -> Result<Tensor> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npy") => read_npy(path),
-        Some("csv") => Ok(load_csv_features(path, ignore_column)?.x),
-        _ => Err(Error::format(path, "the input must be a .csv or .npy file")),
     }
 }

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 
 use deeptrain::model::summary::with_commas;
-use deeptrain::model::RunMetadata;
+use deeptrain::run::SavedRun;
 use deeptrain::{Error, Result, Sequential};
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// A saved model directory (a run's `model/`).
+    /// A saved model directory (a run's `model/`, or the run directory).
     model: PathBuf,
     /// Weights with |w| below this become 0.
     #[arg(long)]
@@ -28,20 +28,11 @@ pub fn run(args: PruneArgs) -> Result<()> {
             args.threshold
         )));
     }
-    let (mut model, _) = Sequential::load(&args.model)?;
-    let metadata = RunMetadata::load(&args.model)?;
-    let scaler = &metadata.scaler;
-    let evaluation = match &metadata.data {
-        Some(spec) => {
-            let mut spec = spec.clone();
-            spec.validation_split = 0.0;
-            let splits = spec.load()?;
-            let mut data = splits.test.unwrap_or(splits.train);
-            scaler.apply(&mut data.x);
-            Some(data)
-        }
-        None => None,
-    };
+    let run = SavedRun::open(&args.model)?;
+    // The rows `evaluate` scores by default, prepared the same way.
+    let evaluation = run.recorded_rows()?.map(|rows| rows.data);
+    let dir = run.dir().to_path_buf();
+    let (mut model, _, metadata) = run.into_parts();
     let score = |model: &mut Sequential| -> Result<String> {
         match &evaluation {
             Some(data) => Ok(model
@@ -68,11 +59,10 @@ pub fn run(args: PruneArgs) -> Result<()> {
     println!("Before: {before}");
     println!("After zeroing {} weights: {after}", with_commas(zeroed));
     let out = args.out.unwrap_or_else(|| {
-        let name = args
-            .model
+        let name = dir
             .file_name()
             .map_or("model".into(), |n| n.to_string_lossy().into_owned());
-        args.model.with_file_name(format!("{name}-pruned"))
+        dir.with_file_name(format!("{name}-pruned"))
     });
     model.save(&out)?;
     metadata.save(&out)?;
