@@ -183,8 +183,7 @@ pub(super) fn layer_error_line(text: &str, message: &str) -> Option<usize> {
     };
     let doc: Layers = toml::from_str(text).ok()?;
     let entry = doc.layers.iter().find(|entry| {
-        expand_layers(vec![entry.get_ref().clone()])
-            .is_err_and(|e| crate::model::one_line(&e) == message)
+        expand_layers(vec![entry.get_ref().clone()]).is_err_and(|e| crate::one_line(&e) == message)
     })?;
     let start = entry.span().start.min(text.len());
     let first_line = text[..start].matches('\n').count();
