@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod budget;
 mod builder;
 pub mod callbacks;
 pub mod checks;

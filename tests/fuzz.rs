@@ -87,7 +87,9 @@ proptest! {
         match read_table(&bytes, path, &options) {
             Ok((mut data, layout, _)) => {
                 if let Ok(encoding) = TableEncoding::fit(&layout, &data, "species") {
-                    encoding.apply(&layout, &mut data);
+                    if let Err(err) = encoding.apply(&layout, &mut data) {
+                        one_line(&err);
+                    }
                 }
             }
             Err(err) => one_line(&err),

@@ -67,7 +67,7 @@ pub(super) fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Refuses a header that names a column twice (the second `y` would silently be a feature).
-fn check_unique_headers(headers: &csv::StringRecord, path: &Path) -> Result<()> {
+pub(super) fn check_unique_headers(headers: &csv::StringRecord, path: &Path) -> Result<()> {
     let mut seen = std::collections::HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if let Some(first) = seen.insert(h, i) {

@@ -74,7 +74,7 @@ pub fn prepare(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepared> {
                 .chain(validation.as_mut())
                 .chain(test.as_mut())
             {
-                encoding.apply(layout, d);
+                encoding.apply(layout, d)?;
             }
             Some(encoding)
         }

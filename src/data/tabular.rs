@@ -148,6 +148,14 @@ pub fn read_table(
         .headers()
         .map_err(|e| Error::format(path, format!("cannot read the header: {e}")))?
         .clone();
+    // A repeated name would make `label_column` (or a feature name) pick one of them silently.
+    super::csv::check_unique_headers(&headers, path)?;
+    if options.sample_weight_column == Some(options.label) {
+        return Err(Error::Config(format!(
+            "[data] sample_weight_column is `{}`, the label column: the weights would be the labels; name a column of per-sample weights",
+            options.label
+        )));
+    }
     let label_at = column_index(&headers, options.label, path, "label")?;
     let weight_at = options
         .sample_weight_column
@@ -381,11 +389,29 @@ impl TableEncoding {
     }
 
     /// Encodes `data` (codes from [`read_table`] with `layout`) in place: one-hot columns,
-    /// missing numbers filled.
-    pub fn apply(&self, layout: &TableLayout, data: &mut Dataset) {
+    /// missing numbers filled. Refuses, naming the widest categorical column, an encoding over
+    /// [`crate::limits::MAX_ARRAY_VALUES`] values (300,000 categories would one-hot every row
+    /// into 1.2 MB) before allocating it.
+    pub fn apply(&self, layout: &TableLayout, data: &mut Dataset) -> Result<()> {
         let f = layout.columns.len();
         let width = self.width();
         let n = data.len();
+        let values = (n as u64).saturating_mul(width as u64);
+        if values > crate::limits::MAX_ARRAY_VALUES {
+            let widest = self
+                .columns
+                .iter()
+                .filter_map(|c| c.vocabulary.as_ref().map(|v| (v.len(), &c.name)))
+                .max();
+            let column = widest.map_or(String::new(), |(len, name)| {
+                format!(" (categorical column `{name}` has {len} categories)")
+            });
+            return Err(Error::Data(format!(
+                "[data] one-hot encoding gives {width} features per row{column}: {n} rows would take {} as f32, over the limit of {} values; leave the column out of `categorical`, or group its rare values",
+                crate::limits::human_bytes(values.saturating_mul(4)),
+                crate::limits::MAX_ARRAY_VALUES
+            )));
+        }
         let mut out = vec![0.0f32; n * width];
         for i in 0..n {
             let mut at = i * width;
@@ -413,6 +439,7 @@ impl TableEncoding {
             }
         }
         data.x = Tensor::from_vec(out, &[n, width]);
+        Ok(())
     }
 
     /// The encoded feature names: `name` or `name=category`.
@@ -541,7 +568,7 @@ mod tests {
             ["colour=blue", "colour=red", "size"]
         );
         let mut all = data.clone();
-        encoding.apply(&layout, &mut all);
+        encoding.apply(&layout, &mut all).unwrap();
         assert_eq!(
             all.x.data(),
             &[0.0, 1.0, 1.0, 1.0, 0.0, 2.0, 0.0, 1.0, 3.0, 0.0, 0.0, 5.0]

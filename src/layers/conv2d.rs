@@ -474,14 +474,14 @@ impl Layer for Conv2d {
             .map_err(|e| Error::Config(format!("{what}: {}", e.detail())))?;
         let (h, w, channels) = image_shape(&what, input_shape)?;
         let spec = &self.spec;
-        let window = Window2::new(
-            h,
-            w,
+        let window = Window2::checked(
+            &what,
+            (h, w),
             spec.kernel_size,
             spec.strides,
             spec.dilation_rate,
             spec.padding,
-        );
+        )?;
         let (oh, ow) = window.output();
         if oh == 0 || ow == 0 {
             let span = |k: usize, d: usize| (k - 1) * d + 1;
@@ -675,6 +675,17 @@ impl Layer for Conv2d {
                     .for_each(|(b, &g)| *b -= rate * g);
             }
         }
+    }
+
+    /// The im2col buffers: the cols of a piece of the batch, and their gradient.
+    fn scratch_values(&self, batch: usize) -> usize {
+        if self.reads_input_as_cols() || self.window.is_none() {
+            return 0;
+        }
+        let (oh, ow) = self.window().output();
+        2usize
+            .saturating_mul(self.chunk_samples(batch))
+            .saturating_mul(oh * ow * self.patch_len())
     }
 
     super::affine::affine_layer_methods!();

@@ -168,7 +168,8 @@ impl AxisWindow {
         dilation: usize,
         padding: Padding,
     ) -> Self {
-        let effective = (kernel - 1) * dilation + 1;
+        // Saturating: an overflowing span (refused by `Window2::checked`) never wraps to 1.
+        let effective = span(kernel, dilation);
         let (output, pad_before) = match padding {
             Padding::Valid => {
                 let output = if input >= effective {
@@ -201,6 +202,15 @@ impl AxisWindow {
         let at = (o * self.stride + k * self.dilation).checked_sub(self.pad_before)?;
         (at < self.input).then_some(at)
     }
+}
+
+/// The positions a window of `kernel` taps spread by `dilation` covers, (k - 1)·d + 1
+/// (saturating at `usize::MAX`).
+pub fn span(kernel: usize, dilation: usize) -> usize {
+    kernel
+        .saturating_sub(1)
+        .saturating_mul(dilation)
+        .saturating_add(1)
 }
 
 /// The geometry of a 2-D window over an (H, W) grid.
@@ -239,6 +249,41 @@ impl Window2 {
                 padding,
             ),
         }
+    }
+
+    /// [`Window2::new`] after refusing, with a line naming `layer`, a window whose span
+    /// overflows (`dilation_rate = 2^62` would wrap it to 1) or, with padding `same`, spans
+    /// more than twice the input: a `same` window is moved over every input position, so its
+    /// taps are visited once per output (a `pool_size` of 10^12 would never finish), while at
+    /// most the input's length of them can fall on it.
+    pub fn checked(
+        layer: &str,
+        (input_rows, input_cols): (usize, usize),
+        kernel: Size2,
+        strides: Size2,
+        dilation: Size2,
+        padding: Padding,
+    ) -> Result<Self> {
+        for (axis, input, k, d) in [
+            ("rows", input_rows, kernel.rows, dilation.rows),
+            ("columns", input_cols, kernel.cols, dilation.cols),
+        ] {
+            let Some(extent) = k.checked_sub(1).and_then(|k| k.checked_mul(d)) else {
+                return Err(Error::Config(format!(
+                    "{layer}: a window of {k} taps with dilation {d} along the {axis} spans more positions than a machine word counts; use a smaller kernel or dilation_rate"
+                )));
+            };
+            let limit = 2 * input + 1;
+            if padding == Padding::Same && extent >= limit {
+                return Err(Error::Config(format!(
+                    "{layer}: its window of {k} taps with dilation {d} spans {} positions along the {axis}, more than twice the input's {input} (at most {limit} with padding \"same\"); use a smaller window",
+                    extent.saturating_add(1)
+                )));
+            }
+        }
+        Ok(Window2::new(
+            input_rows, input_cols, kernel, strides, dilation, padding,
+        ))
     }
 
     /// Output grid (rows, cols).

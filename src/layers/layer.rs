@@ -30,8 +30,10 @@ pub struct Param {
     pub name: &'static str,
     /// Current value.
     pub value: Tensor,
-    /// Gradient of the loss, written by the last `backward` (zero while frozen; left as it was
-    /// on a step whose layer applied plain SGD itself, see [`Layer::set_fused_descent`]).
+    /// Gradient of the loss, written by the last `backward` (zero while frozen). NaN, "not
+    /// computed", where the last training step did not store it: under plain SGD a layer
+    /// updates its kernel within backward ([`Layer::set_fused_descent`]); a callback whose
+    /// [`crate::Callback::needs_gradients`] is true makes `fit` store every gradient.
     pub grad: Tensor,
     /// Whether optimizers update it (change it with [`Param::set_trainable`]).
     pub trainable: bool,
@@ -119,6 +121,12 @@ pub trait Layer: Send {
             grad_output,
             grad_inputs[0].as_deref_mut(),
         )
+    }
+    /// Values of scratch the built layer allocates for a batch of `batch` rows beyond its
+    /// output and a copy of it (a convolution's im2col buffers), for the memory estimate
+    /// ([`crate::budget`]).
+    fn scratch_values(&self, _batch: usize) -> usize {
+        0
     }
     /// The weight matrix diagnostics, sparsity and pruning look at, if the layer has one.
     fn kernel_param(&self) -> Option<&Param> {

@@ -339,14 +339,14 @@ impl Layer for Pooling2D {
             )));
         }
         let strides = self.spec.effective_strides();
-        self.window = Window2::new(
-            h,
-            w,
+        self.window = Window2::checked(
+            &label,
+            (h, w),
             self.spec.pool_size,
             strides,
             Size2::square(1),
             self.spec.padding,
-        );
+        )?;
         let (oh, ow) = self.window.output();
         if oh == 0 || ow == 0 {
             return Err(Error::Shape(format!(

@@ -51,17 +51,61 @@ pub(super) fn update_r2(
     }
 }
 
-/// Keras' `R2Score(class_aggregation="uniform_average")`: per column
-/// 1 - Σw(t - p)² / (Σw·t² - (Σw·t)²/Σw), then the mean over columns (a column whose targets
-/// do not vary scores 0, as Keras replaces the infinite ratio by 0).
+/// Relative size below which Σw·t² - (Σw·t)²/Σw is rounding, not spread: the targets are
+/// constant (the one-pass sums cancel; f64 sums of f32 values err by about n·1e-16 of Σw·t²).
+const CONSTANT_TARGETS: f64 = 1e-9;
+
+/// R² as scikit-learn's `r2_score(multioutput="uniform_average")` (and Keras' `R2Score`):
+/// per column 1 - Σw(t - p)² / (Σw·t² - (Σw·t)²/Σw), then the mean over columns. A column
+/// whose targets do not vary follows scikit-learn's `force_finite` convention: 1 when the
+/// predictions are exact, else 0 (never the huge ratio that rounding in the denominator gives).
 pub(super) fn r2_result(state: &[f64]) -> f64 {
     let columns = state.len() / 4;
     let mut total = 0.0;
     for c in state.chunks_exact(4) {
         let (sum, sum_sq, residual, count) = (c[0], c[1], c[2], c[3]);
         let ss_tot = sum_sq - sum * sum / count;
-        let r2 = 1.0 - residual / ss_tot;
+        let r2 = if ss_tot <= CONSTANT_TARGETS * sum_sq || !ss_tot.is_finite() {
+            if residual == 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            1.0 - residual / ss_tot
+        };
         total += if r2.is_finite() { r2 } else { 0.0 };
     }
     total / columns.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scikit-learn 1.x: r2_score([3.3] * 4, [3.3, 3.3, 3.3, 3.4]) == 0.0 and
+    /// r2_score([3.3] * 4, [3.3] * 4) == 1.0 (force_finite); constant targets in f32 whose
+    /// one-pass sums leave a rounding residue must not give a huge score.
+    #[test]
+    fn constant_targets_follow_scikit_learn() {
+        let r2 = |t: &[f32], p: &[f32]| {
+            let mut state = vec![0.0; r2_state_len(1)];
+            let n = t.len();
+            update_r2(
+                &mut state,
+                &Tensor::from_vec(p.to_vec(), &[n, 1]),
+                &Targets::Values(Tensor::from_vec(t.to_vec(), &[n, 1])),
+                None,
+            );
+            r2_result(&state)
+        };
+        let t = [3.3f32; 1000];
+        let mut p = t;
+        assert_eq!(r2(&t, &p), 1.0);
+        p[999] = 3.4;
+        assert_eq!(r2(&t, &p), 0.0);
+        // Varying targets: 1 - 0.5 / 2 (Σ(t - mean)² = 2 for 1, 2, 3; residual 0.5).
+        let v = r2(&[1.0, 2.0, 3.0], &[1.5, 2.0, 2.5]);
+        assert!((v - 0.75).abs() < 1e-12, "{v}");
+    }
 }

@@ -157,6 +157,11 @@ impl Sequential {
             ));
         }
         let steps = rows.div_ceil(options.batch_size);
+        // One estimate of the memory before the first batch is allocated.
+        crate::budget::check(self, options.batch_size.min(rows), true, "training")?;
+        if let Some((data, _)) = &validation {
+            crate::budget::check(self, EVAL_BATCH.min(data.len()), false, "validation")?;
+        }
         let info = TrainBegin {
             epochs: options.epochs,
             steps_per_epoch: steps,
@@ -164,6 +169,9 @@ impl Sequential {
             validation_samples: validation.as_ref().map_or(0, |v| v.0.len()),
         };
         callbacks.iter_mut().for_each(|c| c.on_train_begin(&info));
+        // Every step stores every gradient while a callback reads them
+        // (`Callback::needs_gradients`).
+        self.callbacks_need_gradients = callbacks.iter().any(|c| c.needs_gradients());
         if let Some(schedule) = self.schedule_mut() {
             schedule.begin(options.epochs, steps);
         }
@@ -391,6 +399,7 @@ impl Sequential {
                 break;
             }
         }
+        self.callbacks_need_gradients = false;
         for c in callbacks.iter_mut() {
             c.on_train_end(&history, self);
         }
@@ -415,11 +424,44 @@ impl Sequential {
             }
             self.check_input(&data.x)?;
         }
-        let units = self.output_units();
-        let targets = train.targets(loss, units)?;
+        let targets = self.targets_for(train, loss)?;
         let sample_weights = train_weights(train, &targets, options.class_weight.as_deref())?;
-        let validation = validation.map(|v| v.targets(loss, units)).transpose()?;
+        let validation = validation.map(|v| self.targets_for(v, loss)).transpose()?;
         Ok((targets, sample_weights, validation))
+    }
+
+    /// `data`'s targets under `loss`, checked against every model output, not only the main
+    /// one: every output is trained against the same labels, so an auxiliary output needs as
+    /// many units as the label columns (the main output's count), or for class indices, more
+    /// units than the highest class.
+    pub fn targets_for(&self, data: &Dataset, loss: crate::Loss) -> Result<Targets> {
+        let main = self.output_units();
+        let targets = data.targets(loss, main)?;
+        let highest = match &targets {
+            Targets::Classes(c) => c.iter().max().map(|&c| c as usize),
+            Targets::Values(_) => None,
+        };
+        for &o in &self.topology.outputs[1..] {
+            let units: usize = self.output_shapes[o].iter().product();
+            let name = self.layers[o].name();
+            let problem = match highest {
+                Some(class) if class >= units => Some(format!(
+                    "the labels go up to class {class}, so it needs at least {} units",
+                    class + 1
+                )),
+                None if units != main => {
+                    Some(format!("its targets are the main output's {main} columns"))
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(Error::Shape(format!(
+                    "output `{name}` has {units} units, but every output is trained against the same labels and {problem} ({})",
+                    loss.name()
+                )));
+            }
+        }
+        Ok(targets)
     }
 }
 

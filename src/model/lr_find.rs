@@ -116,7 +116,8 @@ impl Sequential {
             ));
         }
         self.check_input(&train.x)?;
-        let targets = train.targets(loss, self.output_units())?;
+        let targets = self.targets_for(train, loss)?;
+        crate::budget::check(self, options.batch_size.min(train.len()), true, "lr-find")?;
         let steps = options
             .steps
             .unwrap_or_else(|| train.len().div_ceil(options.batch_size).max(100))

@@ -230,6 +230,11 @@ pub struct Sequential {
     observer_state: Option<serde_json::Value>,
     /// Per layer, whether the last training step's backward updated its weights itself.
     fused: Vec<bool>,
+    /// Per layer, whether its parameter gradients hold NaN, "not computed" (set when it first
+    /// fused an update, cleared when a step stores its gradients again).
+    grads_unavailable: Vec<bool>,
+    /// Set by `fit` while one of its callbacks reads gradients: no fused updates.
+    callbacks_need_gradients: bool,
     seed: u64,
     shuffle_rng: Rng,
     /// Augmentation's stream (seed, stream 2).
@@ -446,6 +451,8 @@ impl Sequential {
             observer: None,
             observer_state: None,
             fused: Vec::new(),
+            grads_unavailable: Vec::new(),
+            callbacks_need_gradients: false,
             seed,
             shuffle_rng,
             augment_rng,
@@ -487,10 +494,16 @@ impl Sequential {
     ) -> Result<()> {
         let resolved = resolve_metrics(metrics, loss)?;
         for &o in &self.topology.outputs {
-            if loss == Loss::SparseCategoricalCrossentropy && self.output_shapes[o].len() != 1 {
-                return Err(Error::Shape(
-                    "sparse_categorical_crossentropy needs a flat (units) output".into(),
-                ));
+            // Class scores come as a vector: a map (a convolution's (H, W, C)) would pass for
+            // H·W·C classes.
+            let shape = &self.output_shapes[o];
+            if loss.fusable_activation() == Some(Activation::Softmax) && shape.len() != 1 {
+                return Err(Error::Shape(format!(
+                    "output `{}` gives {} values per sample, shaped {shape:?}; {} needs a flat vector of class scores: add a flatten (or global pooling) and a dense layer",
+                    self.layers[o].name(),
+                    shape.iter().product::<usize>(),
+                    loss.name()
+                )));
             }
             // An output that other layers also read passes them dL/dy, so it keeps its
             // activation's own backward.
@@ -1007,12 +1020,14 @@ impl Sequential {
         let fused_rate = compiled
             .optimizer
             .plain_descent_rate()
+            .filter(|_| !self.callbacks_need_gradients)
             .filter(|_| self.observer.as_ref().is_none_or(|o| !o.needs_gradients()));
         self.fused.clear();
         for layer in &mut self.layers {
             self.fused
                 .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate));
         }
+        self.mark_unavailable_gradients();
         self.backward(x, None);
         for (layer, &fused) in self.layers.iter_mut().zip(&self.fused) {
             if fused {
@@ -1028,6 +1043,27 @@ impl Sequential {
         self.compiled = Some(compiled);
         self.observe_update();
         Ok(data_loss + self.last_penalty)
+    }
+
+    /// Before a backward in which some layers fuse their update: their gradients become NaN
+    /// ("not computed"; what backward still writes, such as a Dense bias's, is overwritten),
+    /// so that nobody reads a stale or zero kernel gradient as if it were this step's. Only
+    /// when a layer starts fusing: a pass over its gradients then, none on later fused steps.
+    fn mark_unavailable_gradients(&mut self) {
+        self.grads_unavailable.resize(self.layers.len(), false);
+        for ((layer, &fused), unavailable) in self
+            .layers
+            .iter_mut()
+            .zip(&self.fused)
+            .zip(&mut self.grads_unavailable)
+        {
+            if fused && !*unavailable {
+                for p in layer.params_mut() {
+                    p.grad.data_mut().fill(f32::NAN);
+                }
+            }
+            *unavailable = fused;
+        }
     }
 
     /// Tells the observer the number of the step about to run.
@@ -1198,6 +1234,12 @@ impl Sequential {
     /// ```
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         self.check_input(x)?;
+        crate::budget::check(
+            self,
+            batch_size.clamp(1, x.rows().max(1)),
+            false,
+            "prediction",
+        )?;
         let n = x.rows();
         let units = self.output_units();
         let mut out = Tensor::zeros(&[n, units]);
@@ -1240,6 +1282,12 @@ impl Sequential {
         seed: u64,
     ) -> Result<(Tensor, Tensor)> {
         self.check_input(x)?;
+        crate::budget::check(
+            self,
+            batch_size.clamp(1, x.rows().max(1)),
+            false,
+            "prediction",
+        )?;
         if samples == 0 {
             return Err(Error::Config("MC dropout needs at least one sample".into()));
         }
@@ -1314,7 +1362,13 @@ impl Sequential {
             return Err(Error::Data("no samples to evaluate".into()));
         }
         self.check_input(&data.x)?;
-        let targets = data.targets(loss, self.output_units())?;
+        crate::budget::check(
+            self,
+            batch_size.clamp(1, data.len().max(1)),
+            false,
+            "evaluation",
+        )?;
+        let targets = self.targets_for(data, loss)?;
         self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size, comm)
     }
 

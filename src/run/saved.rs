@@ -212,7 +212,7 @@ impl SavedRun {
                         "its [table] encoding does not list the columns of the data it records",
                     ));
                 }
-                encoding.apply(layout, &mut data)
+                encoding.apply(layout, &mut data)?
             }
             (None, None) => {}
             (Some(_), None) => {
