@@ -7,8 +7,6 @@
 //! gradient with respect to z is simply `(p - t) / B` (PyTorch's CrossEntropyLoss and
 //! BCEWithLogitsLoss do the same).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::activations::sigmoid;
@@ -160,9 +158,6 @@ enum LossRepr {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delta: Option<f32>,
-        /// Any other key, refused by name (a misspelt `delta` must not pass for the default).
-        #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-        other: BTreeMap<String, toml::Value>,
     },
 }
 
@@ -198,29 +193,7 @@ impl TryFrom<LossRepr> for Loss {
     fn try_from(repr: LossRepr) -> Result<Self, String> {
         let (name, delta) = match repr {
             LossRepr::Name(n) => (n, None),
-            LossRepr::Table {
-                name,
-                delta,
-                mut other,
-            } => {
-                // Keras' `from_logits = true` asks the loss to apply softmax or sigmoid itself;
-                // here the output layer's activation does, fused with the loss (the same
-                // stable log-sum-exp), so only `false` is accepted.
-                match other.remove("from_logits") {
-                    None | Some(toml::Value::Boolean(false)) => {}
-                    Some(_) => {
-                        return Err(format!(
-                            "loss `{name}`: `from_logits = true` is not supported; give the output layer activation = \"softmax\" (or \"sigmoid\") instead: it is fused with the cross-entropy, as stable as from_logits"
-                        ))
-                    }
-                }
-                if let Some(key) = other.keys().next() {
-                    return Err(format!(
-                        "loss `{name}`: unknown key `{key}` (a loss table takes name, delta and from_logits = false)"
-                    ));
-                }
-                (name, delta)
-            }
+            LossRepr::Table { name, delta } => (name, delta),
         };
         let loss = Loss::from_name(&name).ok_or_else(|| {
             let ids: Vec<&str> = LOSS_NAMES
@@ -252,7 +225,6 @@ impl From<Loss> for LossRepr {
             Loss::Huber { delta } if delta != 1.0 => LossRepr::Table {
                 name: "huber".into(),
                 delta: Some(delta),
-                other: BTreeMap::new(),
             },
             other => LossRepr::Name(other.name().into()),
         }

@@ -328,15 +328,15 @@ epochs = 1
     let cases: [(&str, &[&str]); 3] = [
         (
             "[compile]\nmetrics = [{ name = \"top_k_accuracy\", kk = 1 }]",
-            &["top_k_accuracy", "unknown key `kk`"],
+            &["`kk`"],
         ),
         (
             "[compile]\nloss = { name = \"huber\", deltta = 2.0 }",
-            &["huber", "unknown key `deltta`"],
+            &["`deltta`"],
         ),
         (
             "[compile]\nloss = { name = \"sparse_categorical_crossentropy\", from_logits = true }",
-            &["from_logits = true", "softmax"],
+            &["`from_logits`"],
         ),
     ];
     for (table, expected) in cases {
@@ -346,11 +346,11 @@ epochs = 1
             expected,
         );
     }
-    // Keras' default, from_logits = false, and a real k are accepted.
+    // A real k is accepted.
     let spec = write(
         dir.path(),
         "t.toml",
-        &format!("[compile]\nloss = {{ name = \"sparse_categorical_crossentropy\", from_logits = false }}\nmetrics = [{{ name = \"top_k_accuracy\", k = 1 }}]\n{base}"),
+        &format!("[compile]\nmetrics = [{{ name = \"top_k_accuracy\", k = 1 }}]\n{base}"),
     );
     let stdout = ok(&run_in(dir.path(), &["train", &spec, "--out", s(&out)]));
     assert!(stdout.contains("top_k_accuracy"), "{stdout}");

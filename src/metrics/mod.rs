@@ -10,8 +10,6 @@ mod custom;
 pub mod per_class;
 mod regression;
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::losses::{Loss, Targets};
@@ -136,9 +134,6 @@ enum MetricRepr {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         k: Option<u32>,
-        /// Any other key, refused by name (a misspelt `k` must not pass for the default 5).
-        #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-        other: BTreeMap<String, toml::Value>,
     },
 }
 
@@ -183,14 +178,7 @@ impl TryFrom<MetricRepr> for Metric {
     fn try_from(repr: MetricRepr) -> Result<Self, String> {
         let (name, k) = match repr {
             MetricRepr::Name(n) => (n, None),
-            MetricRepr::Table { name, k, other } => {
-                if let Some(key) = other.keys().next() {
-                    return Err(format!(
-                        "metric `{name}`: unknown key `{key}` (a metric table takes name and k)"
-                    ));
-                }
-                (name, k)
-            }
+            MetricRepr::Table { name, k } => (name, k),
         };
         let metric = Metric::from_name(&name).ok_or_else(|| {
             let ids: Vec<&str> = METRIC_NAMES
@@ -218,7 +206,6 @@ impl From<Metric> for MetricRepr {
             Metric::TopKAccuracy { k } if k != 5 => MetricRepr::Table {
                 name: "top_k_accuracy".into(),
                 k: Some(k),
-                other: BTreeMap::new(),
             },
             other => MetricRepr::Name(other.name().into()),
         }
