@@ -8,6 +8,9 @@ use crate::layers::{BatchNormSpec, DropoutKind, DropoutSpec, LayerSpec, MergeSpe
 use crate::optimizers::OptimizerSpec;
 use crate::Sequential;
 
+mod setup;
+pub use setup::{check_setup, INPUT_RMS_LIMIT, TARGET_RMS_LIMIT};
+
 /// A warning: the rule broken and what was found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Warning {
@@ -183,7 +186,11 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
     };
     if lr < low || lr > high {
         out.push(Warning {
-            id: "learning_rate",
+            id: if lr > high {
+                "learning_rate_too_high"
+            } else {
+                "learning_rate_too_low"
+            },
             message: format!(
                 "learning rate {lr} is far outside the usual range for {} ([{low}, {high}])",
                 optimizer.name()

@@ -82,7 +82,11 @@ impl Targets {
 pub enum Loss {
     /// -log p_y, labels as class indices.
     SparseCategoricalCrossentropy,
-    /// -Σ_k t_k log p_k, labels one-hot (or soft).
+    /// -Σ_k t_k log p_k, labels one-hot (or soft). On outputs that are not softmax the
+    /// outputs are first divided by their sum over the classes and clipped to [ε, 1 - ε], as
+    /// Keras does (`keras/src/backend/*/nn.py` `categorical_crossentropy`), so that a sigmoid
+    /// or ReLU output trains as it would in Keras (`deeptrain diagnose` still reports the
+    /// mismatch); a row of zeros reads as ε where Keras gets NaN.
     CategoricalCrossentropy,
     /// -(t log p + (1 - t) log(1 - p)), averaged over outputs.
     BinaryCrossentropy,
@@ -355,16 +359,34 @@ impl Loss {
                 }
             }
             (Loss::CategoricalCrossentropy, Targets::Values(t), None) => {
-                for (j, (&p, &tv)) in y_pred.data().iter().zip(t.data()).enumerate() {
-                    let clipped = p.clamp(EPSILON, 1.0 - EPSILON);
-                    let wi = w(j / k.max(1));
-                    total -= (tv as f64) * (clipped as f64).ln() * wi as f64;
+                // As Keras: q = p / Σp per row, clipped to [ε, 1 - ε]; -Σ t log q. With
+                // unclipped set U, ∂/∂p_m = (Σ_(j∈U) t_j - [m∈U]·t_m / q_m) / Σp.
+                for i in 0..batch {
+                    let (pr, tr) = (y_pred.row(i), t.row(i));
+                    let sum: f32 = pr.iter().sum();
+                    // A row of zeros (Keras: 0/0 = NaN) reads as q = 0, clipped to ε.
+                    let sum = if sum == 0.0 { 1.0 } else { sum };
+                    let wi = w(i);
+                    let mut t_unclipped = 0.0f32;
+                    for (&p, &tv) in pr.iter().zip(tr) {
+                        let q = p / sum;
+                        let clipped = q.clamp(EPSILON, 1.0 - EPSILON);
+                        total -= (tv as f64) * (clipped as f64).ln() * wi as f64;
+                        if q == clipped {
+                            t_unclipped += tv;
+                        }
+                    }
                     if let Some(g) = grad.as_deref_mut() {
-                        g.data_mut()[j] = if p == clipped {
-                            -tv / p * inv_batch * wi
-                        } else {
-                            0.0
-                        };
+                        let gr = &mut g.data_mut()[i * k..(i + 1) * k];
+                        for ((gv, &p), &tv) in gr.iter_mut().zip(pr).zip(tr) {
+                            let q = p / sum;
+                            let own = if q == q.clamp(EPSILON, 1.0 - EPSILON) {
+                                tv / q
+                            } else {
+                                0.0
+                            };
+                            *gv = (t_unclipped - own) / sum * inv_batch * wi;
+                        }
                     }
                 }
             }

@@ -241,8 +241,15 @@ fn every_loss_fused_and_unfused() {
                 dense(3, Activation::Softmax),
                 LayerSpec::activation(Activation::Linear),
             ],
-            Targets::Values(one_hot),
+            Targets::Values(one_hot.clone()),
             "CE from probabilities",
+        ),
+        // Not a distribution: divided by its sum over the classes first, as Keras does.
+        (
+            Loss::CategoricalCrossentropy,
+            vec![dense(3, Activation::Sigmoid)],
+            Targets::Values(one_hot),
+            "CE on sigmoid outputs, normalized",
         ),
         (
             Loss::SparseCategoricalCrossentropy,

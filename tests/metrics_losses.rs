@@ -332,3 +332,19 @@ fn keras_class_names_parse_as_the_snake_case_ids() {
         .to_string();
     assert!(err.contains("takes no `delta`"), "{err}");
 }
+
+/// Categorical cross-entropy on outputs that are not a distribution divides them by their sum
+/// first, as Keras does (`keras/src/backend/numpy/nn.py`: `output / sum(output, axis)`, then
+/// clipped to [1e-7, 1 - 1e-7]): sigmoid outputs (0.8, 0.4, 0.8) with label 1 read as
+/// q = 0.4 / 2.0 = 0.2, loss -ln 0.2; (0.3, 0.3, 0.4) with label 2 read as 0.4, loss -ln 0.4.
+#[test]
+fn categorical_crossentropy_normalizes_outputs_that_are_not_softmax() {
+    let y_pred = Tensor::from_vec(vec![0.8, 0.4, 0.8, 0.3, 0.3, 0.4], &[2, 3]);
+    let t = Targets::Values(Tensor::from_vec(
+        vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        &[2, 3],
+    ));
+    let loss = Loss::CategoricalCrossentropy.compute(&y_pred, None, &t, None);
+    let expected = -(0.2f64.ln() + 0.4f64.ln()) / 2.0;
+    close(loss, expected, 1e-6, "normalized categorical cross-entropy");
+}

@@ -1,19 +1,19 @@
-//! `deeptrain diagnose`: a short training run with per-layer statistics, a table of what the
-//! activations and gradients are doing, and plain-language verdicts with reasons and fixes.
+//! `deeptrain diagnose`: a short training run with every instrument on, a table of what the
+//! activations and gradients are doing, and verdicts with their evidence and fixes; `--json`
+//! prints them in the stable form of [`deeptrain::diagnostics::Diagnosis::to_json`].
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use deeptrain::callbacks::{BatchEnd, Callback};
-use deeptrain::diagnostics::{self, Diagnostics, LayerStats, Verdict};
+use deeptrain::diagnostics::{self, Diagnosis, Verdict};
 use deeptrain::{Error, Experiment, Result};
 
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// The experiment spec (TOML); without it, the built-in digits model.
     spec: Option<PathBuf>,
-    /// Training steps to run.
+    /// Training steps to run (exactly these, unless training diverges first).
     #[arg(long, default_value_t = 300)]
     steps: usize,
     /// Record statistics every this many steps (default: about 30 samples over the run).
@@ -22,6 +22,10 @@ pub struct DiagnoseArgs {
     /// Also write diagnostics.csv here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of the text: {"steps", "warnings": [{"id",
+    /// "message"}], "verdicts": [{"id", "layer", "evidence", "fix"}], "instruments"}.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs the diagnosis; returns the verdicts (also printed).
@@ -30,85 +34,123 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
     let spec = super::load_spec(args.spec.as_deref())?;
-    // The spec's whole run (class weights, augmentation, `[transfer]`), cut to --steps steps.
-    let mut experiment = Experiment::from_spec(&spec)?;
-    if let Some(line) = experiment.origin().describe() {
-        println!("{line}");
-    }
-    for w in experiment.warnings() {
-        println!("warning: {w}");
-    }
-    let batch = spec.fit.batch_size.max(1);
-    let (samples, epochs) = experiment.limit_to_steps(args.steps);
-    let diagnostics = Diagnostics::new(args.every.unwrap_or((args.steps as u64 / 30).max(1)));
-    experiment
-        .model_mut()
-        .set_observer(Some(Box::new(diagnostics.clone())));
-    println!(
-        "Training {} steps ({} samples x {epochs} epoch(s), batch {batch}) with statistics every {} steps",
-        args.steps,
-        samples,
-        args.every.unwrap_or((args.steps as u64 / 30).max(1))
-    );
-    let mut counter = StepCounter::default();
-    let outcome = experiment.fit(&mut [&mut counter], None).map(|_| ());
-    let rows = diagnostics.rows();
-    print!("{}", table(&rows));
-    let mut verdicts = diagnostics::verdicts(&rows);
-    let ran = match outcome {
-        Ok(_) => format!("all {} steps", args.steps),
-        Err(Error::Diverged(message)) => {
-            verdicts = diagnostics::with_divergence(verdicts, &message);
-            format!(
-                "{} of {} steps; then training diverged",
-                counter.steps, args.steps
-            )
+    let experiment = Experiment::from_spec(&spec)?;
+    // The configuration warnings, before training (the setup checks follow it).
+    let before = experiment.warnings();
+    if !args.json {
+        if let Some(line) = experiment.origin().describe() {
+            println!("{line}");
         }
-        Err(e) => return Err(e),
-    };
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        diagnostics.write_csv(&out.join("diagnostics.csv"))?;
-    }
-    println!("Verdicts (after {ran}):");
-    for v in &verdicts {
+        for w in &before {
+            println!("warning: {w}");
+        }
         println!(
-            "- {}: {}\n    why: {}\n    fix: {}",
-            v.kind, v.finding, v.reason, v.fix
+            "Training {} steps (batch {}) with statistics every {} steps",
+            args.steps,
+            spec.fit.batch_size.max(1),
+            args.every.unwrap_or((args.steps as u64 / 30).max(1))
         );
     }
-    if verdicts.is_empty() {
-        println!("- none: not enough statistics (run more --steps)");
+    let diagnosis = diagnostics::diagnose(experiment, args.steps, args.every)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        deeptrain::io::write_atomic(
+            &out.join("diagnostics.csv"),
+            diagnostics::Diagnostics::csv_of(&diagnosis.rows).as_bytes(),
+        )?;
     }
-    Ok(verdicts)
+    if args.json {
+        println!("{}", diagnosis.to_json());
+    } else {
+        print_text(&diagnosis, &before);
+    }
+    Ok(diagnosis.verdicts)
 }
 
-/// Counts the training steps that finished.
-#[derive(Default)]
-struct StepCounter {
-    steps: usize,
+fn print_text(d: &Diagnosis, printed: &[String]) {
+    for w in d
+        .warnings
+        .iter()
+        .filter(|w| !printed.contains(&w.to_string()))
+    {
+        println!("warning: {w}");
+    }
+    print!("{}", table(d));
+    let ran = match &d.diverged {
+        None => format!("all {} steps", d.steps),
+        Some(_) => format!(
+            "{} of {} steps; then training diverged",
+            d.steps, d.requested
+        ),
+    };
+    println!("Curve: {}", d.curve.evidence());
+    if let Some(l) = d.lambda_max {
+        println!(
+            "Top Hessian eigenvalue {l:.3e} (2/λmax = {:.3e}; learning rate {})",
+            2.0 / l,
+            d.learning_rate
+        );
+    }
+    if let Some(n) = d.noise {
+        println!(
+            "Gradient noise: a minibatch gradient's variance is {:.2} times its mean's squared norm ({} minibatches of {})",
+            n.ratio, n.parts, n.batch
+        );
+    }
+    let problems: Vec<&Verdict> = d.verdicts.iter().filter(|v| !v.is_healthy()).collect();
+    let findings: Vec<&Verdict> = d
+        .findings
+        .iter()
+        .filter(|f| f.is_healthy() || !problems.iter().any(|p| p.kind == f.kind))
+        .collect();
+    println!("Verdicts (after {ran}):");
+    for v in &d.verdicts {
+        print_verdict(v);
+    }
+    if !findings.is_empty() {
+        println!("Other findings:");
+        for v in findings {
+            print_verdict(v);
+        }
+    }
 }
 
-impl Callback for StepCounter {
-    fn on_batch_end(&mut self, _: &BatchEnd) {
-        self.steps += 1;
-    }
+fn print_verdict(v: &Verdict) {
+    println!(
+        "- {}{}: {}\n    why: {}\n    fix: {}",
+        v.kind,
+        v.layer
+            .as_deref()
+            .map_or(String::new(), |l| format!(" (layer {l})")),
+        v.finding,
+        v.reason,
+        v.fix
+    );
 }
 
 /// The last sampled step, one line per layer.
-fn table(rows: &[LayerStats]) -> String {
+fn table(d: &Diagnosis) -> String {
+    let rows = &d.rows;
     let Some(last) = rows.iter().map(|r| r.step).max() else {
         return String::new();
     };
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.0}%", 100.0 * x));
     let sci = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2e}"));
     let mut out = format!(
-        "Step {last}:\n{:<14} {:<18} {:>9} {:>9} {:>6} {:>6} {:>10} {:>10}\n",
-        "layer", "activation", "act mean", "act std", "satur.", "dead", "grad norm", "update/w"
+        "Step {last}:\n{:<14} {:<18} {:>9} {:>9} {:>6} {:>6} {:>10} {:>10} {:>10}\n",
+        "layer",
+        "activation",
+        "act mean",
+        "act std",
+        "satur.",
+        "dead",
+        "grad norm",
+        "update/w",
+        "from init"
     );
     for r in rows.iter().filter(|r| r.step == last) {
         out.push_str(&format!(
-            "{:<14} {:<18} {:>9.3} {:>9.3} {:>6} {:>6} {:>10} {:>10}\n",
+            "{:<14} {:<18} {:>9.3} {:>9.3} {:>6} {:>6} {:>10} {:>10} {:>10}\n",
             r.name,
             r.activation,
             r.act_mean,
@@ -121,6 +163,11 @@ fn table(rows: &[LayerStats]) -> String {
                 .rev()
                 .find(|p| p.layer == r.layer && p.update_ratio.is_some())
                 .and_then(|p| p.update_ratio)),
+            sci(d
+                .distances
+                .iter()
+                .find(|(name, _)| *name == r.name)
+                .map(|(_, m)| *m)),
         ));
     }
     out

@@ -1,0 +1,383 @@
+//! [`diagnose`]: a short training run of an experiment, exactly the steps asked, with every
+//! instrument on; then the verdicts. A layer's problem is reported only when the loss curve
+//! shows it hurts (the loss diverges, stalls, oscillates or sits at chance); configuration
+//! problems that are certain (an output activation that does not fit the loss) always are.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{
+    gradient_flow, gradient_noise, top_hessian_eigenvalue, Chance, Curve, CurveReport,
+    CurveVerdicts, Diagnostics, GradientNoise, LayerStats, Verdict,
+};
+use crate::callbacks::{BatchEnd, Callback};
+use crate::checks::{self, Warning};
+use crate::optimizers::OptimizerSpec;
+use crate::{Error, Experiment, Result};
+
+/// Rows of the training set the probes after training (noise, curvature) use at most.
+const PROBE_ROWS: usize = 256;
+
+/// Everything a diagnosis found.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnosis {
+    /// Training steps run (the steps asked, unless training diverged first).
+    pub steps: usize,
+    /// The steps asked.
+    pub requested: usize,
+    /// Batch size and samples per epoch, as run.
+    pub batch_size: usize,
+    /// Training rows.
+    pub samples: usize,
+    /// Sampling interval of the per-layer statistics.
+    pub every: u64,
+    /// Why training stopped early, when it diverged.
+    pub diverged: Option<String>,
+    /// Configuration warnings that are not verdicts.
+    pub warnings: Vec<Warning>,
+    /// The problems found, or one `healthy` verdict.
+    pub verdicts: Vec<Verdict>,
+    /// Every finding from the layer statistics, healthy ones included (for people).
+    pub findings: Vec<Verdict>,
+    /// The per-layer statistics.
+    pub rows: Vec<LayerStats>,
+    /// The loss curve read against its noise.
+    pub curve: CurveReport,
+    /// The norm test on minibatches of the training batch size, after training.
+    pub noise: Option<GradientNoise>,
+    /// The Hessian's top eigenvalue after training (power iteration, 10 steps).
+    pub lambda_max: Option<f64>,
+    /// The learning rate.
+    pub learning_rate: f64,
+    /// Per layer with a kernel: ‖w - w₀‖/‖w₀‖ after the run (Cockpit's `Distance`).
+    pub distances: Vec<(String, f64)>,
+}
+
+impl Diagnosis {
+    /// The stable JSON form: `{"steps", "warnings": [{"id", "message"}], "verdicts": [{"id",
+    /// "layer", "evidence", "fix"}]}`, plus the instruments' numbers under `"instruments"`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "steps": self.steps,
+            "warnings": self.warnings.iter().map(|w| json!({
+                "id": w.id,
+                "message": w.to_string(),
+            })).collect::<Vec<_>>(),
+            "verdicts": self.verdicts.iter().map(|v| json!({
+                "id": v.kind,
+                "layer": v.layer,
+                "evidence": v.finding,
+                "fix": v.fix,
+            })).collect::<Vec<_>>(),
+            "instruments": {
+                "loss_start": finite(self.curve.start),
+                "loss_end": finite(self.curve.end),
+                "loss_noise": finite(self.curve.noise),
+                "accuracy_end": self.curve.accuracy,
+                "chance_loss": self.curve.chance.loss,
+                "chance_accuracy": self.curve.chance.accuracy,
+                "lambda_max": self.lambda_max.and_then(finite),
+                "gradient_noise_ratio": self.noise.map(|n| n.ratio).and_then(finite),
+                "learning_rate": self.learning_rate,
+                "distance_from_init": self.distances.iter().map(|(n, d)| json!({"layer": n, "distance": finite(*d)})).collect::<Vec<_>>(),
+            },
+        })
+    }
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Sets the stop flag once `limit - 1` steps have ended, so that `fit` stops right after step
+/// `limit` (it checks the flag after each step's update).
+struct StepLimit {
+    limit: usize,
+    done: usize,
+    stop: Arc<AtomicBool>,
+}
+
+impl Callback for StepLimit {
+    fn on_batch_end(&mut self, _: &BatchEnd) {
+        self.done += 1;
+        if self.done + 1 >= self.limit {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Trains `experiment`'s model for exactly `steps` steps (fewer only if it diverges) with
+/// per-layer statistics every `every` steps (default: about 30 samples over the run), then
+/// probes the gradient noise and curvature and returns the verdicts.
+pub fn diagnose(experiment: Experiment, steps: usize, every: Option<u64>) -> Result<Diagnosis> {
+    if steps == 0 {
+        return Err(Error::Config("--steps must be at least 1".into()));
+    }
+    let spec = experiment.spec().clone();
+    let mut experiment = experiment;
+    // The spec's whole run (class weights, augmentation, `[transfer]`) over the first
+    // training rows, without validation; the stop flag cuts it to exactly `steps` steps.
+    experiment.limit_to_steps(steps);
+    let loss = experiment
+        .model()
+        .loss()
+        .ok_or_else(|| Error::Config("compile the model before diagnosing it".into()))?;
+    let mut warnings = checks::check(experiment.model(), spec.data.scale, &spec.optimizer);
+    warnings.extend(checks::check_setup(
+        experiment.model(),
+        &experiment.data().train,
+        spec.data.scale,
+    ));
+    let batch = spec.fit.batch_size.max(1);
+    let every = every.unwrap_or((steps as u64 / 30).max(1));
+    let diagnostics = Diagnostics::new(every);
+    experiment
+        .model_mut()
+        .set_observer(Some(Box::new(diagnostics.clone())));
+    let initial = kernels(experiment.model());
+    let stop = Arc::new(AtomicBool::new(steps <= 1));
+    let mut limit = StepLimit {
+        limit: steps,
+        done: 0,
+        stop: stop.clone(),
+    };
+    let mut curve = Curve::new();
+    let outcome = experiment
+        .fit(&mut [&mut limit, &mut curve], Some(stop))
+        .map(|_| ());
+    let (mut model, data, _) = experiment.into_parts();
+    let train = &data.train;
+    model.set_observer(None);
+    let (ran, diverged) = match outcome {
+        Ok(_) => (limit.done, None),
+        Err(Error::Interrupted { .. }) => (limit.done + 1, None),
+        Err(Error::Diverged(message)) => (limit.done + 1, Some(message)),
+        Err(e) => return Err(e),
+    };
+    let rows = diagnostics.rows();
+    let distances = initial
+        .into_iter()
+        .zip(kernels(&model))
+        .filter_map(|(before, after)| {
+            let ((name, w0), (_, w)) = (before?, after?);
+            let moved = w
+                .iter()
+                .zip(&w0)
+                .map(|(&a, &b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let size = w0.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
+            Some((name, moved / size.max(1e-12)))
+        })
+        .collect();
+    let targets = train.targets(loss, model.output_units())?;
+    let mut losses = curve.losses();
+    if diverged.is_some() {
+        losses.push(f64::NAN);
+    }
+    let report = CurveReport::new(&losses, &curve.accuracies(), Chance::of(loss, &targets));
+    let probe = train.slice(0..train.len().min(PROBE_ROWS));
+    let (mut noise, mut lambda_max) = (None, None);
+    if diverged.is_none() {
+        noise = gradient_noise(&mut model, train, batch, 8)?;
+        let probe_targets = probe.targets(loss, model.output_units())?;
+        lambda_max = top_hessian_eigenvalue(&mut model, &probe.x, &probe_targets, 10, spec.seed)?;
+    }
+    let mut diagnosis = Diagnosis {
+        steps: ran,
+        requested: steps,
+        batch_size: batch,
+        samples: train.len(),
+        every,
+        diverged,
+        findings: super::verdicts(&rows),
+        rows,
+        curve: report,
+        noise,
+        lambda_max,
+        learning_rate: spec.optimizer.learning_rate() as f64,
+        distances,
+        ..Diagnosis::default()
+    };
+    decide(&mut diagnosis, warnings, &spec.optimizer);
+    Ok(diagnosis)
+}
+
+/// Each layer's kernel (name and values), `None` for layers without one.
+fn kernels(model: &crate::Sequential) -> Vec<Option<(String, Vec<f32>)>> {
+    model
+        .layers()
+        .iter()
+        .map(|l| {
+            Some((
+                l.name().to_string(),
+                l.kernel_param()?.value.data().to_vec(),
+            ))
+        })
+        .collect()
+}
+
+/// Turns the findings, the curve and the configuration warnings into the verdicts.
+///
+/// Nothing is reported unless the run is hurt (diverged, stalled, oscillating, at chance).
+/// Then: the divergence, if any; the configuration's certain problems (an output that does
+/// not fit the loss, unscaled inputs or targets, a rate far out of range in the direction the
+/// curve shows), and only when there is none, the first layer cause in the order exploding,
+/// vanishing / no gradient, dead ReLUs, saturation, non-finite outputs, lost
+/// self-normalization, a rate above 2/λmax, weights that do not move, gradient noise; with
+/// no cause, the symptom (oscillating loss or slow convergence). One cause per run keeps the
+/// verdicts precise: a vanishing gradient also saturates units and stalls the loss, and
+/// naming all three says less than naming the first.
+fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) {
+    let hurt = d.diverged.is_some() || d.curve.hurts();
+    let unstable = d.diverged.is_some() || d.curve.diverging || d.curve.oscillating.is_some();
+    let mut configuration: Vec<Verdict> = Vec::new();
+    let mut normalized = None;
+    let mut kept = Vec::new();
+    for w in warnings {
+        let promote = hurt
+            && match w.id {
+                "output_loss_mismatch" | "unscaled_inputs" | "unscaled_targets" => true,
+                "learning_rate_too_high" => unstable,
+                "learning_rate_too_low" => d.curve.stalled || d.curve.at_chance,
+                _ => false,
+            };
+        let verdict = Verdict {
+            kind: if w.id == "categorical_crossentropy_normalized" {
+                "output_loss_mismatch"
+            } else {
+                w.id
+            },
+            layer: None,
+            finding: format!("{}; {}", w.message, d.curve.evidence()),
+            reason: w.rule.to_string(),
+            fix: w.rule.to_string(),
+        };
+        if promote {
+            if !configuration.iter().any(|v| v.kind == verdict.kind) {
+                configuration.push(verdict);
+            }
+        } else {
+            if w.id == "categorical_crossentropy_normalized" && hurt {
+                normalized = Some(verdict);
+            }
+            kept.push(w);
+        }
+    }
+    d.warnings = kept;
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    if hurt {
+        let flow = gradient_flow(&d.rows)
+            .and_then(|f| f.verdict())
+            .filter(|v| !v.is_healthy());
+        if let Some(message) = &d.diverged {
+            verdicts.push(super::divergence(message));
+        }
+        if !configuration.is_empty() {
+            // The configuration explains it; a blow-up's gradients are evidence too.
+            verdicts
+                .extend(flow.filter(|f| f.kind == "exploding_gradients" && d.diverged.is_some()));
+            verdicts.extend(configuration);
+        } else {
+            let candidates: [&dyn Fn() -> Option<Verdict>; 8] = [
+                &|| flow.clone(),
+                &|| super::dead_units(&d.rows),
+                &|| super::saturated_units(&d.rows),
+                &|| super::non_finite_outputs(&d.rows).filter(|_| d.diverged.is_none()),
+                &|| super::self_normalization(&d.rows).filter(|v| v.kind == "not_self_normalizing"),
+                &|| curvature(d, optimizer),
+                &|| frozen(d),
+                &|| noisy(d),
+            ];
+            let cause = candidates.iter().find_map(|f| f());
+            match cause {
+                Some(cause) => verdicts.push(cause),
+                None if d.diverged.is_none() => {
+                    verdicts.extend(normalized.or_else(|| d.curve.symptom()))
+                }
+                None => {}
+            }
+        }
+    }
+    if verdicts.is_empty() {
+        verdicts.push(Verdict {
+            kind: "healthy",
+            layer: None,
+            finding: d.curve.evidence(),
+            reason: "the loss falls and no layer shows a problem that hurts training".into(),
+            fix: "nothing to do".into(),
+        });
+    }
+    d.verdicts = verdicts;
+}
+
+/// `learning_rate_too_high` for plain SGD when the loss oscillates or diverges and the rate is
+/// above 2/λmax (gradient descent on a quadratic overshoots beyond it; with momentum β the
+/// bound is 2(1 + β)/λmax).
+fn curvature(d: &Diagnosis, optimizer: &OptimizerSpec) -> Option<Verdict> {
+    let OptimizerSpec::Sgd(sgd) = optimizer else {
+        return None;
+    };
+    let lambda = d.lambda_max.filter(|l| l.is_finite() && *l > 0.0)?;
+    let bound = 2.0 * (1.0 + sgd.momentum as f64) / lambda;
+    let unstable = d.curve.oscillating.is_some() || d.curve.diverging;
+    (unstable && d.learning_rate > bound).then(|| Verdict {
+        kind: "learning_rate_too_high",
+        layer: None,
+        finding: format!(
+            "learning rate {} is above 2(1 + momentum)/λmax = {bound:.3e} (top Hessian eigenvalue {lambda:.3e}); {}",
+            d.learning_rate,
+            d.curve.evidence()
+        ),
+        reason: "gradient descent overshoots along the sharpest direction when the rate exceeds 2/λmax, so the loss bounces instead of falling".into(),
+        fix: format!("lower the learning rate below {bound:.1e} (try `deeptrain lr-find`), or decay it with a schedule"),
+    })
+}
+
+/// `oscillating_loss` from gradient noise: a minibatch gradient is mostly noise (norm test
+/// ratio above 4, batches under 32) and the loss stalls or oscillates: the steps follow the
+/// noise, so the loss wanders instead of falling.
+fn noisy(d: &Diagnosis) -> Option<Verdict> {
+    let noise = d.noise?;
+    let troubled = d.curve.oscillating.is_some() || d.curve.stalled;
+    (troubled && noise.ratio > 4.0 && noise.batch < 32).then(|| Verdict {
+        kind: "oscillating_loss",
+        layer: None,
+        finding: format!(
+            "a minibatch gradient's variance is {:.1} times its mean's squared norm ({} minibatches of {}); {}",
+            noise.ratio,
+            noise.parts,
+            noise.batch,
+            d.curve.evidence()
+        ),
+        reason: "each step follows mostly noise, so the loss wanders instead of falling (the norm test, Byrd et al. 2012)".into(),
+        fix: format!(
+            "use a larger batch (at least {}), or a smaller learning rate",
+            (noise.batch as f64 * noise.ratio).ceil() as usize
+        ),
+    })
+}
+
+/// `learning_rate_too_low` when the loss stalls and no kernel has moved 0.1% of its norm from
+/// its initialization, although gradients flow (Cockpit's `Distance`).
+fn frozen(d: &Diagnosis) -> Option<Verdict> {
+    let moved = d.distances.iter().map(|(_, m)| *m).fold(f64::NAN, f64::max);
+    let flowing = gradient_flow(&d.rows)
+        .and_then(|f| f.verdict())
+        .is_some_and(|v| v.kind == "healthy_gradients");
+    (d.curve.stalled && flowing && moved < 1e-3).then(|| Verdict {
+        kind: "learning_rate_too_low",
+        layer: None,
+        finding: format!(
+            "no kernel moved more than {:.1e} of its norm from its initialization in {} steps at learning rate {}; {}",
+            moved,
+            d.steps,
+            d.learning_rate,
+            d.curve.evidence()
+        ),
+        reason: "the gradients flow, but the steps are too small to change the weights: training stalls".into(),
+        fix: "raise the learning rate (find it with `deeptrain lr-find`), or use Adam".into(),
+    })
+}

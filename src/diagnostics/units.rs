@@ -1,0 +1,137 @@
+//! Unit-level verdicts: dead ReLUs (judged over windows of at least
+//! [`super::DEAD_WINDOW`] samples), saturated sigmoid/tanh hidden layers (among finite
+//! outputs), and non-finite outputs, reported as such.
+
+use super::{last_step, late, LayerStats, Verdict};
+
+/// The layers of `rows` with their mean of `f` over the later half of the run, where above
+/// `threshold`.
+fn layers_above(
+    rows: &[&LayerStats],
+    f: impl Fn(&LayerStats) -> Option<f64>,
+    threshold: f64,
+) -> Vec<(String, f64)> {
+    let mut layers: Vec<usize> = rows.iter().map(|r| r.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    layers
+        .into_iter()
+        .filter_map(|layer| {
+            let values: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.layer == layer)
+                .filter_map(|r| f(r))
+                .collect();
+            let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            let name = rows.iter().find(|r| r.layer == layer)?.name.clone();
+            (!values.is_empty() && mean > threshold).then_some((name, mean))
+        })
+        .collect()
+}
+
+fn list(layers: &[(String, f64)]) -> String {
+    layers
+        .iter()
+        .map(|(n, v)| format!("{n} {:.0}%", 100.0 * v))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `dead_relus` when a ReLU layer's latest window has more than half its units dead.
+pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
+    let mut latest: Vec<&LayerStats> = Vec::new();
+    for r in rows.iter().rev().filter(|r| r.dead.is_some()) {
+        if !latest.iter().any(|l| l.layer == r.layer) {
+            latest.push(r);
+        }
+    }
+    latest.reverse();
+    latest.sort_by_key(|r| r.layer);
+    let dead = layers_above(&latest, |r| r.dead, 0.5);
+    let first = dead.first()?.0.clone();
+    Some(Verdict {
+        kind: "dead_relus",
+        layer: Some(first),
+        finding: format!(
+            "dead ReLU units (0 for every one of at least {} samples): {}",
+            super::DEAD_WINDOW,
+            list(&dead)
+        ),
+        reason: "a ReLU whose input is negative for every sample outputs 0 and gets no gradient, so it never recovers".into(),
+        fix: "lower the learning rate, or use leaky ReLU / ELU / SELU, and He initialization".into(),
+    })
+}
+
+/// `saturation` when a sigmoid/tanh hidden layer (not the output layer, which saturates when
+/// it is confident) has more than half its finite outputs near a bound over the later half.
+pub fn saturated_units(rows: &[LayerStats]) -> Option<Verdict> {
+    let output = rows.iter().map(|r| r.layer).max()?;
+    let hidden: Vec<&LayerStats> = late(rows)
+        .into_iter()
+        .filter(|r| r.layer != output)
+        .collect();
+    let saturated = layers_above(&hidden, |r| r.saturated, 0.5);
+    let first = saturated.first()?.0.clone();
+    Some(Verdict {
+        kind: "saturation",
+        layer: Some(first),
+        finding: format!(
+            "saturated units (finite outputs within 0.02 of a bound, later half of the run): {}",
+            list(&saturated)
+        ),
+        reason: "a saturated sigmoid or tanh has a derivative near 0, so gradients vanish through it".into(),
+        fix: "use Glorot initialization for sigmoid/tanh, or a non-saturating activation, or batch normalization".into(),
+    })
+}
+
+/// `non_finite_outputs` when a layer outputs NaN or infinity at the last sampled step.
+pub fn non_finite_outputs(rows: &[LayerStats]) -> Option<Verdict> {
+    let last: Vec<&LayerStats> = last_step(rows);
+    let bad = layers_above(&last, |r| Some(r.non_finite), 0.0);
+    let first = bad.first()?.0.clone();
+    Some(Verdict {
+        kind: "non_finite_outputs",
+        layer: Some(first),
+        finding: format!("non-finite outputs (NaN or infinity): {}", list(&bad)),
+        reason: "a NaN or infinity spreads to everything computed from it; it is not saturation".into(),
+        fix: "lower the learning rate, clip gradients, and check the inputs for extreme or missing values".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: u64, layer: usize) -> LayerStats {
+        LayerStats {
+            step,
+            layer,
+            name: format!("l{layer}"),
+            ..LayerStats::default()
+        }
+    }
+
+    #[test]
+    fn dead_saturated_and_non_finite() {
+        let mut rows = vec![row(1, 0), row(1, 1), row(2, 0), row(2, 1)];
+        rows[0].dead = Some(0.9);
+        rows[2].dead = Some(0.2); // the latest window recovered
+        assert!(dead_units(&rows).is_none());
+        rows[2].dead = Some(0.75);
+        assert!(dead_units(&rows).unwrap().finding.contains("l0 75%"));
+
+        // The output layer (l1) saturating is not a problem; a hidden layer is.
+        rows[1].saturated = Some(1.0);
+        rows[3].saturated = Some(1.0);
+        assert!(saturated_units(&rows).is_none());
+        rows[2].saturated = Some(0.8);
+        assert_eq!(saturated_units(&rows).unwrap().layer.as_deref(), Some("l0"));
+
+        assert!(non_finite_outputs(&rows).is_none());
+        rows[3].non_finite = 0.5;
+        assert_eq!(
+            non_finite_outputs(&rows).unwrap().layer.as_deref(),
+            Some("l1")
+        );
+    }
+}
