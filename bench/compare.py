@@ -6,6 +6,11 @@ shapes, in turn, and prints the side-by-side table with ratios (deeptrain / PyTo
 The two alternate model by model, `--rounds` times (default 3), and each figure is the best of
 its rounds (peak memory: the highest): on a shared virtual machine a neighbour's burst can halve
 one run, and alternating keeps such a burst from favouring either side.
+
+    python3 bench/compare.py --baseline OLD_DEEPTRAIN_BINARY
+
+compares this build with an earlier build of deeptrain instead of PyTorch, alternating the same
+way: a refactor must keep each model's throughput (issue 31 asks for 5%).
 """
 import argparse
 import json
@@ -50,13 +55,25 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--baseline", help="an earlier deeptrain binary to compare with, not PyTorch")
+    p.add_argument("--binary", default=os.path.join(ROOT, "target/release/deeptrain"))
     args = p.parse_args()
+
+    def bench(binary, model):
+        return lines([binary, "--threads", str(args.threads), "bench", "--models", model,
+                      "--steps", str(args.steps)])
+
     ours, theirs = {}, {}
+    if args.baseline:
+        for _ in range(args.rounds):
+            for model in ["gemm", *MODELS]:
+                keep_best(ours, bench(args.binary, model))
+                keep_best(theirs, bench(args.baseline, model))
+        print_builds(args, ours, theirs)
+        return
     for _ in range(args.rounds):
         for model in ["gemm", *MODELS]:
-            keep_best(ours, lines([os.path.join(ROOT, "target/release/deeptrain"), "--threads",
-                                   str(args.threads), "bench", "--models", model, "--steps",
-                                   str(args.steps)]))
+            keep_best(ours, bench(args.binary, model))
             keep_best(theirs, lines([sys.executable, os.path.join(HERE, "torch_reference.py"),
                                      "--models", model, "--threads", str(args.threads),
                                      "--steps", str(args.steps)]))
@@ -78,6 +95,28 @@ def main():
     c = ours["c"]["train_gflops"] / ours["gemm"]["gflops"]
     print(f"\n(c) reaches {100 * c:.0f}% of deeptrain's measured sgemm throughput "
           f"({ours['c']['train_gflops']:.0f} of {ours['gemm']['gflops']:.0f} GFLOP/s).")
+
+
+def print_builds(args, new, old):
+    """The table of this build against `--baseline`, both best of their rounds."""
+    print(f"threads: {args.threads}; {args.binary} against {args.baseline}; "
+          f"best of {args.rounds} rounds, alternated")
+    print(f"sgemm 1024^3: {new['gemm']['gflops']:.0f} / {old['gemm']['gflops']:.0f} GFLOP/s")
+    print()
+    print("| model | train samples/s (new / old = ratio) | inference samples/s (ratio) | "
+          "peak RSS MiB (new / old) |")
+    print("| --- | --- | --- | --- |")
+    worst = 1.0
+    for m in MODELS:
+        n, o = new[m], old[m]
+        train = n["train_samples_per_s"] / o["train_samples_per_s"]
+        infer = n["infer_samples_per_s"] / o["infer_samples_per_s"]
+        worst = min(worst, train, infer)
+        print(f"| {NAMES[m]} | {n['train_samples_per_s']:,.0f} / {o['train_samples_per_s']:,.0f}"
+              f" = {train:.3f} | {n['infer_samples_per_s']:,.0f} / "
+              f"{o['infer_samples_per_s']:,.0f} = {infer:.3f} | "
+              f"{n['peak_rss_mib']:.0f} / {o['peak_rss_mib']:.0f} |")
+    print(f"\nslowest ratio: {worst:.3f} (1.0 = as fast as the baseline)")
 
 
 if __name__ == "__main__":
