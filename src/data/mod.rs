@@ -12,6 +12,7 @@ mod npy;
 mod prepare;
 mod preprocess;
 mod shard;
+mod source;
 mod split;
 pub mod tabular;
 
@@ -26,6 +27,7 @@ pub use npy::{load_npy, read_npy, NpyRows};
 pub use prepare::{input_shape, prepare, Prepared};
 pub use preprocess::{Scale, Scaler};
 pub use shard::{check_shardable, prepare_shard, Shard};
+pub use source::{ColumnRef, DataSpec, InputSpec, TargetKind};
 pub use split::{split_warnings, SplitOrder};
 
 /// The seed of the shuffle before splitting data that has no canonical test set (`[data]

@@ -2,7 +2,7 @@
 //! on the training part only, scale every part.
 
 use super::{split_warnings, Dataset, Scaler, SplitOrder, Splits, TableEncoding};
-use crate::spec::{DataSpec, TargetKind};
+use super::{DataSpec, TargetKind};
 use crate::{Result, Tensor};
 
 /// Training, validation and test sets, scaled with training-set statistics.

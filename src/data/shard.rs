@@ -24,9 +24,9 @@ use std::path::Path;
 
 use super::npy::{check_features_shape, read_labels, NpyRows};
 use super::prepare::{scale_parts, split_warnings_for, Prepared};
+use super::DataSpec;
 use super::{Dataset, RowOrigin, Scaler, Splits};
 use crate::distributed::{self, Communicator};
-use crate::spec::DataSpec;
 use crate::{Error, Result, Tensor};
 
 /// What a rank holding only its block of the training rows knows of the whole set.

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::activations::Activation;
 use crate::data::{self, tabular, Dataset};
+use crate::data::{DataSpec, TargetKind};
 use crate::model::{ModelFile, RunMetadata};
-use crate::spec::{DataSpec, TargetKind};
 use crate::{Error, Result, Sequential, Tensor};
 
 /// The model directory's files that name it: a path to one of them opens the directory.
