@@ -307,7 +307,7 @@ impl Experiment {
         diagnostics: Option<&Diagnostics>,
     ) -> Result<Vec<Box<dyn Callback>>> {
         // Before anything is written: no callback may land on the run's files or another's.
-        crate::outputs::check(&self.spec.callbacks, out)?;
+        crate::output_paths::check(&self.spec.callbacks, out)?;
         let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
         for c in &self.spec.callbacks {
             if let Some(callback) = model_callback(c) {

@@ -50,7 +50,7 @@ pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod optimizers;
-pub mod outputs;
+pub mod output_paths;
 pub mod parallel;
 pub mod plot;
 pub mod presets;

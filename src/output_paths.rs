@@ -46,7 +46,7 @@ struct Output {
 /// ```
 /// use deeptrain::callbacks::CallbackSpec;
 /// let logger = CallbackSpec::CsvLogger { filename: Some("resume/log.csv".into()), append: false };
-/// let err = deeptrain::outputs::check(&[logger], std::path::Path::new("runs/x")).unwrap_err();
+/// let err = deeptrain::output_paths::check(&[logger], std::path::Path::new("runs/x")).unwrap_err();
 /// assert!(err.to_string().contains("filename"), "{err}");
 /// ```
 pub fn check(callbacks: &[CallbackSpec], run: &Path) -> Result<()> {
