@@ -209,11 +209,8 @@ impl Pooling2D {
 /// The real (non-padded) taps of window (oh, ow): (input row, input col) pairs, row-major.
 fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> {
     let (rows, cols) = (window.rows, window.cols);
-    (0..rows.kernel)
-        .filter_map(move |kh| rows.source(oh, kh))
-        .flat_map(move |ih| {
-            (0..cols.kernel).filter_map(move |kw| cols.source(ow, kw).map(|iw| (ih, iw)))
-        })
+    rows.sources(oh)
+        .flat_map(move |ih| cols.sources(ow).map(move |iw| (ih, iw)))
 }
 
 /// Pools one sample: `x` (H, W, C) into `y` (OH, OW, C). Max pooling records in `argmax` the
