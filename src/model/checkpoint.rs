@@ -23,8 +23,10 @@ use crate::callbacks::{EpochLogs, History};
 use crate::schedules::Plateau;
 use crate::{io, Error, Result, Rng};
 
-/// The version of `training_state.json` this build writes and reads.
-pub const TRAINING_STATE_VERSION: u32 = 1;
+/// The version of `training_state.json` this build writes and reads. Version 2 keeps the
+/// observer's state (the diagnostics' rows); a version 1 checkpoint, written before it,
+/// would resume without them, so it is refused, and left as it is.
+pub const TRAINING_STATE_VERSION: u32 = 2;
 const STATE_FILE: &str = "training_state.json";
 
 /// The position of a ChaCha random stream: seed, stream and word position.
@@ -256,17 +258,29 @@ impl Sequential {
         let metadata = RunMetadata::load(&dir)?;
         let path = dir.join(STATE_FILE);
         let text = io::read_to_string(&path)?;
-        let state: TrainingState = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&path, format!("malformed training state: {e}")))?;
-        if state.format_version != TRAINING_STATE_VERSION {
-            return Err(Error::format(
-                &path,
-                format!(
-                    "format_version {} is not supported (this build reads {TRAINING_STATE_VERSION})",
-                    state.format_version
-                ),
-            ));
+        let malformed =
+            |e: serde_json::Error| Error::format(&path, format!("malformed training state: {e}"));
+        // The version first: another version's fields are not this one's.
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(malformed)?;
+        match json.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(TRAINING_STATE_VERSION) => {}
+            Some(1) => {
+                return Err(Error::format(
+                    &path,
+                    format!("format_version 1 was written before checkpoints kept the diagnostics' rows, and would not resume exactly (this build reads {TRAINING_STATE_VERSION}); resume it with the build that wrote it, or train afresh into another --out"),
+                ))
+            }
+            v => {
+                return Err(Error::format(
+                    &path,
+                    format!(
+                        "format_version {} is not supported (this build reads {TRAINING_STATE_VERSION})",
+                        v.map_or("missing".to_string(), |v| v.to_string())
+                    ),
+                ))
+            }
         }
+        let state: TrainingState = serde_json::from_value(json).map_err(malformed)?;
         if state.layer_rngs.len() != model.layers.len() || state.history.len() != state.epochs_done
         {
             return Err(Error::format(
