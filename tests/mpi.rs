@@ -402,6 +402,27 @@ fn dropout_and_batch_norm_train_on_two_ranks_with_replicas_alike() {
     assert!(mean.1.iter().any(|&v| v != 0.0));
 }
 
+#[test]
+fn early_stopping_is_announced_once_by_rank_0() {
+    let dir = tempfile::tempdir().unwrap();
+    // The loss falls, so "max" sees no improvement after epoch 1: stop after epoch 2 and put
+    // back epoch 1's weights, on every rank alike.
+    let text_spec = format!(
+        "{}[[callbacks]]\nname = \"early_stopping\"\nmonitor = \"loss\"\nmode = \"max\"\npatience = 1\nrestore_best_weights = true\n",
+        spec(4, 0.05, "sgd")
+    );
+    let path = write_spec(dir.path(), "stop.toml", &text_spec);
+    let output = train(Some(2), &path, &dir.path().join("run"), &[]);
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    for line in [
+        "Epoch 2: early stopping",
+        "Restoring model weights from the end of the best epoch: 1.",
+    ] {
+        assert_eq!(all.matches(line).count(), 1, "{all}");
+    }
+}
+
 /// The embedded digits as features x.npy (N, 8, 8) and labels y.npy, and `spec(epochs)` on
 /// them with `[data] shard = true`.
 fn sharded_digits(dir: &Path, epochs: usize) -> PathBuf {

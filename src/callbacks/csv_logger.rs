@@ -87,21 +87,29 @@ impl Callback for CsvLogger {
 pub struct TerminateOnNan {
     /// The name of the value that stopped training, if any.
     pub stopped_on: Option<String>,
+    /// Set on data-parallel ranks other than the lead ([`Callback::set_verbose`]).
+    quiet: bool,
 }
 
 impl Callback for TerminateOnNan {
     fn on_epoch_end(&mut self, logs: &EpochLogs, _model: &mut Sequential) -> Result<Control> {
         match logs.values.iter().find(|(_, v)| !v.is_finite()) {
             Some((name, v)) => {
-                println!(
-                    "Epoch {}: {name} is {v}, terminating training",
-                    logs.epoch + 1
-                );
+                if !self.quiet {
+                    println!(
+                        "Epoch {}: {name} is {v}, terminating training",
+                        logs.epoch + 1
+                    );
+                }
                 self.stopped_on = Some(name.clone());
                 Ok(Control::Stop)
             }
             None => Ok(Control::Continue),
         }
+    }
+
+    fn set_verbose(&mut self, verbose: bool) {
+        self.quiet = !verbose;
     }
 }
 

@@ -35,6 +35,7 @@ pub struct EarlyStopping {
     best_epoch: Option<usize>,
     best_weights: Option<Weights>,
     stopped_epoch: Option<usize>,
+    verbose: bool,
 }
 
 impl EarlyStopping {
@@ -48,6 +49,7 @@ impl EarlyStopping {
             best_epoch: None,
             best_weights: None,
             stopped_epoch: None,
+            verbose: true,
         }
     }
 
@@ -115,11 +117,11 @@ impl Callback for EarlyStopping {
 
     /// Says, as Keras does, that training stopped early and whose weights were put back.
     fn on_train_end(&mut self, _history: &History, model: &mut Sequential) {
-        if let Some(epoch) = self.stopped_epoch {
+        if let Some(epoch) = self.stopped_epoch.filter(|_| self.verbose) {
             println!("Epoch {}: early stopping", epoch + 1);
         }
         if let Some(weights) = self.best_weights.take() {
-            if let Some(best) = self.best_epoch {
+            if let Some(best) = self.best_epoch.filter(|_| self.verbose) {
                 println!(
                     "Restoring model weights from the end of the best epoch: {}.",
                     best + 1
@@ -127,5 +129,9 @@ impl Callback for EarlyStopping {
             }
             model.set_weights(&weights);
         }
+    }
+
+    fn set_verbose(&mut self, verbose: bool) {
+        self.verbose = verbose;
     }
 }

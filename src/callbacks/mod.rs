@@ -97,6 +97,9 @@ pub trait Callback {
     fn needs_gradients(&self) -> bool {
         false
     }
+    /// Whether this callback may print (Keras' `verbose`, 1 by default here): data-parallel
+    /// ranks other than the lead are set quiet, so that each line is printed once, by rank 0.
+    fn set_verbose(&mut self, _verbose: bool) {}
 }
 
 /// `[[callbacks]]` in a spec, with Keras' names (snake_case ids or Keras' class names).

@@ -99,6 +99,8 @@ impl Replicas {
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<()> {
         let mut callbacks = experiment.replica_callbacks();
+        // The lead prints their lines (early stopping) for every rank.
+        callbacks.iter_mut().for_each(|c| c.set_verbose(false));
         let mut all: Vec<&mut dyn Callback> = callbacks
             .iter_mut()
             .map(|c| c.as_mut() as &mut dyn Callback)
