@@ -1,100 +1,308 @@
 #!/usr/bin/env bash
-# Regenerates the figures README.md quotes from runs, printing each with the README section it
-# belongs to, so that the README can be checked (and updated) before a release:
+# Regenerates the figures and tables README.md quotes, from runs of the examples. Each section
+# below names the README table (or paragraph) it makes and prints it as markdown, ready to paste:
 #
-#   bench/readme_figures.sh [--quick] [BINARY]     (default: target/release/deeptrain)
+#   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
+#       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
+#        tour graph cnn unstable bn optimizers schedules regularization transfer mpi speed)
 #
-# --quick runs only the cheap figures (about a minute on 2 cores): lr-find on the digits and on
-# Fashion-MNIST, the penguins' test figures, and the Fashion-MNIST MLP's seconds per epoch,
-# training samples per second and diagnostics overhead from 4-epoch runs. Without it, the long
-# runs are added: the 30-epoch Fashion-MNIST MLP of "A short tour" and the 10-epoch optimizer
-# table of "Optimizers" (about 30 minutes on an idle 2-core machine).
+# Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
+# it on a quiet machine, one section at a time if need be (`--only cnn`). --quick checks the
+# script itself in a few minutes (6.5 on the shared 2-core machine, load 7-9): every section but `mpi` and `speed` (external scripts, see
+# below) and the Rust example row of the graph table runs on 1,000 training images (`[data]
+# max_train_samples`) for 1 epoch, and penguins on 2 seeds; its tables have the README's shape
+# and its figures mean nothing (epochs not run print `n/a`). The lr-find and penguins figures
+# are the full ones in both modes, and `timing` runs 4 epochs of the MLP on the whole set.
 #
-# Not covered yet (their figures in the README carry the commit they were measured at): the
-# graph, convolutional, unstable-gradient, batch-norm, schedule, regularization, transfer,
-# MPI and PyTorch-speed tables (bench/compare.py, bench/mpi_scaling.py make the last two).
+# Not made here: the diagnosis section's verdict table (`deeptrain diagnose` on the chapter's
+# specs; bench/diagnosis/ scores the benchmark), the MPI memory table (RSS per rank from
+# `/usr/bin/time` on Fashion-MNIST saved as NPY) and the prose figures of the residual CNN.
+# `mpi` runs bench/mpi_scaling.py (the scaling and cost-model tables; needs a `--features mpi`
+# build and mpirun) and `speed` runs bench/compare.py (the tables against PyTorch; needs torch).
 #
-# Every run uses seed 42 as in the README (the examples' own seed), 2 threads, and a scratch
-# directory; timings depend on the machine and its load: the script prints `nproc` and the
-# load average beside them.
+# Every run uses the examples' seed (42) and 2 threads, in a scratch directory; timings depend on
+# the machine and its load: the script prints `nproc` and the load average at the top.
 set -euo pipefail
 quick=0
-if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; shift ;;
+    --only) only=",$2,"; shift 2 ;;
+    *) break ;;
+  esac
+done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$repo/target/release/deeptrain}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ln -s "$repo/examples" "$work/examples"
+# A copy of the examples (the quick mode edits them); their data paths (`../data/...`) resolve.
+cp -r "$repo/examples" "$work/examples"
+ln -s "$repo/data" "$work/data"
 cd "$work"
+if [ "$quick" = 1 ]; then
+  for f in $(find examples -name '*.toml'); do
+    grep -q '^max_train_samples' "$f" || sed -i 's/^\[data\]$/[data]\nmax_train_samples = 1000/' "$f"
+  done
+fi
 dt() { "$bin" --threads 2 "$@"; }
-
-# figure SECTION WHAT VALUE
-figure() { printf '%-58s | %-62s | %s\n' "$1" "$2" "$3"; }
-
-# The value of `key` ("test.accuracy", "train_samples_per_second") in a run's summary.json.
-summary() {
-  python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): v=v[k]
-print(v)' "$1/summary.json" "$2"
+wants() { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; }
+fmnist=0
+if [ -d /usr/share/datasets/fashion-mnist ] || [ -n "${DEEPTRAIN_FASHION_MNIST:-}" ]; then fmnist=1; fi
+needs_fmnist() {
+  [ "$fmnist" = 1 ] && return 0
+  echo "Fashion-MNIST is not installed (scripts/test installs it): section $1 skipped" >&2
+  return 1
 }
 
-# Mean of the history's `seconds` column over epochs FROM..TO (from 1).
-seconds() {
-  python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))[int(sys.argv[2])-1:int(sys.argv[3])]
-print("%.2f" % (sum(float(x["seconds"]) for x in r)/len(r)))' "$1/history.csv" "$2" "$3"
+# train SPEC RUN EPOCHS [ARGS...]: trains (quick: 1 epoch), the log in RUN.log.
+train() {
+  local spec=$1 run=$2 epochs=$3
+  shift 3
+  [ "$quick" = 1 ] && epochs=1
+  dt train "$spec" --epochs "$epochs" --out "$run" "$@" >"$run.log" 2>&1 || {
+    echo "FAILED: train $spec (see the log below)" >&2
+    tail -5 "$run.log" >&2
+    return 1
+  }
 }
 
-pct() { python3 -c 'import sys; print("%.1f%%" % (100*float(sys.argv[1])))' "$1"; }
+# q RUN EXPR: evaluates a Python expression over a run: `h` its history rows (dicts; `val(e)`
+# the validation accuracy of epoch e, from 1, as a percentage, or n/a), `s` its summary,
+# `pct(x)`, `log` the text of RUN.log.
+q() {
+  python3 - "$1" "$2" <<'PY'
+import csv, json, os, sys
+run, expr = sys.argv[1], sys.argv[2]
+h = list(csv.DictReader(open(os.path.join(run, "history.csv"))))
+s = json.load(open(os.path.join(run, "summary.json")))
+log = open(run + ".log").read() if os.path.exists(run + ".log") else ""
+def pct(x):
+    return "n/a" if x is None else "%.1f%%" % (100 * float(x))
+def val(e, key="val_accuracy"):
+    return pct(h[e - 1][key]) if e <= len(h) else "n/a"
+def test(key="accuracy"):
+    return pct((s.get("test") or {}).get(key))
+def best(key="val_accuracy"):
+    return pct(max(float(r[key]) for r in h))
+def seconds(a, b):
+    r = [float(x["seconds"]) for x in h[a - 1:b]]
+    return "%.2f" % (sum(r) / len(r)) if r else "n/a"
+def fold():
+    # "folded N batch-norm layer(s): largest output difference D; inference A -> B samples/s (Rx)"
+    for line in log.splitlines():
+        if "folded " in line and "inference " in line:
+            d = line.split("difference ")[1].split(";")[0]
+            a, b = line.split("inference ")[1].split(" samples/s")[0].split(" -> ")
+            r = line.rsplit("(", 1)[1].rstrip(")x")
+            return "%s → %s samples/s (%s×), max output change %s" % (
+                f"{float(a):,.0f}", f"{float(b):,.0f}", r, d)
+    return "n/a"
+print(eval(expr))
+PY
+}
 
-echo "deeptrain README figures: $(git -C "$repo" rev-parse --short HEAD) $(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
+echo "deeptrain README figures: $(git -C "$repo" rev-parse --short HEAD) $(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)$([ "$quick" = 1 ] && echo ', QUICK (figures mean nothing)')"
 
-# Learning-rate schedules and the range test.
-section="Learning-rate schedules and the range test"
-lr=$(dt lr-find --out lrf_digits | sed -n 's/^Suggested learning rate: \([^,]*\),.*/\1/p')
-figure "$section" "lr-find on digits (the default model): suggested rate" "$lr"
-out=$(dt lr-find examples/schedules/one_cycle.toml --out lrf_fmnist)
-figure "$section" "lr-find, Fashion-MNIST SELU + SGD momentum 0.9: suggested" \
-  "$(echo "$out" | sed -n 's/^Suggested learning rate: \([^,]*\),.*/\1/p')"
-figure "$section" "  same: where the loss starts to climb (turning rate)" \
-  "$(echo "$out" | grep -o 'climb[^;,]*' | head -1)"
-
-# Tables as users bring them: the penguins.
-section="Tables as users bring them, weights, and Keras habits"
-dt train examples/penguins.toml --out penguins >penguins.log
-figure "$section" "penguins (seed 42): test accuracy" "$(summary penguins test.accuracy)"
-figure "$section" "penguins: test AUC" "$(summary penguins test.auc)"
-
-# The Fashion-MNIST MLP's speed, and the cost of diagnostics.
-if [ -d /usr/share/datasets/fashion-mnist ] || [ -n "${DEEPTRAIN_FASHION_MNIST:-}" ]; then
-  section="A short tour (quick: 4 epochs)"
-  dt train examples/fashion_mnist_mlp.toml --epochs 4 --out fmnist4 >fmnist4.log
-  figure "$section" "Fashion-MNIST MLP: seconds per epoch (mean of epochs 2-4)" "$(seconds fmnist4 2 4)"
-  figure "$section" "Fashion-MNIST MLP: training samples per second" \
-    "$(python3 -c 'import sys; print(round(float(sys.argv[1])))' "$(summary fmnist4 train_samples_per_second)")"
-  section="Seeing inside training: diagnostics, warnings, plots, report"
-  dt train examples/fashion_mnist_mlp.toml --epochs 4 --diagnostics-every 0 --out fmnist4_off >/dev/null
-  figure "$section" "MLP s/epoch with diagnostics / without (mean of epochs 2-4)" \
-    "$(seconds fmnist4 2 4) / $(seconds fmnist4_off 2 4)"
-else
-  echo "Fashion-MNIST is not installed (scripts/test installs it): its figures are skipped" >&2
+# ---------------------------------------------------------------------------------------------
+if wants lr-find; then
+  echo; echo "### README \"Learning-rate schedules and the range test\": the range-test paragraph"
+  lr=$(dt lr-find --out lrf_digits | sed -n 's/^Suggested learning rate: \([^,]*\),.*/\1/p')
+  echo "- lr-find on digits (the default model): suggests $lr"
+  if needs_fmnist lr-find; then
+    out=$(dt lr-find "$repo/examples/schedules/one_cycle.toml" --out lrf_fmnist)
+    echo "- lr-find, Fashion-MNIST SELU + SGD momentum 0.9: suggests $(echo "$out" | sed -n 's/^Suggested learning rate: \([^,]*\),.*/\1/p'), $(echo "$out" | grep -o 'climb[^;,]*' | head -1)"
+  fi
 fi
 
-[ "$quick" = 1 ] && exit 0
+# ---------------------------------------------------------------------------------------------
+if wants penguins; then
+  echo; echo "### README \"Tables as users bring them, weights, and Keras habits\": the penguins' figures"
+  dt train examples/penguins.toml --out penguins >penguins.log
+  echo "- penguins (seed 42): test accuracy $(q penguins 's["test"]["accuracy"]'), AUC $(q penguins 's["test"]["auc"]')"
+  dt train examples/keras_literal.toml --out keras_literal >keras_literal.log
+  echo "- the Keras-literal spec (examples/keras_literal.toml): test accuracy $(q keras_literal '"%.3f" % s["test"]["accuracy"]')"
+fi
 
-section="A short tour"
-dt train examples/fashion_mnist_mlp.toml --out fmnist >fmnist.log
-figure "$section" "Fashion-MNIST MLP, 30 epochs: test / validation / train accuracy" \
-  "$(pct "$(summary fmnist test.accuracy)") / $(pct "$(summary fmnist validation.accuracy)") / $(pct "$(summary fmnist train.accuracy)")"
-figure "$section" "  seconds per epoch (mean of epochs 2-30)" "$(seconds fmnist 2 30)"
-figure "$section" "  training samples per second" \
-  "$(python3 -c 'import sys; print(round(float(sys.argv[1])))' "$(summary fmnist train_samples_per_second)")"
-grep -E '^(Epoch 30/30|Test:)' fmnist.log | sed "s/^/$section | last lines: /"
+# ---------------------------------------------------------------------------------------------
+if wants timing && needs_fmnist timing; then
+  echo; echo "### README \"Seeing inside training\": the diagnostics overhead (4 epochs of the MLP, whole set)"
+  dt train "$repo/examples/fashion_mnist_mlp.toml" --epochs 4 --out fmnist4 >fmnist4.log
+  dt train "$repo/examples/fashion_mnist_mlp.toml" --epochs 4 --diagnostics-every 0 --out fmnist4_off >fmnist4_off.log
+  echo "- MLP seconds per epoch with diagnostics / without (mean of epochs 2-4): $(q fmnist4 'seconds(2, 4)') / $(q fmnist4_off 'seconds(2, 4)'); training samples per second $(q fmnist4 'round(s["train_samples_per_second"])')"
+fi
 
-section="Optimizers"
-for name in sgd momentum nesterov adagrad rmsprop adam adamax nadam adamw; do
-  dt train "examples/optimizers/$name.toml" --epochs 10 --out "opt_$name" >/dev/null
-  row=$(python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))
-print("val. epoch 5 %.1f%%, epoch 10 %.1f%%" % (100*float(r[4]["val_accuracy"]), 100*float(r[9]["val_accuracy"])))' "opt_$name/history.csv")
-  figure "$section" "$name: $row, test" "$(pct "$(summary "opt_$name" test.accuracy)"), s/epoch $(seconds "opt_$name" 2 3)"
-done
+# ---------------------------------------------------------------------------------------------
+if wants tour && needs_fmnist tour; then
+  echo; echo "### README \"A short tour\": the Fashion-MNIST MLP paragraph (30 epochs) and its last lines"
+  train examples/fashion_mnist_mlp.toml fmnist 30
+  echo "- **$(q fmnist 'test()') test accuracy** ($(q fmnist 'pct(s["validation"]["accuracy"])') validation, $(q fmnist 'pct(s["train"]["accuracy"])') train), $(q fmnist 'seconds(2, len(h))') s per epoch (mean of epochs 2 on), about $(q fmnist '"{:,.0f}".format(round(s["train_samples_per_second"], -2))') training samples per second"
+  echo '```text'
+  grep -E '^(Epoch [0-9]+/[0-9]+ - |Test:)' fmnist.log | tail -2
+  echo '```'
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants graph; then
+  echo; echo "### README \"Graphs\": the table \"What the graphs buy\""
+  echo "| experiment | plain | with the graph |"
+  echo "| --- | --- | --- |"
+  if needs_fmnist graph; then
+    train examples/deep_relu_100.toml deep_relu_100 5
+    train examples/graph/residual_relu_100.toml residual_relu_100 5
+    echo "| Fashion-MNIST, 100 Dense layers of 100 ReLU units, SGD 0.001, 5 epochs (textbook plain: 73.8%) | \`examples/deep_relu_100.toml\`: $(q deep_relu_100 'val(len(h))') validation, $(q deep_relu_100 'test()') test | \`examples/graph/residual_relu_100.toml\`, 49 residual blocks, zero-initialized second layers: $(q residual_relu_100 'val(len(h))') validation, $(q residual_relu_100 'test()') test |"
+  fi
+  seeds=$(seq 1 10); [ "$quick" = 1 ] && seeds="1 2"
+  for seed in $seeds; do
+    dt train examples/penguins.toml --seed "$seed" --out "peng_plain_$seed" >/dev/null
+    dt train examples/graph/wide_deep_penguins.toml --seed "$seed" --out "peng_graph_$seed" >/dev/null
+  done
+  stats() { # PREFIX: mean test accuracy, mean and median test loss over the seeds
+    python3 - "$1" $seeds <<'PY'
+import json, statistics, sys
+runs = [json.load(open(f"{sys.argv[1]}_{s}/summary.json"))["test"] for s in sys.argv[2:]]
+acc = statistics.mean(r["accuracy"] for r in runs)
+loss = [r["loss"] for r in runs]
+print("%.2f%% %.4f %.4f" % (100 * acc, statistics.mean(loss), statistics.median(loss)))
+PY
+  }
+  read -r pa pl pm < <(stats peng_plain)
+  read -r ga gl gm < <(stats peng_graph)
+  n=$(echo $seeds | wc -w)
+  echo "| Palmer penguins, $n seeds (\`--seed 1..$n\`), Adam 0.01, 40 epochs | \`examples/penguins.toml\`: test accuracy $pa mean, test loss $pl mean | \`examples/graph/wide_deep_penguins.toml\`: $ga, test loss $gl mean (median $gm against $pm) |"
+  if [ "$quick" = 0 ]; then
+    out=$(cd "$repo" && cargo run --release --quiet --example residual_mlp)
+    last() { echo "$out" | grep "^ *$1," | sed 's/.*\[\(.*\)\]/\1/' | tr ',' '\n' | tail -1 | python3 -c 'import sys; print("%.1f%%" % (100*float(sys.stdin.read())))'; }
+    echo "| digits, 32 Dense layers of 64 ReLU units, SGD 0.01, 10 epochs | \`residual_mlp\` example, plain: $(last plain) validation | residual: $(last residual) |"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants cnn && needs_fmnist cnn; then
+  echo; echo "### README \"Convolutional networks\": the CNN table"
+  echo "| example (Fashion-MNIST, 10 epochs, Adam 0.001, batch 32, seed 42, 2 threads) | val. accuracy, epochs 1 / 5 / 10 | test | folded inference |"
+  echo "| --- | --- | --- | --- |"
+  train examples/cnn/fashion_mnist_cnn.toml cnn 10
+  train examples/cnn/fashion_mnist_cnn_augmented.toml cnn_augmented 10
+  echo "| \`examples/cnn/fashion_mnist_cnn.toml\`: 2 × (conv 3×3 same → BN → ReLU → max pool), dropout 0.3, Dense 128, dropout 0.3 | $(q cnn '" / ".join(val(e) for e in (1, 5, 10))') | **$(q cnn 'test()')** | $(q cnn 'fold()') |"
+  echo "| \`examples/cnn/fashion_mnist_cnn_augmented.toml\`: the same with shifts of up to 2 pixels and horizontal flips | $(q cnn_augmented '" / ".join(val(e) for e in (1, 5, 10))') | $(q cnn_augmented 'test()') | |"
+  echo "- augmented run, training accuracy in the last epoch: $(q cnn_augmented 'pct(h[-1]["accuracy"])')"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants unstable && needs_fmnist unstable; then
+  echo; echo "### README \"Unstable gradients\": the textbook's 100-layer experiment"
+  echo "| example | epoch 1 | 2 | 3 | 4 | 5 | textbook (Keras), epoch 5 |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for row in "deep_selu_100|100 × 100 SELU, LeCun normal|82.2%" \
+             "deep_relu_100|100 × 100 ReLU, He normal|73.8%" \
+             "deep_sigmoid|10 × 100 sigmoid, N(0, 1) weights|—"; do
+    IFS='|' read -r name what book <<<"$row"
+    train "examples/$name.toml" "u_$name" 5
+    echo "| \`$name\` ($what) | $(q "u_$name" '" | ".join(val(e) for e in range(1, 6))') | $book |"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants bn && needs_fmnist bn; then
+  echo; echo "### README \"Batch normalization, gradient clipping and folding\": the table"
+  echo "| example (10 epochs, SGD 0.01) | val. accuracy, epochs 1 / 5 / 10 | test | folded inference |"
+  echo "| --- | --- | --- | --- |"
+  for row in "fashion_mnist_bn_after|BN on inputs and after each ReLU" \
+             "fashion_mnist_bn_before|Dense without bias → BN → ReLU" \
+             "deep_elu_bn_20|20 × (Dense 100 ELU + BN), Nadam 0.001"; do
+    IFS='|' read -r name what <<<"$row"
+    train "examples/$name.toml" "bn_$name" 10
+    echo "| \`$name\` ($what) | $(q "bn_$name" '" / ".join(val(e) for e in (1, 5, 10))') | $(q "bn_$name" 'test()') | $(q "bn_$name" 'fold()') |"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants optimizers && needs_fmnist optimizers; then
+  echo; echo "### README \"Optimizers\": the table (s/epoch: mean of epochs 2-3)"
+  echo "| optimizer | learning rate | val. epoch 5 | val. epoch 10 | test | s/epoch |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for row in "sgd|sgd|0.01" "momentum|sgd, momentum 0.9|0.01" "nesterov|sgd, Nesterov 0.9|0.01" \
+             "adagrad|adagrad|0.01" "rmsprop|rmsprop|0.001" "adam|adam|0.001" "adamax|adamax|0.001" \
+             "nadam|nadam|0.001" "adamw|adamw (weight decay 0.004)|0.001"; do
+    IFS='|' read -r name what rate <<<"$row"
+    grep -q "learning_rate = $rate\$" "examples/optimizers/$name.toml" ||
+      echo "note: examples/optimizers/$name.toml no longer has learning_rate = $rate" >&2
+    train "examples/optimizers/$name.toml" "opt_$name" 10
+    echo "| $what | $rate | $(q "opt_$name" 'val(5)') | $(q "opt_$name" 'val(10)') | $(q "opt_$name" 'test()') | $(q "opt_$name" 'seconds(2, 3)') |"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants schedules && needs_fmnist schedules; then
+  echo; echo "### README \"Learning-rate schedules and the range test\": the schedule table"
+  echo "| schedule | val. epoch 5 | epoch 10 | epoch 25 | best | test |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for row in "constant|constant 0.01" "power|power (0.01 / (1 + t/10⁴))" \
+             "exponential|exponential (0.01 · 0.1^(epoch/20))" \
+             "piecewise_constant|piecewise constant (0.01, 0.005, 0.001)" \
+             "reduce_on_plateau|reduce on plateau (momentum 0.9, ×0.5 after 5 flat epochs)" \
+             "one_cycle|1cycle (momentum 0.95→0.85, peak 0.02)" \
+             "cosine|cosine (1-epoch warm-up to 0.01, then to 0)"; do
+    IFS='|' read -r name what <<<"$row"
+    train "examples/schedules/$name.toml" "sch_$name" 25
+    echo "| $what | $(q "sch_$name" 'val(5)') | $(q "sch_$name" 'val(10)') | $(q "sch_$name" 'val(25)') | $(q "sch_$name" 'best()') | $(q "sch_$name" 'test()') |"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants regularization && needs_fmnist regularization; then
+  echo; echo "### README \"Avoiding overfitting\": the table (val.: the final model's validation accuracy)"
+  echo "| example | setup | val. | test | notes |"
+  echo "| --- | --- | --- | --- | --- |"
+  for row in "l2_elu|ELU 300-100, l2(0.01) on every kernel, SGD 0.02" \
+             "dropout|dropout 0.2 before each Dense, ReLU 100-100, SGD momentum" \
+             "alpha_dropout|SELU 300-100, AlphaDropout 0.2, SGD Nesterov" \
+             "max_norm|ReLU 300-100, max_norm 1.0, SGD momentum" \
+             "early_stopping|300-100 MLP, Adam, up to 200 epochs" \
+             "augmentation|shifts ±2 px, flips, rotations ±10°; MLP, SGD momentum" \
+             "l1_sparse|l1(1e-5), MLP, SGD momentum"; do
+    IFS='|' read -r name what <<<"$row"
+    epochs=10; [ "$name" = early_stopping ] && epochs=200
+    train "examples/regularization/$name.toml" "reg_$name" "$epochs"
+    notes=""
+    case $name in
+      l2_elu) notes=$(q reg_l2_elu '"penalty %.2f of the loss %.2f in epoch 1, %.2f of %.2f in the last" % (float(h[0]["penalty"]), float(h[0]["loss"]), float(h[-1]["penalty"]), float(h[-1]["loss"]))') ;;
+      dropout) notes="train accuracy with dropout on $(q reg_dropout 'pct(h[-1]["accuracy"])'), evaluated $(q reg_dropout 'pct(s["train"]["accuracy"])')" ;;
+      alpha_dropout) notes=$(dt evaluate reg_alpha_dropout --mc-samples 100 2>&1 | tail -1) ;;
+      early_stopping) notes="$(grep -E 'early stopping|Restoring' reg_early_stopping.log | tr '\n' ' ')" ;;
+      l1_sparse) notes="prune --threshold 0.01: $(dt prune reg_l1_sparse/model --threshold 0.01 2>&1 | grep -E '^(Before|After)' | tr '\n' ' ')" ;;
+    esac
+    echo "| \`$name\` | $what | $(q "reg_$name" 'pct(s["validation"]["accuracy"])') | $(q "reg_$name" 'test()') | $notes |"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants transfer && needs_fmnist transfer; then
+  echo; echo "### README \"Reusing pretrained layers\": the transfer table, then the pretraining paragraph"
+  echo "| model | data | test accuracy | textbook (Keras) |"
+  echo "| --- | --- | --- | --- |"
+  mkdir -p runs
+  train examples/transfer/model_a.toml runs/transfer_a 20
+  train examples/transfer/model_b.toml runs/transfer_b 20
+  train examples/transfer/model_b_on_a.toml runs/transfer_b_on_a 20
+  echo "| A | 8 classes (no sandals, no shirts), SGD 0.001, 20 epochs | $(q runs/transfer_a 'test()') | — |"
+  echo "| B, from scratch | sandal vs shirt, 200 training images, 20 epochs | $(q runs/transfer_b 'test()') | 97.05% |"
+  echo "| B on A | A's three hidden layers, frozen 4 epochs, then 16 more | **$(q runs/transfer_b_on_a 'test()')** | 99.40% |"
+  train examples/pretraining/autoencoder.toml runs/autoencoder 10
+  train examples/pretraining/classifier_pretrained.toml runs/pretrained 30
+  train examples/pretraining/classifier_scratch.toml runs/scratch 30
+  echo "- autoencoder test reconstruction MSE $(q runs/autoencoder '"%.4f" % s["test"]["loss"]'); its encoder under a softmax layer: **$(q runs/pretrained 'test()')** test accuracy, against **$(q runs/scratch 'test()')** from scratch"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants mpi && [ "$quick" = 0 ]; then
+  echo; echo "### README \"Training on several processes and machines (MPI)\": the scaling and cost-model tables"
+  (cd "$repo" && python3 bench/mpi_scaling.py --steps 200 --rounds 2)
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants speed && [ "$quick" = 0 ]; then
+  echo; echo "### README \"Speed against PyTorch\": the tables"
+  (cd "$repo" && python3 bench/compare.py --threads 2 --steps 300)
+fi
