@@ -17,8 +17,9 @@
 # Not made here: the diagnosis section's verdict table (`deeptrain diagnose` on the chapter's
 # specs; bench/diagnosis/ scores the benchmark), the MPI memory table (RSS per rank from
 # `/usr/bin/time` on Fashion-MNIST saved as NPY) and the prose figures of the residual CNN.
-# `mpi` runs bench/mpi_scaling.py (the scaling and cost-model tables; needs a `--features mpi`
-# build and mpirun) and `speed` runs bench/compare.py (the tables against PyTorch; needs torch).
+# `mpi` runs bench/mpi_scaling.py (the scaling and cost-model tables; it runs
+# target/release/deeptrain, which must be a `--features mpi` build, and needs mpirun) and `speed`
+# runs bench/compare.py on BINARY (the tables against PyTorch; needs torch).
 #
 # Every run uses the examples' seed (42) and 2 threads, in a scratch directory; timings depend on
 # the machine and its load: the script prints `nproc` and the load average at the top.
@@ -304,5 +305,5 @@ fi
 # ---------------------------------------------------------------------------------------------
 if wants speed && [ "$quick" = 0 ]; then
   echo; echo "### README \"Speed against PyTorch\": the tables"
-  (cd "$repo" && python3 bench/compare.py --threads 2 --steps 300)
+  (cd "$repo" && python3 bench/compare.py --threads 2 --steps 300 --binary "$bin")
 fi
