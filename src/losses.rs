@@ -80,7 +80,10 @@ impl Targets {
 /// # }
 /// ```
 pub enum Loss {
-    /// -log p_y, labels as class indices.
+    /// -log p_y, labels as class indices. On outputs that are not softmax, as Keras
+    /// (`keras/src/backend/tensorflow/nn.py` `sparse_categorical_crossentropy`): each output
+    /// clipped to [ε, 1 - ε], the loss -log(c_y / Σ_k c_k), so the outputs are normalized as
+    /// the categorical loss normalizes them.
     SparseCategoricalCrossentropy,
     /// -Σ_k t_k log p_k, labels one-hot (or soft). On outputs that are not softmax the
     /// outputs are first divided by their sum over the classes and clipped to [ε, 1 - ε], as
@@ -324,16 +327,25 @@ impl Loss {
                 }
             }
             (Loss::SparseCategoricalCrossentropy, Targets::Classes(classes), None) => {
-                if let Some(g) = grad.as_deref_mut() {
-                    g.data_mut().fill(0.0);
-                }
+                // As Keras (`keras/src/backend/tensorflow/nn.py`): each output clipped to
+                // [ε, 1 - ε], then read as logits log c_j, so the loss is -ln(c_c / Σ_j c_j):
+                // outputs that are not a distribution are normalized, as the categorical loss
+                // does. ∂/∂p_m = (1/Σc - [m = c]/c_c) for unclipped p_m, 0 for clipped ones.
                 for (i, &c) in classes.iter().enumerate() {
-                    let p = y_pred.row(i)[c as usize];
-                    let clipped = p.clamp(EPSILON, 1.0 - EPSILON);
-                    total -= (clipped as f64).ln() * w(i) as f64;
+                    let pr = y_pred.row(i);
+                    let clip = |p: f32| p.clamp(EPSILON, 1.0 - EPSILON);
+                    let sum: f64 = pr.iter().map(|&p| clip(p) as f64).sum();
+                    let own = clip(pr[c as usize]) as f64;
+                    total += (sum.ln() - own.ln()) * w(i) as f64;
                     if let Some(g) = grad.as_deref_mut() {
-                        if p == clipped {
-                            g.data_mut()[i * k + c as usize] = -inv_batch / p * w(i);
+                        let gr = &mut g.data_mut()[i * k..(i + 1) * k];
+                        for (j, (gv, &p)) in gr.iter_mut().zip(pr).enumerate() {
+                            *gv = if p == clip(p) {
+                                let target = if j == c as usize { 1.0 / own } else { 0.0 };
+                                ((1.0 / sum - target) as f32) * inv_batch * w(i)
+                            } else {
+                                0.0
+                            };
                         }
                     }
                 }

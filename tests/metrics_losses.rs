@@ -348,3 +348,60 @@ fn categorical_crossentropy_normalizes_outputs_that_are_not_softmax() {
     let expected = -(0.2f64.ln() + 0.4f64.ln()) / 2.0;
     close(loss, expected, 1e-6, "normalized categorical cross-entropy");
 }
+
+/// Sparse categorical cross-entropy on outputs that are not a distribution normalizes them as
+/// Keras does (`keras/src/backend/tensorflow/nn.py`: clip to [1e-7, 1 - 1e-7], take the log as
+/// logits, softmax cross-entropy, i.e. -ln(c_c / Σ c)): (0.8, 0.4, 0.8) with class 1 reads
+/// 0.4 / 2.0, (0.3, 0.3, 0.4) with class 2 reads 0.4; ReLU outputs (0, 2, 0.5) with class 1
+/// clip to (1e-7, 1 - 1e-7, 0.5) and read (1 - 1e-7) / their sum. Its gradient matches central
+/// differences, also on the ReLU row with clipped entries.
+#[test]
+fn sparse_categorical_crossentropy_normalizes_outputs_that_are_not_softmax() {
+    let y_pred = Tensor::from_vec(vec![0.8, 0.4, 0.8, 0.3, 0.3, 0.4, 0.0, 2.0, 0.5], &[3, 3]);
+    let t = Targets::Classes(vec![1, 2, 1]);
+    let loss = Loss::SparseCategoricalCrossentropy;
+    let eps = 1e-7f64;
+    let relu_row = -((1.0 - eps) / (eps + (1.0 - eps) + 0.5)).ln();
+    let expected = -(0.2f64.ln() + 0.4f64.ln()) / 3.0 + relu_row / 3.0;
+    close(
+        loss.compute(&y_pred, None, &t, None),
+        expected,
+        1e-6,
+        "normalized sparse categorical cross-entropy",
+    );
+    // The same outputs one-hot under the categorical loss give the same value where nothing
+    // is clipped (rows 1 and 2).
+    let first_two = Tensor::from_vec(y_pred.data()[..6].to_vec(), &[2, 3]);
+    let one_hot = Targets::Values(Tensor::from_vec(
+        vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        &[2, 3],
+    ));
+    close(
+        loss.compute(&first_two, None, &Targets::Classes(vec![1, 2]), None),
+        Loss::CategoricalCrossentropy.compute(&first_two, None, &one_hot, None),
+        1e-6,
+        "sparse against one-hot",
+    );
+    let mut grad = Tensor::default();
+    loss.compute(&y_pred, None, &t, Some(&mut grad));
+    for j in 0..y_pred.len() {
+        // Away from the clipping edges: entries at 0 and 2 stay clipped either side.
+        let h = 1e-3f32;
+        let mut plus = y_pred.clone();
+        plus.data_mut()[j] += h;
+        let mut minus = y_pred.clone();
+        minus.data_mut()[j] -= h;
+        let numeric = (loss.compute(&plus, None, &t, None) - loss.compute(&minus, None, &t, None))
+            / (2.0 * h as f64);
+        if y_pred.data()[j] == 0.0 {
+            // The clipped edge: Keras' gradient is 0 there (the clip's subgradient).
+            assert_eq!(grad.data()[j], 0.0);
+            continue;
+        }
+        assert!(
+            (grad.data()[j] as f64 - numeric).abs() < 2e-3 * (1.0 + numeric.abs()),
+            "element {j}: analytic {} vs numeric {numeric}",
+            grad.data()[j]
+        );
+    }
+}
