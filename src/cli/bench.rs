@@ -6,7 +6,8 @@
 //! prints the side-by-side table.
 //!
 //! Each model runs in its own process (so that its peak memory is its own), printing one JSON
-//! line.
+//! line. `--diagnostics` adds the cost of `train`'s default diagnostics to each line (seconds
+//! per step without and with them, and the ratio).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use clap::Args;
 use serde_json::json;
 
 use deeptrain::activations::Activation;
+use deeptrain::diagnostics::Diagnostics;
 use deeptrain::distributed::Communicator;
 use deeptrain::layers::{BatchNormSpec, Conv2dSpec};
 use deeptrain::linalg::{matmul, Mat};
@@ -35,6 +37,11 @@ pub struct BenchArgs {
     /// Timed training steps per model (after 20 warm-up steps).
     #[arg(long, default_value_t = 200)]
     steps: usize,
+    /// Also time each model's steps with `train`'s default diagnostics (the per-layer
+    /// statistics ten times per epoch of 60,000 rows), alternating chunks with plain steps, and
+    /// report the ratio (`diagnostics_overhead`).
+    #[arg(long)]
+    diagnostics: bool,
     /// Also append the JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -333,7 +340,43 @@ fn run_shared(name: &str, steps: usize, comm: &dyn Communicator) -> Result<serde
     }))
 }
 
-fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
+/// Seconds per step without and with `train`'s default diagnostics: a [`Diagnostics`] observer
+/// sampling every `every` steps, installed and removed in alternating chunks of `every` steps
+/// (so that both see the same machine load), at least `steps` steps each.
+fn diagnostics_cost(
+    net: &mut Sequential,
+    x: &[Tensor],
+    y: &[Targets],
+    every: u64,
+    steps: usize,
+) -> Result<(f64, f64)> {
+    let chunk = every as usize;
+    let rounds = steps.div_ceil(chunk).max(2);
+    let diagnostics = Diagnostics::new(every);
+    let (mut plain, mut observed) = (0.0, 0.0);
+    let mut i = 0;
+    for _ in 0..rounds {
+        for with in [false, true] {
+            net.set_observer(with.then(|| Box::new(diagnostics.clone()) as _));
+            let started = Instant::now();
+            for _ in 0..chunk {
+                net.train_step(&x[i % x.len()], &y[i % y.len()], &mut [])?;
+                i += 1;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            if with {
+                observed += seconds;
+            } else {
+                plain += seconds;
+            }
+        }
+    }
+    net.set_observer(None);
+    let n = (rounds * chunk) as f64;
+    Ok((plain / n, observed / n))
+}
+
+fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_json::Value> {
     if name == "gemm" {
         return Ok(gemm_probe());
     }
@@ -363,7 +406,20 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
         net.predict(&infer_x, 256)?;
     }
     let infer_seconds = started.elapsed().as_secs_f64();
-    Ok(json!({
+    let diagnostics = if with_diagnostics {
+        // `deeptrain train`'s default interval on Fashion-MNIST's 60,000 training rows.
+        let every = (60_000usize.div_ceil(batch) / 10).max(1) as u64;
+        let (plain, observed) = diagnostics_cost(&mut net, &x, &y, every, steps)?;
+        json!({
+            "diagnostics_every": every,
+            "step_seconds": plain,
+            "diagnostics_step_seconds": observed,
+            "diagnostics_overhead": observed / plain - 1.0,
+        })
+    } else {
+        json!({})
+    };
+    let mut line = json!({
         "model": name,
         "framework": "deeptrain",
         "threads": deeptrain::linalg::num_threads(),
@@ -373,7 +429,11 @@ fn run_one(name: &str, steps: usize) -> Result<serde_json::Value> {
         "infer_samples_per_s": (4096 * reps) as f64 / infer_seconds,
         "infer_gflops": forward_flops / batch as f64 * (4096 * reps) as f64 / infer_seconds / 1e9,
         "peak_rss_mib": peak_rss_mib(),
-    }))
+    });
+    if let (Some(line), Some(extra)) = (line.as_object_mut(), diagnostics.as_object()) {
+        line.extend(extra.clone());
+    }
+    Ok(line)
 }
 
 pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
@@ -390,7 +450,7 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     }
     if args.child {
         let name = args.models.first().map(String::as_str).unwrap_or("a");
-        println!("{}", run_one(name, args.steps)?);
+        println!("{}", run_one(name, args.steps, args.diagnostics)?);
         return Ok(());
     }
     let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
@@ -406,6 +466,9 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
             "--steps",
             &args.steps.to_string(),
         ]);
+        if args.diagnostics {
+            cmd.arg("--diagnostics");
+        }
         let out = cmd
             .output()
             .map_err(|e| Error::Config(format!("bench child: {e}")))?;
