@@ -1,15 +1,14 @@
 //! Checks of the whole setup before training: the output activation against the loss, the
 //! labels against the outputs, and the scale of the input features and regression targets.
-//! Each finding is a [`Warning`] with a stable id; `deeptrain diagnose` reports
-//! `output_loss_mismatch` as a verdict always, the scale findings when the loss curve shows
-//! that training suffers.
+//! Each finding is a [`Warning`] with a stable id; `deeptrain diagnose` reports them as
+//! verdicts when the loss curve shows that training suffers.
 
 use super::Warning;
 use crate::activations::Activation;
 use crate::data::{Dataset, Scale};
 use crate::layers::BatchNormSpec;
-use crate::losses::Loss;
-use crate::Sequential;
+use crate::losses::{Loss, Targets};
+use crate::{Sequential, Tensor};
 
 /// Input values whose root mean square exceeds this are far from unit scale (raw 0-255 pixels
 /// have about 100; standardized or min-max scaled features at most 1).
@@ -54,6 +53,41 @@ fn output_against_loss(activation: Activation, units: usize, loss: Loss) -> Opti
     }
 }
 
+/// A softmax output against target rows (the loss's targets, one row of `units` values per
+/// sample) that do not sum to 1 (several labels per sample, or none): the outputs always sum
+/// to 1, so the model can never reach them.
+fn softmax_against_targets(
+    activation: Activation,
+    units: usize,
+    loss: Loss,
+    targets: &Tensor,
+) -> Option<String> {
+    if activation != Activation::Softmax || units < 2 || loss.wants_classes() {
+        return None;
+    }
+    if targets.is_empty() || targets.len() % units != 0 {
+        return None;
+    }
+    let rows = targets.len() / units;
+    let off = targets
+        .data()
+        .chunks_exact(units)
+        .filter(|row| (row.iter().map(|&t| t as f64).sum::<f64>() - 1.0).abs() > 1e-3)
+        .count();
+    (off > 0).then(|| format!(
+        "{off} of {rows} target rows do not sum to 1 (several labels per sample, or none), but the softmax output always sums to 1: use sigmoid outputs with binary_crossentropy for independent labels"
+    ))
+}
+
+/// Whether `activation`'s outputs are always above 0 (in exact arithmetic), so that dividing
+/// them by their sum gives a distribution.
+fn strictly_positive(activation: Activation) -> bool {
+    matches!(
+        activation,
+        Activation::Sigmoid | Activation::Softplus | Activation::Exponential
+    )
+}
+
 /// The range of the outputs of a bounded activation.
 fn bounds(activation: Activation) -> Option<(f32, f32)> {
     match activation {
@@ -79,9 +113,17 @@ pub fn check_setup(model: &Sequential, train: &Dataset, scale: Scale) -> Vec<War
     };
     let (activation, units) = output(model);
     if let Some(message) = output_against_loss(activation, units, loss) {
-        // Categorical cross-entropy divides outputs that are not softmax by their sum, as
-        // Keras does: such a model can still learn, so this one is reported when it does not.
-        let normalized = loss == Loss::CategoricalCrossentropy && units > 1;
+        // Categorical cross-entropy, sparse or not, divides outputs that are not softmax by
+        // their sum, as Keras does: strictly positive outputs (sigmoid, softplus, exponential)
+        // then read as a distribution and the model can still learn, so that one is reported
+        // when training suffers. Outputs that can be zero or negative (ReLU, linear, tanh...)
+        // cannot: a zero or negative output on the true class is clipped to ε, and the clip
+        // passes no gradient, so the mismatch is always reported.
+        let normalized = matches!(
+            loss,
+            Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy
+        ) && units > 1
+            && strictly_positive(activation);
         out.push(Warning {
             id: if normalized {
                 "categorical_crossentropy_normalized"
@@ -107,6 +149,20 @@ pub fn check_setup(model: &Sequential, train: &Dataset, scale: Scale) -> Vec<War
                 rule: "a bounded output activation must cover the targets' range (Géron ch. 10)",
             });
         }
+    }
+    let targets = train.targets(loss, units).ok();
+    let target_values = match &targets {
+        Some(Targets::Values(t)) => Some(t),
+        _ => None,
+    };
+    if let Some(message) =
+        target_values.and_then(|t| softmax_against_targets(activation, units, loss, t))
+    {
+        out.push(Warning {
+            id: "output_loss_mismatch",
+            message,
+            rule: "softmax is for exclusive classes (its outputs sum to 1); labels that are not one per sample need one sigmoid per label with binary cross-entropy (Géron ch. 10, table 10-2)",
+        });
     }
     let specs = model.layer_specs();
     let first_kernel = (0..specs.len())
@@ -160,5 +216,23 @@ mod tests {
         assert!(output_against_loss(Linear, 1, Loss::BinaryCrossentropy).is_some());
         assert!(output_against_loss(Sigmoid, 1, Loss::BinaryCrossentropy).is_none());
         assert!(output_against_loss(Linear, 1, Loss::MeanSquaredError).is_none());
+        // Normalized into a distribution only when every output is positive.
+        assert!(strictly_positive(Sigmoid) && strictly_positive(Softplus));
+        assert!(!strictly_positive(Relu) && !strictly_positive(Linear));
+        assert!(!strictly_positive(Tanh) && !strictly_positive(HardSigmoid));
+    }
+
+    #[test]
+    fn softmax_against_multi_label_targets() {
+        let mse = Loss::MeanSquaredError;
+        let multi = Tensor::from_vec(vec![1.0, 1.0, 0.0, 0.0, 1.0, 0.0], &[2, 3]);
+        let one_hot = Tensor::from_vec(vec![0.0, 1.0, 0.0, 0.2, 0.0, 0.8], &[2, 3]);
+        let found = softmax_against_targets(Activation::Softmax, 3, mse, &multi).unwrap();
+        assert!(found.contains("1 of 2 target rows"), "{found}");
+        assert!(softmax_against_targets(Activation::Softmax, 3, mse, &one_hot).is_none());
+        assert!(softmax_against_targets(Activation::Sigmoid, 3, mse, &multi).is_none());
+        let classes = Tensor::from_vec(vec![2.0, 1.0], &[2, 1]);
+        let sparse = Loss::SparseCategoricalCrossentropy;
+        assert!(softmax_against_targets(Activation::Softmax, 3, sparse, &classes).is_none());
     }
 }

@@ -11,7 +11,9 @@
 //!   3·√2 block noises and 0.5% of its level (a short run of a healthy model is often far from
 //!   done; a falling loss is not a stall);
 //! - stalled: not still falling, and the loss fell by less than 10% of its start;
-//! - at chance: the accuracy within 5 points of the majority class's share and not rising
+//! - at chance: the last block's loss above the constant predictor's by more than 3 block
+//!   noises (worse than predicting the priors, whatever the accuracy); or the accuracy within
+//!   5 points of the majority class's share and not rising
 //!   by 2 points from the middle block to the last; without an accuracy, the last block's
 //!   loss at least 90% of the loss of predicting the training targets' frequencies (the
 //!   entropy of the class priors, or their variance for mean squared error), or above it
@@ -229,13 +231,20 @@ impl CurveReport {
             let middle = acc_blocks[acc_blocks.len() / 2 - usize::from(acc_blocks.len() > 1)];
             acc_blocks.last().is_some_and(|last| last - middle > 0.02)
         };
-        report.at_chance = match (report.accuracy, chance.accuracy) {
-            (Some(a), Some(c)) => a <= c + 0.05 && !accuracy_rising,
-            _ => chance.loss.is_some_and(|c| {
-                let level = if report.falling { 1.0 } else { 0.9 };
-                c > 0.0 && report.end >= level * c
-            }),
-        };
+        // A loss still above the constant predictor's after the run is worse than chance,
+        // whatever the accuracy (probabilities confidently wrong: the argmax may be right more
+        // often than the majority class while the predictions are worse than the priors).
+        let worse_than_chance = chance
+            .loss
+            .is_some_and(|c| c > 0.0 && report.end > c + 3.0 * block_noise);
+        report.at_chance = worse_than_chance
+            || match (report.accuracy, chance.accuracy) {
+                (Some(a), Some(c)) => a <= c + 0.05 && !accuracy_rising,
+                _ => chance.loss.is_some_and(|c| {
+                    let level = if report.falling { 1.0 } else { 0.9 };
+                    c > 0.0 && report.end >= level * c
+                }),
+            };
         let level = blocks.iter().sum::<f64>() / blocks.len() as f64;
         let threshold = (3.0 * block_noise).max(0.05 * level.abs());
         let (reversals, rises, falls) = swings(&blocks, threshold);
@@ -406,6 +415,14 @@ mod tests {
         let r = CurveReport::new(&slow, &[], at_half);
         assert!(r.falling && !r.hurts(), "{r:?}");
         assert!(CurveReport::new(&slow, &acc, at_half).at_chance);
+        // Falling, with an accuracy above chance, but still twice the constant predictor's
+        // loss: worse than chance.
+        let above: Vec<f64> = (0..300)
+            .map(|i| 3.0 - i as f64 * 0.005 + 0.01 * noise(i))
+            .collect();
+        let rising_acc: Vec<f64> = (0..300).map(|i| 0.5 + i as f64 * 0.001).collect();
+        let r = CurveReport::new(&above, &rising_acc, at_half);
+        assert!(r.falling && r.at_chance && r.hurts(), "{r:?}");
     }
 
     #[test]

@@ -24,13 +24,14 @@ pub use gradient_flow::{gradient_flow, GradientFlow};
 pub use hessian::top_hessian_eigenvalue;
 pub use noise::{gradient_noise, GradientNoise};
 pub use observer::{Diagnostics, LayerStats, DEAD_WINDOW};
-pub use run::{diagnose, Diagnosis};
+pub use run::{diagnose, run_verdicts, Diagnosis};
 pub use selu::self_normalization;
 pub use units::{dead_units, non_finite_outputs, saturated_units};
 pub use verdict::{divergence, with_divergence, Verdict, IDS};
 
-/// Verdicts from the recorded per-layer statistics alone (the later half of the run, to skip
-/// the first steps' transients), whether or not the loss shows harm: gradient flow by depth,
+/// Findings from the recorded per-layer statistics alone (the later half of the run, to skip
+/// the first steps' transients), whether or not the loss shows harm (for people and the
+/// per-layer tables; [`run_verdicts`] and [`diagnose`] gate them on the loss curve): gradient flow by depth,
 /// dead and saturated units, non-finite outputs, self-normalization. Healthy findings are
 /// reported too (`self_normalizing`, `healthy_gradients`). [`diagnose`] reports a problem only
 /// when the loss curve shows it hurts.

@@ -1,7 +1,7 @@
 //! [`diagnose`]: a short training run of an experiment, exactly the steps asked, with every
 //! instrument on; then the verdicts. A layer's problem is reported only when the loss curve
-//! shows it hurts (the loss diverges, stalls, oscillates or sits at chance); configuration
-//! problems that are certain (an output activation that does not fit the loss) always are.
+//! shows it hurts (the loss diverges, stalls, oscillates or sits at chance); an output
+//! activation that cannot express what the loss reads always is.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -205,6 +205,31 @@ pub fn diagnose(experiment: Experiment, steps: usize, every: Option<u64>) -> Res
     Ok(diagnosis)
 }
 
+/// The verdicts of a finished training run (`deeptrain train`'s report and summary) by the
+/// rules [`diagnose`] applies: a layer's problem, or a configuration warning's, is reported only
+/// when the loss curve shows it hurts; otherwise one `healthy` verdict. The probes that cost
+/// extra passes after training (gradient noise, curvature, distance from initialization) are
+/// not run, so their verdicts do not appear. `findings` keeps every finding of the layer
+/// statistics, healthy ones included.
+pub fn run_verdicts(
+    rows: Vec<LayerStats>,
+    curve: CurveReport,
+    warnings: Vec<Warning>,
+    optimizer: &OptimizerSpec,
+) -> Diagnosis {
+    let mut diagnosis = Diagnosis {
+        steps: curve.steps,
+        requested: curve.steps,
+        findings: super::verdicts(&rows),
+        rows,
+        curve,
+        learning_rate: optimizer.learning_rate() as f64,
+        ..Diagnosis::default()
+    };
+    decide(&mut diagnosis, warnings, optimizer);
+    diagnosis
+}
+
 /// Each layer's kernel (name and values), `None` for layers without one.
 fn kernels(model: &crate::Sequential) -> Vec<Option<(String, Vec<f32>)>> {
     model
@@ -221,8 +246,10 @@ fn kernels(model: &crate::Sequential) -> Vec<Option<(String, Vec<f32>)>> {
 
 /// Turns the findings, the curve and the configuration warnings into the verdicts.
 ///
-/// Nothing is reported unless the run is hurt (diverged, stalled, oscillating, at chance).
-/// Then: the divergence, if any; the configuration's certain problems (an output that does
+/// An output that cannot express what the loss reads (`output_loss_mismatch` from the setup
+/// checks: softmax over one unit, outputs that can be zero or negative under cross-entropy, a
+/// bounded output short of the targets) is reported always. Nothing else is reported unless
+/// the run is hurt (diverged, stalled, oscillating, at chance). Then: the divergence, if any; the configuration's certain problems (an output that does
 /// not fit the loss, unscaled inputs or targets, a rate far out of range in the direction the
 /// curve shows), and only when there is none, the first layer cause in the order exploding,
 /// vanishing / no gradient, dead ReLUs, saturation, non-finite outputs, lost
@@ -237,13 +264,15 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
     let mut normalized = None;
     let mut kept = Vec::new();
     for w in warnings {
-        let promote = hurt
-            && match w.id {
-                "output_loss_mismatch" | "unscaled_inputs" | "unscaled_targets" => true,
-                "learning_rate_too_high" => unstable,
-                "learning_rate_too_low" => d.curve.stalled || d.curve.at_chance,
-                _ => false,
-            };
+        // An output that cannot express what the loss reads is certain, harm or not.
+        let promote = w.id == "output_loss_mismatch"
+            || hurt
+                && match w.id {
+                    "unscaled_inputs" | "unscaled_targets" => true,
+                    "learning_rate_too_high" => unstable,
+                    "learning_rate_too_low" => d.curve.stalled || d.curve.at_chance,
+                    _ => false,
+                };
         let verdict = Verdict {
             kind: if w.id == "categorical_crossentropy_normalized" {
                 "output_loss_mismatch"
@@ -300,6 +329,12 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
                 None => {}
             }
         }
+    } else {
+        verdicts.extend(
+            configuration
+                .into_iter()
+                .filter(|v| v.kind == "output_loss_mismatch"),
+        );
     }
     if verdicts.is_empty() {
         verdicts.push(Verdict {
@@ -380,4 +415,77 @@ fn frozen(d: &Diagnosis) -> Option<Verdict> {
         reason: "the gradients flow, but the steps are too small to change the weights: training stalls".into(),
         fix: "raise the learning rate (find it with `deeptrain lr-find`), or use Adam".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two layers, the first with 90% dead ReLUs at every sampled step.
+    fn dead_rows() -> Vec<LayerStats> {
+        (1..=10)
+            .flat_map(|step| {
+                (0..2).map(move |layer| LayerStats {
+                    step,
+                    layer,
+                    name: format!("l{layer}"),
+                    dead: (layer == 0).then_some(0.9),
+                    ..LayerStats::default()
+                })
+            })
+            .collect()
+    }
+
+    /// The train report's verdicts are gated as `diagnose`'s: the dead units are a finding
+    /// either way, a verdict only when the loss stalls.
+    #[test]
+    fn run_verdicts_report_a_problem_only_when_the_curve_shows_harm() {
+        let adam = OptimizerSpec::default();
+        let chance = Chance {
+            loss: Some(2.3),
+            accuracy: None,
+        };
+        let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
+        let d = run_verdicts(
+            dead_rows(),
+            CurveReport::new(&falling, &[], chance),
+            Vec::new(),
+            &adam,
+        );
+        assert!(d.findings.iter().any(|v| v.kind == "dead_relus"));
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["healthy"]);
+
+        let flat = vec![2.3; 300];
+        let d = run_verdicts(
+            dead_rows(),
+            CurveReport::new(&flat, &[], chance),
+            Vec::new(),
+            &adam,
+        );
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["dead_relus"]);
+    }
+
+    /// An output that cannot express the loss's distribution is reported on a falling curve
+    /// too; a scale warning is not, and stays a warning.
+    #[test]
+    fn an_output_loss_mismatch_is_reported_without_harm() {
+        let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
+        let warning = |id| Warning {
+            id,
+            message: id.to_string(),
+            rule: "rule",
+        };
+        let d = run_verdicts(
+            Vec::new(),
+            CurveReport::new(&falling, &[], Chance::default()),
+            vec![warning("output_loss_mismatch"), warning("unscaled_inputs")],
+            &OptimizerSpec::default(),
+        );
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["output_loss_mismatch"]);
+        let kept: Vec<_> = d.warnings.iter().map(|w| w.id).collect();
+        assert_eq!(kept, ["unscaled_inputs"]);
+    }
 }
