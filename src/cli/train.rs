@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use deeptrain::callbacks::Callback;
 use deeptrain::data::write_grid;
-use deeptrain::diagnostics::Diagnostics;
+use deeptrain::diagnostics::{Curve, Diagnostics};
 use deeptrain::distributed::Communicator;
 use deeptrain::experiment::{has_checkpoint, CHECKPOINT_DIR};
 use deeptrain::run::{Replicas, RunOutputs};
@@ -185,6 +185,8 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
         println!("Augmented samples: {}", path.display());
     }
     let mut progress = Progress::new();
+    // The per-step loss curve, for the report's verdicts (gated as `diagnose` gates them).
+    let mut curve = Curve::new();
     let mut callbacks = experiment.callbacks(&out, diagnostics.as_ref())?;
     let mut checkpoint_writer = experiment.checkpoint_writer(&out);
     // Two phases when transferred layers are unfrozen after some epochs.
@@ -196,7 +198,8 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
                 u.layers, u.after
             );
         }
-        let mut all: Vec<&mut dyn Callback> = vec![&mut progress, &mut checkpoint_writer];
+        let mut all: Vec<&mut dyn Callback> =
+            vec![&mut progress, &mut checkpoint_writer, &mut curve];
         all.extend(
             callbacks
                 .iter_mut()
@@ -225,6 +228,7 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
         summary: &summary_table,
         warnings: &warnings,
         diagnostics: diagnostics.as_ref(),
+        curve: Some(&curve),
         started,
         fit_seconds,
     };

@@ -11,7 +11,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::inference::{fold_and_check, FoldReport};
-use crate::diagnostics::{self, Diagnostics};
+use crate::checks;
+use crate::diagnostics::{self, Chance, Curve, CurveReport, Diagnostics};
 use crate::distributed::Communicator;
 use crate::{io, report, Error, Experiment, Result};
 
@@ -36,6 +37,10 @@ pub struct RunOutputs<'a> {
     pub warnings: &'a [String],
     /// The per-layer statistics recorded while training, if any.
     pub diagnostics: Option<&'a Diagnostics>,
+    /// The per-step loss curve recorded while training (a [`Curve`] among `fit`'s callbacks);
+    /// `None` reads the history's per-epoch training loss instead. The verdicts are reported
+    /// only when this curve shows harm, as `deeptrain diagnose` reports them.
+    pub curve: Option<&'a Curve>,
     /// When the run started (for `wall_seconds`).
     pub started: Instant,
     /// Seconds spent in training.
@@ -119,8 +124,26 @@ impl RunOutputs<'_> {
             .iter()
             .map(|w| format!("warning: {w}"))
             .collect();
+        // The same gate as `diagnose`: a problem only when the loss curve shows harm.
+        let (losses, accuracies) = match self.curve {
+            Some(curve) => (curve.losses(), curve.accuracies()),
+            None => (history.series("loss"), history.series("accuracy")),
+        };
+        let chance = match model.loss() {
+            Some(loss) => Chance::of(loss, &data.train.targets(loss, model.output_units())?),
+            None => Chance::default(),
+        };
+        let mut warnings = checks::check(&model, spec.data.scale, &spec.optimizer);
+        warnings.extend(checks::check_setup(&model, &data.train, spec.data.scale));
+        let diagnosis = diagnostics::run_verdicts(
+            rows.clone(),
+            CurveReport::new(&losses, &accuracies, chance),
+            warnings,
+            &spec.optimizer,
+        );
         let mut healthy = Vec::new();
-        for v in diagnostics::verdicts(&rows) {
+        let found_healthy = diagnosis.findings.iter().filter(|v| v.is_healthy());
+        for v in diagnosis.verdicts.iter().chain(found_healthy) {
             let line = format!("verdict {}: {} (fix: {})", v.kind, v.finding, v.fix);
             if v.is_healthy() {
                 healthy.push(line);
@@ -190,6 +213,12 @@ impl RunOutputs<'_> {
             "wall_seconds": self.started.elapsed().as_secs_f64(),
             "train_samples_per_second": samples_per_second,
             "threads": crate::linalg::num_threads(),
+            "verdicts": diagnosis.verdicts.iter().map(|v| json!({
+                "id": v.kind,
+                "layer": v.layer,
+                "evidence": v.finding,
+                "fix": v.fix,
+            })).collect::<Vec<_>>(),
             "inference_model": inference_model.as_ref().map(|report| json!({
                 "folded_batch_norm_layers": report.folded,
                 "max_output_difference": report.max_difference,
