@@ -73,4 +73,5 @@ fn tensorboard_reads_the_scalars_and_histograms() {
     );
     assert!(run.status.success(), "{text}");
     assert!(text.contains("ok update ratios"), "{text}");
+    assert!(text.contains("ok instruments"), "{text}");
 }

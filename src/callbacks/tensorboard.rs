@@ -7,8 +7,11 @@
 //! epochs, per layer and parameter: `LAYER/PARAM` (the weights), `LAYER/PARAM/gradient` (the
 //! last step's gradient; not written when plain SGD updates the weights inside backward, which
 //! leaves no gradient to read) and `LAYER/activation` (the layer's output on the last batch
-//! it saw, the validation's when there is one). With diagnostics on, `update_ratio/LAYER` holds
-//! ‖Δw‖/‖w‖ of each sampled step (step = the optimizer step).
+//! it saw, the validation's when there is one). With diagnostics on, each sampled step (step =
+//! the optimizer step) writes the instruments per layer: `update_ratio/LAYER` (‖Δw‖/‖w‖),
+//! `grad_norm/LAYER` (the kernel gradient's norm), `activation_std/LAYER`,
+//! `dead_fraction/LAYER` (ReLU units silent over the last window), `saturated_fraction/LAYER`
+//! (sigmoid/tanh outputs near a bound) and `non_finite_fraction/LAYER` (when above 0).
 //!
 //! File format (TensorFlow's `tf.io` record format): each record is the length (u64, little
 //! endian), the masked CRC-32C of the length, the bytes of an `Event` protobuf and their
@@ -329,11 +332,26 @@ impl Callback for TensorBoard {
         if let Some(d) = &self.diagnostics {
             let rows = d.rows();
             for row in rows.iter().skip(self.diagnostics_seen) {
-                if let Some(r) = row.update_ratio {
-                    self.train.summary(
-                        row.step as i64,
-                        vec![scalar(format!("update_ratio/{}", row.name), r)],
-                    )?;
+                let instruments = [
+                    ("update_ratio", row.update_ratio),
+                    ("grad_norm", row.grad_norm),
+                    ("activation_std", Some(row.act_std)),
+                    ("dead_fraction", row.dead),
+                    ("saturated_fraction", row.saturated),
+                    (
+                        "non_finite_fraction",
+                        Some(row.non_finite).filter(|&f| f > 0.0),
+                    ),
+                ];
+                let values: Vec<_> = instruments
+                    .into_iter()
+                    .filter_map(|(tag, v)| {
+                        let v = v.filter(|v| v.is_finite())?;
+                        Some(scalar(format!("{tag}/{}", row.name), v))
+                    })
+                    .collect();
+                if !values.is_empty() {
+                    self.train.summary(row.step as i64, values)?;
                 }
             }
             self.diagnostics_seen = rows.len();

@@ -9,7 +9,8 @@ Checks, with tensorboard.backend.event_processing.event_accumulator:
   equal to val_loss;
 - LOG_DIR/train has histograms of every Dense kernel, its gradient and each layer's activation,
   whose counts sum to the tensor sizes given on the command line as NAME=COUNT;
-- update_ratio/<layer> scalars exist and are positive.
+- update_ratio/<layer> and grad_norm/<layer> scalars exist and are positive; dead_fraction/<layer>
+  (the ReLU layer) lies in [0, 1].
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 import csv
@@ -74,3 +75,16 @@ for t in ratios:
     if not all(e.value > 0 for e in train.Scalars(t)):
         fail(f"{t}: a ratio is not positive")
 print(f"ok update ratios: {', '.join(sorted(ratios))}")
+norms = [t for t in tags["scalars"] if t.startswith("grad_norm/")]
+if not norms:
+    fail("no grad_norm/ scalars")
+for t in norms:
+    if not all(e.value > 0 for e in train.Scalars(t)):
+        fail(f"{t}: a gradient norm is not positive")
+dead = [t for t in tags["scalars"] if t.startswith("dead_fraction/")]
+if not dead:
+    fail("no dead_fraction/ scalars (the ReLU layer)")
+for t in dead:
+    if not all(0 <= e.value <= 1 for e in train.Scalars(t)):
+        fail(f"{t}: a fraction outside [0, 1]")
+print(f"ok instruments: {', '.join(sorted(norms + dead))}")
