@@ -1,5 +1,6 @@
 //! The `tensorboard` callback's event files, read back by the real TensorBoard (the PyPI
-//! `tensorboard` package) through tests/scripts/check_tensorboard.py.
+//! `tensorboard` package) through tests/scripts/check_tensorboard.py; and the same run's
+//! verdicts in summary.json.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,6 +40,18 @@ fn tensorboard_reads_the_scalars_and_histograms() {
         files.iter().any(|f| f.starts_with("events.out.tfevents.")),
         "{files:?}"
     );
+    // summary.json lists the run's verdicts, gated on its loss curve as `diagnose` gates them.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let verdicts = summary["verdicts"]
+        .as_array()
+        .expect("verdicts in summary.json");
+    assert!(!verdicts.is_empty(), "{summary}");
+    for v in verdicts {
+        for key in ["id", "layer", "evidence", "fix"] {
+            assert!(v.get(key).is_some(), "{key} in {v}");
+        }
+    }
     if std::env::var("DEEPTRAIN_SKIP_TENSORBOARD").is_ok_and(|v| v == "1") {
         return;
     }
