@@ -397,6 +397,64 @@ mod tests {
         assert_eq!(t.len(), 6, "{t:?}");
     }
 
+    /// A by-depth chart names its layers on the x axis; a 1-epoch curve is a point, ticked at
+    /// its whole number.
+    #[test]
+    fn whole_number_ticks_carry_the_layer_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("depth.svg");
+        let chart = Chart {
+            title: "by depth".into(),
+            integer_x: true,
+            x_names: vec!["hidden_a".into(), "hidden_b".into(), "out_c".into()],
+            ..Chart::default()
+        };
+        let series = [Series {
+            name: "norm".into(),
+            points: vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)],
+        }];
+        // The texts the SVG draws.
+        let texts = |path: &Path| -> Vec<String> {
+            let svg = std::fs::read_to_string(path).unwrap();
+            svg.split("<text")
+                .skip(1)
+                .filter_map(|t| {
+                    Some(
+                        t.split_once('>')?
+                            .1
+                            .split_once("</text>")?
+                            .0
+                            .trim()
+                            .to_string(),
+                    )
+                })
+                .collect()
+        };
+        line_chart(&path, &chart, &series).unwrap();
+        let drawn = texts(&path);
+        for name in ["hidden_a", "hidden_b", "out_c"] {
+            assert!(drawn.iter().any(|t| t == name), "{name} not in {drawn:?}");
+        }
+        let one = Chart {
+            integer_x: true,
+            ..Chart::default()
+        };
+        line_chart(
+            &path,
+            &one,
+            &[Series {
+                name: "loss".into(),
+                points: vec![(1.0, 0.3)],
+            }],
+        )
+        .unwrap();
+        let drawn = texts(&path);
+        assert!(
+            drawn.iter().any(|t| t == "1") && !drawn.iter().any(|t| t == "0.5" || t == "1.5"),
+            "{drawn:?}"
+        );
+    }
+
     #[test]
     fn writes_png_and_svg() {
         let dir = tempfile::tempdir().unwrap();
