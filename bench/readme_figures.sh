@@ -4,7 +4,8 @@
 #
 #   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
 #       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
-#        tour graph cnn unstable bn optimizers schedules regularization transfer mpi speed)
+#        diagnosis tour graph cnn unstable bn optimizers schedules regularization transfer mpi
+#        speed)
 #
 # Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
 # it on a quiet machine, one section at a time if need be (`--only cnn`). --quick checks the
@@ -14,9 +15,9 @@
 # and its figures mean nothing (epochs not run print `n/a`). The lr-find and penguins figures
 # are the full ones in both modes, and `timing` runs 4 epochs of the MLP on the whole set.
 #
-# Not made here: the diagnosis section's verdict table (`deeptrain diagnose` on the chapter's
-# specs; bench/diagnosis/ scores the benchmark), the MPI memory table (RSS per rank from
-# `/usr/bin/time` on Fashion-MNIST saved as NPY) and the prose figures of the residual CNN.
+# `diagnosis` runs bench/diagnosis/chapter_table.py (quick: 20 steps instead of 300). Not made
+# here: the diagnosis benchmark's score (bench/diagnosis/score.py), the MPI memory table (RSS per
+# rank from `/usr/bin/time` on Fashion-MNIST saved as NPY) and the residual CNN's prose figures.
 # `mpi` runs bench/mpi_scaling.py (the scaling and cost-model tables; it runs
 # target/release/deeptrain, which must be a `--features mpi` build, and needs mpirun) and `speed`
 # runs bench/compare.py on BINARY (the tables against PyTorch; needs torch).
@@ -131,6 +132,13 @@ if wants timing && needs_fmnist timing; then
   dt train "$repo/examples/fashion_mnist_mlp.toml" --epochs 4 --out fmnist4 >fmnist4.log
   dt train "$repo/examples/fashion_mnist_mlp.toml" --epochs 4 --diagnostics-every 0 --out fmnist4_off >fmnist4_off.log
   echo "- MLP seconds per epoch with diagnostics / without (mean of epochs 2-4): $(q fmnist4 'seconds(2, 4)') / $(q fmnist4_off 'seconds(2, 4)'); training samples per second $(q fmnist4 'round(s["train_samples_per_second"])')"
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants diagnosis && needs_fmnist diagnosis; then
+  echo; echo "### README \"Seeing inside training\": the table of verdicts on the chapter's setups"
+  steps=300; [ "$quick" = 1 ] && steps=20
+  (cd "$repo" && python3 bench/diagnosis/chapter_table.py --bin "$bin" --steps "$steps")
 fi
 
 # ---------------------------------------------------------------------------------------------
