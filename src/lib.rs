@@ -70,7 +70,7 @@ pub use init::Initializer;
 pub use layers::{DenseSpec, Layer, LayerSpec, Mode};
 pub use losses::{Loss, Targets};
 pub use metrics::Metric;
-pub use model::{FitOptions, GraphBuilder, ModelInput, ModelOutput, Observer, Sequential};
+pub use model::{FitOptions, GraphBuilder, Model, ModelInput, ModelOutput, Observer, Sequential};
 pub use optimizers::{Optimizer, OptimizerSpec, Sgd};
 pub use tensor::Tensor;
 

@@ -5,7 +5,7 @@
 use rand::SeedableRng;
 
 use super::graph::{self, ModelInput, ModelOutput, Source, Topology};
-use super::{Sequential, MAX_PARAMS_PER_LAYER};
+use super::{Model, MAX_PARAMS_PER_LAYER};
 use crate::activations::Activation;
 use crate::layers::{Layer, LayerSpec};
 use crate::tensor::Tensor;
@@ -46,7 +46,7 @@ fn last_readers(topology: &Topology) -> Vec<usize> {
     readers
 }
 
-/// Layers being assembled into a [`Sequential`] model.
+/// A chain of layers being assembled (Keras' `Sequential`) into a [`Model`].
 #[derive(Clone, Debug)]
 pub struct SequentialBuilder {
     input_shape: Vec<usize>,
@@ -62,8 +62,8 @@ impl SequentialBuilder {
     }
 
     /// Creates and initializes every layer, seeded.
-    pub fn build(self, seed: u64) -> Result<Sequential> {
-        Sequential::from_specs(&self.input_shape, &self.layers, seed)
+    pub fn build(self, seed: u64) -> Result<Model> {
+        Model::from_specs(&self.input_shape, &self.layers, seed)
     }
 }
 
@@ -121,13 +121,13 @@ impl GraphBuilder {
     }
 
     /// Checks the graph, creates and initializes every layer, seeded.
-    pub fn build(self, seed: u64) -> Result<Sequential> {
+    pub fn build(self, seed: u64) -> Result<Model> {
         let inputs = if self.inputs.is_empty() {
             vec![ModelInput::whole(graph::DEFAULT_INPUT)]
         } else {
             self.inputs
         };
-        Sequential::from_graph(
+        Model::from_graph(
             &self.input_shape,
             &inputs,
             &self.layers,
@@ -137,7 +137,7 @@ impl GraphBuilder {
     }
 }
 
-impl Sequential {
+impl Model {
     /// Starts a model whose samples have `input_shape` (without the batch axis).
     #[allow(clippy::new_ret_no_self)]
     pub fn new(input_shape: &[usize]) -> SequentialBuilder {
@@ -159,7 +159,7 @@ impl Sequential {
 
     /// Builds a model from layer specs, initializing weights from `seed`. Layers without a name
     /// get Keras-style ones (`dense`, `dense_1`, ...). A spec without `inputs` reads the layer
-    /// before it; one with `inputs` names the layers it reads (see [`Sequential::from_graph`]).
+    /// before it; one with `inputs` names the layers it reads (see [`Model::from_graph`]).
     pub fn from_specs(input_shape: &[usize], specs: &[LayerSpec], seed: u64) -> Result<Self> {
         Self::from_graph(
             input_shape,
@@ -317,7 +317,7 @@ impl Sequential {
             .iter()
             .map(|s| vec![Tensor::default(); s.len()])
             .collect();
-        Ok(Sequential {
+        Ok(Model {
             input_shape: input_shape.to_vec(),
             layers,
             output_shapes,

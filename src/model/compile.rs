@@ -1,7 +1,7 @@
 //! Compiling a model (Keras' `compile`): optimizer, loss, metrics and weighted metrics, and
 //! the learning-rate schedule; the metrics' state that a step or an evaluation fills.
 
-use super::Sequential;
+use super::Model;
 use crate::activations::Activation;
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
@@ -21,7 +21,7 @@ pub(super) struct Compiled {
     pub(super) schedule: Option<Scheduler>,
 }
 
-impl Sequential {
+impl Model {
     /// Sets the optimizer, loss and metrics. A softmax (or sigmoid) output is fused with a
     /// cross-entropy loss for numerical stability (see [`crate::losses`]).
     ///
@@ -127,7 +127,7 @@ impl Sequential {
             .collect()
     }
 
-    /// The f64 slots of metric state that [`Sequential::train_step`] adds a batch to.
+    /// The f64 slots of metric state that [`Model::train_step`] adds a batch to.
     pub fn metric_state_len(&self) -> usize {
         let units = self.output_units();
         self.compiled.as_ref().map_or(0, |c| {

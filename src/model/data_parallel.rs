@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 
-use super::Sequential;
+use super::Model;
 use crate::distributed::{fnv_extend, stream_seed, Communicator};
 use crate::losses::Targets;
 use crate::tensor::Tensor;
@@ -24,8 +24,8 @@ pub struct SharedStep {
     pub non_finite: bool,
 }
 
-impl Sequential {
-    /// The length of the buffer [`Sequential::train_step_shared`] sums: every trainable
+impl Model {
+    /// The length of the buffer [`Model::train_step_shared`] sums: every trainable
     /// parameter's gradient, and the flags.
     pub fn shared_buffer_len(&self) -> usize {
         self.layers
@@ -41,7 +41,7 @@ impl Sequential {
     /// samples: forward and backward on the share, then the gradients, each weighted by
     /// `share / batch`, summed over the ranks in `buffer` (one all-reduce), then the weight
     /// penalties, clipping and the optimizer's update, as in
-    /// [`Sequential::train_step_weighted`]. `stop` is this rank's request to stop; it travels
+    /// [`Model::train_step_weighted`]. `stop` is this rank's request to stop; it travels
     /// in the same sum.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step_shared(
@@ -196,9 +196,9 @@ impl Sequential {
 
 #[cfg(test)]
 mod tests {
-    use crate::{LayerSpec, Mode, Sequential, Tensor};
+    use crate::{LayerSpec, Mode, Model, Sequential, Tensor};
 
-    fn dropped(model: &mut Sequential, epoch: usize, rank: usize) -> Vec<f32> {
+    fn dropped(model: &mut Model, epoch: usize, rank: usize) -> Vec<f32> {
         model.reseed_streams(epoch, rank);
         let x = Tensor::from_vec(vec![1.0; 4 * 64], &[4, 64]);
         model.forward(&x, Mode::Train);

@@ -3,11 +3,11 @@
 //! model's, one per node output, allocated once: a step allocates nothing.
 
 use super::graph::{self, Source};
-use super::Sequential;
+use super::Model;
 use crate::layers::Mode;
 use crate::tensor::Tensor;
 
-impl Sequential {
+impl Model {
     /// Runs every layer on `x` in topological order; each layer's output is in `self.outputs`.
     pub(super) fn forward(&mut self, x: &Tensor, mode: Mode) {
         for (input, value) in self.model_inputs.iter().zip(&mut self.input_values) {

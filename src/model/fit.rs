@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
-use super::{Sequential, SharedStep};
+use super::{Model, SharedStep};
 use crate::callbacks::{BatchEnd, Callback, Control, EpochLogs, History, TrainBegin};
 use crate::data::{Augmentation, Dataset};
 use crate::distributed::{self, Communicator};
@@ -15,7 +15,7 @@ use crate::losses::Targets;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
-/// Settings of [`Sequential::fit`], with Keras' defaults.
+/// Settings of [`Model::fit`], with Keras' defaults.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
     /// Passes over the training data.
@@ -141,7 +141,7 @@ impl FitState<'_> {
     }
 }
 
-impl Sequential {
+impl Model {
     /// Trains the model; returns the history of every metric per epoch.
     ///
     /// Validation uses `validation` when given, else the last `validation_split` of `train`.
@@ -277,7 +277,7 @@ impl Sequential {
 
     /// Data-parallel, every rank holding the whole training set: every rank draws the same
     /// order from the shuffle stream and trains its share of each global batch; the
-    /// gradients are summed over the ranks ([`Sequential::train_step_shared`]).
+    /// gradients are summed over the ranks ([`Model::train_step_shared`]).
     fn fit_replicated(
         &mut self,
         state: &mut FitState,
@@ -625,7 +625,7 @@ impl Sequential {
     }
 }
 
-impl Sequential {
+impl Model {
     /// The training targets and sample weights, and the validation targets, after checking
     /// that the features are finite and fit the model's input.
     #[allow(clippy::type_complexity)]

@@ -14,7 +14,7 @@
 //! The folded model makes the same predictions (to float rounding) with one layer less per
 //! batch-norm layer. It is for inference: its optimizer state starts afresh.
 
-use super::{ModelOutput, Sequential};
+use super::{Model, ModelOutput};
 use crate::activations::Activation;
 use crate::layers::LayerSpec;
 use crate::{Error, Result};
@@ -45,9 +45,9 @@ impl Folded {
     }
 }
 
-impl Sequential {
+impl Model {
     /// Whether a layer is a fixed per-feature affine map at inference (a batch norm,
-    /// [`crate::Layer::inference_affine`]) that [`Sequential::fold_batch_norm`] may fold.
+    /// [`crate::Layer::inference_affine`]) that [`Model::fold_batch_norm`] may fold.
     pub fn has_foldable_layers(&self) -> bool {
         self.layers.iter().any(|l| l.inference_affine().is_some())
     }
@@ -84,7 +84,7 @@ impl Sequential {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn fold_batch_norm(&self) -> Result<(Sequential, usize)> {
+    pub fn fold_batch_norm(&self) -> Result<(Model, usize)> {
         if self.optimizer().is_none() {
             return Err(Error::Config("compile the model before folding it".into()));
         }
@@ -124,14 +124,14 @@ impl Sequential {
             out.insert(at, self.unfolded(bn_index, &specs));
         }
         let specs: Vec<LayerSpec> = out.iter().map(|f| f.spec.clone()).collect();
-        let model = Sequential::from_specs(&self.input_shape, &specs, self.seed)?;
+        let model = Model::from_specs(&self.input_shape, &specs, self.seed)?;
         Ok((self.with_values(model, &out)?, folded))
     }
 
-    /// [`Sequential::fold_batch_norm`] on a graph: works on the layers with the names they
+    /// [`Model::fold_batch_norm`] on a graph: works on the layers with the names they
     /// read, removing each folded batch norm and pointing its readers at the layer that
     /// absorbed it.
-    fn fold_graph_batch_norm(&self) -> Result<(Sequential, usize)> {
+    fn fold_graph_batch_norm(&self) -> Result<(Model, usize)> {
         let mut out: Vec<Folded> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for (layer, spec) in self.layers.iter().zip(self.layer_specs()) {
@@ -210,7 +210,7 @@ impl Sequential {
             i += 1;
         }
         let specs: Vec<LayerSpec> = out.iter().map(|f| f.spec.clone()).collect();
-        let model = Sequential::from_graph(
+        let model = Model::from_graph(
             &self.input_shape,
             self.model_inputs(),
             &specs,
@@ -221,7 +221,7 @@ impl Sequential {
     }
 
     /// `model` (built from the folded specs) with the folded values, compiled as this one.
-    fn with_values(&self, mut model: Sequential, values: &[Folded]) -> Result<Sequential> {
+    fn with_values(&self, mut model: Model, values: &[Folded]) -> Result<Model> {
         for (layer, values) in model.layers.iter_mut().zip(values) {
             for (p, v) in layer.params_mut().iter_mut().zip(&values.params) {
                 p.value.data_mut().copy_from_slice(v);

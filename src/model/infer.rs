@@ -2,7 +2,7 @@
 //! ranks of a data-parallel run).
 
 use super::compile::update_metrics;
-use super::Sequential;
+use super::Model;
 use crate::data::Dataset;
 use crate::distributed::Communicator;
 use crate::layers::Mode;
@@ -10,7 +10,7 @@ use crate::losses::Targets;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
-impl Sequential {
+impl Model {
     /// The model's outputs for `x`, in inference mode, `batch_size` rows at a time.
     ///
     /// ```
@@ -141,7 +141,7 @@ impl Sequential {
         self.evaluate_over(data, batch_size, None)
     }
 
-    /// [`Sequential::evaluate`] on the union of every rank's `data` (each rank holding its own
+    /// [`Model::evaluate`] on the union of every rank's `data` (each rank holding its own
     /// rows, as with sharded data): the loss and metric sums are summed over the ranks of
     /// `comm`, so every rank gets the figures of the whole set. Every rank must call it.
     pub fn evaluate_over(

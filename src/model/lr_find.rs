@@ -4,13 +4,13 @@
 
 use rand::seq::SliceRandom;
 
-use super::Sequential;
+use super::Model;
 use crate::data::Dataset;
 use crate::losses::Targets;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
-/// Settings of [`Sequential::lr_range_test`].
+/// Settings of [`Model::lr_range_test`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LrFindOptions {
     /// The first rate.
@@ -68,7 +68,7 @@ pub const SUGGESTION_RULE: &str = "a tenth of the rate where the loss starts to 
 /// How far above its minimum the smoothed loss must be to count as climbing.
 const CLIMB: f64 = 1.25;
 
-impl Sequential {
+impl Model {
     /// Runs the range test on `train`, then restores the weights, the non-trainable state, the
     /// optimizer (rate and state) and the shuffling RNG, so that the model is as it was.
     ///

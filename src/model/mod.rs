@@ -1,4 +1,11 @@
-//! The sequential model: build from layer specs, compile, then `fit`, `evaluate`, `predict`.
+//! The model: layers wired as a graph (a chain is the simplest one), built, compiled, then
+//! `fit`, `evaluate`, `predict`. [`Sequential`] is Keras' name kept as the entry point:
+//! `Sequential::new` starts a chain, `Sequential::graph` a graph, and both build a [`Model`].
+//!
+//! One concept per file: `build.rs` (builders, names, sizes, initialization), `compile.rs`
+//! (loss, metrics, schedule), `executor.rs` (forward and backward over the [`Topology`]),
+//! `step.rs` (the train step and penalties), `infer.rs` (predict, evaluate), `weights.rs`
+//! (get/set, transfer, pruning), `fit.rs` (the epoch loops).
 //!
 //! ```
 //! use deeptrain::{Activation, DenseSpec, LayerSpec, Loss, Metric, Sequential, Sgd};
@@ -65,7 +72,7 @@ pub trait Observer: Send {
     /// After the training step updated layer `index`'s weights (and applied its constraints).
     fn after_update(&mut self, _index: usize, _layer: &dyn Layer) {}
     /// What a checkpoint keeps of this observer (diagnostics: its rows), if anything; a resumed
-    /// run gives it back to [`Observer::restore_state`] ([`Sequential::install_observer`]).
+    /// run gives it back to [`Observer::restore_state`] ([`Model::install_observer`]).
     fn save_state(&self) -> Option<serde_json::Value> {
         None
     }
@@ -75,8 +82,9 @@ pub trait Observer: Send {
     }
 }
 
-/// A stack of layers trained end to end.
-pub struct Sequential {
+/// A model: layers run in the topological order of its graph, trained end to end (Keras'
+/// functional `Model`; a chain of layers is Keras' `Sequential`).
+pub struct Model {
     input_shape: Vec<usize>,
     layers: Vec<Box<dyn Layer>>,
     output_shapes: Vec<Vec<usize>>,
@@ -86,7 +94,7 @@ pub struct Sequential {
     /// `grads[i]`: dL/d(output of layer i) in the last backward pass.
     grads: Vec<Tensor>,
     observer: Option<Box<dyn Observer>>,
-    /// The observer's state from a loaded checkpoint, for [`Sequential::install_observer`].
+    /// The observer's state from a loaded checkpoint, for [`Model::install_observer`].
     observer_state: Option<serde_json::Value>,
     /// Per layer, whether the last training step's backward updated its weights itself.
     fused: Vec<bool>,
@@ -121,7 +129,7 @@ pub struct Sequential {
     output_losses: Vec<f64>,
 }
 
-impl Sequential {
+impl Model {
     /// The layers.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers
@@ -162,7 +170,7 @@ impl Sequential {
         &self.model_inputs
     }
 
-    /// Which layer reads which, in execution order (the order of [`Sequential::layers`]).
+    /// Which layer reads which, in execution order (the order of [`Model::layers`]).
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
@@ -193,7 +201,7 @@ impl Sequential {
     }
 
     /// Installs (or removes) an observer of activations and gradients, starting afresh. After
-    /// [`Sequential::load_checkpoint`], [`Sequential::install_observer`] continues the
+    /// [`Model::load_checkpoint`], [`Model::install_observer`] continues the
     /// checkpoint's observer state instead.
     pub fn set_observer(&mut self, observer: Option<Box<dyn Observer>>) {
         self.observer = observer;
@@ -202,7 +210,7 @@ impl Sequential {
     /// Installs an observer that continues the state the loaded checkpoint kept for the run's
     /// observer ([`Observer::save_state`]: diagnostics' rows of the epochs done), so that a
     /// resumed run records what an uninterrupted one would; without such a state, as
-    /// [`Sequential::set_observer`].
+    /// [`Model::set_observer`].
     pub fn install_observer(&mut self, mut observer: Box<dyn Observer>) -> Result<()> {
         if let Some(state) = &self.observer_state {
             observer.restore_state(state)?;
@@ -247,5 +255,9 @@ impl Sequential {
         }
     }
 }
+
+/// Keras' name for a model, kept as the builders' entry point:
+/// `Sequential::new(&[784]).add(..).build(seed)` and `Sequential::graph(..)` give a [`Model`].
+pub type Sequential = Model;
 
 pub use crate::limits::MAX_PARAMS_PER_LAYER;

@@ -14,7 +14,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use super::{ModelInput, ModelOutput, Sequential};
+use super::{Model, ModelInput, ModelOutput};
 use crate::data::{Scale, TableEncoding};
 use crate::layers::LayerSpec;
 use crate::losses::Loss;
@@ -124,8 +124,8 @@ impl ModelFile {
     }
 
     /// Builds the model the file describes (weights freshly initialized from its seed).
-    pub fn build_model(&self) -> Result<Sequential> {
-        Sequential::from_graph(
+    pub fn build_model(&self) -> Result<Model> {
+        Model::from_graph(
             &self.input_shape,
             &self.model_inputs(),
             &self.layers,
@@ -135,7 +135,7 @@ impl ModelFile {
     }
 }
 
-impl Sequential {
+impl Model {
     /// Saves the compiled model (architecture, weights, optimizer state) into directory `dir`.
     /// The run's data, scaler and class names go beside it with [`super::RunMetadata::save`].
     ///
@@ -220,10 +220,10 @@ impl Sequential {
         io::write_atomic(&dir.join(ARCHITECTURE_FILE), text.as_bytes())
     }
 
-    /// Loads a model saved by [`Sequential::save`] (or by an older build, format 1): the
+    /// Loads a model saved by [`Model::save`] (or by an older build, format 1): the
     /// compiled model and its model file. Every tensor's name and shape is checked against the
     /// architecture. The run's scaler and class names are [`super::RunMetadata::load`]'s.
-    pub fn load(dir: &Path) -> Result<(Sequential, ModelFile)> {
+    pub fn load(dir: &Path) -> Result<(Model, ModelFile)> {
         let arch_path = dir.join(ARCHITECTURE_FILE);
         let (file, _) = ModelFile::read(dir)?;
         let mut model = file

@@ -2,14 +2,14 @@
 //! update; and the gradients alone, without an update (gradient checks, diagnostics).
 
 use super::compile::{update_metrics, Compiled};
-use super::Sequential;
+use super::Model;
 use crate::layers::Mode;
 use crate::losses::{Loss, Targets};
 use crate::optimizers::{Clipping, Optimizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
-impl Sequential {
+impl Model {
     /// The loss of the last forward pass against `targets`, writing dL/d(output or logits) into
     /// the last gradient buffer when `with_grad`.
     pub(super) fn loss_of_last_forward(
@@ -56,9 +56,9 @@ impl Sequential {
         self.train_step_weighted(x, targets, None, metric_sums)
     }
 
-    /// [`Sequential::train_step`] with per-sample weights (Keras' `sample_weight`, with the
+    /// [`Model::train_step`] with per-sample weights (Keras' `sample_weight`, with the
     /// class weights folded in): each sample's loss and gradient are scaled by its weight.
-    /// `metric_state` holds [`Sequential::metric_state_len`] slots (fewer: metrics are skipped).
+    /// `metric_state` holds [`Model::metric_state_len`] slots (fewer: metrics are skipped).
     pub fn train_step_weighted(
         &mut self,
         x: &Tensor,
@@ -168,7 +168,7 @@ impl Sequential {
         self.update_parameters(optimizer, &[]);
     }
 
-    /// [`Sequential::apply_gradients`], but for the layers marked in `already_updated` (whose
+    /// [`Model::apply_gradients`], but for the layers marked in `already_updated` (whose
     /// backward applied plain SGD itself) only the constraints.
     pub(super) fn update_parameters(
         &mut self,

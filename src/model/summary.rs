@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Sequential;
+use super::Model;
 
 /// Formats an integer with thousands separators (266,610).
 pub fn with_commas(n: usize) -> String {
@@ -17,7 +17,7 @@ pub fn with_commas(n: usize) -> String {
     out
 }
 
-impl Sequential {
+impl Model {
     /// The summary table, as `model.summary()` prints in Keras; a graph model (Keras'
     /// "functional") also shows what each layer reads, and its inputs and outputs.
     ///

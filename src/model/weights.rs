@@ -1,7 +1,7 @@
 //! A model's weights: Keras' `get_weights` / `set_weights`, transfer to a new head, cloning,
 //! freezing, and magnitude pruning.
 
-use super::Sequential;
+use super::Model;
 use crate::layers::LayerSpec;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -10,7 +10,7 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weights(pub Vec<Vec<Tensor>>);
 
-impl Sequential {
+impl Model {
     /// A new model made of this model's first `reuse` layers, weights and state copied (not
     /// shared), with `new_layers` on top, built with `seed` (Keras' transfer-learning recipe:
     /// `Sequential(model_A.layers[:-1])` plus a new head). Not compiled.
@@ -31,12 +31,7 @@ impl Sequential {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn transfer(
-        &self,
-        reuse: usize,
-        new_layers: &[LayerSpec],
-        seed: u64,
-    ) -> Result<Sequential> {
+    pub fn transfer(&self, reuse: usize, new_layers: &[LayerSpec], seed: u64) -> Result<Model> {
         if reuse > self.layers.len() {
             return Err(Error::Config(format!(
                 "cannot reuse {reuse} layers of a model that has {}",
@@ -53,7 +48,7 @@ impl Sequential {
         } else {
             Vec::new()
         };
-        let mut model = Sequential::from_graph(
+        let mut model = Model::from_graph(
             &self.input_shape,
             &self.model_inputs,
             &specs,
@@ -75,7 +70,7 @@ impl Sequential {
 
     /// An independent copy of the architecture and weights (Keras' `clone_model` followed by
     /// `set_weights`). Not compiled.
-    pub fn clone_model(&self) -> Result<Sequential> {
+    pub fn clone_model(&self) -> Result<Model> {
         self.transfer(self.layers.len(), &[], self.seed)
     }
 
@@ -153,7 +148,7 @@ impl Sequential {
         )
     }
 
-    /// Puts back weights taken by [`Sequential::weights`] from this model.
+    /// Puts back weights taken by [`Model::weights`] from this model.
     pub fn set_weights(&mut self, weights: &Weights) {
         for (layer, values) in self.layers.iter_mut().zip(&weights.0) {
             let n = layer.params().len();
