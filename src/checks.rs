@@ -4,7 +4,7 @@
 use crate::activations::Activation;
 use crate::data::Scale;
 use crate::init::Initializer;
-use crate::layers::{BatchNormSpec, DropoutKind, DropoutSpec, LayerSpec, MergeSpec};
+use crate::layers::{LayerSpec, SelfNormalization};
 use crate::optimizers::OptimizerSpec;
 use crate::Sequential;
 
@@ -95,11 +95,10 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
                 rule: "SELU self-normalizes only with lecun_normal weights (Klambauer et al. 2017; Géron ch. 11)",
             });
         }
-        let plain_dropout = |l: &LayerSpec| {
-            l.config_as::<DropoutSpec>()
-                .is_some_and(|d| d.kind == DropoutKind::Standard)
+        let breaks = |how: SelfNormalization| {
+            (0..layers.len()).filter(move |&i| layers[i].self_normalization() == how)
         };
-        if layers.iter().any(plain_dropout) {
+        if breaks(SelfNormalization::Drops).next().is_some() {
             out.push(Warning {
                 id: "selu_dropout",
                 message: "SELU network with ordinary dropout".into(),
@@ -113,8 +112,7 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
                 rule: "self-normalization assumes inputs with mean 0 and standard deviation 1: use scale = \"standard\" (Géron ch. 11)",
             });
         }
-        let merges: Vec<String> = (0..layers.len())
-            .filter(|&i| layers[i].config_as::<MergeSpec>().is_some())
+        let merges: Vec<String> = breaks(SelfNormalization::MergesBranches)
             .map(|i| name(layers, i))
             .collect();
         if !merges.is_empty() {
@@ -127,10 +125,7 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
                 rule: "self-normalization is only guaranteed for plain sequential dense stacks: a sum or concatenation of branches no longer keeps mean 0 and variance 1 (Klambauer et al. 2017; Géron ch. 11: \"the network's architecture must be sequential\")",
             });
         }
-        if layers
-            .iter()
-            .any(|l| l.config_as::<BatchNormSpec>().is_some())
-        {
+        if breaks(SelfNormalization::BatchStatistics).next().is_some() {
             out.push(Warning {
                 id: "selu_batch_norm",
                 message: "SELU network with batch normalization".into(),
@@ -203,4 +198,41 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
 
 fn is_glorot(init: Initializer) -> bool {
     matches!(init, Initializer::VarianceScaling { scale, mode: crate::init::FanMode::FanAvg, .. } if scale == 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids `check` gives a standardized SELU stack with `extra` between its two hidden
+    /// layers.
+    fn selu_warnings(extra: &str) -> Vec<&'static str> {
+        let text = format!(
+            "[data]\ndataset = \"digits\"\nscale = \"standard\"\n\
+             [[layers]]\ntype = \"flatten\"\n\
+             [[layers]]\ntype = \"dense\"\nunits = 16\nactivation = \"selu\"\nkernel_initializer = \"lecun_normal\"\n\
+             {extra}\n\
+             [[layers]]\ntype = \"dense\"\nunits = 16\nactivation = \"selu\"\nkernel_initializer = \"lecun_normal\"\n\
+             [[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n"
+        );
+        let spec = crate::spec::Spec::parse(&text, std::path::Path::new("selu.toml")).unwrap();
+        let model = spec.build_model(&[8, 8], None).unwrap();
+        check(&model, spec.data.scale, &spec.optimizer)
+            .iter()
+            .map(|w| w.id)
+            .collect()
+    }
+
+    /// The layers answer what they do to self-normalization: ordinary dropout and batch
+    /// normalization are warned about, alpha dropout and a plain stack are not.
+    #[test]
+    fn selu_rules_ask_the_layer_settings() {
+        assert!(selu_warnings("").is_empty());
+        let dropout = "[[layers]]\ntype = \"dropout\"\nrate = 0.2";
+        assert_eq!(selu_warnings(dropout), ["selu_dropout"]);
+        let alpha = "[[layers]]\ntype = \"alpha_dropout\"\nrate = 0.2";
+        assert!(selu_warnings(alpha).is_empty());
+        let batch_norm = "[[layers]]\ntype = \"batch_normalization\"";
+        assert_eq!(selu_warnings(batch_norm), ["selu_batch_norm"]);
+    }
 }

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, LayerConfig, LayerSpec, Mode, Param, State};
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param, SelfNormalization, State};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -80,6 +80,9 @@ impl LayerConfig for BatchNormSpec {
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(BatchNormalization::from_spec(self.clone())))
+    }
+    fn self_normalization(&self) -> SelfNormalization {
+        SelfNormalization::BatchStatistics
     }
 }
 

@@ -60,6 +60,27 @@ pub trait LayerConfig: ConfigObject + fmt::Debug + Send + Sync {
     /// Turns the bias of the affine part on or off (folding gives a layer a bias); only called
     /// on a layer whose [`LayerConfig::affine`] is `Some`.
     fn set_use_bias(&mut self, _use_bias: bool) {}
+    /// What the layer does to the mean 0 / variance 1 that SELU's self-normalization keeps
+    /// (Klambauer et al. 2017), for the static checks; the default keeps them.
+    fn self_normalization(&self) -> SelfNormalization {
+        SelfNormalization::Keeps
+    }
+}
+
+/// How a layer treats the activations' mean 0 and variance 1 in a SELU network (Klambauer et
+/// al. 2017, §"New Dropout Technique"; Géron ch. 11: "the network's architecture must be
+/// sequential").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfNormalization {
+    /// Keeps them, or is not concerned (Dense, alpha dropout, activations, ...).
+    Keeps,
+    /// Sets units to 0 and rescales the rest by 1 / (1 - rate), which moves the mean and
+    /// variance (ordinary dropout; alpha dropout is the kind that keeps them).
+    Drops,
+    /// Sums or concatenates branches (skip connections).
+    MergesBranches,
+    /// Normalizes with batch statistics and learned scale and shift.
+    BatchStatistics,
 }
 
 /// The affine part of a layer y = f(x·W + b), W's last axis the output features.

@@ -11,7 +11,7 @@ use rand::{Rng as _, SeedableRng};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, LayerConfig, LayerSpec, Mode};
+use super::{Layer, LayerConfig, LayerSpec, Mode, SelfNormalization};
 use crate::activations::{SELU_ALPHA, SELU_SCALE};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
@@ -70,6 +70,12 @@ impl LayerConfig for DropoutSpec {
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(Dropout::new(self.kind, self.rate, None)))
+    }
+    fn self_normalization(&self) -> SelfNormalization {
+        match self.kind {
+            DropoutKind::Standard => SelfNormalization::Drops,
+            DropoutKind::Alpha => SelfNormalization::Keeps,
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, LayerConfig, LayerSpec, Mode};
+use super::{Layer, LayerConfig, LayerSpec, Mode, SelfNormalization};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -54,6 +54,9 @@ impl LayerConfig for MergeSpec {
     /// A merge joins branches: `auto` does not look past it.
     fn ends_auto_search(&self) -> bool {
         true
+    }
+    fn self_normalization(&self) -> SelfNormalization {
+        SelfNormalization::MergesBranches
     }
 }
 

@@ -36,7 +36,7 @@ mod spec;
 
 pub use activation::{ActivationLayer, ActivationSpec, EluSpec, LeakyReluSpec};
 pub use batch_norm::{BatchNormSpec, BatchNormalization};
-pub use config::{Affine, ConfigObject, LayerConfig};
+pub use config::{Affine, ConfigObject, LayerConfig, SelfNormalization};
 pub use conv2d::{Conv2d, Conv2dSpec};
 pub use custom::{
     layer_spec_from_table, layer_spec_to_table, register_layer, serde_layers, CustomLayerSpec,

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{registry, Layer, LayerConfig};
+use super::{registry, Layer, LayerConfig, SelfNormalization};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::Result;
@@ -116,6 +116,11 @@ impl LayerSpec {
     /// See [`LayerConfig::kernel_initializer`].
     pub fn kernel_initializer(&self) -> Option<Initializer> {
         self.config.kernel_initializer()
+    }
+
+    /// See [`LayerConfig::self_normalization`].
+    pub fn self_normalization(&self) -> SelfNormalization {
+        self.config.self_normalization()
     }
 
     /// See [`LayerConfig::ends_auto_search`].
