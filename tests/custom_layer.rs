@@ -358,3 +358,100 @@ fn a_typed_user_layer_gets_auto_and_the_size_guard() {
     let e = huge.err().expect("refused").to_string();
     assert!(e.contains("weights in one tensor"), "{e}");
 }
+
+/// A layer of the untyped route (`register_layer`) gets the size guard built-ins get: one that
+/// declares nothing is measured by building a copy (ScaledTanh holds one scale per feature;
+/// before, the guard counted it as 0).
+#[test]
+fn an_untyped_user_layer_is_measured_for_the_size_guard() {
+    register();
+    let spec = LayerSpec::new(CustomLayerSpec::new(
+        "scaled_tanh",
+        toml::toml! { init = 0.7 },
+    ));
+    assert_eq!(spec.param_count(&[5]), 5);
+    assert_eq!(spec.largest_param_tensor(&[2, 3]), 6);
+}
+
+/// y = x with `width` declared weights per feature, never allocated by this test.
+struct Declared {
+    name: String,
+    width: u64,
+    built: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Layer for Declared {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+    fn class_name(&self) -> &'static str {
+        "Declared"
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        self.built.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(input_shape.to_vec())
+    }
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _mode: Mode) {
+        y.resize(x.shape());
+        y.data_mut().copy_from_slice(x.data());
+    }
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
+        if let Some(dx) = dx {
+            dx.resize(dy.shape());
+            dx.data_mut().copy_from_slice(dy.data());
+        }
+    }
+    fn declared_size(&self, input_shape: &[usize]) -> Option<(u64, u64)> {
+        let n = self.width * input_shape.iter().product::<usize>() as u64;
+        Some((n, n))
+    }
+    fn spec(&self) -> LayerSpec {
+        let mut config = toml::Table::new();
+        config.insert("width".into(), toml::Value::Integer(self.width as i64));
+        LayerSpec::new(CustomLayerSpec::new("declared", config)).named(&self.name)
+    }
+}
+
+/// A user layer that declares its size is refused before it is built when one tensor would
+/// exceed the limit, with the one line a built-in gets; a small one builds.
+#[test]
+fn an_untyped_user_layer_that_declares_an_absurd_size_is_refused_before_building() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let built = Arc::new(AtomicBool::new(false));
+    let flag = built.clone();
+    register_layer("declared", move |spec| {
+        let width = spec
+            .config
+            .get("width")
+            .and_then(|v| v.as_integer())
+            .unwrap_or(1) as u64;
+        Ok(Box::new(Declared {
+            name: String::new(),
+            width,
+            built: flag.clone(),
+        }))
+    })
+    .unwrap();
+    let spec = |width: i64| {
+        let text = format!(
+            "[data]\ndataset = \"digits\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"declared\"\nwidth = {width}\n[[layers]]\ntype = \"dense\"\nunits = 10\n"
+        );
+        Spec::parse(&text, Path::new("declared.toml")).unwrap()
+    };
+    let e = spec(1 << 40)
+        .build_model(&[8, 8], None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("`declared`") && e.contains("more than the limit") && !e.contains('\n'),
+        "{e}"
+    );
+    assert!(!built.load(Ordering::SeqCst), "refused before building");
+    spec(2).build_model(&[8, 8], None).unwrap();
+    assert!(built.load(Ordering::SeqCst));
+}

@@ -5,8 +5,9 @@
 //! - typed: settings that implement [`super::LayerConfig`], registered with
 //!   [`super::register_layer_type`]; they get the size guard, `"auto"` and folding as built-ins;
 //! - untyped (here): [`register_layer`] with a factory that builds the (unbuilt) layer from a
-//!   [`CustomLayerSpec`], its keys kept as a TOML table. Such a layer declares no size (counted
-//!   as 0 parameters by the guard before building) and refuses `"auto"`.
+//!   [`CustomLayerSpec`], its keys kept as a TOML table. The size guard asks the unbuilt layer
+//!   ([`Layer::declared_size`]), else measures it by building a copy once. Such a layer refuses
+//!   `"auto"`.
 //!
 //! The layer's [`Layer::spec`] returns its spec, so that saving writes it back. As Keras'
 //! `register_keras_serializable` and `get_config`/`from_config`.
@@ -52,8 +53,10 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 use super::registry::register_layer_type;
+use rand::SeedableRng as _;
+
 use super::{Layer, LayerConfig, LayerSpec};
-use crate::{Error, Result};
+use crate::{Error, Result, Rng};
 
 /// Settings of a layer of a type registered with [`register_layer`]: its type name and its own
 /// keys.
@@ -75,6 +78,31 @@ impl CustomLayerSpec {
             config,
             factory: None,
         }
+    }
+}
+
+impl CustomLayerSpec {
+    /// (parameter and state values, largest tensor) of the layer on `input_shape`, for the
+    /// size guard: what the unbuilt layer declares ([`Layer::declared_size`]), else measured by
+    /// building a copy once on a throwaway random stream (the model's own stream is untouched,
+    /// so the weights do not change). (0, 0) when the layer does not build on that shape: the
+    /// model's own build then reports why.
+    fn size(&self, input_shape: &[usize]) -> (u64, u64) {
+        let Ok(mut layer) = self.build() else {
+            return (0, 0);
+        };
+        if let Some(size) = layer.declared_size(input_shape) {
+            return size;
+        }
+        let mut rng = Rng::seed_from_u64(0);
+        if layer.build(input_shape, &mut rng).is_err() {
+            return (0, 0);
+        }
+        let lengths = layer.params().iter().map(|p| p.value.len());
+        let lengths = lengths.chain(layer.state().iter().map(|s| s.value.len()));
+        lengths.fold((0, 0), |(total, largest), n| {
+            (total + n as u64, largest.max(n as u64))
+        })
     }
 }
 
@@ -108,13 +136,14 @@ impl LayerConfig for CustomLayerSpec {
         Ok(())
     }
 
-    /// Unknown before building: the factory route declares no size.
-    fn param_count(&self, _input_shape: &[usize]) -> u64 {
-        0
+    /// What the unbuilt layer declares ([`Layer::declared_size`]), else measured by building a
+    /// copy once.
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        self.size(input_shape).0
     }
 
-    fn largest_param_tensor(&self, _input_shape: &[usize]) -> u64 {
-        0
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        self.size(input_shape).1
     }
 
     fn build(&self) -> Result<Box<dyn Layer>> {

@@ -122,6 +122,14 @@ pub trait Layer: Send {
             grad_inputs[0].as_deref_mut(),
         )
     }
+    /// The (parameter and state values, largest single tensor) the layer will hold once built
+    /// on an input of `input_shape`, known before building: a layer made by a
+    /// [`super::register_layer`] factory says so here, so that the size guard refuses an absurd
+    /// model before anything is allocated, as it does for built-ins ([`super::LayerConfig`]
+    /// answers for those). `None` (the default): the guard builds a copy once to measure it.
+    fn declared_size(&self, _input_shape: &[usize]) -> Option<(u64, u64)> {
+        None
+    }
     /// Values of scratch the built layer allocates for a batch of `batch` rows beyond its
     /// output and a copy of it (a convolution's im2col buffers), for the memory estimate
     /// ([`crate::budget`]).
