@@ -118,6 +118,9 @@ pub struct Experiment {
     origin: Origin,
     history: History,
     communicator: Option<Arc<dyn Communicator>>,
+    /// Whether [`Experiment::fit`] runs the spec's `[[callbacks]]` itself, and the directory
+    /// the writing ones write under (see [`Experiment::run_spec_callbacks`]).
+    spec_callbacks: Option<Option<PathBuf>>,
 }
 
 impl Experiment {
@@ -156,6 +159,7 @@ impl Experiment {
             origin,
             history: History::default(),
             communicator,
+            spec_callbacks: None,
         };
         experiment.compile()?;
         Ok(experiment)
@@ -205,6 +209,7 @@ impl Experiment {
             model,
             history,
             communicator,
+            spec_callbacks: None,
         })
     }
 
@@ -348,6 +353,33 @@ impl Experiment {
         Ok(callbacks)
     }
 
+    /// Makes [`Experiment::fit`] run the spec's `[[callbacks]]` beside the caller's, for a
+    /// subcommand that does not build them itself (`diagnose`): every one, writing under `out`,
+    /// when given (created if missing, its paths checked now); else those that write nothing
+    /// (early stopping, terminate on NaN). Returns the names of the callbacks left out for
+    /// want of `out`.
+    pub fn run_spec_callbacks(&mut self, out: Option<&Path>) -> Result<Vec<String>> {
+        let mut skipped = Vec::new();
+        match out {
+            Some(dir) => {
+                crate::output_paths::check(&self.spec.callbacks, dir)?;
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            None => {
+                for c in &self.spec.callbacks {
+                    let writes = model_callback(c).is_none()
+                        && !matches!(c, CallbackSpec::ReduceLrOnPlateau(_));
+                    if writes {
+                        let json = serde_json::to_value(c).unwrap_or_default();
+                        skipped.push(json["name"].as_str().unwrap_or("callback").to_string());
+                    }
+                }
+            }
+        }
+        self.spec_callbacks = Some(out.map(Path::to_path_buf));
+        Ok(skipped)
+    }
+
     /// The spec's callbacks a rank other than the lead runs under data-parallel training:
     /// those that change the model or stop training (early stopping, terminate on NaN), none
     /// that writes. They see the same logs as the lead's and so decide alike.
@@ -459,8 +491,20 @@ impl Experiment {
         callbacks: &mut [&mut dyn Callback],
         stop: Option<Arc<AtomicBool>>,
     ) -> Result<&History> {
+        let mut own = match &self.spec_callbacks {
+            None => Vec::new(),
+            Some(None) => self.replica_callbacks(),
+            Some(Some(dir)) => self.callbacks(dir, None)?,
+        };
+        let mut all: Vec<&mut dyn Callback> = Vec::with_capacity(callbacks.len() + own.len());
+        for c in callbacks.iter_mut() {
+            all.push(&mut **c);
+        }
+        for c in own.iter_mut() {
+            all.push(c.as_mut());
+        }
         for phase in self.phases() {
-            let part = self.fit_phase(&phase, callbacks, stop.clone())?;
+            let part = self.fit_phase(&phase, &mut all, stop.clone())?;
             if part.epochs.len() < phase.epochs.len() {
                 break;
             }

@@ -34,7 +34,9 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
     let spec = super::load_spec(args.spec.as_deref())?;
-    let experiment = Experiment::from_spec(&spec)?;
+    let mut experiment = Experiment::from_spec(&spec)?;
+    // The spec's [[callbacks]] run as under `train` (those that write, under --out).
+    let skipped = experiment.run_spec_callbacks(args.out.as_deref())?;
     // The configuration warnings, before training (the setup checks follow it).
     let before = experiment.warnings();
     if !args.json {
@@ -43,6 +45,9 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
         }
         for w in &before {
             println!("warning: {w}");
+        }
+        for name in &skipped {
+            println!("note: the {name} callback writes files: give --out to run it");
         }
         println!(
             "Training {} steps (batch {}) with statistics every {} steps",
