@@ -3,7 +3,8 @@
 
 Standard library only. From the repository root:
 
-    python3 bench/diagnosis/score.py                    # diagnose every case, print the table
+    python3 bench/diagnosis/score.py                    # diagnose every case (its `steps` budget)
+    python3 bench/diagnosis/score.py --steps 300        # the same step count for every case
     python3 bench/diagnosis/score.py --doctor           # also the doctor's repair rate
     python3 bench/diagnosis/score.py --only so_31880720,at_blob_seed --json-out out.json
 
@@ -29,6 +30,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # Verdict ids that report health rather than a problem. `healthy` is the stable id; the others
 # are the text output's names from before `--json` existed (used with --text).
 HEALTHY_IDS = {"healthy", "healthy_gradients", "self_normalizing"}
+
+# The budget of a case without a `steps` column.
+DEFAULT_STEPS = 300
 
 # Published figures, quoted beside ours (see README.md for what each counts).
 PUBLISHED = [
@@ -147,9 +151,18 @@ def pct(x):
     return "-" if x is None else f"{100 * x:.0f}%"
 
 
+def steps_of(case, override):
+    """The case's step budget: `override` when given, else its `steps` column (its source's
+    training length, clamped; see budgets.py), else DEFAULT_STEPS."""
+    if override:
+        return override
+    return int(case.get("steps") or DEFAULT_STEPS)
+
+
 def print_table(s, steps, out=sys.stdout):
     p = lambda *a: print(*a, file=out)
-    p(f"Diagnosis benchmark: {s['broken']} broken cases, {s['healthy']} healthy controls, diagnose --steps {steps}")
+    budget = f"diagnose --steps {steps}" if steps else "diagnose --steps from each case's `steps` (its source's training length, 300 to 2,000)"
+    p(f"Diagnosis benchmark: {s['broken']} broken cases, {s['healthy']} healthy controls, {budget}")
     p("")
     p("| class | cases | recall | verdicts fired | precision |")
     p("| --- | --- | --- | --- | --- |")
@@ -253,14 +266,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "deeptrain"))
     ap.add_argument("--cases", default=os.path.join(HERE, "cases.csv"))
-    ap.add_argument("--steps", type=int, default=300, help="diagnose --steps, the same for every case")
+    ap.add_argument("--steps", type=int, help="diagnose --steps for every case (default: each case's `steps` column)")
     ap.add_argument("--only", help="comma-separated case ids")
     ap.add_argument("--text", action="store_true", help="parse the text output (diagnose without --json)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--json-out", help="write every case's verdicts and the scores here")
     ap.add_argument("--doctor", action="store_true", help="also run the doctor and report its repair rate")
-    ap.add_argument("--jobs", type=int, default=1, help="doctor runs at a time (each with --threads)")
+    ap.add_argument("--jobs", type=int, default=1, help="diagnose or doctor runs at a time (each with --threads)")
     ap.add_argument("--doctor-steps", type=int, default=2000, help="the doctor's trial budget (doctor --steps), the same for every case and control")
     ap.add_argument("--doctor-only", action="store_true", help="skip the diagnosis table")
     args = ap.parse_args()
@@ -273,13 +286,15 @@ def main():
             sys.exit(f"score.py: unknown case id(s): {', '.join(sorted(unknown))}")
         cases = [c for c in cases if c["id"] in keep]
     results = {}
-    for c in [] if args.doctor_only else cases:
-        path = os.path.join(HERE, "cases", c["id"] + ".toml")
-        parsed, err = diagnose(args.bin, path, args.steps, args.text, args.threads, args.timeout)
-        verdicts, warnings, steps = parsed if parsed else ([], [], None)
-        results[c["id"]] = {"kind": c["kind"], "labels": labels_of(c), "verdicts": verdicts, "warnings": warnings, "steps": steps, "error": err}
-        status = err or ", ".join(verdicts) or "(no verdict)"
-        print(f"{c['id']} [{c['labels']}]: {status}", file=sys.stderr)
+    todo = [] if args.doctor_only else cases
+    spec = lambda c: os.path.join(HERE, "cases", c["id"] + ".toml")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        runs = pool.map(lambda c: diagnose(args.bin, spec(c), steps_of(c, args.steps), args.text, args.threads, args.timeout), todo)
+        for c, (parsed, err) in zip(todo, runs):
+            verdicts, warnings, steps = parsed if parsed else ([], [], None)
+            results[c["id"]] = {"kind": c["kind"], "labels": labels_of(c), "verdicts": verdicts, "warnings": warnings, "steps": steps, "error": err}
+            status = err or ", ".join(verdicts) or "(no verdict)"
+            print(f"{c['id']} [{c['labels']}] ({steps_of(c, args.steps)} steps): {status}", file=sys.stderr)
     report = {"steps": args.steps, "cases": results}
     if not args.doctor_only:
         report["scores"] = s = score(cases, results)

@@ -73,6 +73,21 @@ class ScoreTest(unittest.TestCase):
         t = score.target_of({"control": "", "target": "loss 9766327.8"}, {}, {})
         self.assertEqual(t[:2], ("loss", 9766327.8))
 
+    def test_step_budget(self):
+        self.assertEqual(score.steps_of({"steps": "1800"}, None), 1800)
+        self.assertEqual(score.steps_of({"steps": ""}, None), score.DEFAULT_STEPS)
+        self.assertEqual(score.steps_of({"steps": "1800"}, 300), 300)
+
+    def test_budgets_in_the_manifest(self):
+        import budgets
+        for c in score.read_cases(os.path.join(score.HERE, "cases.csv")):
+            if c["kind"] == "skipped":
+                continue
+            steps = int(c["steps"])
+            self.assertTrue(budgets.MIN_STEPS <= steps <= budgets.MAX_STEPS, c["id"])
+            self.assertTrue(c["steps_source"], c["id"])
+            # The recorded budget is the one budgets.py computes from the spec now.
+            self.assertEqual(budgets.budget(c["id"]), (steps, c["steps_source"]), c["id"])
 
     def test_reaches(self):
         acc = ("accuracy", 0.8, "")
