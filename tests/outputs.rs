@@ -122,6 +122,9 @@ fn callbacks_writing_over_the_checkpoint_or_the_runs_files_are_refused_before_tr
             let mut args = vec!["train", s.to_str().unwrap(), "--out", run.to_str().unwrap()];
             if resume {
                 args.extend(["--resume", run.to_str().unwrap(), "--epochs", "2"]);
+            } else {
+                // A fresh start over the run: the callback is refused before anything changes.
+                args.push("--overwrite");
             }
             let o = deeptrain(&args);
             assert_refused(&o, key);

@@ -473,11 +473,24 @@ fn a_reused_out_holds_no_stale_files() {
     ok(&run(&["train", &spec, "--out", s(&out)]));
     assert!(out.join("inference_model").exists());
     let spec = write(dir.path(), "plain.toml", TINY);
+    // Without --overwrite the earlier run's checkpoint is refused and left as it is.
+    let checkpoint = out.join("resume/training_state.json");
+    let before = std::fs::read(&checkpoint).unwrap();
+    refused(
+        &run(&["train", &spec, "--out", s(&out)]),
+        &[
+            "holds the checkpoint of an earlier run",
+            "--resume",
+            "--overwrite",
+        ],
+    );
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), before);
     ok(&run(&[
         "train",
         &spec,
         "--out",
         s(&out),
+        "--overwrite",
         "--diagnostics-every",
         "0",
     ]));

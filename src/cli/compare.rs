@@ -57,6 +57,9 @@ pub struct CompareArgs {
     /// Output directory (default: runs/<spec name>-compare).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Start over where --out holds the checkpoints of an earlier comparison, replacing them.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// A TOML value from command-line text: a number or boolean when it parses as one, else a
@@ -176,6 +179,12 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         }
         let text = toml::to_string(&doc).map_err(|e| Error::Config(e.to_string()))?;
         let run_dir = out.join(&dir_name);
+        if !args.overwrite && deeptrain::experiment::has_checkpoint(&run_dir) {
+            return Err(Error::Config(format!(
+                "--out {} holds the checkpoints of an earlier comparison: start it over with --overwrite, or choose another --out",
+                out.display()
+            )));
+        }
         std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
         let spec_path = run_dir.join("spec.toml");
         // Checked before anything trains (relative data paths must work from the run directory
@@ -185,7 +194,12 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         deeptrain::io::write_atomic(&spec_path, text.as_bytes())?;
         println!("=== {label} (learning rate {lr})");
         super::train::run(
-            super::train::TrainArgs::for_compare(spec_path.clone(), run_dir.clone(), args.epochs),
+            super::train::TrainArgs::for_compare(
+                spec_path.clone(),
+                run_dir.clone(),
+                args.epochs,
+                args.overwrite,
+            ),
             None,
         )?;
         let history = std::fs::read_to_string(run_dir.join("history.csv"))

@@ -41,11 +41,20 @@ pub struct TrainArgs {
     /// the same, bit for bit, as a run never stopped.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start over in an --out that holds an earlier run's checkpoint, replacing that run (without
+    /// it, such an --out is refused and left as it is).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
 }
 
 impl TrainArgs {
     /// The arguments `compare` uses for one of its runs.
-    pub fn for_compare(spec: PathBuf, out: PathBuf, epochs: Option<usize>) -> Self {
+    pub fn for_compare(
+        spec: PathBuf,
+        out: PathBuf,
+        epochs: Option<usize>,
+        overwrite: bool,
+    ) -> Self {
         TrainArgs {
             spec: Some(spec),
             out: Some(out),
@@ -53,6 +62,7 @@ impl TrainArgs {
             seed: None,
             diagnostics_every: None,
             resume: None,
+            overwrite,
         }
     }
 }
@@ -90,6 +100,15 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
                 out.display()
             )));
         }
+    }
+    // A fresh run into a directory holding another run's checkpoint would replace it at the end
+    // of its first epoch: refused unless asked for (as Hugging Face's `overwrite_output_dir`).
+    if args.resume.is_none() && !args.overwrite && has_checkpoint(&out) {
+        return Err(Error::Config(format!(
+            "--out {} holds the checkpoint of an earlier run: continue it with --resume {}, start it over with --overwrite, or choose another --out",
+            out.display(),
+            out.display()
+        )));
     }
     let _lock = if lead {
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
