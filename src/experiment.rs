@@ -121,6 +121,8 @@ pub struct Experiment {
     /// Whether [`Experiment::fit`] runs the spec's `[[callbacks]]` itself, and the directory
     /// the writing ones write under (see [`Experiment::run_spec_callbacks`]).
     spec_callbacks: Option<Option<PathBuf>>,
+    /// Whether those callbacks print their lines (early stopping's).
+    spec_callbacks_verbose: bool,
 }
 
 impl Experiment {
@@ -160,6 +162,7 @@ impl Experiment {
             history: History::default(),
             communicator,
             spec_callbacks: None,
+            spec_callbacks_verbose: true,
         };
         experiment.compile()?;
         Ok(experiment)
@@ -210,6 +213,7 @@ impl Experiment {
             history,
             communicator,
             spec_callbacks: None,
+            spec_callbacks_verbose: true,
         })
     }
 
@@ -356,9 +360,10 @@ impl Experiment {
     /// Makes [`Experiment::fit`] run the spec's `[[callbacks]]` beside the caller's, for a
     /// subcommand that does not build them itself (`diagnose`): every one, writing under `out`,
     /// when given (created if missing, its paths checked now); else those that write nothing
-    /// (early stopping, terminate on NaN). Returns the names of the callbacks left out for
-    /// want of `out`.
-    pub fn run_spec_callbacks(&mut self, out: Option<&Path>) -> Result<Vec<String>> {
+    /// (early stopping, terminate on NaN). `verbose` false keeps them from printing (Keras'
+    /// `verbose`; `diagnose --json` prints one JSON object). Returns the names of the callbacks
+    /// left out for want of `out`.
+    pub fn run_spec_callbacks(&mut self, out: Option<&Path>, verbose: bool) -> Result<Vec<String>> {
         let mut skipped = Vec::new();
         match out {
             Some(dir) => {
@@ -377,6 +382,7 @@ impl Experiment {
             }
         }
         self.spec_callbacks = Some(out.map(Path::to_path_buf));
+        self.spec_callbacks_verbose = verbose;
         Ok(skipped)
     }
 
@@ -501,6 +507,7 @@ impl Experiment {
             all.push(&mut **c);
         }
         for c in own.iter_mut() {
+            c.set_verbose(self.spec_callbacks_verbose);
             all.push(c.as_mut());
         }
         for phase in self.phases() {

@@ -61,4 +61,8 @@ fn diagnose_runs_the_specs_callbacks() {
         "{out}"
     );
     assert!(!dir.path().join("log.csv").exists());
+    // With --json, stdout is the one JSON object: early stopping says nothing there.
+    let out = diagnose(dir.path(), &["spec.toml", "--steps", "200", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    assert_eq!(json["steps"], 90, "{out}");
 }

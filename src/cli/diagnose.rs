@@ -36,7 +36,7 @@ pub fn run(args: DiagnoseArgs) -> Result<Vec<Verdict>> {
     let spec = super::load_spec(args.spec.as_deref())?;
     let mut experiment = Experiment::from_spec(&spec)?;
     // The spec's [[callbacks]] run as under `train` (those that write, under --out).
-    let skipped = experiment.run_spec_callbacks(args.out.as_deref())?;
+    let skipped = experiment.run_spec_callbacks(args.out.as_deref(), !args.json)?;
     // The configuration warnings, before training (the setup checks follow it).
     let before = experiment.warnings();
     if !args.json {
