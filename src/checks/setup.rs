@@ -6,7 +6,7 @@
 use super::Warning;
 use crate::activations::Activation;
 use crate::data::{Dataset, Scale};
-use crate::layers::BatchNormSpec;
+use crate::layers::SelfNormalization;
 use crate::losses::{Loss, Targets};
 use crate::{Sequential, Tensor};
 
@@ -170,7 +170,7 @@ pub fn check_setup(model: &Sequential, train: &Dataset, scale: Scale) -> Vec<War
         .unwrap_or(specs.len());
     let normalized_inside = specs[..first_kernel]
         .iter()
-        .any(|s| s.config_as::<BatchNormSpec>().is_some());
+        .any(|s| s.config.self_normalization() == SelfNormalization::BatchStatistics);
     let input_rms = rms(train.x.data());
     if input_rms > INPUT_RMS_LIMIT && !normalized_inside {
         out.push(Warning {

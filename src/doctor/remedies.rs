@@ -260,13 +260,11 @@ fn hidden_activation(t: &mut Table, activation: &str, init: &str) -> Option<Vec<
     let mut replaced = 0;
     let mut initialized = 0;
     for layer in list[..out].iter_mut().filter_map(Value::as_table_mut) {
-        let k = kind(layer);
-        if k == "dense" || k == "conv2d" || k == "conv1d" || k == "activation" {
-            if let Some(a) = layer.get("activation").and_then(Value::as_str) {
-                if a != activation && replaceable(a) {
-                    layer.insert("activation".into(), Value::String(activation.into()));
-                    replaced += 1;
-                }
+        // Whatever the layer type, its `activation` key is the one it applies.
+        if let Some(a) = layer.get("activation").and_then(Value::as_str) {
+            if a != activation && replaceable(a) {
+                layer.insert("activation".into(), Value::String(activation.into()));
+                replaced += 1;
             }
         }
         if weighted(layer) && layer.get("kernel_initializer").and_then(Value::as_str) != Some(init)
