@@ -122,6 +122,12 @@ pub trait Layer: Send {
             grad_inputs[0].as_deref_mut(),
         )
     }
+    /// Checks the values of `x`, the model input this layer reads whole (B, ...), before
+    /// training or inference (an embedding's ids are integers below its `input_dim`); the
+    /// error names the row and feature. Every value is accepted by default.
+    fn check_input(&self, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
     /// The (parameter and state values, largest single tensor) the layer will hold once built
     /// on an input of `input_shape`, known before building: a layer made by a
     /// [`super::register_layer`] factory says so here, so that the size guard refuses an absurd

@@ -20,6 +20,7 @@ mod conv2d;
 mod custom;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
 mod geometry;
 mod global_pooling;
@@ -44,6 +45,7 @@ pub use custom::{
 };
 pub use dense::{Dense, DenseSpec};
 pub use dropout::{Dropout, DropoutKind, DropoutSpec, GaussianNoise, GaussianNoiseSpec};
+pub use embedding::{Embedding, EmbeddingSpec};
 pub use flatten::{Flatten, FlattenSpec};
 pub use geometry::{image_shape, AxisWindow, Padding, Size2, Window2};
 pub use global_pooling::{GlobalPooling2D, GlobalPoolingSpec};

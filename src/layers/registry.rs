@@ -85,6 +85,7 @@ fn builtins() -> Vec<LayerType> {
         line("rrelu", "", read::<RreluSpec>),
         line("batch_normalization", "BatchNormalization", read::<BatchNormSpec>),
         line("layer_normalization", "LayerNormalization", read::<super::LayerNormSpec>),
+        line("embedding", "Embedding", read::<super::EmbeddingSpec>),
         line("dropout", "Dropout", drop(Standard)),
         line("alpha_dropout", "AlphaDropout", drop(Alpha)),
         line("gaussian_noise", "GaussianNoise", read::<GaussianNoiseSpec>),

@@ -234,8 +234,23 @@ impl Model {
             Some((row, col)) => Err(Error::Data(format!(
                 "feature {col} of row {row} is not a finite number"
             ))),
-            None => Ok(()),
+            None => self.check_input_values(x),
         }
+    }
+
+    /// Asks each layer that reads the whole model input whether `x`'s values suit it (an
+    /// embedding's token ids).
+    fn check_input_values(&self, x: &Tensor) -> Result<()> {
+        for (layer, sources) in self.layers.iter().zip(&self.topology.sources) {
+            for source in sources {
+                if let graph::Source::Input(k) = *source {
+                    if self.model_inputs[k].columns.is_none() {
+                        layer.check_input(x)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `x` holds samples of the model's input shape.
