@@ -50,6 +50,7 @@ fn steady_state_train_steps_do_not_allocate() {
     dense_chain_and_graph();
     pooling_layers();
     conv_net();
+    embedding_net();
 }
 
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
@@ -115,9 +116,20 @@ const GRAPH_PRODUCTS: [Product; 8] = [
 ];
 
 fn assert_steady_state_step_allocates_only_in_gemm(
+    model: Sequential,
+    sample_shape: &[usize],
+    products: &[Product],
+) {
+    let value = |i: usize| (i % 255) as f32 / 255.0;
+    assert_steady_state_step_allocates_only_in_gemm_on(model, sample_shape, products, value)
+}
+
+/// [`assert_steady_state_step_allocates_only_in_gemm`] on inputs whose value `i` is `value(i)`.
+fn assert_steady_state_step_allocates_only_in_gemm_on(
     mut model: Sequential,
     sample_shape: &[usize],
     products: &[Product],
+    value: fn(usize) -> f32,
 ) {
     model
         .compile(
@@ -130,12 +142,7 @@ fn assert_steady_state_step_allocates_only_in_gemm(
     let shape: Vec<usize> = std::iter::once(32)
         .chain(sample_shape.iter().copied())
         .collect();
-    let x = Tensor::from_vec(
-        (0..32 * features)
-            .map(|i| (i % 255) as f32 / 255.0)
-            .collect(),
-        &shape,
-    );
+    let x = Tensor::from_vec((0..32 * features).map(value).collect(), &shape);
     let targets = Targets::Classes((0..32).map(|i| i % 10).collect());
     let mut sums = [0.0];
     for _ in 0..20 {
@@ -277,3 +284,25 @@ const CNN_PRODUCTS: [Product; 8] = [
     (36, 800, 8, true, false, true),
     (18, 4608, 4, true, false, true), // the first conv reads the model input: no dx
 ];
+
+/// embedding (255 ids → 4) → flatten → dense 10 on 32 sequences of 6 ids: the lookup, its
+/// output shape and the cached ids reuse the layer's buffers.
+fn embedding_net() {
+    use deeptrain::layers::EmbeddingSpec;
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        let model = Sequential::new(&[6])
+            .add(EmbeddingSpec::new(255, 4))
+            .add(LayerSpec::flatten())
+            .add(DenseSpec::new(10).activation(Activation::Softmax))
+            .build(1)
+            .unwrap();
+        let products: [Product; 3] = [
+            (32, 24, 10, false, false, false), // forward of the dense layer
+            (24, 32, 10, true, false, true),   // its dW and dx
+            (32, 10, 24, false, true, false),
+        ];
+        let id = |i: usize| (i % 255) as f32;
+        assert_steady_state_step_allocates_only_in_gemm_on(model, &[6], &products, id);
+    }
+}

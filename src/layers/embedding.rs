@@ -187,7 +187,7 @@ impl Layer for Embedding {
         let width = x.row_len().max(1);
         match x.data().iter().position(|&v| row_of(v, self.spec.input_dim).is_none()) {
             Some(k) => Err(Error::Data(format!(
-                "feature {} of row {} is {}, not a token id of layer `{}` (Embedding): ids are integers in 0..{}",
+                "feature {} of row {} is {}, not a token id of layer `{}` (Embedding): ids are integers in 0..{} (read unscaled: `scale = \"none\"` in a spec's [data])",
                 k % width,
                 k / width,
                 x.data()[k],
