@@ -168,6 +168,15 @@ fn bad_token_ids_are_refused_before_training() {
     refuse(EmbeddingSpec::new(0, 2), "input_dim");
     refuse(EmbeddingSpec::new(3, 0), "output_dim");
     refuse(EmbeddingSpec::new(3, 2).mask_zero(true), "mask_zero");
+    // The size guard: a 2^24 × 2^24 table (2^48 values) is refused before anything is
+    // allocated.
+    let err = Sequential::new(&[2])
+        .add(EmbeddingSpec::new(1 << 24, 1 << 24))
+        .build(1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("embedding") && err.contains("limit"), "{err}");
 }
 
 /// Saved and loaded, the model gives the same predictions and the same layer settings.
