@@ -8,8 +8,10 @@ use std::process::{Command, Output};
 
 use common::{assert_close, reference, write_npy};
 use deeptrain::layers::{Embedding, EmbeddingSpec, Layer};
+use deeptrain::regularizers::Regularizer;
 use deeptrain::{
-    Activation, DenseSpec, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets, Tensor,
+    Activation, DenseSpec, Initializer, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets,
+    Tensor,
 };
 
 /// Every number of a nested JSON array, in row-major order (any depth).
@@ -70,13 +72,19 @@ fn embedding_lookup_and_weight_gradient_match_torch() {
 /// across samples. (The input is not perturbed: ids off the integers are refused.)
 #[test]
 fn embedding_gradients_match_finite_differences() {
+    let spec = EmbeddingSpec::new(6, 4).embeddings_initializer(Initializer::RandomNormal {
+        mean: 0.0,
+        stddev: 0.7,
+    });
+    check_embedding_gradients(spec.clone());
+    // With Keras' penalty l1·Σ|w| + l2·Σw² on the table, added to the loss and its gradient.
+    check_embedding_gradients(spec.embeddings_regularizer(Regularizer::l1_l2(0.01, 0.05)));
+}
+
+fn check_embedding_gradients(spec: EmbeddingSpec) {
+    let regularized = spec.embeddings_regularizer.is_some();
     let mut model = Sequential::new(&[3])
-        .add(EmbeddingSpec::new(6, 4).embeddings_initializer(
-            deeptrain::Initializer::RandomNormal {
-                mean: 0.0,
-                stddev: 0.7,
-            },
-        ))
+        .add(spec)
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(3).activation(Activation::Softmax))
         .build(5)
@@ -92,6 +100,7 @@ fn embedding_gradients_match_finite_differences() {
     let x = Tensor::from_vec(ids.to_vec(), &[4, 3]);
     let targets = Targets::Classes(vec![0, 2, 1, 2]);
     let (_, dx) = model.compute_gradients(&x, &targets, Mode::Train).unwrap();
+    assert_eq!(model.weight_penalty() > 0.0, regularized);
     assert!(dx.data().iter().all(|&v| v == 0.0), "ids get no gradient");
     let analytic: Vec<Vec<Vec<f32>>> = model
         .layers()
@@ -183,7 +192,7 @@ fn bad_token_ids_are_refused_before_training() {
 #[test]
 fn embedding_model_saves_and_loads() {
     let mut model = Sequential::new(&[3])
-        .add(EmbeddingSpec::new(9, 5))
+        .add(EmbeddingSpec::new(9, 5).embeddings_regularizer(Regularizer::l2(0.01)))
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(2).activation(Activation::Softmax))
         .build(4)
@@ -209,6 +218,7 @@ fn embedding_model_saves_and_loads() {
     );
     let text = std::fs::read_to_string(dir.path().join("model.toml")).unwrap();
     assert!(text.contains("type = \"embedding\""), "{text}");
+    assert!(text.contains("embeddings_regularizer"), "{text}");
 }
 
 fn deeptrain(args: &[&str]) -> Output {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
 use crate::init::Initializer;
+use crate::regularizers::Regularizer;
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
 
@@ -39,6 +40,10 @@ pub struct EmbeddingSpec {
     /// Whether the embeddings are trained.
     #[serde(default = "yes")]
     pub trainable: bool,
+    /// Penalty on the embeddings: `{ l2 = 0.01 }`, `{ l1 = ... }` or both (Keras'
+    /// `embeddings_regularizer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings_regularizer: Option<Regularizer>,
 }
 
 fn keras_uniform() -> Initializer {
@@ -61,6 +66,7 @@ impl EmbeddingSpec {
             embeddings_initializer: keras_uniform(),
             mask_zero: false,
             trainable: true,
+            embeddings_regularizer: None,
         }
     }
 }
@@ -70,6 +76,8 @@ crate::builder::setters!(EmbeddingSpec {
     embeddings_initializer: Initializer,
     mask_zero: bool,
     trainable: bool,
+} optional {
+    embeddings_regularizer: Regularizer,
 });
 
 impl LayerConfig for EmbeddingSpec {
@@ -92,6 +100,9 @@ impl LayerConfig for EmbeddingSpec {
             return Err(Error::Config(
                 "embedding layer: `mask_zero = true` is not supported yet (masking arrives with the recurrent layers); use false".into(),
             ));
+        }
+        if let Some(r) = &self.embeddings_regularizer {
+            r.validate()?;
         }
         self.embeddings_initializer.validate()
     }
@@ -253,6 +264,19 @@ impl Layer for Embedding {
 
     fn params_mut(&mut self) -> &mut [Param] {
         &mut self.params
+    }
+
+    fn has_penalty(&self) -> bool {
+        self.spec.embeddings_regularizer.is_some()
+    }
+
+    fn penalty(&self) -> f64 {
+        crate::regularizers::penalty_of(&self.params, &[self.spec.embeddings_regularizer])
+    }
+
+    fn add_penalty_gradients(&mut self) {
+        let regularizers = [self.spec.embeddings_regularizer];
+        crate::regularizers::add_penalty_gradients(&mut self.params, &regularizers);
     }
 
     fn spec(&self) -> LayerSpec {
