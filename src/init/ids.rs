@@ -61,6 +61,14 @@ impl Initializer {
         if id.starts_with(|c: char| c.is_ascii_uppercase()) {
             return Initializer::from_plain_id(&crate::keras_snake_case(id));
         }
+        // Keras 3's aliases (keras/src/initializers/__init__.py, ALL_OBJECTS_DICT).
+        let id = match id {
+            "uniform" => "random_uniform",
+            "normal" => "random_normal",
+            "one" => "ones",
+            "zero" => "zeros",
+            other => other,
+        };
         // A family name is its table with every key at its default.
         if let Some(init) = super::table::family_with_defaults(id) {
             return Some(init);

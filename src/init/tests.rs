@@ -219,3 +219,18 @@ fn ids_and_tables_round_trip_through_toml() {
     let err = "glorot".parse::<Initializer>().unwrap_err().detail();
     assert!(err.contains("glorot_uniform"), "{err}");
 }
+
+#[test]
+fn keras_aliases_name_their_initializers() {
+    for (alias, id) in [
+        ("uniform", "random_uniform"),
+        ("normal", "random_normal"),
+        ("one", "ones"),
+        ("zero", "zeros"),
+    ] {
+        let a: Initializer = alias.parse().unwrap();
+        let b: Initializer = id.parse().unwrap();
+        assert_eq!(a, b, "{alias}");
+        assert_eq!(a.to_string(), id);
+    }
+}
