@@ -104,9 +104,12 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     // A fresh run into a directory holding another run's checkpoint would replace it at the end
     // of its first epoch: refused unless asked for (as Hugging Face's `overwrite_output_dir`).
     if args.resume.is_none() && !args.overwrite && has_checkpoint(&out) {
+        let place = match args.out {
+            Some(_) => format!("--out {}", out.display()),
+            None => format!("{} (the default --out)", out.display()),
+        };
         return Err(Error::Config(format!(
-            "--out {} holds the checkpoint of an earlier run: continue it with --resume {}, start it over with --overwrite, or choose another --out",
-            out.display(),
+            "{place} holds the checkpoint of an earlier run: continue it with --resume {}, start it over with --overwrite, or choose another --out",
             out.display()
         )));
     }
