@@ -70,7 +70,7 @@ impl Layer for LayerScale {
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
         let units = self.gamma[0].value.len();
         if self.gamma[0].trainable {
-            let grad = self.gamma[0].grad.data_mut();
+            let grad = self.gamma[0].grad_mut().data_mut();
             grad.fill(0.0);
             for (x_row, dy_row) in x.data().chunks(units).zip(dy.data().chunks(units)) {
                 grad.iter_mut()

@@ -283,7 +283,7 @@ fn a_batch_larger_than_the_threshold_runs_on_threads_the_same() {
         let grads: Vec<Vec<f32>> = model.layers()[0]
             .params()
             .iter()
-            .map(|p| p.grad.data().to_vec())
+            .map(|p| p.grad().expect("a stored gradient").data().to_vec())
             .collect();
         runs.push((dx.data().to_vec(), grads));
     }
@@ -598,7 +598,7 @@ fn a_batch_run_in_pieces_gives_the_gradients_of_each_sample() {
     let batch_grads: Vec<Vec<f32>> = model.layers()[0]
         .params()
         .iter()
-        .map(|p| p.grad.data().to_vec())
+        .map(|p| p.grad().expect("a stored gradient").data().to_vec())
         .collect();
     let sample_len = 30 * 30 * 8;
     let mut summed: Vec<Vec<f64>> = batch_grads.iter().map(|g| vec![0.0; g.len()]).collect();
@@ -623,7 +623,10 @@ fn a_batch_run_in_pieces_gives_the_gradients_of_each_sample() {
             );
         }
         for (sum, p) in summed.iter_mut().zip(model.layers()[0].params()) {
-            for (s, g) in sum.iter_mut().zip(p.grad.data()) {
+            for (s, g) in sum
+                .iter_mut()
+                .zip(p.grad().expect("a stored gradient").data())
+            {
                 *s += *g as f64 / n as f64;
             }
         }

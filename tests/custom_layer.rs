@@ -75,7 +75,7 @@ impl Layer for ScaledTanh {
             }
         }
         if self.params[0].trainable {
-            self.params[0].grad.data_mut().copy_from_slice(&da);
+            self.params[0].grad_mut().data_mut().copy_from_slice(&da);
         }
         if let Some(dx) = dx {
             dx.resize(x.shape());

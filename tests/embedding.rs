@@ -47,7 +47,7 @@ fn embedding_lookup_and_weight_gradient_match_torch() {
     let mut dx = Tensor::from_vec(vec![7.0; 8], &[2, 4]);
     layer.backward(&x, &y, &w, Some(&mut dx));
     assert_close(
-        layer.params()[0].grad.data(),
+        layer.params()[0].grad().expect("a stored gradient").data(),
         &nested(&r["dweight"]),
         1e-5,
         1e-6,
@@ -59,7 +59,7 @@ fn embedding_lookup_and_weight_gradient_match_torch() {
     // A second backward overwrites (not accumulates across calls).
     layer.backward(&x, &y, &w, None);
     assert_close(
-        layer.params()[0].grad.data(),
+        layer.params()[0].grad().expect("a stored gradient").data(),
         &nested(&r["dweight"]),
         1e-5,
         1e-6,
@@ -105,7 +105,12 @@ fn check_embedding_gradients(spec: EmbeddingSpec) {
     let analytic: Vec<Vec<Vec<f32>>> = model
         .layers()
         .iter()
-        .map(|l| l.params().iter().map(|p| p.grad.data().to_vec()).collect())
+        .map(|l| {
+            l.params()
+                .iter()
+                .map(|p| p.grad().expect("a stored gradient").data().to_vec())
+                .collect()
+        })
         .collect();
     let eps = 1e-3f32;
     let mut checked_nonzero = 0;

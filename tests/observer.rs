@@ -25,7 +25,13 @@ impl Observer for Recorder {
 
     fn after_backward(&mut self, index: usize, layer: &dyn Layer, grad_output: &Tensor) {
         let kernel_grad_norm = layer.params().first().map_or(0.0, |p| {
-            p.grad.data().iter().map(|g| g * g).sum::<f32>().sqrt()
+            p.grad()
+                .expect("a stored gradient")
+                .data()
+                .iter()
+                .map(|g| g * g)
+                .sum::<f32>()
+                .sqrt()
         });
         self.0.lock().unwrap().backward.push((
             index,

@@ -161,7 +161,10 @@ fn dense_batch_norm_elu_network_matches_torch() {
         (3, 0, "W2"),
         (3, 1, "b2"),
     ] {
-        let grad = model.layers()[layer].params()[param].grad.data();
+        let grad = model.layers()[layer].params()[param]
+            .grad()
+            .expect("a stored gradient")
+            .data();
         assert_close(
             grad,
             &flat(&r["grads"][key]),
@@ -249,7 +252,10 @@ fn conv_batch_norm_pool_network_matches_torch() {
     let logits = model.layers()[6].logits().unwrap();
     assert_close(logits.data(), &nested(&r["logits"]), 1e-4, 1e-5, "logits");
     for (layer, param, key) in params {
-        let grad = model.layers()[layer].params()[param].grad.data();
+        let grad = model.layers()[layer].params()[param]
+            .grad()
+            .expect("a stored gradient")
+            .data();
         assert_close(
             grad,
             &nested(&r["grads"][key]),
@@ -292,7 +298,13 @@ fn layer_norm_forward_and_gradients_match_torch() {
     let mut dx = deeptrain::Tensor::default();
     layer.backward(&x, &y, &tensor("w"), Some(&mut dx));
     assert_close(dx.data(), &nested(&r["dx"]), 1e-4, 1e-5, "dL/dx");
-    let grad = |i: usize| layer.params()[i].grad.data().to_vec();
+    let grad = |i: usize| {
+        layer.params()[i]
+            .grad()
+            .expect("a stored gradient")
+            .data()
+            .to_vec()
+    };
     assert_close(&grad(0), &nested(&r["dgamma"]), 1e-5, 1e-6, "dL/dgamma");
     assert_close(&grad(1), &nested(&r["dbeta"]), 1e-5, 1e-6, "dL/dbeta");
 }
@@ -343,7 +355,10 @@ fn dense_layer_norm_elu_network_matches_torch() {
     let logits = model.layers()[3].logits().unwrap();
     assert_close(logits.data(), &flat(&r["logits"]), 1e-5, 1e-5, "logits");
     for (layer, param, key) in keys {
-        let grad = model.layers()[layer].params()[param].grad.data();
+        let grad = model.layers()[layer].params()[param]
+            .grad()
+            .expect("a stored gradient")
+            .data();
         assert_close(
             grad,
             &flat(&r["grads"][key]),

@@ -90,9 +90,9 @@ pub trait Callback {
     }
     /// After the last epoch, with the model (e.g. to restore the best weights).
     fn on_train_end(&mut self, _history: &History, _model: &mut Sequential) {}
-    /// Whether this callback reads parameter gradients (`param.grad`) from the model. Under
-    /// plain SGD, layers otherwise update their kernels within backward and never store the
-    /// kernel gradient (it then reads NaN: not available); a callback that says true makes
+    /// Whether this callback reads parameter gradients ([`crate::layers::Param::grad`]) from the model.
+    /// Under plain SGD, layers otherwise update their kernels within backward and never store
+    /// the kernel gradient (`grad()` is then `None`: not available); a callback that says true makes
     /// every step of `fit` store every gradient (a little slower).
     fn needs_gradients(&self) -> bool {
         false

@@ -309,16 +309,13 @@ impl Callback for TensorBoard {
         }
         train.push(scalar("epoch_learning_rate".into(), logs.learning_rate));
         if self.histogram_freq > 0 && (logs.epoch + 1) % self.histogram_freq == 0 {
-            let gradients_readable = model
-                .optimizer()
-                .is_none_or(|o| o.plain_descent_rate().is_none());
             for (layer, output) in model.layers().iter().zip(model.last_outputs()) {
                 for p in layer.params() {
                     train.push(histogram(format!("{}/{}", layer.name(), p.name), &p.value));
-                    if gradients_readable && p.trainable {
+                    if let Some(grad) = p.grad().filter(|_| p.trainable) {
                         train.push(histogram(
                             format!("{}/{}/gradient", layer.name(), p.name),
-                            &p.grad,
+                            grad,
                         ));
                     }
                 }

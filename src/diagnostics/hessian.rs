@@ -40,7 +40,8 @@ fn gradient(model: &mut Sequential, x: &Tensor, targets: &Targets) -> Result<Vec
         .layers()
         .iter()
         .flat_map(|l| l.params().iter().filter(|p| p.trainable))
-        .flat_map(|p| p.grad.data().iter().map(|&g| g as f64))
+        .flat_map(|p| p.grad().into_iter().flat_map(|g| g.data()))
+        .map(|&g| g as f64)
         .collect())
 }
 

@@ -46,7 +46,8 @@ pub fn gradient_noise(
                 .layers()
                 .iter()
                 .flat_map(|l| l.params().iter().filter(|p| p.trainable))
-                .flat_map(|p| p.grad.data().iter().map(|&g| g as f64))
+                .flat_map(|p| p.grad().into_iter().flat_map(|g| g.data()))
+                .map(|&g| g as f64)
                 .collect(),
         );
     }

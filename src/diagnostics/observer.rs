@@ -333,7 +333,10 @@ impl Observer for Diagnostics {
         else {
             return;
         };
-        let (g, w) = (p.grad.data(), p.value.data());
+        let Some(g) = p.grad().map(Tensor::data) else {
+            return;
+        };
+        let w = p.value.data();
         let (mean, std) = moments(g);
         let r = &mut s.rows[row];
         r.grad_norm = Some(norm(g));

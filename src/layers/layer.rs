@@ -30,11 +30,11 @@ pub struct Param {
     pub name: &'static str,
     /// Current value.
     pub value: Tensor,
-    /// Gradient of the loss, written by the last `backward` (zero while frozen). NaN, "not
-    /// computed", where the last training step did not store it: under plain SGD a layer
-    /// updates its kernel within backward ([`Layer::set_fused_descent`]); a callback whose
-    /// [`crate::Callback::needs_gradients`] is true makes `fit` store every gradient.
-    pub grad: Tensor,
+    /// Gradient buffer: see [`Param::grad`] and [`Param::grad_mut`] (the model's own steps,
+    /// which know it was just written, read it directly).
+    pub(crate) grad: Tensor,
+    /// Whether `grad` holds the last backward's gradient (false after a fused update).
+    grad_stored: bool,
     /// Whether optimizers update it (change it with [`Param::set_trainable`]).
     pub trainable: bool,
 }
@@ -46,6 +46,7 @@ impl Param {
             name,
             value: Tensor::zeros(shape),
             grad: Tensor::zeros(shape),
+            grad_stored: true,
             trainable: true,
         }
     }
@@ -56,6 +57,27 @@ impl Param {
             self.grad.data_mut().fill(0.0);
         }
         self.trainable = trainable;
+    }
+
+    /// The gradient of the loss written by the last backward (zero while frozen), or `None`
+    /// where the last training step did not store it: under plain SGD a layer updates its
+    /// kernel within backward ([`Layer::set_fused_descent`]), so no gradient exists to read. A
+    /// callback whose [`crate::Callback::needs_gradients`] is true makes `fit` store every
+    /// gradient. `None` rather than a sentinel, so that nobody reads a stale or zero buffer as
+    /// this step's gradient, and the unused buffer is never touched (it costs no memory).
+    pub fn grad(&self) -> Option<&Tensor> {
+        self.grad_stored.then_some(&self.grad)
+    }
+
+    /// The buffer a layer's backward writes this parameter's gradient into.
+    pub fn grad_mut(&mut self) -> &mut Tensor {
+        &mut self.grad
+    }
+
+    /// Says whether the gradient buffer holds the last backward's gradient (the model clears it
+    /// for the parameters of a layer that fused its update).
+    pub(crate) fn set_grad_stored(&mut self, stored: bool) {
+        self.grad_stored = stored;
     }
 }
 

@@ -327,7 +327,6 @@ impl Model {
             observer: None,
             observer_state: None,
             fused: Vec::new(),
-            grads_unavailable: Vec::new(),
             callbacks_need_gradients: false,
             seed,
             shuffle_rng,

@@ -65,6 +65,7 @@ impl Model {
         if share > 0 {
             data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
             self.backward(x, None);
+            self.record_stored_gradients(&[]);
             let weight = share as f32 / batch as f32;
             let mut at = 0;
             for p in self.layers.iter().flat_map(|l| l.params()) {

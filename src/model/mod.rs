@@ -98,9 +98,6 @@ pub struct Model {
     observer_state: Option<serde_json::Value>,
     /// Per layer, whether the last training step's backward updated its weights itself.
     fused: Vec<bool>,
-    /// Per layer, whether its parameter gradients hold NaN, "not computed" (set when it first
-    /// fused an update, cleared when a step stores its gradients again).
-    grads_unavailable: Vec<bool>,
     /// Set by `fit` while one of its callbacks reads gradients: no fused updates.
     callbacks_need_gradients: bool,
     seed: u64,

@@ -83,8 +83,10 @@ impl Model {
             self.fused
                 .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate));
         }
-        self.mark_unavailable_gradients();
         self.backward(x, None);
+        let fused = std::mem::take(&mut self.fused);
+        self.record_stored_gradients(&fused);
+        self.fused = fused;
         for (layer, &fused) in self.layers.iter_mut().zip(&self.fused) {
             if fused {
                 layer.set_fused_descent(None);
@@ -101,24 +103,15 @@ impl Model {
         Ok(data_loss + self.last_penalty)
     }
 
-    /// Before a backward in which some layers fuse their update: their gradients become NaN
-    /// ("not computed"; what backward still writes, such as a Dense bias's, is overwritten),
-    /// so that nobody reads a stale or zero kernel gradient as if it were this step's. Only
-    /// when a layer starts fusing: a pass over its gradients then, none on later fused steps.
-    fn mark_unavailable_gradients(&mut self) {
-        self.grads_unavailable.resize(self.layers.len(), false);
-        for ((layer, &fused), unavailable) in self
-            .layers
-            .iter_mut()
-            .zip(&self.fused)
-            .zip(&mut self.grads_unavailable)
-        {
-            if fused && !*unavailable {
-                for p in layer.params_mut() {
-                    p.grad.data_mut().fill(f32::NAN);
-                }
+    /// Records, after a backward, which parameters hold their gradient: none of a layer that
+    /// fused its update (`fused[i]`), every other one. A pass over flags, never over the
+    /// gradients, so that the unused buffers stay untouched (and cost no resident memory).
+    pub(super) fn record_stored_gradients(&mut self, fused: &[bool]) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let stored = !fused.get(i).copied().unwrap_or(false);
+            for p in layer.params_mut() {
+                p.set_grad_stored(stored);
             }
-            *unavailable = fused;
         }
     }
 
@@ -207,7 +200,7 @@ impl Model {
     }
 
     /// The loss and gradients for a batch without updating the weights (for gradient checks and
-    /// diagnostics). Parameter gradients are left in each layer's `params()[..].grad`; the
+    /// diagnostics). Parameter gradients are left in each layer's `params()[..].grad()`; the
     /// gradient with respect to the input is returned.
     pub fn compute_gradients(
         &mut self,
@@ -222,6 +215,7 @@ impl Model {
         let loss = self.loss_of_last_forward(loss_fn, targets, None, true);
         let mut dx = Tensor::default();
         self.backward(x, Some(&mut dx));
+        self.record_stored_gradients(&[]);
         let penalty = self.add_penalties();
         Ok((loss + penalty, dx))
     }

@@ -78,7 +78,12 @@ pub fn check_gradients(mode: Mode, mut model: Sequential, x: Tensor, targets: Ta
     let analytic: Vec<Vec<Vec<f32>>> = model
         .layers()
         .iter()
-        .map(|l| l.params().iter().map(|p| p.grad.data().to_vec()).collect())
+        .map(|l| {
+            l.params()
+                .iter()
+                .map(|p| p.grad().expect("a stored gradient").data().to_vec())
+                .collect()
+        })
         .collect();
     let loss_at = |model: &mut Sequential, x: &Tensor| {
         model.compute_gradients(x, &targets, mode).unwrap().0 as f32
