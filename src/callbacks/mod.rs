@@ -82,8 +82,26 @@ pub trait Callback {
     fn on_train_begin(&mut self, _info: &TrainBegin) {}
     /// Before each epoch.
     fn on_epoch_begin(&mut self, _epoch: usize) {}
+    /// Before each training step (after the schedule has set the step's rate), with the model:
+    /// may change its learning rate (Keras' `on_train_batch_begin`, where the textbook's 1cycle
+    /// callback sets the rate). `step` counts from 0 within `epoch`.
+    fn on_batch_begin(
+        &mut self,
+        _epoch: usize,
+        _step: usize,
+        _model: &mut Sequential,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// After each training step.
     fn on_batch_end(&mut self, _logs: &BatchEnd) {}
+    /// Asked after [`Callback::on_batch_end`]: true stops training after this step, the epoch
+    /// then ending early with its validation and `on_epoch_end` (Keras' `model.stop_training`
+    /// set within an epoch). Honoured when training alone; data-parallel training stops at the
+    /// epoch's end instead, where rank 0's callbacks decide.
+    fn stop_after_batch(&mut self) -> bool {
+        false
+    }
     /// After each epoch (and its validation), with the model; may stop training.
     fn on_epoch_end(&mut self, _logs: &EpochLogs, _model: &mut Sequential) -> Result<Control> {
         Ok(Control::Continue)

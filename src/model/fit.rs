@@ -245,12 +245,16 @@ impl Model {
                 order.shuffle(&mut self.shuffle_rng);
             }
             state.begin_epoch(epoch);
+            let mut stopped = false;
             for step in 0..state.steps {
                 let global = state.global_batch(step);
                 let first = step * state.options.batch_size;
                 let chunk = &order[first..first + global];
                 state.load_batch(chunk, &mut self.augment_rng)?;
                 self.schedule_before_step(epoch);
+                for c in callbacks.iter_mut() {
+                    c.on_batch_begin(epoch, step, self)?;
+                }
                 let weights = state
                     .sample_weights
                     .as_ref()
@@ -267,8 +271,13 @@ impl Model {
                     non_finite: !loss.is_finite(),
                 };
                 self.end_step(state, callbacks, step, chunk.len(), outcome)?;
+                if callbacks.iter_mut().any(|c| c.stop_after_batch()) {
+                    stopped = true;
+                    break;
+                }
             }
-            if self.end_epoch(state, &mut history, start, Some(&order), None, callbacks)? {
+            if self.end_epoch(state, &mut history, start, Some(&order), None, callbacks)? || stopped
+            {
                 break;
             }
         }
@@ -455,6 +464,9 @@ impl Model {
     ) -> Result<()> {
         state.load_batch(chunk, &mut self.augment_rng)?;
         self.schedule_before_step(state.epoch);
+        for c in callbacks.iter_mut() {
+            c.on_batch_begin(state.epoch, step, self)?;
+        }
         let stop = state.interrupted();
         let weights = state
             .sample_weights
