@@ -1,0 +1,38 @@
+"""deeptrain from Python: the Rust engine (``deeptrain._core``) and Keras 3's names over it
+(``from deeptrain import keras``).
+
+- ``deeptrain.train("spec.toml")`` trains a spec file as ``deeptrain train`` does and returns
+  ``(history, model)``.
+- ``deeptrain.prepare("spec.toml")`` gives the spec's data as the command prepares it.
+- ``deeptrain.keras``: Sequential and functional models, layers, optimizers, schedules,
+  callbacks, ``fit``/``evaluate``/``predict``, saving, datasets.
+"""
+
+from . import _core
+from ._core import __version__, num_threads, set_num_threads
+
+__all__ = ["train", "prepare", "keras", "set_num_threads", "num_threads", "__version__"]
+
+
+def train(path, verbose=0):
+    """Trains the spec file at ``path`` as ``deeptrain train`` does (data, model, optimizer,
+    schedule, early stopping; the files the command writes are left to it). Returns
+    ``(history, model)``: a Keras ``History`` and a ``deeptrain.keras.Model``."""
+    from .keras import callbacks as _callbacks
+    from .keras import models as _models
+
+    epochs, core = _core.train(str(path), int(verbose))
+    model = _models._from_core(core)
+    history = _callbacks.History()
+    history._record(epochs, model)
+    return history, model
+
+
+def prepare(path):
+    """The data of the spec file at ``path`` as ``deeptrain train`` prepares it (split and
+    scaled): ``((x_train, y_train), (x_val, y_val) or None, (x_test, y_test) or None)``,
+    float32 arrays."""
+    return _core.prepare(str(path))
+
+
+from . import keras  # noqa: E402
