@@ -4,14 +4,17 @@
 - ``deeptrain.train("spec.toml")`` trains a spec file as ``deeptrain train`` does and returns
   ``(history, model)``.
 - ``deeptrain.prepare("spec.toml")`` gives the spec's data as the command prepares it.
+- ``deeptrain.diagnose("spec.toml")`` or ``deeptrain.diagnose(model, x, y)``: the command's
+  diagnosis, its verdicts as objects.
 - ``deeptrain.keras``: Sequential and functional models, layers, optimizers, schedules,
   callbacks, ``fit``/``evaluate``/``predict``, saving, datasets.
 """
 
 from . import _core
 from ._core import __version__, num_threads, set_num_threads
+from .diagnosis import Diagnosis, Verdict, diagnose
 
-__all__ = ["train", "prepare", "keras", "set_num_threads", "num_threads", "__version__"]
+__all__ = ["train", "prepare", "diagnose", "Diagnosis", "Verdict", "keras", "set_num_threads", "num_threads", "__version__"]
 
 
 def train(path, verbose=0):

@@ -822,6 +822,32 @@ fn spec_toml(spec_json: &str) -> PyResult<String> {
     toml::to_string(&spec).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// `deeptrain diagnose` on the spec file at `path` (or spec JSON with `json`): a short run of
+/// exactly `steps` steps with every instrument on, then the verdicts, as the command's `--json`
+/// prints them.
+#[pyfunction]
+#[pyo3(signature = (path, steps, every=None, json=false))]
+fn diagnose(
+    py: Python<'_>,
+    path: &str,
+    steps: usize,
+    every: Option<u64>,
+    json: bool,
+) -> PyResult<String> {
+    let spec = if json {
+        spec_from_json(path, "diagnose")?
+    } else {
+        Spec::from_file(Path::new(path)).map_err(to_py)?
+    };
+    let diagnosis = py
+        .detach(|| {
+            let experiment = Experiment::from_spec(&spec)?;
+            deeptrain::diagnostics::diagnose(experiment, steps, every)
+        })
+        .map_err(to_py)?;
+    Ok(diagnosis.to_json().to_string())
+}
+
 /// Sets how many threads the engine uses (0: every core, the default), as the command's
 /// `--threads`.
 #[pyfunction]
@@ -845,6 +871,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_layer, m)?)?;
     m.add_function(wrap_pyfunction!(spec_toml, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
