@@ -1,0 +1,163 @@
+"""The chapter's networks written in Keras' words train exactly as their TOML specs do with
+`deeptrain train` (same seed: same weights, batches, masks; so the same history, bit for bit):
+a 20-layer SELU stack, batch normalization with Nadam, L2 + max-norm + a piecewise schedule
+with clipping, a small CNN with RMSprop."""
+
+import pytest
+
+import deeptrain
+from deeptrain import keras
+
+DATA = """
+seed = 11
+[data]
+dataset = "digits"
+validation_split = 0.2
+scale = "{scale}"
+[compile]
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+[fit]
+epochs = 2
+batch_size = 32
+"""
+
+L = keras.layers
+
+CASES = {
+    "selu_20_layers": (
+        "standard",
+        """
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 32
+activation = "selu"
+kernel_initializer = "lecun_normal"
+repeat = 20
+[[layers]]
+type = "alpha_dropout"
+rate = 0.1
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[optimizer]
+name = "sgd"
+learning_rate = 0.01
+""",
+        lambda: [L.Flatten()] + [L.Dense(32, activation="selu", kernel_initializer="lecun_normal") for _ in range(20)]
+        + [L.AlphaDropout(0.1), L.Dense(10, activation="softmax")],
+        lambda: keras.optimizers.SGD(learning_rate=0.01),
+    ),
+    "batch_norm_nadam": (
+        "unit",
+        """
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "batch_normalization"
+[[layers]]
+type = "dense"
+units = 48
+use_bias = false
+kernel_initializer = "he_normal"
+[[layers]]
+type = "batch_normalization"
+[[layers]]
+type = "activation"
+activation = "elu"
+[[layers]]
+type = "dropout"
+rate = 0.2
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[optimizer]
+name = "nadam"
+learning_rate = 0.002
+""",
+        lambda: [L.Flatten(), L.BatchNormalization(), L.Dense(48, use_bias=False, kernel_initializer="he_normal"),
+                 L.BatchNormalization(), L.Activation("elu"), L.Dropout(rate=0.2), L.Dense(10, activation="softmax")],
+        lambda: keras.optimizers.Nadam(learning_rate=0.002),
+    ),
+    "l2_max_norm_piecewise": (
+        "unit",
+        """
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 40
+activation = "relu"
+kernel_initializer = "he_normal"
+kernel_regularizer = { l2 = 0.001 }
+kernel_constraint = { max_norm = 1.0 }
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+kernel_regularizer = { l2 = 0.001 }
+[optimizer]
+name = "adam"
+learning_rate = 0.01
+clipnorm = 1.0
+[schedule]
+name = "piecewise_constant"
+boundaries = [20.0, 50.0]
+values = [0.01, 0.005, 0.001]
+""",
+        lambda: [L.Flatten(),
+                 L.Dense(40, activation="relu", kernel_initializer="he_normal", kernel_regularizer=keras.regularizers.l2(0.001),
+                         kernel_constraint=keras.constraints.max_norm(1.0)),
+                 L.Dense(10, activation="softmax", kernel_regularizer=keras.regularizers.l2(0.001))],
+        lambda: keras.optimizers.Adam(learning_rate=keras.optimizers.schedules.PiecewiseConstantDecay([20, 50], [0.01, 0.005, 0.001]), clipnorm=1.0),
+    ),
+    "cnn_rmsprop": (
+        "unit",
+        """
+[[layers]]
+type = "reshape"
+target_shape = [8, 8, 1]
+[[layers]]
+type = "conv2d"
+filters = 8
+kernel_size = 3
+padding = "same"
+activation = "relu"
+kernel_initializer = "he_normal"
+[[layers]]
+type = "max_pooling2d"
+pool_size = 2
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[optimizer]
+name = "rmsprop"
+learning_rate = 0.002
+""",
+        lambda: [L.Reshape((8, 8, 1)), L.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer="he_normal"),
+                 L.MaxPooling2D(2), L.Flatten(), L.Dense(10, activation="softmax")],
+        lambda: keras.optimizers.RMSprop(learning_rate=0.002),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_keras_model_trains_as_its_spec(case, tmp_path):
+    scale, layers_toml, keras_layers, optimizer = CASES[case]
+    spec = tmp_path / f"{case}.toml"
+    spec.write_text(DATA.format(scale=scale) + layers_toml)
+    spec_history, _ = deeptrain.train(spec)
+    (x, y), valid, _ = deeptrain.prepare(spec)
+    keras.utils.set_random_seed(11)
+    model = keras.Sequential([keras.Input(shape=(8, 8))] + keras_layers())
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer(), metrics=["accuracy"])
+    history = model.fit(x, y, epochs=2, batch_size=32, validation_data=valid, verbose=0)
+    assert history.history == spec_history.history
+    assert history.history["val_accuracy"][-1] > 0.3  # it learns (2 epochs)
