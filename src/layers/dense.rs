@@ -1,6 +1,9 @@
 //! Dense (fully connected) layer: y = f(x·W + b).
 //!
-//! Shapes: x (B, I), W (I, U), b (U), y (B, U). Backward, with dz = dy ⊙ f'(z):
+//! Shapes: x (B, I), W (I, U), b (U), y (B, U). On an input of higher rank the map applies to
+//! the last axis, as Keras' `Dense` (a `tensordot` over it): x (B, T, I) → y (B, T, U), every
+//! position t sharing W and b; below, B then counts every leading position (B·T rows). Backward,
+//! with dz = dy ⊙ f'(z):
 //! dW = xᵀ·dz, db = Σ_B dz, dx = dz·Wᵀ. Under plain SGD the kernel's update W ← W − η·dW runs
 //! inside the dW product (see [`Layer::set_fused_descent`]).
 
@@ -110,13 +113,14 @@ impl LayerConfig for DenseSpec {
         }
         .validate()
     }
-    /// inputs × units + units.
+    /// inputs × units + units, inputs being the last axis.
     fn param_count(&self, input_shape: &[usize]) -> u64 {
         self.largest_param_tensor(input_shape)
             .saturating_add(self.units as u64)
     }
     fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
-        elements(input_shape).saturating_mul(self.units as u64)
+        elements(&input_shape[input_shape.len().saturating_sub(1)..])
+            .saturating_mul(self.units as u64)
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(Dense::from_spec(self.clone())))
@@ -187,6 +191,17 @@ impl Dense {
     }
 }
 
+/// Sizes `y` for `x`: x's shape with the last axis `units` when that axis holds the `inputs`
+/// features, else (rows, units) (a model input of shape (I) fed samples of another shape with
+/// I values, which the model reads flat).
+fn resize_output(y: &mut Tensor, x: &Tensor, inputs: usize, units: usize) {
+    if x.shape().last() == Some(&inputs) {
+        y.resize_last_axis(x.shape(), units);
+    } else {
+        y.resize(&[x.len() / inputs, units]);
+    }
+}
+
 impl Layer for Dense {
     fn name(&self) -> &str {
         &self.name
@@ -201,9 +216,9 @@ impl Layer for Dense {
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-        let &[inputs] = input_shape else {
+        let Some(&inputs) = input_shape.last().filter(|&&i| i > 0) else {
             return Err(Error::Shape(format!(
-                "layer `{}` (Dense) expects flat inputs but receives shape {input_shape:?}; add a flatten layer before it",
+                "layer `{}` (Dense) needs inputs with a non-empty last axis, got shape {input_shape:?}",
                 self.name
             )));
         };
@@ -222,19 +237,24 @@ impl Layer for Dense {
         }
         self.set_trainable(self.spec.trainable);
         self.inputs = inputs;
-        Ok(vec![units])
+        let mut output = input_shape.to_vec();
+        output.pop();
+        output.push(units);
+        Ok(output)
     }
 
     fn forward(&mut self, input: &Tensor, output: &mut Tensor, _mode: Mode) {
-        let batch = input.rows();
+        // Every position before the last axis is a row (the batch, and the time steps of a
+        // sequence).
+        let batch = input.len() / self.inputs;
         let units = self.spec.units;
         let x = Mat::new(input.data(), batch, self.inputs);
         let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
-        output.resize(&[batch, units]);
+        resize_output(output, input, self.inputs, units);
         if affine::keeps_z(self.fused_output, self.spec.activation) {
             // Keep z: the logits for a fused loss, or the input of an activation whose
             // derivative needs it (GELU, Swish, Mish); y = f(z).
-            self.z.resize(&[batch, units]);
+            resize_output(&mut self.z, input, self.inputs, units);
             matmul(x, w, self.z.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             bias_and_activation_keeping_z(
@@ -258,7 +278,7 @@ impl Layer for Dense {
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
     ) {
-        let batch = input.rows();
+        let batch = input.len() / self.inputs;
         let units = self.spec.units;
         let dz: &Tensor = if self.fused_output || self.spec.activation == Activation::Linear {
             grad_output
@@ -277,7 +297,7 @@ impl Layer for Dense {
         // With fused descent the kernel changes below, so dx (which needs the old one) comes
         // first.
         if let Some(dx) = grad_input {
-            dx.resize(&[batch, self.inputs]);
+            dx.resize(input.shape());
             let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
             matmul(dz_mat, w.t(), dx.data_mut(), false);
         }
