@@ -51,6 +51,7 @@ fn steady_state_train_steps_do_not_allocate() {
     pooling_layers();
     conv_net();
     embedding_net();
+    sequence_net();
 }
 
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
@@ -304,5 +305,40 @@ fn embedding_net() {
         ];
         let id = |i: usize| (i % 255) as f32;
         assert_steady_state_step_allocates_only_in_gemm_on(model, &[6], &products, id);
+    }
+}
+
+/// conv1d (causal) → max pooling 1d → dense on every step → layer normalization → global
+/// average pooling 1d → dense 10 on 32 sequences of 16 steps × 3 features: the 1-D layers
+/// run as their 2-D twins and only reshape their output, and Dense on a sequence sizes its
+/// output from its input's shape, without allocating.
+fn sequence_net() {
+    use deeptrain::layers::{Conv1dSpec, LayerNormSpec, Padding};
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        let model = Sequential::new(&[16, 3])
+            .add(
+                Conv1dSpec::new(4, 3)
+                    .padding(Padding::Causal)
+                    .activation(Activation::Relu),
+            )
+            .add(LayerSpec::max_pooling1d(2))
+            .add(DenseSpec::new(5).activation(Activation::Tanh))
+            .add(LayerNormSpec::default())
+            .add(LayerSpec::global_average_pooling1d())
+            .add(DenseSpec::new(10).activation(Activation::Softmax))
+            .build(1)
+            .unwrap();
+        let products: [Product; 8] = [
+            (512, 9, 4, false, false, false), // conv: cols·W over 32·16 positions
+            (256, 4, 5, false, false, false), // dense on 32·8 steps
+            (32, 5, 10, false, false, false), // output dense
+            (5, 32, 10, true, false, true),   // its dW and dx
+            (32, 10, 5, false, true, false),
+            (256, 5, 4, false, true, false), // dense on steps: dx, dW
+            (4, 256, 5, true, false, true),
+            (9, 512, 4, true, false, true), // conv reads the model input: dW only
+        ];
+        assert_steady_state_step_allocates_only_in_gemm(model, &[16, 3], &products);
     }
 }

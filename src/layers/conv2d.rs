@@ -134,26 +134,9 @@ impl Conv2dSpec {
         self
     }
 
-    /// kh·kw·C·F, the kernel size on `input_shape` ((H, W) is one channel).
-    fn kernel_len(&self, input_shape: &[usize]) -> u64 {
-        let channels = match input_shape {
-            [_, _, c] => *c as u64,
-            _ => 1,
-        };
-        (self.kernel_size.rows as u64)
-            .saturating_mul(self.kernel_size.cols as u64)
-            .saturating_mul(channels)
-            .saturating_mul(self.filters as u64)
-    }
-}
-
-impl LayerConfig for Conv2dSpec {
-    fn type_name(&self) -> &str {
-        "conv2d"
-    }
-    /// Checks what the types cannot: `filters` in 1..=[`crate::limits::MAX_UNITS`], positive
-    /// sizes, and not strides > 1 with dilation > 1 (which Keras refuses).
-    fn validate(&self) -> Result<()> {
+    /// [`LayerConfig::validate`] but for the padding, which a [`super::Conv1dSpec`]'s twin
+    /// may set to `causal`.
+    fn check_window(&self) -> Result<()> {
         const LAYER: &str = "conv2d layer";
         let keys = AffineKeys {
             layer: "conv2d",
@@ -180,6 +163,31 @@ impl LayerConfig for Conv2dSpec {
             )));
         }
         keys.validate()
+    }
+
+    /// kh·kw·C·F, the kernel size on `input_shape` ((H, W) is one channel).
+    fn kernel_len(&self, input_shape: &[usize]) -> u64 {
+        let channels = match input_shape {
+            [_, _, c] => *c as u64,
+            _ => 1,
+        };
+        (self.kernel_size.rows as u64)
+            .saturating_mul(self.kernel_size.cols as u64)
+            .saturating_mul(channels)
+            .saturating_mul(self.filters as u64)
+    }
+}
+
+impl LayerConfig for Conv2dSpec {
+    fn type_name(&self) -> &str {
+        "conv2d"
+    }
+    /// Checks what the types cannot: `filters` in 1..=[`crate::limits::MAX_UNITS`], positive
+    /// sizes, not strides > 1 with dilation > 1 (which Keras refuses), and not `causal`
+    /// padding (Keras' `Conv1D` only).
+    fn validate(&self) -> Result<()> {
+        self.padding.check_not_causal("conv2d layer")?;
+        self.check_window()
     }
     /// kh·kw·C·F + F.
     fn param_count(&self, input_shape: &[usize]) -> u64 {
@@ -255,12 +263,16 @@ pub struct Conv2d {
     norms: Vec<f32>,
     /// The learning rate of plain gradient descent applied within backward.
     fused_descent: Option<f32>,
+    /// Whether it is a [`super::Conv1dSpec`]'s twin, run over sequences as images of height 1
+    /// (which may be `causal`).
+    on_sequence: bool,
 }
 
 impl Conv2d {
     /// An unbuilt convolution layer.
     pub fn from_spec(spec: Conv2dSpec) -> Self {
         Conv2d {
+            on_sequence: false,
             name: String::new(),
             spec,
             params: Vec::new(),
@@ -273,6 +285,14 @@ impl Conv2d {
             dz: Tensor::default(),
             norms: Vec::new(),
             fused_descent: None,
+        }
+    }
+
+    /// The twin of a 1-D convolution: `spec` has a kernel of height 1 and may be `causal`.
+    pub(super) fn on_sequence(spec: Conv2dSpec) -> Self {
+        Conv2d {
+            on_sequence: true,
+            ..Conv2d::from_spec(spec)
         }
     }
 
@@ -469,9 +489,11 @@ impl Layer for Conv2d {
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let what = format!("layer `{}` (Conv2D)", self.name);
-        self.spec
-            .validate()
-            .map_err(|e| Error::Config(format!("{what}: {}", e.detail())))?;
+        let checked = match self.on_sequence {
+            true => self.spec.check_window(),
+            false => self.spec.validate(),
+        };
+        checked.map_err(|e| Error::Config(format!("{what}: {}", e.detail())))?;
         let (h, w, channels) = image_shape(&what, input_shape)?;
         let spec = &self.spec;
         let window = Window2::checked(
@@ -705,11 +727,7 @@ impl Layer for Conv2d {
 
     fn describe(&self) -> String {
         let s = &self.spec;
-        let padding = match s.padding {
-            Padding::Valid => "valid",
-            Padding::Same => "same",
-        };
-        let mut text = format!("{} {padding}", s.kernel_size);
+        let mut text = format!("{} {}", s.kernel_size, s.padding.name());
         if s.strides != Size2::square(1) {
             text += &format!(" /{}", s.strides);
         }

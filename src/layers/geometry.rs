@@ -4,9 +4,12 @@
 //! `k` taps spread by `dilation` d (effective size `k_eff = (k - 1)·d + 1`) moved by `stride` s,
 //! - `valid`: out = ⌊(n - k_eff) / s⌋ + 1 (no padding; zero when the window does not fit);
 //! - `same`:  out = ⌈n / s⌉, with `total = max((out - 1)·s + k_eff - n, 0)` zeros of padding,
-//!   `⌊total / 2⌋` before and the rest after (TensorFlow puts the odd one at the end).
+//!   `⌊total / 2⌋` before and the rest after (TensorFlow puts the odd one at the end);
+//! - `causal` (Keras' `Conv1D` only): out = ⌈n / s⌉, with `k_eff - 1` zeros before and none
+//!   after, so that output t reads inputs up to t·s only.
 //!
-//! Source: `tf.nn.convolution` docs, "Notes on padding"; Keras' `conv_output_length`.
+//! Source: `tf.nn.convolution` docs, "Notes on padding"; Keras' `conv_output_length`; Keras 3
+//! `Conv1D._compute_causal_padding` (left pad `dilation_rate·(kernel_size - 1)`, then "valid").
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -139,6 +142,31 @@ pub enum Padding {
     Valid,
     /// Zero padding so that the output has ⌈n / stride⌉ positions.
     Same,
+    /// Zeros only before the input, so that no output reads a later position (for
+    /// convolutions over time: Keras' `Conv1D`; other layers refuse it).
+    Causal,
+}
+
+impl Padding {
+    /// Keras' spelling: `valid`, `same`, `causal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Valid => "valid",
+            Padding::Same => "same",
+            Padding::Causal => "causal",
+        }
+    }
+
+    /// Refuses `causal` for a layer that has no time axis to be causal along (every layer but
+    /// `conv1d`, as Keras): `"<layer>: `padding = \"causal\"` is for conv1d only; ..."`.
+    pub fn check_not_causal(self, layer: &str) -> Result<()> {
+        if self == Padding::Causal {
+            return Err(Error::Config(format!(
+                "{layer}: `padding = \"causal\"` is for conv1d only (as in Keras); use \"valid\" or \"same\""
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Where a window goes along one axis: its output length and the padding before it.
@@ -184,6 +212,7 @@ impl AxisWindow {
                 let needed = (output.saturating_sub(1) * stride + effective).saturating_sub(input);
                 (output, needed / 2)
             }
+            Padding::Causal => (input.div_ceil(stride), effective - 1),
         };
         AxisWindow {
             input,
@@ -336,6 +365,12 @@ mod tests {
         assert_eq!((same.output, same.pad_before), (14, 0)); // total 1: 0 before, 1 after
         let same = AxisWindow::new(5, 4, 1, 1, Padding::Same);
         assert_eq!((same.output, same.pad_before), (5, 1)); // total 3: 1 before, 2 after
+                                                            // Causal: (k - 1)·d zeros before; output t reads t·s − (k−1)·d + k·d, the last tap t·s.
+        let causal = AxisWindow::new(9, 3, 1, 2, Padding::Causal);
+        assert_eq!((causal.output, causal.pad_before), (9, 4));
+        assert_eq!(causal.sources(0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(causal.sources(5).collect::<Vec<_>>(), vec![1, 3, 5]);
+        assert_eq!(AxisWindow::new(10, 3, 3, 1, Padding::Causal).output, 4);
         assert_eq!(same.source(0, 0), None);
         assert_eq!(same.source(0, 1), Some(0));
         assert_eq!(same.source(4, 3), None);

@@ -79,9 +79,10 @@ impl LayerConfig for PoolingSpec {
             PoolKind::Average => "average_pooling2d",
         }
     }
-    /// Refuses a zero pool size or stride.
+    /// Refuses a zero pool size or stride, and `causal` padding.
     fn validate(&self) -> Result<()> {
         let layer = format!("{} layer", self.type_name());
+        self.padding.check_not_causal(&layer)?;
         self.pool_size.check_positive(&layer, "`pool_size`")?;
         self.effective_strides().check_positive(&layer, "`strides`")
     }
@@ -444,14 +445,11 @@ impl Layer for Pooling2D {
     }
 
     fn describe(&self) -> String {
-        let padding = match self.spec.padding {
-            Padding::Valid => "valid",
-            Padding::Same => "same",
-        };
         format!(
-            "pool {}, strides {}, {padding}",
+            "pool {}, strides {}, {}",
             self.spec.pool_size,
-            self.spec.effective_strides()
+            self.spec.effective_strides(),
+            self.spec.padding.name()
         )
     }
 }

@@ -73,6 +73,8 @@ fn builtins() -> Vec<LayerType> {
     let merge = |op| move |t| Ok(Box::new(read_as::<MergeSpec>(t)?.op(op)) as Box<dyn LayerConfig>);
     let pool = |k| move |t| Ok(Box::new(read_as::<PoolingSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
     let global = |k| move |t| Ok(Box::new(read_as::<GlobalPoolingSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
+    let pool1d = |k| move |t| Ok(Box::new(read_as::<super::Pooling1dSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
+    let global1d = |k| move |t| Ok(Box::new(read_as::<super::GlobalPooling1dSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
     let drop = |k| move |t| Ok(Box::new(read_as::<DropoutSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
     vec![
         line("dense", "Dense", read::<DenseSpec>),
@@ -100,6 +102,11 @@ fn builtins() -> Vec<LayerType> {
         line("global_max_pooling2d", "GlobalMaxPooling2D", global(Max)),
         line("reshape", "Reshape", read::<ReshapeSpec>),
         line("spatial_dropout2d", "SpatialDropout2D", read::<SpatialDropoutSpec>),
+        line("conv1d", "Conv1D", read::<super::Conv1dSpec>),
+        line("max_pooling1d", "MaxPooling1D", pool1d(Max)),
+        line("average_pooling1d", "AveragePooling1D", pool1d(Mean)),
+        line("global_average_pooling1d", "GlobalAveragePooling1D", global1d(Mean)),
+        line("global_max_pooling1d", "GlobalMaxPooling1D", global1d(Max)),
     ]
 }
 
