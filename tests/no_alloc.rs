@@ -52,6 +52,7 @@ fn steady_state_train_steps_do_not_allocate() {
     conv_net();
     embedding_net();
     sequence_net();
+    recurrent_net();
 }
 
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
@@ -340,5 +341,50 @@ fn sequence_net() {
             (9, 512, 4, true, false, true), // conv reads the model input: dW only
         ];
         assert_steady_state_step_allocates_only_in_gemm(model, &[16, 3], &products);
+    }
+}
+
+/// LSTM 8 (whole sequence, input and recurrent dropout) → GRU 6 (last state) → dense 10 on 32
+/// sequences of 5 steps × 3 features: the time loops, the dropout masks and the cached gates
+/// reuse the layers' buffers; the products are one input projection per layer, one recurrent
+/// product per step forward and one per step but the first backward, and the three weight and
+/// input gradients over all steps.
+fn recurrent_net() {
+    use deeptrain::layers::RecurrentSpec;
+    let (b, t) = (32, 5);
+    let mut products: Vec<Product> = vec![
+        (b * t, 3, 32, false, false, false), // LSTM: P = x·W over all steps
+        (b * t, 8, 18, false, false, false), // GRU: P = h·W
+        (b, 6, 10, false, false, false),     // dense
+        (6, b, 10, true, false, true),       // dense dW and dx
+        (b, 10, 6, false, true, false),
+        (b * t, 18, 8, false, true, false), // GRU dx, dW, dR over all steps
+        (8, b * t, 18, true, false, false),
+        (6, b * t, 18, true, false, false),
+        (3, b * t, 32, true, false, false), // LSTM dW, dR (it reads the model input: no dx)
+        (8, b * t, 32, true, false, false),
+    ];
+    for _ in 0..t {
+        products.push((b, 8, 32, false, false, false)); // h̃·R per step
+        products.push((b, 6, 18, false, false, false));
+    }
+    for _ in 1..t {
+        products.push((b, 32, 8, false, true, false)); // dr·Rᵀ per step (masked: not accumulated)
+        products.push((b, 18, 6, false, true, true));
+    }
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        let model = Sequential::new(&[t, 3])
+            .add(
+                RecurrentSpec::lstm(8)
+                    .return_sequences(true)
+                    .dropout(0.2)
+                    .recurrent_dropout(0.2),
+            )
+            .add(RecurrentSpec::gru(6))
+            .add(DenseSpec::new(10).activation(Activation::Softmax))
+            .build(1)
+            .unwrap();
+        assert_steady_state_step_allocates_only_in_gemm(model, &[t, 3], &products);
     }
 }

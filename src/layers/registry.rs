@@ -76,6 +76,7 @@ fn builtins() -> Vec<LayerType> {
     let pool1d = |k| move |t| Ok(Box::new(read_as::<super::Pooling1dSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
     let global1d = |k| move |t| Ok(Box::new(read_as::<super::GlobalPooling1dSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
     let drop = |k| move |t| Ok(Box::new(read_as::<DropoutSpec>(t)?.kind(k)) as Box<dyn LayerConfig>);
+    let rnn = |c| move |t| Ok(Box::new(read_as::<super::RecurrentSpec>(t)?.cell(c)) as Box<dyn LayerConfig>);
     vec![
         line("dense", "Dense", read::<DenseSpec>),
         line("conv2d", "Conv2D", read::<Conv2dSpec>),
@@ -88,6 +89,9 @@ fn builtins() -> Vec<LayerType> {
         line("batch_normalization", "BatchNormalization", read::<BatchNormSpec>),
         line("layer_normalization", "LayerNormalization", read::<super::LayerNormSpec>),
         line("embedding", "Embedding", read::<super::EmbeddingSpec>),
+        line("simple_rnn", "SimpleRNN", rnn(super::CellKind::SimpleRnn)),
+        line("lstm", "LSTM", rnn(super::CellKind::Lstm)),
+        line("gru", "GRU", rnn(super::CellKind::Gru)),
         line("dropout", "Dropout", drop(Standard)),
         line("alpha_dropout", "AlphaDropout", drop(Alpha)),
         line("gaussian_noise", "GaussianNoise", read::<GaussianNoiseSpec>),

@@ -1,0 +1,108 @@
+//! Keras' `LSTM` cell (Hochreiter & Schmidhuber 1997; forget gate of Gers et al. 2000), gate
+//! order i, f, c, o as Keras (PyTorch's `nn.LSTM` orders its rows i, f, g, o: the same order,
+//! transposed), run over time by [`super::recurrent`]. With z = x_t·W + h_{t-1}·R + b split in
+//! four, σ the gate activation and f the state activation:
+//! ```text
+//! i = σ(z_i)   f = σ(z_f)   g = f(z_c)   o = σ(z_o)
+//! c_t = f ⊙ c_{t-1} + i ⊙ g      h_t = o ⊙ f(c_t)
+//! ```
+//! Backward of a step, from dh_t and dc_t (the carry from step t+1):
+//! dc = dc_t + dh_t ⊙ o ⊙ f'(c_t); dz_i = dc ⊙ g ⊙ σ'(i), dz_f = dc ⊙ c_{t-1} ⊙ σ'(f),
+//! dz_c = dc ⊙ i ⊙ f'(g), dz_o = dh_t ⊙ f(c_t) ⊙ σ'(o); dc_{t-1} = dc ⊙ f.
+
+use super::recurrent::{Activations, Cell, RecurrentSpec};
+
+/// The LSTM step.
+pub(super) struct LstmCell;
+
+impl Cell for LstmCell {
+    const CLASS: &'static str = "LSTM";
+    /// i, f, g, o and f(c_t).
+    const CACHE: usize = 5;
+    const SPLIT_RECURRENT: bool = false;
+    const CARRY: bool = true;
+
+    /// Keras' `unit_forget_bias` (default true): the forget gate's bias starts at 1
+    /// (Jozefowicz et al. 2015).
+    fn adjust_bias(spec: &RecurrentSpec, bias: &mut [f32]) {
+        if spec.unit_forget_bias.unwrap_or(true) {
+            let u = spec.units;
+            bias[u..2 * u].fill(1.0);
+        }
+    }
+
+    fn forward(
+        act: Activations,
+        u: usize,
+        p: &[f32],
+        r: &[f32],
+        _h_prev: &[f32],
+        c_prev: &[f32],
+        cache: &mut [f32],
+        h: &mut [f32],
+        c: &mut [f32],
+    ) {
+        let rows = p
+            .chunks_exact(4 * u)
+            .zip(r.chunks_exact(4 * u))
+            .zip(cache.chunks_exact_mut(5 * u));
+        for (b, ((p, r), cache)) in rows.enumerate() {
+            let (gates, tc) = cache.split_at_mut(4 * u);
+            for (k, gate) in gates.chunks_exact_mut(u).enumerate() {
+                let f = if k == 2 { act.f } else { act.gate };
+                let pre = p[k * u..].iter().zip(&r[k * u..]);
+                gate.iter_mut()
+                    .zip(pre)
+                    .for_each(|(g, (&p, &r))| *g = f.value(p + r));
+            }
+            let (c_prev, c, h) = (
+                &c_prev[b * u..][..u],
+                &mut c[b * u..][..u],
+                &mut h[b * u..][..u],
+            );
+            for j in 0..u {
+                let (i, f, g, o) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
+                c[j] = f * c_prev[j] + i * g;
+                tc[j] = act.f.value(c[j]);
+                h[j] = o * tc[j];
+            }
+        }
+    }
+
+    fn backward(
+        act: Activations,
+        u: usize,
+        cache: &[f32],
+        _h_prev: &[f32],
+        _h: &[f32],
+        c_prev: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dp: &mut [f32],
+        _dr: &mut [f32],
+        dh_prev: &mut [f32],
+    ) {
+        let rows = cache.chunks_exact(5 * u).zip(dp.chunks_exact_mut(4 * u));
+        for (b, (cache, dp)) in rows.enumerate() {
+            let at = b * u;
+            for j in 0..u {
+                let (i, f, g, o, tc) = (
+                    cache[j],
+                    cache[u + j],
+                    cache[2 * u + j],
+                    cache[3 * u + j],
+                    cache[4 * u + j],
+                );
+                let dh = dh[at + j];
+                let dcc = dc[at + j] + dh * o * act.f.derivative(c[at + j], tc);
+                dp[j] = dcc * g * act.gate.derivative(0.0, i);
+                dp[u + j] = dcc * c_prev[at + j] * act.gate.derivative(0.0, f);
+                dp[2 * u + j] = dcc * i * act.f.derivative(0.0, g);
+                dp[3 * u + j] = dh * tc * act.gate.derivative(0.0, o);
+                dc[at + j] = dcc * f;
+            }
+        }
+        dh_prev.fill(0.0);
+    }
+}

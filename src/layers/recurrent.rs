@@ -1,0 +1,902 @@
+//! The recurrent layers' shared settings and time loop: `simple_rnn`, `lstm` and `gru` (Keras 3's
+//! names and defaults). Each cell's step, forward and backward, lives in its own file
+//! ([`super::simple_rnn`], [`super::lstm`], [`super::gru`]); this file runs it over time.
+//!
+//! Shapes: x (B, T, F), units U, G gates per cell (1, 4, 3), kernel W (F, G·U), recurrent kernel
+//! R (U, G·U), bias b (G·U), or (2, 3·U) for a GRU (input bias, recurrent bias); the output is
+//! the last state h_T (B, U), or every state (B, T, U) with `return_sequences`. With
+//! `go_backwards` the sequence is read from its last step to its first, and the returned
+//! sequence is in that (reversed) order, as Keras does.
+//!
+//! Forward: the input projection of every step is one product before the recurrence,
+//! P = x̃·W + b over all T·B rows (x̃ the input, time-major, times its dropout mask); then per
+//! step, batch-wide, r_t = h̃_{t-1}·R (h̃ the state times its recurrent dropout mask) and the
+//! cell turns (P_t, r_t, h_{t-1}, c_{t-1}) into its gates (cached) and (h_t, c_t).
+//!
+//! Backward (through time, over the cached gates), from the last step to the first: the cell
+//! gives dL/d(pre-activations) of its input part (dP_t) and of its recurrent part (dr_t, the same
+//! array but for a GRU) and the direct part of dL/dh_{t-1}; then dh_{t-1} += (dr_t·Rᵀ) ⊙ mask.
+//! After the loop the weight gradients are three products over all steps: dW = x̃ᵀ·dP,
+//! dR = h̃ᵀ·dr, dx = (dP·Wᵀ) ⊙ mask, and db = Σ dP (and Σ dr).
+//!
+//! Dropout (Gal & Ghahramani 2016, as Keras): in training, one input mask (B, F) and one state
+//! mask (B, U) are drawn per batch of sequences and kept for every step, scaled by 1/(1-rate).
+//! Keras 3 draws one mask per gate when `recurrent_dropout > 0` (its `implementation = 1`); here
+//! the gates share one mask, as Keras' default implementation does for `dropout`.
+
+use rand::{Rng as _, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
+use crate::activations::Activation;
+use crate::init::Initializer;
+use crate::linalg::{matmul, Mat};
+use crate::regularizers::Regularizer;
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng};
+
+const KERNEL: usize = 0;
+const RECURRENT: usize = 1;
+const BIAS: usize = 2;
+
+/// Which recurrent cell a [`RecurrentSpec`] builds (set by its `type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CellKind {
+    /// `simple_rnn`: h_t = f(x_t·W + h_{t-1}·R + b).
+    #[default]
+    SimpleRnn,
+    /// `lstm` (Hochreiter & Schmidhuber 1997), Keras' gate order i, f, c, o.
+    Lstm,
+    /// `gru` (Cho et al. 2014), Keras' gate order z, r, h, reset gate after the product.
+    Gru,
+}
+
+/// Settings of a recurrent layer (`simple_rnn`, `lstm`, `gru`), with Keras 3's names and
+/// defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentSpec {
+    /// Size of the state h (and of the output).
+    pub units: usize,
+    /// The state's activation (tanh), Keras' `activation`.
+    #[serde(default = "tanh")]
+    pub activation: Activation,
+    /// The gates' activation (sigmoid; unused by `simple_rnn`).
+    #[serde(default = "sigmoid")]
+    pub recurrent_activation: Activation,
+    /// Whether to add biases.
+    #[serde(default = "yes")]
+    pub use_bias: bool,
+    /// Initializer of the input kernel W (glorot_uniform).
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Initializer of the recurrent kernel R (orthogonal, gain 1).
+    #[serde(default = "orthogonal")]
+    pub recurrent_initializer: Initializer,
+    /// Initializer of the bias (zeros).
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// LSTM only: the forget gate's bias starts at 1 (Jozefowicz et al. 2015); default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_forget_bias: Option<bool>,
+    /// GRU only: the reset gate multiplies the recurrent product (true, the default, as cuDNN
+    /// and PyTorch); false (before the product) is not supported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_after: Option<bool>,
+    /// Whether the output is every step's state (B, T, U) rather than the last (B, U).
+    #[serde(default)]
+    pub return_sequences: bool,
+    /// Whether the sequence is read from its last step to its first.
+    #[serde(default)]
+    pub go_backwards: bool,
+    /// Fraction of the input features dropped in training (one mask per sequence), [0, 1).
+    #[serde(default)]
+    pub dropout: f32,
+    /// Fraction of the state dropped before the recurrent product in training, [0, 1).
+    #[serde(default)]
+    pub recurrent_dropout: f32,
+    /// Whether the parameters are trained.
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    /// Penalty on W: `{ l2 = 0.01 }`, `{ l1 = ... }` or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on R.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrent_regularizer: Option<Regularizer>,
+    /// Penalty on the bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_regularizer: Option<Regularizer>,
+    /// The cell (from the `type`).
+    #[serde(skip)]
+    pub cell: CellKind,
+}
+
+fn tanh() -> Activation {
+    Activation::Tanh
+}
+fn sigmoid() -> Activation {
+    Activation::Sigmoid
+}
+fn yes() -> bool {
+    true
+}
+fn glorot_uniform() -> Initializer {
+    Initializer::GLOROT_UNIFORM
+}
+fn orthogonal() -> Initializer {
+    Initializer::Orthogonal { gain: 1.0 }
+}
+fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+
+impl RecurrentSpec {
+    /// A layer of `cell` with `units`, Keras' defaults otherwise.
+    pub fn new(cell: CellKind, units: usize) -> Self {
+        RecurrentSpec {
+            units,
+            activation: tanh(),
+            recurrent_activation: sigmoid(),
+            use_bias: true,
+            kernel_initializer: glorot_uniform(),
+            recurrent_initializer: orthogonal(),
+            bias_initializer: zeros(),
+            unit_forget_bias: None,
+            reset_after: None,
+            return_sequences: false,
+            go_backwards: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            trainable: true,
+            kernel_regularizer: None,
+            recurrent_regularizer: None,
+            bias_regularizer: None,
+            cell,
+        }
+    }
+
+    /// Keras' `SimpleRNN(units)`.
+    pub fn simple_rnn(units: usize) -> Self {
+        Self::new(CellKind::SimpleRnn, units)
+    }
+
+    /// Keras' `LSTM(units)`.
+    pub fn lstm(units: usize) -> Self {
+        Self::new(CellKind::Lstm, units)
+    }
+
+    /// Keras' `GRU(units)`.
+    pub fn gru(units: usize) -> Self {
+        Self::new(CellKind::Gru, units)
+    }
+
+    /// Sets the cell (the registry does, from the `type`).
+    #[must_use]
+    pub fn cell(mut self, cell: CellKind) -> Self {
+        self.cell = cell;
+        self
+    }
+
+    /// The number of gates G: the kernels have G·U columns.
+    pub fn gates(&self) -> usize {
+        match self.cell {
+            CellKind::SimpleRnn => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+
+    /// Bias values: G·U, or 2·3·U for a GRU (input and recurrent biases).
+    fn bias_len(&self) -> u64 {
+        let per = (self.gates() as u64).saturating_mul(self.units as u64);
+        match (self.use_bias, self.cell) {
+            (false, _) => 0,
+            (true, CellKind::Gru) => per.saturating_mul(2),
+            (true, _) => per,
+        }
+    }
+}
+
+crate::builder::layer_setters!(RecurrentSpec);
+crate::builder::setters!(RecurrentSpec {
+    activation: Activation,
+    recurrent_activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    return_sequences: bool,
+    go_backwards: bool,
+    dropout: f32,
+    recurrent_dropout: f32,
+    trainable: bool,
+} optional {
+    unit_forget_bias: bool,
+    reset_after: bool,
+    kernel_regularizer: Regularizer,
+    recurrent_regularizer: Regularizer,
+    bias_regularizer: Regularizer,
+});
+
+impl LayerConfig for RecurrentSpec {
+    fn type_name(&self) -> &str {
+        match self.cell {
+            CellKind::SimpleRnn => "simple_rnn",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let layer = self.type_name();
+        let fail = |message: String| Err(Error::Config(format!("{layer} layer: {message}")));
+        if self.units == 0 || self.units > crate::limits::MAX_UNITS {
+            return fail(format!(
+                "`units` must be in 1..={}, got {}",
+                crate::limits::MAX_UNITS,
+                self.units
+            ));
+        }
+        for (key, rate) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&rate) {
+                return fail(format!("`{key}` must be in [0, 1), got {rate}"));
+            }
+        }
+        for (key, f) in [
+            ("activation", self.activation),
+            ("recurrent_activation", self.recurrent_activation),
+        ] {
+            f.validate()?;
+            if f.needs_input() || f == Activation::Softmax {
+                return fail(format!(
+                    "`{key} = \"{}\"` is not supported in a recurrent layer (its derivative needs more than its output); use tanh, sigmoid, relu or another element-wise activation",
+                    f.name()
+                ));
+            }
+        }
+        if self.unit_forget_bias.is_some() && self.cell != CellKind::Lstm {
+            return fail("`unit_forget_bias` is a key of `lstm` only".into());
+        }
+        match self.reset_after {
+            Some(_) if self.cell != CellKind::Gru => {
+                return fail("`reset_after` is a key of `gru` only".into())
+            }
+            Some(false) => {
+                return fail(
+                    "`reset_after = false` (the reset gate before the recurrent product) is not supported yet; use true, Keras' default".into(),
+                )
+            }
+            _ => {}
+        }
+        for (key, init) in [
+            ("kernel_initializer", self.kernel_initializer),
+            ("recurrent_initializer", self.recurrent_initializer),
+            ("bias_initializer", self.bias_initializer),
+        ] {
+            super::config::refuse_auto(layer, key, init, "glorot_uniform, orthogonal or zeros")?;
+            init.validate()?;
+        }
+        for r in [
+            self.kernel_regularizer,
+            self.recurrent_regularizer,
+            self.bias_regularizer,
+        ]
+        .iter()
+        .flatten()
+        {
+            r.validate()?;
+        }
+        Ok(())
+    }
+
+    /// F·G·U + U·G·U + the bias, F the last axis of the input.
+    fn param_count(&self, input_shape: &[usize]) -> u64 {
+        let columns = (self.gates() as u64).saturating_mul(self.units as u64);
+        let features = input_shape.last().copied().unwrap_or(0) as u64;
+        features
+            .saturating_add(self.units as u64)
+            .saturating_mul(columns)
+            .saturating_add(self.bias_len())
+    }
+
+    fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
+        let columns = (self.gates() as u64).saturating_mul(self.units as u64);
+        let features = input_shape.last().copied().unwrap_or(0) as u64;
+        features
+            .max(self.units as u64)
+            .saturating_mul(columns)
+            .max(self.bias_len())
+    }
+
+    fn build(&self) -> Result<Box<dyn Layer>> {
+        Ok(match self.cell {
+            CellKind::SimpleRnn => Box::new(Recurrent::<super::simple_rnn::SimpleRnnCell>::new(
+                self.clone(),
+            )),
+            CellKind::Lstm => Box::new(Recurrent::<super::lstm::LstmCell>::new(self.clone())),
+            CellKind::Gru => Box::new(Recurrent::<super::gru::GruCell>::new(self.clone())),
+        })
+    }
+
+    fn applied_activation(&self) -> Option<Activation> {
+        Some(self.activation)
+    }
+
+    fn kernel_initializer(&self) -> Option<Initializer> {
+        Some(self.kernel_initializer)
+    }
+
+    fn resolve_auto(&mut self, _following: Option<Activation>) -> Result<()> {
+        let layer = self.type_name().to_string();
+        super::config::refuse_auto(
+            &layer,
+            "kernel_initializer",
+            self.kernel_initializer,
+            "glorot_uniform",
+        )
+    }
+
+    fn ends_auto_search(&self) -> bool {
+        true
+    }
+}
+
+/// The activations of a cell: `f` for the state, `gate` for the gates.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Activations {
+    pub f: Activation,
+    pub gate: Activation,
+}
+
+/// One step of a recurrent cell over a batch, forward and backward. Slices are row-major over
+/// the batch: `p`, `r`, `dp`, `dr` (B, G·U), `cache` (B, CACHE·U), states (B, U).
+pub(super) trait Cell: Send + 'static {
+    /// Keras' class name.
+    const CLASS: &'static str;
+    /// Values cached per unit and step for backward.
+    const CACHE: usize;
+    /// Whether the recurrent part gets its own bias and gradient (GRU): otherwise dr = dP.
+    const SPLIT_RECURRENT: bool;
+    /// Whether the cell carries a second state c (LSTM).
+    const CARRY: bool;
+
+    /// Initial bias (G·U values, or 2·G·U for a split cell), after `bias_initializer` filled it.
+    fn adjust_bias(_spec: &RecurrentSpec, _bias: &mut [f32]) {}
+
+    /// Writes the gates into `cache` and the new state into `h` (and `c`), from the input part
+    /// `p`, the recurrent part `r` and the previous state.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        act: Activations,
+        units: usize,
+        p: &[f32],
+        r: &[f32],
+        h_prev: &[f32],
+        c_prev: &[f32],
+        cache: &mut [f32],
+        h: &mut [f32],
+        c: &mut [f32],
+    );
+
+    /// From dL/dh_t (`dh`) and dL/dc_t (`dc`, overwritten by dL/dc_{t-1}), writes dL/dP_t into
+    /// `dp`, dL/dr_t into `dr` (split cells only) and the part of dL/dh_{t-1} that does not go
+    /// through R into `dh_prev`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        act: Activations,
+        units: usize,
+        cache: &[f32],
+        h_prev: &[f32],
+        h: &[f32],
+        c_prev: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dp: &mut [f32],
+        dr: &mut [f32],
+        dh_prev: &mut [f32],
+    );
+}
+
+/// A recurrent layer running cell `C` over time.
+pub(super) struct Recurrent<C: Cell> {
+    spec: RecurrentSpec,
+    name: String,
+    params: Vec<Param>,
+    rng: Rng,
+    /// Steps T and features F, from the built input shape.
+    steps: usize,
+    features: usize,
+    /// The output's per-batch shape, kept so that forward allocates nothing.
+    output_shape: Vec<usize>,
+    /// Buffers of the last forward pass (time-major: step s at rows s·B..(s+1)·B).
+    buf: Buffers,
+    cell: std::marker::PhantomData<C>,
+}
+
+/// The layer's buffers, sized on the first batch and reused.
+#[derive(Default)]
+struct Buffers {
+    batch: usize,
+    /// Dropout masks of the last training pass (empty when off): (B, F) and (B, U).
+    input_mask: Vec<f32>,
+    state_mask: Vec<f32>,
+    /// x̃ (T·B, F): the input in processing order, masked.
+    x: Vec<f32>,
+    /// P (T·B, G·U): input projections plus the input bias.
+    p: Vec<f32>,
+    /// r (B, G·U): the current step's recurrent product.
+    r: Vec<f32>,
+    /// Gates (T·B, CACHE·U).
+    cache: Vec<f32>,
+    /// States h ((T+1)·B, U), h_0 = 0; c likewise for a carrying cell.
+    h: Vec<f32>,
+    c: Vec<f32>,
+    /// h̃ (T·B, U): the states the recurrent product read (masked; only with recurrent dropout).
+    h_masked: Vec<f32>,
+    /// Backward: dP and dr (T·B, G·U), the running dh, dh_prev, dc (B, U), the product dr·Rᵀ.
+    dp: Vec<f32>,
+    dr: Vec<f32>,
+    dh: Vec<f32>,
+    dh_prev: Vec<f32>,
+    dc: Vec<f32>,
+    dh_rec: Vec<f32>,
+    /// dx̃ (T·B, F).
+    dx: Vec<f32>,
+}
+
+impl<C: Cell> Recurrent<C> {
+    /// An unbuilt layer.
+    pub(super) fn new(spec: RecurrentSpec) -> Self {
+        Recurrent {
+            spec,
+            name: String::new(),
+            params: Vec::new(),
+            rng: Rng::seed_from_u64(0),
+            steps: 0,
+            features: 0,
+            output_shape: Vec::new(),
+            buf: Buffers::default(),
+            cell: std::marker::PhantomData,
+        }
+    }
+
+    fn columns(&self) -> usize {
+        self.spec.gates() * self.spec.units
+    }
+
+    fn activations(&self) -> Activations {
+        Activations {
+            f: self.spec.activation,
+            gate: self.spec.recurrent_activation,
+        }
+    }
+
+    /// Sizes every buffer for a batch of `batch` (no allocation once they have been this big).
+    fn size_buffers(&mut self, batch: usize) {
+        let (t, f, u, gu) = (self.steps, self.features, self.spec.units, self.columns());
+        let b = &mut self.buf;
+        b.batch = batch;
+        b.x.resize(t * batch * f, 0.0);
+        b.p.resize(t * batch * gu, 0.0);
+        b.r.resize(batch * gu, 0.0);
+        b.cache.resize(t * batch * C::CACHE * u, 0.0);
+        b.h.resize((t + 1) * batch * u, 0.0);
+        b.c.resize(if C::CARRY { (t + 1) * batch * u } else { 0 }, 0.0);
+    }
+
+    /// Draws the dropout masks of a training pass (or clears them).
+    fn draw_masks(&mut self, batch: usize, training: bool) {
+        let draw = |mask: &mut Vec<f32>, len: usize, rate: f32, rng: &mut Rng| {
+            mask.clear();
+            if training && rate > 0.0 {
+                let keep = 1.0 - rate;
+                mask.extend((0..len).map(|_| {
+                    if rng.random::<f32>() < keep {
+                        1.0 / keep
+                    } else {
+                        0.0
+                    }
+                }));
+            }
+        };
+        let (f, u) = (self.features, self.spec.units);
+        draw(
+            &mut self.buf.input_mask,
+            batch * f,
+            self.spec.dropout,
+            &mut self.rng,
+        );
+        draw(
+            &mut self.buf.state_mask,
+            batch * u,
+            self.spec.recurrent_dropout,
+            &mut self.rng,
+        );
+    }
+
+    /// The input time step read at processing step `s`.
+    fn time_of(&self, s: usize) -> usize {
+        if self.spec.go_backwards {
+            self.steps - 1 - s
+        } else {
+            s
+        }
+    }
+}
+
+/// `rows` += `bias` for every row.
+fn add_rows(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+    }
+}
+
+/// `sum` = Σ over rows of `rows`.
+fn sum_rows(rows: &[f32], sum: &mut [f32]) {
+    sum.fill(0.0);
+    for row in rows.chunks_exact(sum.len()) {
+        sum.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+    }
+}
+
+impl<C: Cell> Layer for Recurrent<C> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn class_name(&self) -> &'static str {
+        C::CLASS
+    }
+
+    super::random_stream!(rng);
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let &[steps, features] = input_shape else {
+            return Err(Error::Shape(format!(
+                "layer `{}` ({}) expects sequences (timesteps, features) but receives shape {input_shape:?}",
+                self.name,
+                C::CLASS
+            )));
+        };
+        if steps == 0 || features == 0 {
+            return Err(Error::Shape(format!(
+                "layer `{}` ({}) receives empty sequences of shape {input_shape:?}",
+                self.name,
+                C::CLASS
+            )));
+        }
+        let (u, gu) = (self.spec.units, self.columns());
+        let mut kernel = Param::new("kernel", &[features, gu]);
+        self.spec
+            .kernel_initializer
+            .fill(kernel.value.data_mut(), &[features, gu], rng);
+        let mut recurrent = Param::new("recurrent_kernel", &[u, gu]);
+        self.spec
+            .recurrent_initializer
+            .fill(recurrent.value.data_mut(), &[u, gu], rng);
+        self.params = vec![kernel, recurrent];
+        if self.spec.use_bias {
+            let shape: &[usize] = if C::SPLIT_RECURRENT { &[2, gu] } else { &[gu] };
+            let mut bias = Param::new("bias", shape);
+            self.spec
+                .bias_initializer
+                .fill(bias.value.data_mut(), shape, rng);
+            C::adjust_bias(&self.spec, bias.value.data_mut());
+            self.params.push(bias);
+        }
+        self.set_trainable(self.spec.trainable);
+        self.rng = Rng::seed_from_u64(rng.random());
+        self.steps = steps;
+        self.features = features;
+        Ok(if self.spec.return_sequences {
+            vec![steps, u]
+        } else {
+            vec![u]
+        })
+    }
+
+    fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode) {
+        let batch = input.rows();
+        let (t_len, f, u, gu) = (self.steps, self.features, self.spec.units, self.columns());
+        self.size_buffers(batch);
+        self.draw_masks(batch, matches!(mode, Mode::Train | Mode::Sample));
+        // x̃: time-major, in processing order, times the input mask.
+        let x = input.data();
+        for s in 0..t_len {
+            let t = self.time_of(s);
+            for b in 0..batch {
+                let src = &x[(b * t_len + t) * f..][..f];
+                let dst = &mut self.buf.x[(s * batch + b) * f..][..f];
+                dst.copy_from_slice(src);
+                if !self.buf.input_mask.is_empty() {
+                    let mask = &self.buf.input_mask[b * f..][..f];
+                    dst.iter_mut().zip(mask).for_each(|(v, &m)| *v *= m);
+                }
+            }
+        }
+        // P = x̃·W (+ input bias), all steps in one product.
+        let rows = t_len * batch;
+        matmul(
+            Mat::new(&self.buf.x, rows, f),
+            Mat::new(self.params[KERNEL].value.data(), f, gu),
+            &mut self.buf.p,
+            false,
+        );
+        let bias = self.params.get(BIAS).map(|p| p.value.data());
+        if let Some(bias) = bias {
+            add_rows(&mut self.buf.p, &bias[..gu]);
+        }
+        let recurrent_bias = bias.filter(|_| C::SPLIT_RECURRENT).map(|b| &b[gu..]);
+        let masked = !self.buf.state_mask.is_empty();
+        self.buf
+            .h_masked
+            .resize(if masked { rows * u } else { 0 }, 0.0);
+        self.buf.h[..batch * u].fill(0.0);
+        if C::CARRY {
+            self.buf.c[..batch * u].fill(0.0);
+        }
+        let act = self.activations();
+        let r_kernel = Mat::new(self.params[RECURRENT].value.data(), u, gu);
+        let bu = batch * u;
+        for s in 0..t_len {
+            let b = &mut self.buf;
+            let (h_done, h_next) = b.h.split_at_mut((s + 1) * bu);
+            let h_prev = &h_done[s * bu..];
+            let h_in: &[f32] = if masked {
+                let dst = &mut b.h_masked[s * bu..][..bu];
+                for ((d, &h), &m) in dst.iter_mut().zip(h_prev).zip(&b.state_mask) {
+                    *d = h * m;
+                }
+                dst
+            } else {
+                h_prev
+            };
+            matmul(Mat::new(h_in, batch, u), r_kernel, &mut b.r, false);
+            if let Some(rb) = recurrent_bias {
+                add_rows(&mut b.r, rb);
+            }
+            let (c_prev, c): (&[f32], &mut [f32]) = if C::CARRY {
+                let (done, next) = b.c.split_at_mut((s + 1) * bu);
+                (&done[s * bu..], &mut next[..bu])
+            } else {
+                (&[], &mut [])
+            };
+            C::forward(
+                act,
+                u,
+                &b.p[s * batch * gu..][..batch * gu],
+                &b.r,
+                h_prev,
+                c_prev,
+                &mut b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
+                &mut h_next[..bu],
+                c,
+            );
+        }
+        // The output: the last state, or every state in processing order (B, T, U).
+        self.output_shape.clear();
+        self.output_shape.push(batch);
+        if self.spec.return_sequences {
+            self.output_shape.push(t_len);
+        }
+        self.output_shape.push(u);
+        output.resize(&self.output_shape);
+        let y = output.data_mut();
+        if self.spec.return_sequences {
+            for s in 0..t_len {
+                let h = &self.buf.h[(s + 1) * bu..][..bu];
+                for b in 0..batch {
+                    y[(b * t_len + s) * u..][..u].copy_from_slice(&h[b * u..][..u]);
+                }
+            }
+        } else {
+            y.copy_from_slice(&self.buf.h[t_len * bu..][..bu]);
+        }
+    }
+
+    fn backward(
+        &mut self,
+        input: &Tensor,
+        _output: &Tensor,
+        grad_output: &Tensor,
+        grad_input: Option<&mut Tensor>,
+    ) {
+        let (t_len, f, u, gu) = (self.steps, self.features, self.spec.units, self.columns());
+        let batch = self.buf.batch;
+        let (bu, rows) = (batch * u, t_len * batch);
+        let act = self.activations();
+        let sequences = self.spec.return_sequences;
+        let dy = grad_output.data();
+        let b = &mut self.buf;
+        b.dp.resize(rows * gu, 0.0);
+        b.dr.resize(if C::SPLIT_RECURRENT { rows * gu } else { 0 }, 0.0);
+        for v in [&mut b.dh, &mut b.dh_prev, &mut b.dh_rec] {
+            v.resize(bu, 0.0);
+        }
+        b.dc.resize(if C::CARRY { bu } else { 0 }, 0.0);
+        b.dc.fill(0.0);
+        // dL/dh at the processing step s, from the output.
+        let output_grad = |s: usize, dst: &mut [f32], add: bool| {
+            for bi in 0..batch {
+                let src = if sequences {
+                    &dy[(bi * t_len + s) * u..][..u]
+                } else {
+                    &dy[bi * u..][..u]
+                };
+                let d = &mut dst[bi * u..][..u];
+                if add {
+                    d.iter_mut().zip(src).for_each(|(d, &g)| *d += g);
+                } else {
+                    d.copy_from_slice(src);
+                }
+            }
+        };
+        output_grad(t_len - 1, &mut b.dh, false);
+        let r_kernel = Mat::new(self.params[RECURRENT].value.data(), u, gu);
+        let masked = !b.state_mask.is_empty();
+        for s in (0..t_len).rev() {
+            let (c_prev, c): (&[f32], &[f32]) = if C::CARRY {
+                (&b.c[s * bu..][..bu], &b.c[(s + 1) * bu..][..bu])
+            } else {
+                (&[], &[])
+            };
+            let dr: &mut [f32] = if C::SPLIT_RECURRENT {
+                &mut b.dr[s * batch * gu..][..batch * gu]
+            } else {
+                &mut []
+            };
+            C::backward(
+                act,
+                u,
+                &b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
+                &b.h[s * bu..][..bu],
+                &b.h[(s + 1) * bu..][..bu],
+                c_prev,
+                c,
+                &b.dh,
+                &mut b.dc,
+                &mut b.dp[s * batch * gu..][..batch * gu],
+                dr,
+                &mut b.dh_prev,
+            );
+            if s == 0 {
+                break;
+            }
+            // dh_{s-1} = direct part + (dr_s·Rᵀ) ⊙ mask + the output's gradient at s - 1.
+            let d_rec = if C::SPLIT_RECURRENT { &b.dr } else { &b.dp };
+            let d_rec = Mat::new(&d_rec[s * batch * gu..][..batch * gu], batch, gu);
+            if masked {
+                matmul(d_rec, r_kernel.t(), &mut b.dh_rec, false);
+                for ((d, &g), &m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(&b.state_mask) {
+                    *d += g * m;
+                }
+            } else {
+                matmul(d_rec, r_kernel.t(), &mut b.dh_prev, true);
+            }
+            if sequences {
+                output_grad(s - 1, &mut b.dh_prev, true);
+            }
+            std::mem::swap(&mut b.dh, &mut b.dh_prev);
+        }
+        // Weight gradients over all steps at once.
+        let d_pre = Mat::new(&b.dp, rows, gu);
+        let d_rec = Mat::new(if C::SPLIT_RECURRENT { &b.dr } else { &b.dp }, rows, gu);
+        if let Some(dx) = grad_input {
+            b.dx.resize(rows * f, 0.0);
+            let w = Mat::new(self.params[KERNEL].value.data(), f, gu);
+            matmul(d_pre, w.t(), &mut b.dx, false);
+            dx.resize(input.shape());
+            let dx = dx.data_mut();
+            for s in 0..t_len {
+                let t = if self.spec.go_backwards {
+                    t_len - 1 - s
+                } else {
+                    s
+                };
+                for bi in 0..batch {
+                    let src = &b.dx[(s * batch + bi) * f..][..f];
+                    let dst = &mut dx[(bi * t_len + t) * f..][..f];
+                    dst.copy_from_slice(src);
+                    if !b.input_mask.is_empty() {
+                        let mask = &b.input_mask[bi * f..][..f];
+                        dst.iter_mut().zip(mask).for_each(|(v, &m)| *v *= m);
+                    }
+                }
+            }
+        }
+        if self.params[KERNEL].trainable {
+            let x_t = Mat::new(&b.x, rows, f).t();
+            matmul(x_t, d_pre, self.params[KERNEL].grad.data_mut(), false);
+        }
+        if self.params[RECURRENT].trainable {
+            let h_in: &[f32] = if masked {
+                &b.h_masked
+            } else {
+                &b.h[..rows * u]
+            };
+            let h_t = Mat::new(h_in, rows, u).t();
+            matmul(h_t, d_rec, self.params[RECURRENT].grad.data_mut(), false);
+        }
+        if let Some(bias) = self.params.get_mut(BIAS).filter(|p| p.trainable) {
+            let grad = bias.grad.data_mut();
+            sum_rows(&b.dp, &mut grad[..gu]);
+            if C::SPLIT_RECURRENT {
+                sum_rows(&b.dr, &mut grad[gu..]);
+            }
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn kernel_param(&self) -> Option<&Param> {
+        self.params.first()
+    }
+
+    fn kernel_param_mut(&mut self) -> Option<&mut Param> {
+        self.params.first_mut()
+    }
+
+    fn scratch_values(&self, batch: usize) -> usize {
+        let (t, f, u, gu) = (self.steps, self.features, self.spec.units, self.columns());
+        let per_step = 2 * f + 3 * gu + (C::CACHE + 3) * u;
+        batch
+            .saturating_mul(t.saturating_add(1))
+            .saturating_mul(per_step)
+    }
+
+    fn has_penalty(&self) -> bool {
+        self.regularizers().iter().any(Option::is_some)
+    }
+
+    fn penalty(&self) -> f64 {
+        crate::regularizers::penalty_of(&self.params, &self.regularizers())
+    }
+
+    fn add_penalty_gradients(&mut self) {
+        let regularizers = self.regularizers();
+        crate::regularizers::add_penalty_gradients(&mut self.params, &regularizers);
+    }
+
+    fn spec(&self) -> LayerSpec {
+        let mut spec = self.spec.clone();
+        spec.trainable = self.params.iter().all(|p| p.trainable);
+        LayerSpec::new(spec).named(&self.name)
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!("{}", self.spec.activation);
+        if self.spec.return_sequences {
+            text.push_str(", sequences");
+        }
+        if self.spec.go_backwards {
+            text.push_str(", backwards");
+        }
+        text
+    }
+}
+
+impl<C: Cell> Recurrent<C> {
+    /// Kernel, recurrent kernel and bias regularizers, in the order of the parameters.
+    fn regularizers(&self) -> [Option<Regularizer>; 3] {
+        [
+            self.spec.kernel_regularizer,
+            self.spec.recurrent_regularizer,
+            self.spec.bias_regularizer,
+        ]
+    }
+}
