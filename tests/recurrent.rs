@@ -85,7 +85,11 @@ fn embedding_lstm_gru_dense_network_matches_torch() {
     );
     let g = &r["grads"];
     let param = |model: &Sequential, layer: usize, k: usize| {
-        model.layers()[layer].params()[k].grad.data().to_vec()
+        model.layers()[layer].params()[k]
+            .grad()
+            .unwrap()
+            .data()
+            .to_vec()
     };
     assert_close(
         &param(&model, 0, 0),
@@ -153,7 +157,7 @@ fn backwards_simple_rnn_sequence_matches_torch() {
     layer.backward(&x, &y, &w, Some(&mut dx));
     assert_close(dx.data(), &nested(&r["dx"]), 1e-4, 1e-6, "dx");
     for (k, name) in ["kernel", "recurrent_kernel", "bias"].iter().enumerate() {
-        let grad = layer.params()[k].grad.data();
+        let grad = layer.params()[k].grad().unwrap().data();
         assert_close(grad, &nested(&r["grads"][name]), 1e-4, 1e-6, name);
     }
 }
