@@ -327,6 +327,14 @@ impl Spec {
             &self.outputs,
             self.seed,
         )
+        .map_err(|e| match e {
+            // Say where the input shape came from: the data file's samples.
+            Error::Shape(message) => Error::Shape(format!(
+                "{message} (the samples of [data] `{}` have shape {input_shape:?})",
+                self.data.dataset
+            )),
+            other => other,
+        })
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
