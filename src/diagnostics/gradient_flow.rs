@@ -3,9 +3,12 @@
 //! mislead under Adam, RMSprop and Adagrad, which scale every parameter's step to about the
 //! learning rate whatever its gradient; the gradients themselves do not.
 //!
+//! The means leave out sampled steps whose gradient is exactly 0 (a batch the model already
+//! fits, common with batches of one sample), so "no gradient" means no sampled step had one.
+//!
 //! The rules (AUTOTRAINER, Zhang et al. ICSE 2021, `utils/monitor.py`: vanishing when
 //! ‖g_first‖/‖g_last‖ < 1e-3 and ‖g_first‖ < 1e-4, exploding when the ratio exceeds 70):
-//! - every gradient exactly 0 (or below 1e-30): no gradient flows at all;
+//! - every sampled gradient exactly 0 (or below 1e-30): no gradient flows at all;
 //! - a non-finite gradient, a ratio above 70 or a first-layer norm above 1e4: exploding;
 //! - the smallest norm below the output layer under 1e-3 of the output layer's, or the
 //!   smallest relative gradient ‖g‖/‖w‖ under 1e-2 of the output layer's (large weights make
@@ -47,8 +50,15 @@ pub fn gradient_flow(rows: &[LayerStats]) -> Option<GradientFlow> {
         if v.iter().any(|x| !x.is_finite()) {
             return Some(f64::INFINITY);
         }
-        (!v.is_empty())
-            .then(|| (v.iter().map(|x| x.max(1e-300).ln()).sum::<f64>() / v.len() as f64).exp())
+        // Steps whose gradient is exactly 0 are left out of the mean: with small batches a
+        // batch the model already fits (a softmax saturated on the true class) has none, and
+        // one such step would drag the geometric mean to 0. A layer whose every sampled
+        // gradient is 0 gets 0.
+        let flowing: Vec<f64> = v.iter().copied().filter(|&x| x >= 1e-30).collect();
+        if flowing.is_empty() {
+            return (!v.is_empty()).then_some(0.0);
+        }
+        Some((flowing.iter().map(|x| x.ln()).sum::<f64>() / flowing.len() as f64).exp())
     };
     let layers = indices
         .iter()
@@ -250,5 +260,20 @@ mod tests {
             .flat_map(|s| [row(s, 0, 0.05, 1e-3), row(s, 1, 0.2, 1e-3)])
             .collect();
         assert_eq!(kind(&rows), "healthy_gradients");
+    }
+
+    /// Batches of one sample: most sampled steps have an exactly-zero gradient (the sample is
+    /// already fit), the others a sizeable one. The gradient flows; it does not vanish.
+    #[test]
+    fn steps_without_a_gradient_do_not_make_it_vanish() {
+        let rows: Vec<LayerStats> = (1..=12)
+            .flat_map(|s| {
+                let g = if s % 3 == 0 { 1.0 } else { 0.0 };
+                [row(s, 0, 2.0 * g, 1e-2), row(s, 1, g, 1e-2)]
+            })
+            .collect();
+        assert_eq!(kind(&rows), "healthy_gradients");
+        let flow = gradient_flow(&rows).unwrap();
+        assert!((flow.layers[0].1 - 2.0).abs() < 1e-12, "{flow:?}");
     }
 }
