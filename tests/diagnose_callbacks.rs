@@ -50,6 +50,12 @@ fn diagnose_runs_the_specs_callbacks() {
     let out = diagnose(dir.path(), &["spec.toml", "--steps", "200", "--out", "run"]);
     assert!(out.contains("Epoch 2: early stopping"), "{out}");
     assert!(out.contains("Step 90:"), "{out}");
+    assert!(
+        out.contains(
+            "Verdicts (after 90 of 200 steps; a callback (such as early stopping) ended training)"
+        ),
+        "{out}"
+    );
     let log = std::fs::read_to_string(dir.path().join("run/log.csv")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert!(lines[0].starts_with("epoch,"), "{log}");

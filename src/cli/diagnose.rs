@@ -82,7 +82,11 @@ fn print_text(d: &Diagnosis, printed: &[String]) {
     }
     print!("{}", table(d));
     let ran = match &d.diverged {
-        None => format!("all {} steps", d.steps),
+        None if d.steps >= d.requested => format!("all {} steps", d.steps),
+        None => format!(
+            "{} of {} steps; a callback (such as early stopping) ended training",
+            d.steps, d.requested
+        ),
         Some(_) => format!(
             "{} of {} steps; then training diverged",
             d.steps, d.requested
