@@ -1,8 +1,13 @@
 //! The doctor: diagnose a spec, try the chapter's remedies for what it finds in short trials,
 //! and keep only what the trials show.
 //!
-//! 1. A baseline trial of the spec as written, with [`Diagnostics`] installed: its verdicts and
-//!    the static [`checks`] are the problems found. The doctor adds its own finding when the
+//! 1. A baseline trial of the spec as written, with [`Diagnostics`] installed: its verdicts (by
+//!    [`diagnostics::run_verdicts`], the rules `deeptrain diagnose` applies: a layer's problem
+//!    only when the loss curve shows harm) and the configuration warnings are the problems
+//!    found. The layer findings the gate holds back are treated too, listed as findings, not
+//!    verdicts: a trial measures the held-out score, which a problem can cost without
+//!    stalling the training loss, and only a trial that shows a gain keeps a remedy. The
+//!    doctor adds its own finding when the
 //!    trial diverges (`divergence`) or does not learn ([`NOT_LEARNING`]: accuracy within 5 points
 //!    of chance, or a training loss that falls by less than 10%); for that one it tries every
 //!    remedy.
@@ -466,25 +471,54 @@ impl<'a> Trials<'a> {
         let (mut model, data, _) = experiment.into_parts();
         let mut findings = Vec::new();
         let mut problems = Vec::new();
-        for w in checks::check(&model, spec.data.scale, &spec.optimizer) {
-            findings.push(format!("warning ({}): {}", w.id, w.message));
-            push_unique(&mut problems, w.id);
-        }
+        let mut warnings = checks::check(&model, spec.data.scale, &spec.optimizer);
+        warnings.extend(checks::check_setup(&model, &data.train, spec.data.scale));
         let steps = self.steps(&spec, data.train.len());
         let diagnostics = Diagnostics::new((steps as u64 / 30).max(1));
         model.set_observer(Some(Box::new(diagnostics.clone())));
-        let (_, diverged) = self.fit_and_score(&mut model, &spec, &data)?;
+        let curve = diagnostics::Curve::new();
+        let (_, diverged) = self.fit_and_score(&mut model, &spec, &data, Some(curve.clone()))?;
         // The score comes from a trial without the observer, like every other trial: a sampled
         // step takes SGD's unfused path, so the numbers would differ in the last bits.
         let score = self.run(table)?;
-        let rows = diagnostics.rows();
-        let mut verdicts = diagnostics::verdicts(&rows);
-        if let Some(message) = diverged {
-            verdicts = diagnostics::with_divergence(verdicts, &message);
+        // The verdicts `diagnose` gives, by the same rules: a layer's problem only when the
+        // loss curve shows harm.
+        let mut losses = curve.losses();
+        if diverged.is_some() {
+            losses.push(f64::NAN);
         }
-        for v in verdicts.iter().filter(|v| !v.is_healthy()) {
-            findings.push(format!("{}: {}", v.kind, v.finding));
+        let chance = match model.loss() {
+            Some(loss) => {
+                diagnostics::Chance::of(loss, &data.train.targets(loss, model.output_units())?)
+            }
+            None => diagnostics::Chance::default(),
+        };
+        let report = diagnostics::CurveReport::new(&losses, &curve.accuracies(), chance);
+        let gated =
+            diagnostics::run_verdicts(diagnostics.rows(), report, warnings, &spec.optimizer);
+        for v in gated.verdicts.iter().filter(|v| !v.is_healthy()) {
+            findings.push(format!("verdict {}: {}", v.kind, v.finding));
             push_unique(&mut problems, v.kind);
+        }
+        for w in &gated.warnings {
+            findings.push(format!("warning ({}): {}", w.id, w.message));
+            push_unique(&mut problems, w.id);
+        }
+        // The layer findings the gate held back (the baseline's loss curve shows no harm from
+        // them) are treated too: the trials, not the gate, decide what is kept, and a problem
+        // that does not stall this run's training loss can still cost held-out accuracy.
+        let mut held_back = gated.findings;
+        if let Some(message) = diverged {
+            held_back = diagnostics::with_divergence(held_back, &message);
+        }
+        for v in held_back.iter().filter(|v| !v.is_healthy()) {
+            if !problems.iter().any(|p| p == v.kind) {
+                findings.push(format!(
+                    "finding {} (not a verdict: the loss curve shows no harm from it): {}",
+                    v.kind, v.finding
+                ));
+                push_unique(&mut problems, v.kind);
+            }
         }
         // The doctor's own finding: a baseline that does not learn.
         let (first, last) = score.train_loss;
@@ -542,14 +576,17 @@ impl<'a> Trials<'a> {
     fn run(&self, table: &Table) -> Result<Score> {
         let spec = self.spec(table)?;
         let (mut model, data, _) = Experiment::from_spec(&spec)?.into_parts();
-        Ok(self.fit_and_score(&mut model, &spec, &data)?.0)
+        Ok(self.fit_and_score(&mut model, &spec, &data, None)?.0)
     }
 
+    /// Trains `model` for the trial's budget (recording every step's loss and accuracy in
+    /// `curve`, when given) and scores it on held-out data.
     fn fit_and_score(
         &self,
         model: &mut crate::Sequential,
         spec: &Spec,
         data: &crate::data::Prepared,
+        curve: Option<diagnostics::Curve>,
     ) -> Result<(Score, Option<String>)> {
         let batch = spec.fit.batch_size.max(1);
         let per_epoch = data.train.len().div_ceil(batch).max(1);
@@ -572,8 +609,13 @@ impl<'a> Trials<'a> {
         } else {
             "loss"
         };
-        let mut curve = LossCurve::default();
-        match model.fit(&train, None, &options, &mut [&mut curve]) {
+        let mut losses = LossCurve::default();
+        let mut steps_curve = curve;
+        let mut callbacks: Vec<&mut dyn Callback> = vec![&mut losses];
+        if let Some(c) = steps_curve.as_mut() {
+            callbacks.push(c);
+        }
+        match model.fit(&train, None, &options, &mut callbacks) {
             Ok(_) => {}
             Err(Error::Diverged(message)) => {
                 let score = Score {
@@ -587,7 +629,7 @@ impl<'a> Trials<'a> {
             }
             Err(e) => return Err(e),
         };
-        let train_loss = curve.first_and_last();
+        let train_loss = losses.first_and_last();
         let held = held_out(data);
         let results = model.evaluate(held, 1024)?;
         let get = |name: &str| results.iter().find(|(n, _)| n == name).map(|(_, v)| *v);

@@ -161,7 +161,7 @@ pub fn for_problem(id: &str) -> &'static [&'static str] {
             "batch_norm",
             "standard_scaling",
         ],
-        "output_loss_mismatch" => &["output_for_loss"],
+        "output_loss_mismatch" | "categorical_crossentropy_normalized" => &["output_for_loss"],
         "unscaled_inputs" => &["standard_scaling"],
         id if id.starts_with("selu") => &["selu", "standard_scaling"],
         _ => &[],
