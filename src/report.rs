@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use crate::callbacks::{CallbackSpec, History};
 use crate::data::Dataset;
-use crate::diagnostics::LayerStats;
+use crate::diagnostics::{EvidenceChart, LayerStats};
 use crate::metrics::per_class::ClassReport;
 use crate::monitor::Monitor;
 use crate::plot::{line_chart, Chart, Series};
@@ -177,6 +177,8 @@ pub struct ReportContent<'a> {
     pub warnings: Vec<String>,
     /// Verdicts that report something working (shown in green, not as warnings).
     pub healthy: Vec<String>,
+    /// The curve each verdict rests on, drawn under the verdicts as inline SVG.
+    pub evidence: Vec<EvidenceChart>,
     /// The plot files to embed.
     pub plots: &'a [PathBuf],
     /// Facts of the run, (what, value): epochs, wall time, samples per second, threads.
@@ -294,6 +296,159 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Size of an evidence chart and its margins (left for the y labels, bottom for the x labels).
+const SVG_SIZE: (f64, f64) = (520.0, 200.0);
+const SVG_MARGIN: (f64, f64, f64, f64) = (64.0, 12.0, 12.0, 40.0);
+
+/// A number for an axis label: plain between 0.01 and 10,000, else in exponent form.
+fn tick(v: f64) -> String {
+    if v == 0.0 || (0.01..1e4).contains(&v.abs()) {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+/// An evidence chart as inline SVG: each series a polyline over its finite points (positive
+/// ones on a log scale), the reference level dashed, the axes' extremes labelled.
+fn evidence_svg(chart: &EvidenceChart) -> String {
+    let (w, h) = SVG_SIZE;
+    let (left, right, top, bottom) = SVG_MARGIN;
+    let y_of = |y: f64| {
+        if chart.log_y {
+            (y > 0.0 && y.is_finite()).then(|| y.log10())
+        } else {
+            y.is_finite().then_some(y)
+        }
+    };
+    let series: Vec<Vec<(f64, f64)>> = chart
+        .series
+        .iter()
+        .map(|(_, points)| {
+            points
+                .iter()
+                .filter(|p| p.0.is_finite())
+                .filter_map(|&(x, y)| Some((x, y_of(y)?)))
+                .collect()
+        })
+        .collect();
+    let reference = chart.reference.as_ref().and_then(|(_, r)| y_of(*r));
+    let xs = series.iter().flatten().map(|p| p.0);
+    let ys = series.iter().flatten().map(|p| p.1).chain(reference);
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        v.fold(None, |acc: Option<(f64, f64)>, x| {
+            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        })
+    };
+    let (Some(x_span), Some(y_span)) = (span(&mut xs.clone()), span(&mut ys.clone())) else {
+        return "<p>(no finite values to plot)</p>".into();
+    };
+    let widen = |(lo, hi): (f64, f64)| {
+        if hi > lo {
+            (lo, hi)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        }
+    };
+    let ((x0, x1), (y0, y1)) = (widen(x_span), widen(y_span));
+    let px = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
+    let py = |y: f64| top + (y1 - y) / (y1 - y0) * (h - top - bottom);
+    let label = |y: f64| tick(if chart.log_y { 10f64.powf(y) } else { y });
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-size=\"10\">\
+<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>",
+        w - left - right,
+        h - top - bottom
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+        left - 4.0,
+        top + 8.0,
+        label(y1),
+        left - 4.0,
+        h - bottom,
+        label(y0)
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text>",
+        (top + h - bottom) / 2.0,
+        (top + h - bottom) / 2.0,
+        escape(&chart.y_label)
+    );
+    if chart.x_names.is_empty() || chart.x_names.len() > 24 {
+        let _ = write!(
+            svg,
+            "<text x=\"{left}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            h - bottom + 12.0,
+            tick(x0),
+            w - right,
+            h - bottom + 12.0,
+            tick(x1)
+        );
+    } else {
+        for (i, name) in chart.x_names.iter().enumerate() {
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"8\">{}</text>",
+                px(i as f64),
+                h - bottom + 12.0,
+                escape(name)
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+        (left + w - right) / 2.0,
+        h - 6.0,
+        escape(&chart.x_label)
+    );
+    if let (Some(r), Some((name, _))) = (reference, &chart.reference) {
+        let _ = write!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#a40\" stroke-dasharray=\"4 3\"/>\
+<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#a40\">{}</text>",
+            w - right,
+            w - right - 2.0,
+            py(r) - 3.0,
+            escape(name),
+            y = py(r)
+        );
+    }
+    const COLOURS: [&str; 4] = ["#1f5fa8", "#2a8a2a", "#8a2a8a", "#555"];
+    for (i, points) in series.iter().enumerate() {
+        let path: Vec<String> = points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>",
+            COLOURS[i % COLOURS.len()],
+            path.join(" "),
+            escape(&chart.series[i].0)
+        );
+        if points.len() <= 40 {
+            for &(x, y) in points {
+                let _ = write!(
+                    svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{}\"/>",
+                    px(x),
+                    py(y),
+                    COLOURS[i % COLOURS.len()]
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// Writes `report.html` at `path`: one self-contained file (plots as data URLs, no network).
 /// A small script marks `<body data-images="ok N">` once every image has decoded and counts
 /// script errors in `data-errors`, so that a headless browser can verify the page.
@@ -344,7 +499,17 @@ img{{max-width:100%;border:1px solid #ddd;margin:0.5em 0}} .warn{{color:#a40}} .
     for h in &content.healthy {
         let _ = writeln!(html, "<li class=\"ok\">{}</li>", escape(h));
     }
-    html.push_str("</ul>\n<h2>Plots</h2>\n");
+    html.push_str("</ul>\n");
+    for chart in &content.evidence {
+        let _ = writeln!(
+            html,
+            "<figure class=\"evidence\">{}<figcaption>evidence of {}: {}</figcaption></figure>",
+            evidence_svg(chart),
+            escape(chart.verdict),
+            escape(&chart.title)
+        );
+    }
+    html.push_str("<h2>Plots</h2>\n");
     for plot in content.plots {
         let bytes = io::read(plot)?;
         let name = plot
@@ -452,6 +617,7 @@ mod tests {
                 history: &history,
                 warnings: vec!["warning: SELU needs standardized inputs".into()],
                 healthy: vec!["verdict healthy_gradients: fine".into()],
+                evidence: Vec::new(),
                 plots: &[],
                 run: Vec::new(),
                 classes: None,
@@ -461,5 +627,55 @@ mod tests {
         let html = std::fs::read_to_string(&path).unwrap();
         assert!(html.contains("<li class=\"ok\">verdict healthy_gradients"));
         assert!(html.contains("<li class=\"warn\">warning: SELU"));
+    }
+
+    /// A gradient-by-depth chart: log scale, one point per layer, the layers named; a loss
+    /// chart with its reference level; nothing finite, a note instead of a chart.
+    #[test]
+    fn evidence_charts_are_inline_svg() {
+        let depth = EvidenceChart {
+            verdict: "vanishing_gradients",
+            title: "by depth".into(),
+            x_label: "layer".into(),
+            y_label: "norm".into(),
+            log_y: true,
+            series: vec![("g".into(), vec![(0.0, 1e-6), (1.0, 1e-4), (2.0, 1e-2)])],
+            reference: None,
+            x_names: vec!["d0".into(), "d<1>".into(), "d2".into()],
+        };
+        let svg = evidence_svg(&depth);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert!(svg.contains(">1.0e-6<") && svg.contains(">0.01<"), "{svg}");
+        assert!(svg.contains("d&lt;1&gt;"), "{svg}");
+        // Evenly spaced in log10: the middle point halfway up the plot area.
+        let (_, h) = SVG_SIZE;
+        let (_, _, top, bottom) = SVG_MARGIN;
+        let middle = format!(
+            "{:.1},{:.1}",
+            64.0 + (520.0 - 64.0 - 12.0) / 2.0,
+            top + (h - top - bottom) / 2.0
+        );
+        assert!(svg.contains(&middle), "{middle} in {svg}");
+
+        let loss = EvidenceChart {
+            verdict: "slow_convergence",
+            series: vec![("loss".into(), vec![(1.0, 2.0), (2.0, f64::NAN), (3.0, 1.5)])],
+            reference: Some(("constant predictor".into(), 2.3)),
+            ..EvidenceChart::default()
+        };
+        let svg = evidence_svg(&loss);
+        assert!(svg.contains("stroke-dasharray") && svg.contains("constant predictor"));
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2,
+            "the NaN is left out: {svg}"
+        );
+
+        let empty = EvidenceChart {
+            series: vec![("loss".into(), vec![(1.0, f64::NAN)])],
+            ..EvidenceChart::default()
+        };
+        assert_eq!(evidence_svg(&empty), "<p>(no finite values to plot)</p>");
     }
 }

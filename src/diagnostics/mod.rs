@@ -8,6 +8,7 @@
 
 mod chance;
 mod curve;
+mod evidence;
 mod gradient_flow;
 mod hessian;
 mod noise;
@@ -20,6 +21,7 @@ mod verdict;
 
 pub use chance::Chance;
 pub use curve::{Curve, CurveReport, CurveVerdicts};
+pub use evidence::{evidence_charts, EvidenceChart};
 pub use gradient_flow::{gradient_flow, GradientFlow};
 pub use hessian::top_hessian_eigenvalue;
 pub use noise::{gradient_noise, GradientNoise};

@@ -196,6 +196,7 @@ impl RunOutputs<'_> {
                 history: &history,
                 warnings: notes,
                 healthy,
+                evidence: diagnostics::evidence_charts(&diagnosis, &losses),
                 plots: &plots,
                 run: run_facts,
                 classes: class_set.map(|s| s.0).zip(classes.as_ref()),
