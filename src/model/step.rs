@@ -83,10 +83,11 @@ impl Model {
             self.fused
                 .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate));
         }
-        self.backward(x, None);
+        // Before backward: the observer reads each layer's gradients as backward writes them.
         let fused = std::mem::take(&mut self.fused);
         self.record_stored_gradients(&fused);
         self.fused = fused;
+        self.backward(x, None);
         for (layer, &fused) in self.layers.iter_mut().zip(&self.fused) {
             if fused {
                 layer.set_fused_descent(None);
