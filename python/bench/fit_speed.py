@@ -6,7 +6,7 @@ process) and `model.fit` of the same model written with `deeptrain.keras`. Each 
 epoch's wall time (history's `seconds`, training only: no validation); the figure is the best
 epoch's samples per second, over `--rounds` alternating rounds (the machine is shared).
 
-    python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3]
+    python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N]
 """
 
 import argparse
@@ -49,11 +49,12 @@ batch_size = 32
 """
 
 
-def cli_rates(binary, spec, epochs):
+def cli_rates(binary, spec, epochs, threads):
     with tempfile.TemporaryDirectory() as out:
         # Without per-layer diagnostics, which fit does not record (and which, observing the
         # gradients, take plain SGD off its fused update: the last bits then differ).
-        subprocess.run([binary, "train", spec, "--out", out, "--diagnostics-every", "0"], check=True, capture_output=True)
+        command = [binary, "--threads", str(threads), "train", spec, "--out", out, "--diagnostics-every", "0"]
+        subprocess.run(command, check=True, capture_output=True)
         with open(os.path.join(out, "history.csv")) as f:
             rows = list(csv.DictReader(f))
     return [60000 / float(r["seconds"]) for r in rows], [float(r["loss"]) for r in rows]
@@ -80,19 +81,21 @@ def main():
     parser.add_argument("--bin", default="target/release/deeptrain")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="engine threads on both sides (0: every core)")
     args = parser.parse_args()
+    deeptrain.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         spec = os.path.join(tmp, "mlp.toml")
         with open(spec, "w") as f:
             f.write(SPEC.format(epochs=args.epochs))
         best_cli, best_py = 0.0, 0.0
         for _ in range(args.rounds):
-            rates, cli_loss = cli_rates(args.bin, spec, args.epochs)
+            rates, cli_loss = cli_rates(args.bin, spec, args.epochs, args.threads)
             best_cli = max(best_cli, *rates)
             seconds, py_loss = python_rates(spec, args.epochs)
             best_py = max(best_py, *(60000 / s for s in seconds))
             assert py_loss == cli_loss, (py_loss, cli_loss)
-        print(f"load average before: {os.getloadavg()}")
+        print(f"load average after: {os.getloadavg()}; threads {deeptrain.num_threads()}")
         print(f"command line: {best_cli:,.0f} samples/s; Python fit: {best_py:,.0f} samples/s; ratio {best_py / best_cli:.3f}")
         print(f"(same losses on both sides: {cli_loss})")
 
