@@ -161,3 +161,81 @@ def test_keras_model_trains_as_its_spec(case, tmp_path):
     history = model.fit(x, y, epochs=2, batch_size=32, validation_data=valid, verbose=0)
     assert history.history == spec_history.history
     assert history.history["val_accuracy"][-1] > 0.3  # it learns (2 epochs)
+
+
+GRAPH_SPEC = """
+seed = 5
+[data]
+dataset = "digits"
+validation_split = 0.2
+scale = "unit"
+inputs = [{ name = "wide", columns = [WIDE] }, { name = "deep", columns = [DEEP] }]
+[[layers]]
+name = "hidden1"
+type = "dense"
+units = 30
+activation = "relu"
+inputs = ["deep"]
+[[layers]]
+name = "hidden2"
+type = "dense"
+units = 30
+activation = "relu"
+inputs = ["hidden1"]
+[[layers]]
+name = "concat"
+type = "concatenate"
+inputs = ["wide", "hidden2"]
+[[layers]]
+name = "output"
+type = "dense"
+units = 10
+activation = "softmax"
+inputs = ["concat"]
+[[layers]]
+name = "aux_output"
+type = "dense"
+units = 10
+activation = "softmax"
+inputs = ["hidden2"]
+[[outputs]]
+layer = "output"
+loss_weight = 0.9
+[[outputs]]
+layer = "aux_output"
+loss_weight = 0.1
+[compile]
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+[optimizer]
+name = "adam"
+learning_rate = 0.003
+[fit]
+epochs = 2
+batch_size = 32
+"""
+
+
+def test_functional_wide_and_deep_with_an_auxiliary_output_trains_as_its_spec(tmp_path):
+    spec = tmp_path / "wide_deep.toml"
+    wide, deep = list(range(0, 16)), list(range(16, 64))
+    spec.write_text(GRAPH_SPEC.replace("WIDE", ", ".join(map(str, wide))).replace("DEEP", ", ".join(map(str, deep))))
+    spec_history, _ = deeptrain.train(spec)
+    (x, y), (xv, yv), _ = deeptrain.prepare(spec)
+    flat, flat_v = x.reshape(len(x), -1), xv.reshape(len(xv), -1)
+    keras.utils.set_random_seed(5)
+    input_wide = keras.Input(shape=[16], name="wide")
+    input_deep = keras.Input(shape=[48], name="deep")
+    hidden1 = L.Dense(30, activation="relu", name="hidden1")(input_deep)
+    hidden2 = L.Dense(30, activation="relu", name="hidden2")(hidden1)
+    concat = L.concatenate([input_wide, hidden2], name="concat")
+    output = L.Dense(10, activation="softmax", name="output")(concat)
+    aux_output = L.Dense(10, activation="softmax", name="aux_output")(hidden2)
+    model = keras.Model(inputs=[input_wide, input_deep], outputs=[output, aux_output])
+    model.compile(loss=("sparse_categorical_crossentropy", "sparse_categorical_crossentropy"), loss_weights=(0.9, 0.1),
+                  optimizer=keras.optimizers.Adam(learning_rate=0.003), metrics=["accuracy"])
+    history = model.fit((flat[:, :16], flat[:, 16:]), (y, y), epochs=2, batch_size=32,
+                        validation_data=((flat_v[:, :16], flat_v[:, 16:]), (yv, yv)), verbose=0)
+    assert history.history == spec_history.history
+    with pytest.raises(NotImplementedError, match="same labels"):
+        model.fit((flat[:, :16], flat[:, 16:]), (y, y[::-1]), epochs=1, verbose=0)

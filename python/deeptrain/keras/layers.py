@@ -201,9 +201,19 @@ Add = _layer_class("Add", "add")
 Subtract = _layer_class("Subtract", "subtract")
 Multiply = _layer_class("Multiply", "multiply")
 Average = _layer_class("Average", "average")
-Concatenate = _layer_class("Concatenate", "concatenate", ("axis",))
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
+
+
+class Concatenate(Layer):
+    """Keras' ``Concatenate()`` along the last axis (the features)."""
+
+    _type = "concatenate"
+    _class = "Concatenate"
+
+    def __init__(self, axis=-1, **kwargs):
+        c.only_default("Concatenate", "axis", axis, -1)
+        Layer.__init__(self, **kwargs)
 
 
 class LeakyReLU(Layer):
@@ -283,3 +293,24 @@ def __getattr__(name):
     if name in _MISSING:
         raise NotImplementedError(f"keras.layers.{name} is not supported by deeptrain yet")
     raise AttributeError(f"module 'deeptrain.keras.layers' has no attribute {name!r}")
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Keras' functional ``concatenate([a, b])``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def add(inputs, **kwargs):
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    return Average(**kwargs)(inputs)
