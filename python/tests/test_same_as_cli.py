@@ -67,3 +67,21 @@ def test_the_model_prints_as_the_spec_it_is(digits_spec):
     assert "seed = 7" in text
     assert 'kernel_initializer = "he_normal"' in text
     assert "nesterov = true" in text
+
+
+def test_class_and_sample_weights_train_as_the_spec(tmp_path, digits_spec):
+    text = digits_spec.read_text().replace("batch_size = 32", 'batch_size = 32\nclass_weight = { "3" = 2.5, "8" = 0.5 }')
+    spec = tmp_path / "weighted.toml"
+    spec.write_text(text)
+    spec_history, _ = deeptrain.train(spec)
+    (x_train, y_train), valid, _ = deeptrain.prepare(spec)
+    keras.utils.set_random_seed(7)
+    model = keras_model()
+    history = model.fit(x_train, y_train, epochs=3, batch_size=32, validation_data=valid, class_weight={3: 2.5, 8: 0.5}, verbose=0)
+    assert history.history == spec_history.history
+    # The same weights given per sample (Keras folds class_weight into sample_weight alike).
+    keras.utils.set_random_seed(7)
+    model = keras_model()
+    weights = np.where(y_train.reshape(-1) == 3, 2.5, np.where(y_train.reshape(-1) == 8, 0.5, 1.0))
+    history = model.fit(x_train, y_train, epochs=3, batch_size=32, validation_data=valid, sample_weight=weights, verbose=0)
+    assert history.history == spec_history.history

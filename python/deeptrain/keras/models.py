@@ -341,7 +341,10 @@ class Model:
         if class_weight is not None:
             if not isinstance(class_weight, dict):
                 raise ValueError("fit: class_weight is a dict {class index: weight}")
-            n = max(int(k) for k in class_weight) + 1
+            # Classes left out weigh 1 (as a spec's class_weight table).
+            main = self._layers.index(self._outputs[0]._layer) if self._outputs else len(self._layers) - 1
+            units = int(np.prod(self._core.output_shapes()[main]))
+            n = max([int(k) + 1 for k in class_weight] + [units])
             class_weights = [float(class_weight.get(i, 1.0)) for i in range(n)]
         python_callbacks, builtin = [], []
         for cb in callbacks or []:
