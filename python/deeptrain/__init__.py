@@ -6,6 +6,7 @@
 - ``deeptrain.prepare("spec.toml")`` gives the spec's data as the command prepares it.
 - ``deeptrain.diagnose("spec.toml")`` or ``deeptrain.diagnose(model, x, y)``: the command's
   diagnosis, its verdicts as objects.
+- ``deeptrain.lr_find(model, x, y)``: the learning-rate range test, with its suggested rate.
 - ``deeptrain.keras``: Sequential and functional models, layers, optimizers, schedules,
   callbacks, ``fit``/``evaluate``/``predict``, saving, datasets.
 """
@@ -13,8 +14,9 @@
 from . import _core
 from ._core import __version__, num_threads, set_num_threads
 from .diagnosis import Diagnosis, Verdict, diagnose
+from .lr_find import LrFind, lr_find
 
-__all__ = ["train", "prepare", "diagnose", "Diagnosis", "Verdict", "keras", "set_num_threads", "num_threads", "__version__"]
+__all__ = ["train", "prepare", "diagnose", "Diagnosis", "Verdict", "lr_find", "LrFind", "keras", "set_num_threads", "num_threads", "__version__"]
 
 
 def train(path, verbose=0):

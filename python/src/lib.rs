@@ -136,6 +136,10 @@ type EpochTuple = (usize, Vec<(String, f64)>, f64, f64);
 /// ones, whether it trains).
 type LayerInfo = (String, String, usize, usize, bool);
 
+/// A range test's result: (points (rate, loss, smoothed loss), best, turning, suggested rate,
+/// diverged).
+type LrFound = (Vec<(f64, f64, f64)>, f64, f64, f64, bool);
+
 /// Validation data: features, labels, sample weights.
 type Validation<'py> = (
     PyReadonlyArrayDyn<'py, f32>,
@@ -352,6 +356,44 @@ impl PyModel {
             .detach(move || model.predict_mc(&x, 1, batch_size.max(1), seed))
             .map_err(to_py)?;
         array(py, mean)
+    }
+
+    /// The learning-rate range test on (x, y) (`deeptrain lr-find`): rates growing
+    /// exponentially from `min_lr` to `max_lr` over `steps` steps; the model is restored
+    /// afterwards. Returns (points (rate, loss, smoothed loss), best, turning, suggested rate,
+    /// diverged).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (x, y, min_lr, max_lr, steps, batch_size))]
+    fn lr_find(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArrayDyn<f32>,
+        y: PyReadonlyArrayDyn<f32>,
+        min_lr: f64,
+        max_lr: f64,
+        steps: Option<usize>,
+        batch_size: usize,
+    ) -> PyResult<LrFound> {
+        let data = dataset(&x, &y, None)?;
+        let options = deeptrain::model::LrFindOptions {
+            min_lr,
+            max_lr,
+            steps,
+            batch_size,
+            ..Default::default()
+        };
+        let mut model = self.lock()?;
+        let model = &mut *model;
+        let r = py
+            .detach(move || model.lr_range_test(&data, &options))
+            .map_err(to_py)?;
+        Ok((
+            r.points,
+            r.best_lr,
+            r.turning_lr,
+            r.suggested_lr,
+            r.diverged,
+        ))
     }
 
     /// Loss and metrics on (x, y) (Keras' `evaluate`), as (name, value) pairs.

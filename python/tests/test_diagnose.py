@@ -78,3 +78,20 @@ def test_a_keras_model_on_arrays_is_diagnosed_as_its_spec(spec):
     model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(NotImplementedError, match="diagnose before fit"):
         deeptrain.diagnose(model, x, y)
+
+
+def test_lr_find_suggests_a_rate_and_leaves_the_model(spec):
+    (x, y), _, _ = deeptrain.prepare(spec)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input(shape=(8, 8)), keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.01))
+    before = model.get_weights()
+    found = deeptrain.lr_find(model, x, y, min_lr=1e-4, max_lr=10.0, steps=200)
+    assert found.rates[0] == pytest.approx(1e-4) and all(a < b for a, b in zip(found.rates, found.rates[1:]))
+    assert found.suggested_lr == pytest.approx(found.turning_lr / 10)
+    assert found.best_lr <= found.turning_lr
+    # Too small a rate barely moves the loss; too large one makes it climb: the suggestion
+    # lies between.
+    assert 1e-4 < found.suggested_lr < 10.0
+    assert all((a == b).all() for a, b in zip(before, model.get_weights()))
+    assert model.optimizer.learning_rate == pytest.approx(0.01) and model.optimizer.iterations == 0
