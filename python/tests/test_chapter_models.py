@@ -3,6 +3,7 @@
 a 20-layer SELU stack, batch normalization with Nadam, L2 + max-norm + a piecewise schedule
 with clipping, a small CNN with RMSprop."""
 
+import numpy as np
 import pytest
 
 import deeptrain
@@ -239,3 +240,58 @@ def test_functional_wide_and_deep_with_an_auxiliary_output_trains_as_its_spec(tm
     assert history.history == spec_history.history
     with pytest.raises(NotImplementedError, match="same labels"):
         model.fit((flat[:, :16], flat[:, 16:]), (y, y[::-1]), epochs=1, verbose=0)
+
+
+SEQUENCE_SPEC = """
+seed = 9
+[data]
+dataset = "x.npy"
+labels = "y.npy"
+validation_split = 0.2
+scale = "none"
+[[layers]]
+type = "conv1d"
+filters = 8
+kernel_size = 3
+activation = "relu"
+[[layers]]
+type = "max_pooling1d"
+pool_size = 2
+[[layers]]
+type = "{rnn}"
+units = 8
+[[layers]]
+type = "dense"
+units = 2
+activation = "softmax"
+[compile]
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+[optimizer]
+name = "adam"
+learning_rate = 0.01
+[fit]
+epochs = 3
+batch_size = 16
+"""
+
+
+@pytest.mark.parametrize("rnn", ["simple_rnn", "lstm", "gru"])
+def test_sequence_models_train_as_their_spec(rnn, tmp_path):
+    # Is the sequence's sum positive? 400 sequences of 12 steps, 3 features.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 12, 3)).astype(np.float32)
+    y = (x.sum(axis=(1, 2)) > 0).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    spec = tmp_path / f"{rnn}.toml"
+    spec.write_text(SEQUENCE_SPEC.format(rnn=rnn))
+    spec_history, _ = deeptrain.train(spec)
+    (xt, yt), valid, _ = deeptrain.prepare(spec)
+    recurrent = {"simple_rnn": L.SimpleRNN, "lstm": L.LSTM, "gru": L.GRU}[rnn]
+    keras.utils.set_random_seed(9)
+    model = keras.Sequential([keras.Input(shape=(12, 3)), L.Conv1D(8, 3, activation="relu"), L.MaxPooling1D(2), recurrent(8), L.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(learning_rate=0.01), metrics=["accuracy"])
+    history = model.fit(xt, yt, epochs=3, batch_size=16, validation_data=valid, verbose=0)
+    assert history.history == spec_history.history
+    assert history.history["val_accuracy"][-1] > 0.6

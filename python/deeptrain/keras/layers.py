@@ -201,7 +201,17 @@ Add = _layer_class("Add", "add")
 Subtract = _layer_class("Subtract", "subtract")
 Multiply = _layer_class("Multiply", "multiply")
 Average = _layer_class("Average", "average")
+SimpleRNN = _layer_class("SimpleRNN", "simple_rnn", ("units", "activation"))
+LSTM = _layer_class("LSTM", "lstm", ("units", "activation", "recurrent_activation"))
+GRU = _layer_class("GRU", "gru", ("units", "activation", "recurrent_activation"))
+Conv1D = _layer_class("Conv1D", "conv1d", ("filters", "kernel_size", "strides", "padding"))
+MaxPooling1D = _layer_class("MaxPooling1D", "max_pooling1d", ("pool_size", "strides", "padding"))
+AveragePooling1D = _layer_class("AveragePooling1D", "average_pooling1d", ("pool_size", "strides", "padding"))
+GlobalAveragePooling1D = _layer_class("GlobalAveragePooling1D", "global_average_pooling1d")
+GlobalMaxPooling1D = _layer_class("GlobalMaxPooling1D", "global_max_pooling1d")
 MaxPool2D = MaxPooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
 AvgPool2D = AveragePooling2D
 
 
@@ -277,15 +287,14 @@ class Softmax(Layer):
 
 # What Keras 3 has and deeptrain does not (yet): named, so that the error says so.
 _MISSING = [
-    "Conv1D", "Conv3D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling1D",
-    "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "SimpleRNN", "LSTM", "GRU",
-    "Bidirectional", "TimeDistributed", "Attention", "MultiHeadAttention", "Normalization",
-    "Rescaling", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
-    "RandomCrop", "RandomTranslation", "RandomContrast", "TextVectorization", "StringLookup",
-    "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing", "Lambda", "Masking",
-    "UpSampling2D", "ZeroPadding2D", "Cropping2D", "Permute", "RepeatVector", "Dot", "Maximum",
-    "Minimum", "ActivityRegularization", "UnitNormalization", "GroupNormalization",
-    "SpatialDropout1D", "GaussianDropout", "ThresholdedReLU",
+    "Conv3D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "Bidirectional",
+    "TimeDistributed", "Attention", "MultiHeadAttention", "Normalization", "Rescaling",
+    "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomCrop",
+    "RandomTranslation", "RandomContrast", "TextVectorization", "StringLookup", "IntegerLookup",
+    "CategoryEncoding", "Discretization", "Hashing", "Lambda", "Masking", "UpSampling2D",
+    "ZeroPadding2D", "Cropping2D", "Permute", "RepeatVector", "Dot", "Maximum", "Minimum",
+    "ActivityRegularization", "UnitNormalization", "GroupNormalization", "SpatialDropout1D",
+    "GaussianDropout", "ThresholdedReLU", "ConvLSTM2D",
 ]
 
 
