@@ -201,7 +201,7 @@ def test_fashion_mnist_load_data():
     assert x_test.shape == (10000, 28, 28) and x_train.max() == 255
 
 
-def test_every_layer_class_is_the_engines_type_under_its_keras_name():
+def test_every_layer_class_carries_its_keras_name():
     aliases = {"MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D"}
     classes = {n: v for n, v in vars(keras.layers).items() if isinstance(v, type) and issubclass(v, keras.layers.Layer) and v is not keras.layers.Layer}
     assert len(classes) >= 38
