@@ -64,8 +64,8 @@ impl Model {
         self.observe_step_begin(compiled.optimizer.as_ref());
         if share > 0 {
             data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
-            self.backward(x, None);
             self.record_stored_gradients(&[]);
+            self.backward(x, None);
             let weight = share as f32 / batch as f32;
             let mut at = 0;
             for p in self.layers.iter().flat_map(|l| l.params()) {

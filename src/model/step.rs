@@ -215,8 +215,8 @@ impl Model {
         self.forward(x, mode);
         let loss = self.loss_of_last_forward(loss_fn, targets, None, true);
         let mut dx = Tensor::default();
-        self.backward(x, Some(&mut dx));
         self.record_stored_gradients(&[]);
+        self.backward(x, Some(&mut dx));
         let penalty = self.add_penalties();
         Ok((loss + penalty, dx))
     }
