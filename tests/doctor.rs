@@ -63,6 +63,12 @@ fn doctor_repairs_a_deep_sigmoid_stack_under_sgd() {
     let options = DoctorOptions::default();
     let report = doctor::doctor(&spec, &options).unwrap();
     assert!(!report.problems.is_empty(), "{:?}", report.findings);
+    // The baseline stalls, so `diagnose`'s gate lets its problem through as a verdict.
+    assert!(
+        report.findings.iter().any(|f| f.starts_with("verdict ")),
+        "{:?}",
+        report.findings
+    );
     let before = report.baseline.value;
     let after = report.best().value;
     assert!(before < 0.5, "the broken spec already learns: {before}");
