@@ -723,11 +723,29 @@ impl Callback for Bridge {
     ) -> deeptrain::Result<Control> {
         self.apply_lr(model);
         let lr = model.optimizer().map_or(0.0, |o| o.learning_rate());
-        let reply = Python::attach(|py| match logs_dict(py, &logs.values) {
-            Ok(d) => self.call(py, "epoch_end", (logs.epoch, d, lr)),
-            Err(e) => {
-                self.fail(e);
-                None
+        // The weights as the epoch left them, for callbacks that read them
+        // (`self.model.get_weights()`); the model itself is busy training.
+        let weights = self.dispatcher.as_ref().map(|_| model.weights());
+        let reply = Python::attach(|py| {
+            let arrays = weights.map(|Weights(layers)| -> PyResult<Vec<Vec<_>>> {
+                layers
+                    .into_iter()
+                    .map(|tensors| tensors.into_iter().map(|t| array(py, t)).collect())
+                    .collect()
+            });
+            let arrays = match arrays.transpose() {
+                Ok(a) => a,
+                Err(e) => {
+                    self.fail(e);
+                    return None;
+                }
+            };
+            match logs_dict(py, &logs.values) {
+                Ok(d) => self.call(py, "epoch_end", (logs.epoch, d, lr, arrays)),
+                Err(e) => {
+                    self.fail(e);
+                    None
+                }
             }
         });
         self.take(reply);

@@ -233,3 +233,24 @@ def test_training_releases_the_gil(digits):
     worker.join()
     # The main thread kept running while the other trained.
     assert len(ticks) > 20
+
+
+def test_a_callback_reads_the_weights_at_each_epoch_end(digits):
+    x, y = digits
+
+    class KeepBest(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.snapshots = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.snapshots.append((self.model.get_weights(), self.model.layers[1].get_weights()))
+
+    keep = KeepBest()
+    m = model()
+    m.fit(x, y, epochs=2, callbacks=[keep], verbose=0)
+    assert len(keep.snapshots) == 2
+    assert not np.array_equal(keep.snapshots[0][0][0], keep.snapshots[1][0][0])
+    for a, b in zip(keep.snapshots[1][0], m.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the last epoch's are the final weights
+    np.testing.assert_array_equal(keep.snapshots[1][1][0], m.layers[1].get_weights()[0])

@@ -214,10 +214,14 @@ class _Dispatcher:
             cb.on_train_batch_end(step, logs)
         return self._reply()
 
-    def epoch_end(self, epoch, logs, lr):
+    def epoch_end(self, epoch, logs, lr, weights):
         self.optimizer._live = lr
-        for cb in self.callbacks:
-            cb.on_epoch_end(epoch, logs)
+        self.model._epoch_weights = weights
+        try:
+            for cb in self.callbacks:
+                cb.on_epoch_end(epoch, logs)
+        finally:
+            self.model._epoch_weights = None
         return self._reply()
 
     def train_end(self):

@@ -121,7 +121,8 @@ class Layer:
         return self._model._core
 
     def get_weights(self):
-        return list(self._built("get_weights").get_weights()[self._index])
+        self._built("get_weights")
+        return list(self._model._layer_weights("get_weights")[self._index])
 
     def set_weights(self, weights):
         core = self._built("set_weights")

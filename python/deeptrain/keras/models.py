@@ -431,7 +431,15 @@ class Model:
         return trainable + frozen
 
     def get_weights(self):
-        return [w for layer in self._require_built("get_weights").get_weights() for w in layer]
+        """Every weight array, layer by layer (in a callback's ``on_epoch_end`` during ``fit``:
+        as that epoch left them)."""
+        return [w for layer in self._layer_weights("get_weights") for w in layer]
+
+    def _layer_weights(self, what):
+        live = getattr(self, "_epoch_weights", None)
+        if live is not None:
+            return live
+        return self._require_built(what).get_weights()
 
     def set_weights(self, weights):
         core = self._require_built("set_weights")
