@@ -125,6 +125,16 @@ pub fn check(model: &Sequential, scale: Scale, optimizer: &OptimizerSpec) -> Vec
                 rule: "self-normalization is only guaranteed for plain sequential dense stacks: a sum or concatenation of branches no longer keeps mean 0 and variance 1 (Klambauer et al. 2017; Géron ch. 11: \"the network's architecture must be sequential\")",
             });
         }
+        let recurrent: Vec<String> = breaks(SelfNormalization::Recurrent)
+            .map(|i| name(layers, i))
+            .collect();
+        if !recurrent.is_empty() {
+            out.push(Warning {
+                id: "selu_recurrent",
+                message: format!("SELU network with recurrent layers: {}", recurrent.join(", ")),
+                rule: "SELU self-normalizes only in plain feed-forward dense stacks, not through the time steps of a recurrent layer (Klambauer et al. 2017; Géron ch. 11); use tanh in recurrent layers, and layer normalization or gradient clipping against unstable gradients",
+            });
+        }
         if breaks(SelfNormalization::BatchStatistics).next().is_some() {
             out.push(Warning {
                 id: "selu_batch_norm",

@@ -516,3 +516,117 @@ fn recurrent_model_resumes_bit_exactly() {
     assert_eq!(values(&history), values(&full));
     assert_eq!(full.epochs.len(), 3);
 }
+
+/// The SELU precondition check names the recurrent layers of a SELU network (SELU does not
+/// self-normalize through time, Géron ch. 11); the same network without them gets no such
+/// warning.
+#[test]
+fn selu_check_names_recurrent_layers() {
+    let selu = || {
+        DenseSpec::new(16)
+            .activation(Activation::Selu)
+            .kernel_initializer(deeptrain::Initializer::LECUN_NORMAL)
+    };
+    let warnings = |recurrent: bool| {
+        let mut net = Sequential::new(&[5, 3]);
+        if recurrent {
+            net = net.add(
+                RecurrentSpec::simple_rnn(8)
+                    .return_sequences(true)
+                    .named("rnn"),
+            );
+        }
+        let model = net
+            .add(LayerSpec::flatten())
+            .add(selu())
+            .add(selu())
+            .add(DenseSpec::new(3).activation(Activation::Softmax))
+            .build(1)
+            .unwrap();
+        let optimizer = deeptrain::OptimizerSpec::default();
+        deeptrain::checks::check(&model, Scale::Standard, &optimizer)
+    };
+    let found = warnings(true);
+    let ids: Vec<&str> = found.iter().map(|w| w.id).collect();
+    assert_eq!(ids, ["selu_recurrent"], "{found:?}");
+    assert!(found[0].message.contains("rnn"), "{}", found[0].message);
+    assert!(warnings(false).is_empty());
+}
+
+/// A spec with `[[layers]] type = "embedding"`, `"lstm"` and `"gru"` (Keras' names) trains one
+/// epoch from an NPY of token ids through `deeptrain train`, and its summary names the layers;
+/// `reset_after = false` is refused in one line naming the key.
+#[test]
+fn spec_with_recurrent_layers_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ids: Vec<f32> = (0..48 * 6).map(|i| ((i * 7 + i / 5) % 10) as f32).collect();
+    let labels: Vec<f32> = ids
+        .chunks(6)
+        .map(|s| f32::from(u8::from(s.contains(&3.0))))
+        .collect();
+    let (x, y) = (d.join("x.npy"), d.join("y.npy"));
+    common::write_npy(&x, &[48, 6], &ids);
+    common::write_npy(&y, &[48], &labels);
+    let spec = |extra: &str| {
+        format!(
+            r#"seed = 2
+[data]
+dataset = "{}"
+labels = "{}"
+scale = "none"
+validation_split = 0.25
+[[layers]]
+type = "embedding"
+input_dim = 10
+output_dim = 4
+[[layers]]
+type = "lstm"
+units = 5
+return_sequences = true
+[[layers]]
+type = "GRU"
+units = 4
+{extra}
+[[layers]]
+type = "dense"
+units = 2
+activation = "softmax"
+[fit]
+epochs = 1
+batch_size = 8
+"#,
+            x.display(),
+            y.display()
+        )
+    };
+    let run = |text: String, name: &str| {
+        let path = d.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = d.join(name);
+        std::process::Command::new(env!("CARGO_BIN_EXE_deeptrain"))
+            .args([
+                "train",
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run(spec("go_backwards = true"), "ok");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in ["Epoch 1/1", "LSTM", "GRU"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let o = run(spec("reset_after = false"), "bad");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(
+        err.contains("reset_after") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -25,6 +25,7 @@ pub const IDS: &[(&str, &str)] = &[
     ("selu_inputs", "warning: SELU on inputs that are not standardized"),
     ("selu_skip_connections", "warning: SELU with skip connections or merged branches"),
     ("selu_batch_norm", "warning: SELU with batch normalization"),
+    ("selu_recurrent", "warning: SELU with recurrent layers (it does not self-normalize through time)"),
     ("saturating_large_init", "warning: a deep sigmoid/tanh stack with large-variance initialization"),
     ("relu_glorot", "warning: a deep ReLU stack with Glorot initialization"),
     ("categorical_crossentropy_normalized", "warning: categorical cross-entropy on outputs that are not softmax: the loss divides them by their sum, as Keras does (an output_loss_mismatch verdict when training stalls and nothing else explains it)"),

@@ -81,6 +81,10 @@ pub enum SelfNormalization {
     MergesBranches,
     /// Normalizes with batch statistics and learned scale and shift.
     BatchStatistics,
+    /// Feeds its state back through time (recurrent layers): the fixed-point argument of
+    /// self-normalization covers feed-forward stacks only (Géron ch. 11: SELU does not
+    /// self-normalize in recurrent networks).
+    Recurrent,
 }
 
 /// The affine part of a layer y = f(x·W + b), W's last axis the output features.

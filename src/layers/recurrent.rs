@@ -27,7 +27,7 @@
 use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param, SelfNormalization};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::linalg::{matmul, Mat};
@@ -342,6 +342,10 @@ impl LayerConfig for RecurrentSpec {
 
     fn ends_auto_search(&self) -> bool {
         true
+    }
+
+    fn self_normalization(&self) -> SelfNormalization {
+        SelfNormalization::Recurrent
     }
 }
 
