@@ -1,7 +1,7 @@
 """The deeptrain benchmark models in PyTorch, measured the same way (see src/cli/bench.rs).
 
 Install PyTorch from PyPI (`pip install torch`; the CPU is used either way), then:
-    python3 bench/torch_reference.py --models a,b,c,d,e,f,g --threads 2 --steps 200
+    python3 bench/torch_reference.py --models a,b,c,d,e,f,g,h,i --threads 2 --steps 200
 Each model runs in its own process, so that its peak resident memory is its own; one JSON line
 per model.
 """
@@ -60,6 +60,21 @@ def build(name, torch, nn):
         # multiply-adds per sample of each layer with weights
         macs = [26 * 26 * 32 * 9 * 1, 11 * 11 * 64 * 9 * 32, 1600 * 128, 128 * 10]
         return nn.Sequential(*layers), (32 if name == "f" else 256), "sgd", macs
+    if name in ("h", "i"):
+        # Sequential Fashion-MNIST: (B, 28, 28) read as 28 steps of 28 features -> nn.LSTM(128)
+        # (oneDNN/MKL kernels on the CPU) -> the last step's state -> dense 10.
+        class LastStep(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(28, 128, batch_first=True)
+                self.out = dense(128, 10, "glorot")
+
+            def forward(self, x):
+                seq, _ = self.lstm(x)
+                return self.out(seq[:, -1])
+
+        macs = [28 * (28 + 128) * 4 * 128, 128 * 10]
+        return LastStep(), (32 if name == "h" else 128), "sgd", macs
     raise SystemExit(f"unknown model {name}")
 
 
@@ -96,8 +111,8 @@ def run_one(name, threads, steps):
         return {"model": "gemm", "framework": f"torch {torch.__version__}", "threads": threads,
                 "gflops": 2.0 * 1024**3 * 10 / seconds / 1e9}
     model, batch, opt_name, sizes = build(name, torch, nn)
-    macs = sizes if name in ("f", "g") else layer_macs(sizes)
-    shape = (1, 28, 28) if name in ("f", "g") else (784,)
+    macs = sizes if name in "fghi" else layer_macs(sizes)
+    shape = {"f": (1, 28, 28), "g": (1, 28, 28), "h": (28, 28), "i": (28, 28)}.get(name, (784,))
     if opt_name == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
     else:
@@ -146,7 +161,7 @@ def run_one(name, threads, steps):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--models", default="gemm,a,b,c,d,e,f,g")
+    p.add_argument("--models", default="gemm,a,b,c,d,e,f,g,h,i")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--child", action="store_true")

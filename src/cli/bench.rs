@@ -19,7 +19,7 @@ use serde_json::json;
 use deeptrain::activations::Activation;
 use deeptrain::diagnostics::Diagnostics;
 use deeptrain::distributed::Communicator;
-use deeptrain::layers::{BatchNormSpec, Conv2dSpec};
+use deeptrain::layers::{BatchNormSpec, Conv2dSpec, RecurrentSpec};
 use deeptrain::linalg::{matmul, Mat};
 use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
 use deeptrain::{
@@ -31,8 +31,9 @@ pub struct BenchArgs {
     /// Models to run: a (784-300-100-10, batch 32), b (same, batch 256), c (784-1024x3-10, batch
     /// 256), d (100 x 100 SELU, batch 32), e (20 x (100 + BN + ELU), Nadam, batch 32), f (CNN
     /// conv 32 3×3 → pool → conv 64 3×3 → pool → dense 128 → 10, batch 32), g (the CNN, batch
-    /// 256), gemm.
-    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e,f,g")]
+    /// 256), h (sequential Fashion-MNIST: 28 steps of 28 features → LSTM 128 → 10, batch 32),
+    /// i (the LSTM, batch 128), gemm.
+    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e,f,g,h,i")]
     models: Vec<String>,
     /// Timed training steps per model (after 20 warm-up steps).
     #[arg(long, default_value_t = 200)]
@@ -144,8 +145,25 @@ fn model(name: &str) -> Option<BenchModel> {
                 optimizer: OptimizerSpec::default(),
             }
         }
+        "h" | "i" => BenchModel {
+            input: vec![28, 28],
+            layers: vec![RecurrentSpec::lstm(LSTM_UNITS).into(), softmax],
+            batch: if name == "h" { 32 } else { 128 },
+            optimizer: OptimizerSpec::default(),
+        },
         _ => return None,
     })
+}
+
+/// Units of the LSTM bench models.
+const LSTM_UNITS: usize = 128;
+
+/// Multiply-adds per sample of the LSTM models' layers, which [`step_flops`]' kernel-size rule
+/// does not see: T·(F + U)·4U for the LSTM (input and recurrent products at each step), U·10
+/// for the dense layer (as bench/torch_reference.py counts them).
+fn sequence_macs(name: &str) -> Option<[usize; 2]> {
+    let (t, f, u) = (28, 28, LSTM_UNITS);
+    matches!(name, "h" | "i").then_some([t * (f + u) * 4 * u, u * 10])
 }
 
 /// FLOPs of one training step and of its forward pass, from the built model: each layer with a
@@ -153,8 +171,17 @@ fn model(name: &str) -> Option<BenchModel> {
 /// I·U at one position, a convolution kh·kw·C_in·C_out at each of its OH·OW), 2 FLOPs each;
 /// backward twice that (weight and input gradients), but once for the first such layer (no
 /// input gradient). Element-wise work (activations, pooling, batch norm) is not counted.
-fn step_flops(net: &Sequential, batch: usize) -> (f64, f64) {
+fn step_flops(net: &Sequential, batch: usize, name: &str) -> (f64, f64) {
     let (mut forward, mut backward, mut first) = (0.0, 0.0, true);
+    if let Some(macs) = sequence_macs(name) {
+        for m in macs {
+            let f = 2.0 * (batch * m) as f64;
+            forward += f;
+            backward += if first { f } else { 2.0 * f };
+            first = false;
+        }
+        return (forward + backward, forward);
+    }
     for (layer, shape) in net.layers().iter().zip(net.output_shapes()) {
         let Some(kernel) = layer.kernel_param() else {
             continue;
@@ -324,7 +351,7 @@ fn run_shared(name: &str, steps: usize, comm: &dyn Communicator) -> Result<serde
         comm.sum_f32(&mut buffer);
     }
     let allreduce = started.elapsed().as_secs_f64() / reps as f64;
-    let (flops, _) = step_flops(&net, batch);
+    let (flops, _) = step_flops(&net, batch, name);
     Ok(json!({
         "model": name,
         "framework": "deeptrain",
@@ -397,7 +424,7 @@ fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_jso
         net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
     }
     let train_seconds = started.elapsed().as_secs_f64();
-    let (flops, forward_flops) = step_flops(&net, batch);
+    let (flops, forward_flops) = step_flops(&net, batch, name);
     let infer_x = Tensor::from_vec(pseudo_random(4096 * features, 7), &batch_shape(4096));
     net.predict(&infer_x, 256)?;
     let started = Instant::now();
