@@ -340,6 +340,23 @@ fn bad_settings_and_shapes_are_refused() {
         LayerSpec::global_max_pooling1d(),
         &["GlobalMaxPooling1D"],
     );
+    // A reach that overflows a machine word is refused in the 1-D layer's own words (not its
+    // 2-D twin's: no "Conv2D", "columns" or "average_pooling2d").
+    let huge = 1usize << (usize::BITS - 2);
+    for (padding, name) in [(Padding::Same, "a"), (Padding::Causal, "b")] {
+        let conv = Conv1dSpec::new(2, 5).padding(padding).dilation_rate(huge);
+        refuse(
+            &[8, 2],
+            conv.named(name),
+            &["Conv1D", "dilation_rate", "machine word"],
+        );
+    }
+    let pool = Pooling1dSpec::new(usize::MAX / 2 + 1).padding(Padding::Same);
+    refuse(
+        &[8, 2],
+        LayerSpec::average_pooling1d(pool),
+        &["AveragePooling1D", "pool_size", "machine word"],
+    );
     // Causal padding is Conv1D's alone, as in Keras.
     let err = deeptrain::layers::Conv2dSpec::new(2, 3)
         .padding(Padding::Causal)

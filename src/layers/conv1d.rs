@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::affine::{self, AffineKeys};
 use super::dense::{glorot_uniform, yes, zeros};
-use super::geometry::span;
+use super::geometry::{reach_fits, span};
 use super::on_sequence::{ImageTwin, OnSequence};
 use super::{Affine, Conv2d, Conv2dSpec, Layer, LayerConfig, Padding, Size2};
 use crate::activations::Activation;
@@ -209,6 +209,12 @@ impl ImageTwin for Conv1dSpec {
     }
 
     fn check_steps(&self, layer: &str, steps: usize) -> Result<()> {
+        if !reach_fits(steps, self.kernel_size, self.strides, self.dilation_rate) {
+            return Err(Error::Config(format!(
+                "{layer}: a window of {} taps with dilation_rate {} spans more steps than a machine word counts; use a smaller kernel_size or dilation_rate",
+                self.kernel_size, self.dilation_rate
+            )));
+        }
         let reach = span(self.kernel_size, self.dilation_rate);
         if self.padding == Padding::Valid && reach > steps {
             return Err(Error::Shape(format!(

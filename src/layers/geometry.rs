@@ -255,6 +255,18 @@ pub fn span(kernel: usize, dilation: usize) -> usize {
         .saturating_add(1)
 }
 
+/// Whether a window of `kernel` taps spread by `dilation` and moved by `stride` over `input`
+/// positions keeps its reach, (k − 1)·d + n + s, within a machine word (`dilation_rate = 2^62`
+/// would wrap it); false for a zero `kernel`.
+pub fn reach_fits(input: usize, kernel: usize, stride: usize, dilation: usize) -> bool {
+    kernel
+        .checked_sub(1)
+        .and_then(|k| k.checked_mul(dilation))
+        .and_then(|extent| extent.checked_add(input))
+        .and_then(|reach| reach.checked_add(stride))
+        .is_some()
+}
+
 /// The geometry of a 2-D window over an (H, W) grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window2 {
@@ -316,12 +328,7 @@ impl Window2 {
                 dilation.cols,
             ),
         ] {
-            let fits = k
-                .checked_sub(1)
-                .and_then(|k| k.checked_mul(d))
-                .and_then(|extent| extent.checked_add(input))
-                .and_then(|reach| reach.checked_add(s));
-            if fits.is_none() {
+            if !reach_fits(input, k, s, d) {
                 return Err(Error::Config(format!(
                     "{layer}: a window of {k} taps with dilation {d} along the {axis} spans more positions than a machine word counts; use a smaller kernel or dilation_rate"
                 )));

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::geometry::reach_fits;
 use super::on_sequence::{ImageTwin, OnSequence};
 use super::{Layer, LayerConfig, LayerSpec, Padding, PoolKind, Pooling2D, PoolingSpec, Size2};
 use crate::{Error, Result};
@@ -150,6 +151,12 @@ impl ImageTwin for Pooling1dSpec {
     }
 
     fn check_steps(&self, layer: &str, steps: usize) -> Result<()> {
+        if !reach_fits(steps, self.pool_size, self.effective_strides(), 1) {
+            return Err(Error::Config(format!(
+                "{layer}: pool_size {} spans more steps than a machine word counts; use a smaller pool_size",
+                self.pool_size
+            )));
+        }
         if self.padding == Padding::Valid && self.pool_size > steps {
             return Err(Error::Shape(format!(
                 "{layer}: pool_size {} does not fit in {steps} steps with padding \"valid\"; use a smaller pool or padding \"same\"",
