@@ -27,6 +27,7 @@ mod geometry;
 mod global_pooling;
 mod global_pooling1d;
 mod gru;
+mod im2col;
 mod layer;
 mod layer_norm;
 mod lstm;
