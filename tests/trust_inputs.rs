@@ -564,6 +564,23 @@ fn concatenations_that_grow_a_model_without_weights_are_refused() {
     );
 }
 
+/// A batch larger than the data is one batch of every row, as in Keras; nothing is reserved for
+/// the rows the batch size names but the data does not have.
+#[test]
+fn a_batch_size_of_ten_to_the_fifteen_trains_as_one_full_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = digits_model(
+        "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n",
+        "sgd",
+    )
+    .replace("batch_size = 32", "batch_size = 1000000000000000");
+    let spec = write(dir.path(), "huge_batch.toml", &spec);
+    let out = dir.path().join("o");
+    ok(&run_in(dir.path(), &["train", &spec, "--out", s(&out)]));
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+}
+
 #[test]
 fn a_one_by_one_convolution_with_four_million_filters_is_refused() {
     let layers = "[[layers]]\ntype = \"reshape\"\ntarget_shape = [8, 8, 1]\n[[layers]]\nname = \"wide\"\ntype = \"conv2d\"\nfilters = 4194304\nkernel_size = 1\n[[layers]]\ntype = \"global_average_pooling2d\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n";

@@ -408,6 +408,8 @@ impl Model {
             a.validate()?;
             Augmentation::image_shape(train.feature_shape())?;
         }
+        // A batch never holds more rows than the set (batch_size may be any size).
+        let largest_batch = options.batch_size.min(train.len());
         Ok(FitState {
             options,
             train,
@@ -420,7 +422,7 @@ impl Model {
             epoch: options.initial_epoch,
             batch_x: Tensor::default(),
             batch_targets: Targets::default(),
-            batch_weights: Vec::with_capacity(options.batch_size),
+            batch_weights: Vec::with_capacity(largest_batch),
             scratch: Vec::new(),
             sums: vec![0.0; first_metric],
             seen: 0,
