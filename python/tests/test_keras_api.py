@@ -207,3 +207,48 @@ def test_every_layer_class_carries_its_keras_name():
     assert len(classes) >= 38
     for name, cls in classes.items():
         assert name in aliases or cls._class == name, name
+
+
+@pytest.mark.parametrize("build", ["list", "add"])
+def test_model_without_input_builds_on_first_fit(build, digits):
+    # Keras builds a model given no Input from the data on its first fit (or predict).
+    x, y, xt, _ = digits
+    keras.utils.set_random_seed(3)
+    layers = [keras.layers.Flatten(), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    if build == "list":
+        model = keras.Sequential(layers)
+    else:
+        model = keras.Sequential()
+        for layer in layers:
+            model.add(layer)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert not model.built
+    history = model.fit(x[:64], y[:64], epochs=1, verbose=0)
+    assert model.built and model.input_shape == (None, 8, 8)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(xt[:5]).shape == (5, 10)
+    unfit = keras.Sequential([keras.layers.Dense(4)])
+    assert unfit.predict(np.zeros((2, 3), np.float32)).shape == (2, 4)
+
+
+def test_sequence_outputs_build_before_compile():
+    # Building asks for no loss: a model whose output is a sequence builds, compiles with a
+    # loss that fits it, and a classification loss is refused at compile, naming it.
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    conv = keras.Sequential([keras.Input((5, 2)), L.Conv1D(4, 3, padding="causal")])
+    assert conv.output_shape == (None, 5, 4)
+    recurrent = keras.Sequential([keras.Input((5, 2)), L.LSTM(4, return_sequences=True), L.Dense(1)])
+    assert recurrent.output_shape == (None, 5, 1)
+    inputs = keras.Input((5, 2))
+    functional = keras.Model(inputs, L.Conv1D(4, 3, padding="same")(inputs))
+    functional.compile("adam", "mse")
+    x = np.random.default_rng(0).normal(size=(8, 5, 2)).astype(np.float32)
+    history = functional.fit(x, np.zeros((8, 5, 4), np.float32), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="sparse_categorical_crossentropy") as error:
+        conv.compile("adam", "sparse_categorical_crossentropy")
+    assert "digits" not in str(error.value)
+    with pytest.raises(ValueError) as error:
+        keras.Sequential([keras.Input((5, 2)), L.Conv2D(4, 3)])
+    assert "digits" not in str(error.value) and "sparse_categorical" not in str(error.value)

@@ -5,6 +5,7 @@ is known, through the same spec parser and builder as ``deeptrain train``."""
 
 import itertools
 import json
+import re
 import warnings
 
 import numpy as np
@@ -98,7 +99,9 @@ class Model:
         return tables
 
     def _spec(self):
-        spec = {"seed": self._seed, "layers": self._layer_tables()}
+        spec = {"layers": self._layer_tables()}
+        if self._seed is not None:  # drawn when the model is built
+            spec["seed"] = self._seed
         if self._inputs:
             inputs, start = [], 0
             for t in self._inputs:
@@ -140,10 +143,19 @@ class Model:
         if self._seed is None:
             self._seed = c.next_seed()
         reused = [(i, layer.get_weights()) for i, layer in enumerate(self._layers) if layer._model is not None and layer._model is not self and layer._model._core is not None]
+        spec = self._spec()
+        if self._compiled is None:
+            # Not compiled yet: build with a loss any output shape takes (mean squared error),
+            # not the spec's default (sparse categorical cross-entropy, which needs class
+            # scores); compile() checks the loss the user gives against the outputs.
+            spec["compile"] = {"loss": "mean_squared_error"}
         try:
-            core = _core.Model.build(json.dumps(self._spec()), [int(d) for d in shape])
+            core = _core.Model.build(json.dumps(spec), [int(d) for d in shape])
         except ValueError as e:
-            raise c.engine_error(self.name, e) from None
+            # The engine names the spec's [data] set as the shape's source; here it is the
+            # model's input.
+            message = re.sub(r"\(the samples of \[data\] `[^`]*` have shape", "(the model's input has shape", str(e))
+            raise c.engine_error(self.name, message) from None
         self._core = core
         self._input_shape = tuple(shape)
         names = [info[0] for info in core.layer_info()]
