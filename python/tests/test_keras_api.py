@@ -252,3 +252,19 @@ def test_sequence_outputs_build_before_compile():
     with pytest.raises(ValueError) as error:
         keras.Sequential([keras.Input((5, 2)), L.Conv2D(4, 3)])
     assert "digits" not in str(error.value) and "sparse_categorical" not in str(error.value)
+
+
+def test_layer_names_as_keras():
+    # Keras 3's to_snake_case keeps acronyms whole (keras/src/utils/naming.py).
+    keras.backend.clear_session()
+    L = keras.layers
+    names = [
+        L.LSTM(2).name, L.GRU(2).name, L.SimpleRNN(2).name, L.Conv1D(2, 3).name, L.Conv2D(2, 3).name,
+        L.GlobalAveragePooling1D().name, L.MaxPooling1D().name, L.PReLU().name, L.ReLU().name,
+        L.ELU().name, L.LeakyReLU().name, L.BatchNormalization().name, L.Dense(2).name, L.Dense(2).name,
+    ]
+    assert names == [
+        "lstm", "gru", "simple_rnn", "conv1d", "conv2d", "global_average_pooling1d", "max_pooling1d",
+        "p_re_lu", "re_lu", "elu", "leaky_re_lu", "batch_normalization", "dense", "dense_1",
+    ]
+

@@ -39,7 +39,12 @@ def clear_session():
 
 
 def snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """A class name as Keras 3 names its instances (``keras.src.utils.naming.to_snake_case``):
+    an acronym stays whole, ``LSTM`` -> ``lstm``, ``SimpleRNN`` -> ``simple_rnn``, ``Conv1D``
+    -> ``conv1d``, ``PReLU`` -> ``p_re_lu``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base):
