@@ -268,3 +268,17 @@ def test_layer_names_as_keras():
         "p_re_lu", "re_lu", "elu", "leaky_re_lu", "batch_normalization", "dense", "dense_1",
     ]
 
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_batch_size_must_be_positive(bad, digits):
+    x, y, xt, yt = digits
+    model = mlp()
+    for call in (
+        lambda: model.fit(x[:32], y[:32], batch_size=bad, verbose=0),
+        lambda: model.evaluate(xt[:32], yt[:32], batch_size=bad, verbose=0),
+        lambda: model.predict(xt[:32], batch_size=bad),
+    ):
+        with pytest.raises(ValueError, match="`batch_size`"):
+            call()
+    assert model.predict(xt[:40], batch_size=None).shape == (40, 10)
+

@@ -131,6 +131,15 @@ def check_layer(owner, table):
         raise engine_error(owner, e) from None
 
 
+def batch_size(owner, value):
+    """Keras' ``batch_size``: None means 32; anything else a whole number of at least 1."""
+    if value is None:
+        return 32
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: `batch_size` is a whole number of at least 1 (or None for 32), got {value!r}")
+    return int(value)
+
+
 def as_float32(x, what="x"):
     """x as a C-contiguous float32 array (no copy when it already is one)."""
     if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):

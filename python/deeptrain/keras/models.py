@@ -367,7 +367,7 @@ class Model:
             else:
                 raise TypeError(f"fit: {cb!r} is not a keras.callbacks.Callback")
         verbose = 1 if verbose == "auto" else int(verbose)
-        epochs, batch_size = int(epochs), int(batch_size or 32)
+        epochs, batch_size = int(epochs), c.batch_size("fit", batch_size)
         steps = -(-int(len(x) * (1 - validation_split if validation is None else 1)) // batch_size)
         dispatcher = None
         if python_callbacks:
@@ -399,8 +399,9 @@ class Model:
         x, y = self._x(x), self._y(y)
         self._build_now(x.shape[1:])
         w = c.as_float32(sample_weight, "sample_weight") if sample_weight is not None else None
+        batch_size = c.batch_size("evaluate", batch_size)
         try:
-            results = self._core.evaluate(x, y, int(batch_size or 32), w)
+            results = self._core.evaluate(x, y, batch_size, w)
         except ValueError as e:
             raise c.engine_error("evaluate", e) from None
         if return_dict:
@@ -413,10 +414,11 @@ class Model:
         c.only_default("predict", "callbacks", callbacks, None)
         if len(self._outputs) > 1:
             c.unsupported("predict", "a model with several outputs (it predicts the first)")
+        batch_size = c.batch_size("predict", batch_size)
         x = self._x(x)
         self._build_now(x.shape[1:])
         try:
-            return self._core.predict(x, int(batch_size or 32))
+            return self._core.predict(x, batch_size)
         except ValueError as e:
             raise c.engine_error("predict", e) from None
 
