@@ -282,3 +282,15 @@ def test_batch_size_must_be_positive(bad, digits):
             call()
     assert model.predict(xt[:40], batch_size=None).shape == (40, 10)
 
+
+def test_one_tuples_for_1d_sizes():
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((12, 2)),
+        L.Conv1D(4, (3,), strides=(1,), dilation_rate=(2,), padding="same"),
+        L.MaxPooling1D((2,), strides=(2,)),
+        L.AveragePooling1D(pool_size=(3,)),
+    ])
+    assert model.output_shape == (None, 2, 4)
+    assert model.layers[0].get_config()["kernel_size"] == 3

@@ -162,9 +162,10 @@ class Layer:
         return f"<{self._class or type(self).__name__} name={self.name}>"
 
 
-def _layer_class(class_name, type_id, positional=(), defaults=None, doc=None):
+def _layer_class(class_name, type_id, positional=(), defaults=None, doc=None, sizes=()):
     """A Keras layer class over deeptrain type ``type_id``; ``positional`` names its positional
-    arguments (Keras' order)."""
+    arguments (Keras' order); ``sizes`` names a 1-D layer's sizes, which Keras also takes as
+    1-tuples (``kernel_size=(3,)``)."""
     defaults = defaults or {}
 
     def __init__(self, *args, **kwargs):
@@ -176,6 +177,10 @@ def _layer_class(class_name, type_id, positional=(), defaults=None, doc=None):
             kwargs[key] = value
         for key, value in defaults.items():
             kwargs.setdefault(key, value)
+        for key in sizes:
+            value = kwargs.get(key)
+            if isinstance(value, (tuple, list)) and len(value) == 1:
+                kwargs[key] = value[0]
         Layer.__init__(self, **kwargs)
 
     return type(class_name, (Layer,), {"__init__": __init__, "_type": type_id, "_class": class_name, "__doc__": doc or f"Keras' ``{class_name}`` (deeptrain's ``{type_id}``)."})
@@ -205,9 +210,10 @@ Average = _layer_class("Average", "average")
 SimpleRNN = _layer_class("SimpleRNN", "simple_rnn", ("units", "activation"))
 LSTM = _layer_class("LSTM", "lstm", ("units", "activation", "recurrent_activation"))
 GRU = _layer_class("GRU", "gru", ("units", "activation", "recurrent_activation"))
-Conv1D = _layer_class("Conv1D", "conv1d", ("filters", "kernel_size", "strides", "padding"))
-MaxPooling1D = _layer_class("MaxPooling1D", "max_pooling1d", ("pool_size", "strides", "padding"))
-AveragePooling1D = _layer_class("AveragePooling1D", "average_pooling1d", ("pool_size", "strides", "padding"))
+_SIZES_1D = ("kernel_size", "strides", "dilation_rate", "pool_size")
+Conv1D = _layer_class("Conv1D", "conv1d", ("filters", "kernel_size", "strides", "padding"), sizes=_SIZES_1D)
+MaxPooling1D = _layer_class("MaxPooling1D", "max_pooling1d", ("pool_size", "strides", "padding"), sizes=_SIZES_1D)
+AveragePooling1D = _layer_class("AveragePooling1D", "average_pooling1d", ("pool_size", "strides", "padding"), sizes=_SIZES_1D)
 GlobalAveragePooling1D = _layer_class("GlobalAveragePooling1D", "global_average_pooling1d")
 GlobalMaxPooling1D = _layer_class("GlobalMaxPooling1D", "global_max_pooling1d")
 MaxPool2D = MaxPooling2D
