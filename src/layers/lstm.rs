@@ -10,7 +10,8 @@
 //! dc = dc_t + dh_t ⊙ o ⊙ f'(c_t); dz_i = dc ⊙ g ⊙ σ'(i), dz_f = dc ⊙ c_{t-1} ⊙ σ'(f),
 //! dz_c = dc ⊙ i ⊙ f'(g), dz_o = dh_t ⊙ f(c_t) ⊙ σ'(o); dc_{t-1} = dc ⊙ f.
 
-use super::recurrent::{Activations, Cell, RecurrentSpec};
+use super::recurrent::{Activations, Cell};
+use super::RecurrentSpec;
 
 /// The LSTM step.
 pub(super) struct LstmCell;
