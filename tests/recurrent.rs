@@ -630,3 +630,60 @@ batch_size = 8
         "{err}"
     );
 }
+
+/// The built-in adding problem (`dataset = "adding-T"`) feeds (T, 2) sequences and one target
+/// to a spec: an LSTM trains a few steps on `adding-20` through `deeptrain train`, with the
+/// test part scored; a length the generator refuses is one line naming the dataset.
+#[test]
+fn adding_problem_spec_trains_and_bad_lengths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = |dataset: &str| {
+        format!(
+            r#"seed = 3
+[data]
+dataset = "{dataset}"
+scale = "none"
+max_train_samples = 64
+[[layers]]
+type = "lstm"
+units = 4
+[[layers]]
+type = "dense"
+units = 1
+[compile]
+loss = "mse"
+[fit]
+epochs = 1
+batch_size = 16
+"#
+        )
+    };
+    let run = |text: String, name: &str| {
+        let path = d.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = d.join(name);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_deeptrain"))
+            .args(["train", path.to_str().unwrap(), "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        (o, out)
+    };
+    let (o, out) = run(spec("adding-20"), "ok");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Training on 64 samples"), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let test_loss = summary.pointer("/test/loss").and_then(|v| v.as_f64());
+    assert!(test_loss.is_some_and(f64::is_finite), "{summary}");
+    for bad in ["adding-1", "adding-twenty"] {
+        let (o, _) = run(spec(bad), "bad");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+        assert!(err.contains(bad) && !err.contains("panicked"), "{err}");
+    }
+}

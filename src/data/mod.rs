@@ -3,6 +3,7 @@
 //! Shapes: `x` is (N, ...) (e.g. (N, 28, 28) for images, (N, F) for tables); `labels` is (N, L),
 //! L = 1 for a label column. The model turns labels into the targets its loss needs.
 
+mod adding;
 mod augment;
 mod csv;
 mod digits;
@@ -17,6 +18,7 @@ mod split;
 pub mod tabular;
 
 pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
+pub use adding::{adding_problem, adding_steps, ADDING_MAX_STEPS, ADDING_TEST, ADDING_TRAIN};
 pub use augment::{write_grid, Augmentation};
 pub use digits::{digits, digits_all, DIGITS_ATTRIBUTION, DIGITS_TEST_FRACTION};
 pub use fashion_mnist::{

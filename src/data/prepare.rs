@@ -152,6 +152,9 @@ pub fn input_shape(spec: &DataSpec) -> Result<Vec<usize>> {
     match spec.dataset.as_str() {
         "digits" => Ok(vec![8, 8]),
         "fashion-mnist" | "fashion_mnist" => Ok(vec![28, 28]),
-        _ => Ok(spec.load()?.train.feature_shape().to_vec()),
+        other => match super::adding_steps(other)? {
+            Some(steps) => Ok(vec![steps, 2]),
+            None => Ok(spec.load()?.train.feature_shape().to_vec()),
+        },
     }
 }

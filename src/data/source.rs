@@ -13,7 +13,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// `"fashion-mnist"`, `"digits"`, or a path to a `.csv` or `.npy` file or an IDX directory.
+    /// `"fashion-mnist"`, `"digits"`, `"adding-T"` (the adding problem with sequences of T
+    /// steps, see [`super::adding_problem`]), or a path to a `.csv` or `.npy` file or an IDX directory.
     #[serde(default = "default_dataset")]
     pub dataset: String,
     /// For `fashion-mnist`: the directory of its IDX files (default: `$DEEPTRAIN_FASHION_MNIST`,
@@ -279,7 +280,8 @@ impl DataSpec {
         if !matches!(
             self.dataset.as_str(),
             "digits" | "fashion-mnist" | "fashion_mnist"
-        ) {
+        ) && !self.dataset.starts_with("adding-")
+        {
             self.dataset = resolve(Path::new(&self.dataset))
                 .to_string_lossy()
                 .into_owned();
@@ -294,6 +296,7 @@ impl DataSpec {
         match self.dataset.as_str() {
             "fashion-mnist" | "fashion_mnist" => true,
             "digits" => false,
+            name if name.starts_with("adding-") => true,
             other => {
                 let dir = Path::new(other);
                 dir.is_dir()
@@ -356,6 +359,10 @@ impl DataSpec {
             "fashion-mnist" | "fashion_mnist" => {
                 super::fashion_mnist(&super::fashion_mnist_dir(self.path.as_deref()))?
             }
+            name if name.starts_with("adding-") => {
+                let steps = super::adding_steps(name)?.unwrap_or_default();
+                super::adding_problem(steps)?
+            }
             other => {
                 let path = Path::new(other);
                 let mut table = None;
@@ -391,7 +398,7 @@ impl DataSpec {
                         }
                         _ => {
                             return Err(Error::Config(format!(
-                                "[data] dataset `{other}` is not `digits`, `fashion-mnist`, a .csv or .npy file, or an IDX directory"
+                                "[data] dataset `{other}` is not `digits`, `fashion-mnist`, `adding-T`, a .csv or .npy file, or an IDX directory"
                             )))
                         }
                     };
