@@ -49,6 +49,28 @@ fn dropout_drops_the_rate_and_keeps_the_mean() {
     assert_eq!(y.data(), x.data());
 }
 
+/// `always = true` (MC dropout at inference): dropped at `Mode::Infer` too, a new mask each
+/// pass, and the setting survives the spec round trip (so saving keeps it).
+#[test]
+fn always_on_dropout_drops_at_inference_and_round_trips() {
+    let spec: LayerSpec = toml::from_str("type = \"dropout\"\nrate = 0.3\nalways = true").unwrap();
+    let mut layer = spec.instantiate().unwrap();
+    layer
+        .build(&[1000], &mut deeptrain::Rng::seed_from_u64(9))
+        .unwrap();
+    let x = Tensor::from_vec(vec![1.0; 10 * 1000], &[10, 1000]);
+    let (mut a, mut b) = (Tensor::default(), Tensor::default());
+    layer.forward(&x, &mut a, Mode::Infer);
+    layer.forward(&x, &mut b, Mode::Infer);
+    let zeros = a.data().iter().filter(|&&v| v == 0.0).count() as f64 / a.len() as f64;
+    assert!((zeros - 0.3).abs() < 0.02, "dropped {zeros}");
+    assert_ne!(a.data(), b.data(), "a new mask each pass");
+    let written = toml::to_string(&layer.spec().to_table().unwrap()).unwrap();
+    assert!(written.contains("always = true"), "{written}");
+    let plain = toml::to_string(&LayerSpec::dropout(0.3).to_table().unwrap()).unwrap();
+    assert!(!plain.contains("always"), "{plain}");
+}
+
 /// SELU activations of standard-normal inputs have mean ≈ 0 and variance ≈ 1; AlphaDropout at
 /// rate 0.2 keeps both (plain dropout would not: it would scale the variance by 1/0.8).
 #[test]

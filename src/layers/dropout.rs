@@ -5,7 +5,9 @@
 //! 1 - rate and scaled by 1/(1 - rate), so inference is the identity. AlphaDropout sets dropped
 //! values to SELU's saturation α' = -λα and applies the affine a·x + b that restores mean 0 and
 //! variance 1 (Keras' formula): a = ((1 - rate)(1 + rate·α'²))^-½, b = -a·α'·rate.
-//! Both are active in `Mode::Train` and `Mode::Sample` (MC dropout); backward is dx = dy·mask.
+//! Both are active in `Mode::Train` and `Mode::Sample` (MC dropout), and in every mode with
+//! `always = true` (a Keras `Dropout` subclass whose `call` passes `training=True`: MC dropout
+//! at `predict`, Gal & Ghahramani 2016); backward is dx = dy·mask.
 
 use rand::{Rng as _, SeedableRng};
 
@@ -22,6 +24,9 @@ use crate::{Error, Result, Rng};
 pub struct DropoutSpec {
     /// Fraction of values dropped in training, in [0, 1).
     pub rate: f32,
+    /// Active at inference too (`predict`, `evaluate`): Monte Carlo dropout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always: bool,
     /// Standard or alpha (from the `type`: `dropout`, `alpha_dropout`).
     #[serde(skip)]
     pub kind: DropoutKind,
@@ -32,8 +37,16 @@ impl DropoutSpec {
     pub fn new(rate: f32) -> Self {
         DropoutSpec {
             rate,
+            always: false,
             kind: DropoutKind::Standard,
         }
+    }
+
+    /// Active in every mode (MC dropout) when `always`.
+    #[must_use]
+    pub fn always(mut self, always: bool) -> Self {
+        self.always = always;
+        self
     }
 
     /// Sets the kind.
@@ -69,7 +82,9 @@ impl LayerConfig for DropoutSpec {
         0
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
-        Ok(Box::new(Dropout::new(self.kind, self.rate, None)))
+        let mut layer = Dropout::new(self.kind, self.rate, None);
+        layer.always = self.always;
+        Ok(Box::new(layer))
     }
     fn self_normalization(&self) -> SelfNormalization {
         match self.kind {
@@ -132,6 +147,8 @@ pub struct Dropout {
     /// The factor each value was multiplied by in the last stochastic pass (0 when dropped).
     mask: Tensor,
     active: bool,
+    /// Active in every mode (MC dropout).
+    always: bool,
 }
 
 impl Dropout {
@@ -144,6 +161,7 @@ impl Dropout {
             rng: Rng::seed_from_u64(0),
             mask: Tensor::default(),
             active: false,
+            always: false,
         }
     }
 
@@ -181,7 +199,8 @@ impl Layer for Dropout {
 
     fn forward(&mut self, input: &Tensor, output: &mut Tensor, mode: Mode) {
         output.copy_from(input);
-        self.active = matches!(mode, Mode::Train | Mode::Sample) && self.rate > 0.0;
+        self.active =
+            (self.always || matches!(mode, Mode::Train | Mode::Sample)) && self.rate > 0.0;
         if !self.active {
             return;
         }
@@ -228,11 +247,20 @@ impl Layer for Dropout {
     }
 
     fn spec(&self) -> LayerSpec {
-        LayerSpec::new(DropoutSpec::new(self.rate).kind(self.kind)).named(&self.name)
+        LayerSpec::new(
+            DropoutSpec::new(self.rate)
+                .kind(self.kind)
+                .always(self.always),
+        )
+        .named(&self.name)
     }
 
     fn describe(&self) -> String {
-        format!("rate {}", self.rate)
+        if self.always {
+            format!("rate {}, always on", self.rate)
+        } else {
+            format!("rate {}", self.rate)
+        }
     }
 }
 
