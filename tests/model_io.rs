@@ -42,6 +42,32 @@ fn saved_model_loads_back_with_identical_predictions() {
     assert_eq!(loaded.optimizer().unwrap().learning_rate(), 0.05);
 }
 
+/// A model never compiled saves with no loss, metrics or optimizer, and loads uncompiled
+/// (Keras' `model.save` of an uncompiled model), with the same predictions.
+#[test]
+fn uncompiled_model_saves_without_compile_settings_and_loads_uncompiled() {
+    let mut model = Sequential::new(&[3])
+        .add(DenseSpec::new(2).activation(Activation::Tanh))
+        .build(5)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("model.toml")).unwrap();
+    assert!(
+        !text.contains("loss") && !text.contains("[optimizer]"),
+        "{text}"
+    );
+    assert!(!dir.path().join("optimizer.safetensors").exists());
+    let (mut loaded, file) = Sequential::load(dir.path()).unwrap();
+    assert_eq!((file.loss, file.optimizer), (None, None));
+    assert!(loaded.loss().is_none() && loaded.optimizer().is_none());
+    let x = pseudo_random(&[4, 3], 2, 1.0);
+    assert_eq!(
+        loaded.predict(&x, 4).unwrap(),
+        model.predict(&x, 4).unwrap()
+    );
+}
+
 #[test]
 fn loading_checks_names_and_shapes() {
     let mut model = Sequential::new(&[3])
@@ -120,7 +146,7 @@ fn optimizer_state_is_saved_and_training_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     first.save(dir.path()).unwrap();
     let (mut resumed, file) = Sequential::load(dir.path()).unwrap();
-    assert_eq!(file.optimizer, first.optimizer().unwrap().spec());
+    assert_eq!(file.optimizer, Some(first.optimizer().unwrap().spec()));
     assert_eq!(resumed.optimizer().unwrap().iterations(), 4);
     steps(&mut resumed, 6);
     for (a, b) in straight.layers().iter().zip(resumed.layers()) {

@@ -47,12 +47,16 @@ pub struct ModelFile {
     pub input_shape: Vec<usize>,
     /// Seed the weights were initialized from.
     pub seed: u64,
-    /// Loss the model was compiled with.
-    pub loss: Loss,
+    /// Loss the model was compiled with (`None`: saved uncompiled, as Keras saves a model
+    /// without a compile config; it loads uncompiled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
     /// Metrics the model was compiled with.
+    #[serde(default)]
     pub metrics: Vec<Metric>,
-    /// Optimizer settings.
-    pub optimizer: OptimizerSpec,
+    /// Optimizer settings (`None` when saved uncompiled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerSpec>,
     /// Learning-rate schedule, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
@@ -136,7 +140,9 @@ impl ModelFile {
 }
 
 impl Model {
-    /// Saves the compiled model (architecture, weights, optimizer state) into directory `dir`.
+    /// Saves the model (architecture, weights, and when compiled its loss, metrics and
+    /// optimizer state) into directory `dir`. An uncompiled model saves no compile settings
+    /// and loads uncompiled, as Keras' `model.save` of a model never compiled.
     /// The run's data, scaler and class names go beside it with [`super::RunMetadata::save`].
     ///
     /// ```
@@ -158,8 +164,8 @@ impl Model {
     /// ```
     pub fn save(&self, dir: &Path) -> Result<()> {
         let (loss, optimizer) = match (self.loss(), self.optimizer()) {
-            (Some(l), Some(o)) => (l, o.spec()),
-            _ => return Err(Error::Config("compile the model before saving it".into())),
+            (Some(l), Some(o)) => (Some(l), Some(o.spec())),
+            _ => (None, None),
         };
         if let Some(name) = self.first_non_finite_parameter() {
             return Err(Error::Diverged(format!(
@@ -172,7 +178,11 @@ impl Model {
             input_shape: self.input_shape.clone(),
             seed: self.seed,
             loss,
-            metrics: self.metrics(),
+            metrics: if loss.is_some() {
+                self.metrics()
+            } else {
+                Vec::new()
+            },
             optimizer,
             schedule: self.schedule().map(|s| s.spec().clone()),
             inputs: if self.model_inputs == [ModelInput::whole(super::graph::DEFAULT_INPUT)] {
@@ -229,16 +239,26 @@ impl Model {
         let mut model = file
             .build_model()
             .map_err(|e| Error::format(&arch_path, e.to_string()))?;
-        let optimizer = file
-            .optimizer
-            .build()
-            .map_err(|e| Error::format(&arch_path, e.detail()))?;
-        model
-            .compile(optimizer, file.loss, &file.metrics)
-            .map_err(|e| Error::format(&arch_path, e.to_string()))?;
-        model
-            .set_schedule(file.schedule.clone())
-            .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+        match (&file.optimizer, file.loss) {
+            (Some(optimizer), Some(loss)) => {
+                let optimizer = optimizer
+                    .build()
+                    .map_err(|e| Error::format(&arch_path, e.detail()))?;
+                model
+                    .compile(optimizer, loss, &file.metrics)
+                    .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+                model
+                    .set_schedule(file.schedule.clone())
+                    .map_err(|e| Error::format(&arch_path, e.to_string()))?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::format(
+                    &arch_path,
+                    "a compiled model names both `loss` and `[optimizer]`; this file has one without the other",
+                ))
+            }
+        }
 
         let weights_path = dir.join(WEIGHTS_FILE);
         let bytes = io::read(&weights_path)?;
