@@ -6,9 +6,13 @@
 - ``deeptrain.prepare("spec.toml")`` gives the spec's data as the command prepares it.
 - ``deeptrain.diagnose("spec.toml")`` or ``deeptrain.diagnose(model, x, y)``: the command's
   diagnosis, its verdicts as objects.
+- ``deeptrain.report(history, dir)``: the run report (history.csv, plots, report.html,
+  model) of a finished ``fit``, as ``deeptrain train`` writes it.
 - ``deeptrain.lr_find(model, x, y)``: the learning-rate range test, with its suggested rate.
 - ``deeptrain.keras``: Sequential and functional models, layers, optimizers, schedules,
   callbacks, ``fit``/``evaluate``/``predict``, saving, datasets.
+- ``deeptrain.random.set_seed``: TensorFlow's ``tf.random.set_seed``, so that code written as
+  ``import tensorflow as tf`` ... ``tf.keras.layers.Dense(...)`` runs as ``import deeptrain as tf``.
 """
 
 from . import _core
@@ -16,7 +20,7 @@ from ._core import __version__, num_threads, set_num_threads
 from .diagnosis import Diagnosis, Verdict, diagnose
 from .lr_find import LrFind, lr_find
 
-__all__ = ["train", "prepare", "diagnose", "Diagnosis", "Verdict", "lr_find", "LrFind", "keras", "set_num_threads", "num_threads", "__version__"]
+__all__ = ["random", "report", "train", "prepare", "diagnose", "Diagnosis", "Verdict", "lr_find", "LrFind", "keras", "set_num_threads", "num_threads", "__version__"]
 
 
 def train(path, verbose=0):
@@ -33,6 +37,18 @@ def train(path, verbose=0):
     return history, model
 
 
+def report(history, directory, validation_data=None, title=None):
+    """Writes the run report of a finished ``fit`` (its ``History``) into ``directory``:
+    ``history.csv``, ``plots/``, ``report.html`` and ``model/``, as ``deeptrain train`` writes
+    them (the ``keras.callbacks.Report`` callback does it during ``fit``). Returns the paths."""
+    from .keras import callbacks as _callbacks
+
+    if history.model is None:
+        raise ValueError("report: the History of a fit (model.fit's return value)")
+    rows = history.params.get("train_rows", 0) if history.params else 0
+    return _callbacks.Report(directory, title)._write(history.model, history, validation_data, rows)
+
+
 def prepare(path):
     """The data of the spec file at ``path`` as ``deeptrain train`` prepares it (split and
     scaled): ``((x_train, y_train), (x_val, y_val) or None, (x_test, y_test) or None)``,
@@ -41,3 +57,4 @@ def prepare(path):
 
 
 from . import keras  # noqa: E402
+from . import random  # noqa: E402

@@ -11,6 +11,8 @@
 //! when they already are) and are copied once into the library's tensors; arrays going out
 //! (predictions, weights) hand their buffer to numpy without a copy.
 
+mod py_layer;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +24,7 @@ use deeptrain::callbacks::{
 };
 use deeptrain::model::Weights;
 use deeptrain::spec::Spec;
-use deeptrain::{Dataset, Error, Experiment, FitOptions, LayerSpec, Sequential, Tensor};
+use deeptrain::{report, Dataset, Error, Experiment, FitOptions, LayerSpec, Sequential, Tensor};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{
     PyFloatingPointError, PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError,
@@ -158,14 +160,37 @@ fn epochs(history: &History) -> Vec<EpochTuple> {
 #[pymethods]
 impl PyModel {
     /// Builds the model a spec (JSON of the TOML tables) describes on samples of
-    /// `input_shape`, weights from the spec's `seed`, and compiles it with the spec's
-    /// optimizer, loss, metrics and schedule.
+    /// `input_shape`, weights from the spec's `seed`, and (when `compiled`) compiles it with
+    /// the spec's optimizer, loss, metrics and schedule.
     #[staticmethod]
-    fn build(spec_json: &str, input_shape: Vec<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (spec_json, input_shape, compiled=true))]
+    fn build(spec_json: &str, input_shape: Vec<usize>, compiled: bool) -> PyResult<Self> {
         let spec = spec_from_json(spec_json, "model")?;
-        let mut model = spec.build_model(&input_shape, None).map_err(to_py)?;
-        compile(&mut model, &spec)?;
+        let model = spec.build_model(&input_shape, None);
+        if let Some(e) = py_layer::take_pending() {
+            return Err(e);
+        }
+        let mut model = model.map_err(to_py)?;
+        if compiled {
+            compile(&mut model, &spec)?;
+        }
         Ok(PyModel::new(model))
+    }
+
+    /// Per layer, its weights' names and whether each trains, in `get_weights` order
+    /// (parameters, then non-trainable state such as a batch norm's moving statistics).
+    fn weight_names(&self) -> PyResult<Vec<Vec<(String, bool)>>> {
+        let model = self.lock()?;
+        Ok(model
+            .layers()
+            .iter()
+            .map(|l| {
+                let params = l.params().iter().map(|p| (p.name.to_string(), p.trainable));
+                params
+                    .chain(l.state().iter().map(|s| (s.name.to_string(), false)))
+                    .collect()
+            })
+            .collect())
     }
 
     /// Compiles again with a spec's optimizer, loss, metrics and schedule (its layers are
@@ -334,10 +359,9 @@ impl PyModel {
         let x = tensor(&x);
         let mut model = self.lock()?;
         let model = &mut *model;
-        let out = py
-            .detach(move || model.predict(&x, batch_size.max(1)))
-            .map_err(to_py)?;
-        array(py, out)
+        let out = py.detach(move || model.predict(&x, batch_size.max(1)));
+        raise_layer_error()?;
+        array(py, out.map_err(to_py)?)
     }
 
     /// One pass in training mode (dropout on: Keras' `model(x, training=True)`, MC dropout),
@@ -352,10 +376,9 @@ impl PyModel {
         let x = tensor(&x);
         let mut model = self.lock()?;
         let model = &mut *model;
-        let (mean, _) = py
-            .detach(move || model.predict_mc(&x, 1, batch_size.max(1), seed))
-            .map_err(to_py)?;
-        array(py, mean)
+        let out = py.detach(move || model.predict_mc(&x, 1, batch_size.max(1), seed));
+        raise_layer_error()?;
+        array(py, out.map_err(to_py)?.0)
     }
 
     /// The learning-rate range test on (x, y) (`deeptrain lr-find`): rates growing
@@ -409,8 +432,91 @@ impl PyModel {
         let data = dataset(&x, &y, sample_weight.as_ref())?;
         let mut model = self.lock()?;
         let model = &mut *model;
-        py.detach(move || model.evaluate(&data, batch_size.max(1)))
-            .map_err(to_py)
+        let out = py.detach(move || model.evaluate(&data, batch_size.max(1)));
+        raise_layer_error()?;
+        out.map_err(to_py)
+    }
+
+    /// Writes `history.csv`, `plots/`, `report.html` and `model/` into `dir` for a fit whose
+    /// epochs are `epochs`: the final metrics are the last epoch's training ones and, when
+    /// `validation` is given, an evaluation on it (with the per-class table of a classifier).
+    /// Returns the paths written.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (dir, epochs, title, spec_text, fit_seconds, train_rows, validation=None))]
+    fn write_report(
+        &self,
+        py: Python<'_>,
+        dir: &str,
+        epochs: Vec<EpochTuple>,
+        title: &str,
+        spec_text: &str,
+        fit_seconds: f64,
+        train_rows: usize,
+        validation: Option<(PyReadonlyArrayDyn<'_, f32>, PyReadonlyArrayDyn<'_, f32>)>,
+    ) -> PyResult<Vec<String>> {
+        let history = History {
+            epochs: epochs
+                .into_iter()
+                .map(|(epoch, values, learning_rate, seconds)| EpochLogs {
+                    epoch,
+                    values,
+                    learning_rate,
+                    seconds,
+                })
+                .collect(),
+        };
+        let validation = match &validation {
+            Some((x, y)) => Some(dataset(x, y, None)?),
+            None => None,
+        };
+        let mut model = self.lock()?;
+        let model = &mut *model;
+        let out = Path::new(dir);
+        let written = py.detach(|| -> deeptrain::Result<Vec<String>> {
+            let plots_dir = out.join("plots");
+            std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
+            history.write_csv(&out.join("history.csv"))?;
+            model.save(&out.join("model"))?;
+            let plots = report::write_plots(&plots_dir, &history, &[])?;
+            let last: Vec<(String, f64)> = history.epochs.last().map_or(Vec::new(), |e| {
+                e.values
+                    .iter()
+                    .filter(|(n, _)| !n.starts_with("val_"))
+                    .cloned()
+                    .collect()
+            });
+            let mut metrics = vec![("train (last epoch)".to_string(), last)];
+            let mut classes = None;
+            if let Some(v) = &validation {
+                metrics.push(("validation".to_string(), model.evaluate(v, 1024)?));
+                classes = report::class_report(model, v, None)?;
+            }
+            let trained = history.epochs.len();
+            let rate = (train_rows * trained) as f64 / fit_seconds.max(1e-9);
+            let summary = model.summary();
+            let page = out.join("report.html");
+            report::write_report(
+                &page,
+                &report::ReportContent {
+                    title,
+                    spec: spec_text,
+                    summary: &summary,
+                    metrics,
+                    history: &history,
+                    warnings: Vec::new(),
+                    healthy: Vec::new(),
+                    evidence: Vec::new(),
+                    plots: &plots,
+                    run: report::run_facts(trained, trained, fit_seconds, rate),
+                    classes: classes.as_ref().map(|c| ("validation", c)),
+                },
+            )?;
+            let mut paths = vec![out.join("history.csv"), out.join("model"), page];
+            paths.extend(plots);
+            Ok(paths.iter().map(|p| p.display().to_string()).collect())
+        });
+        raise_layer_error()?;
+        written.map_err(to_py)
     }
 
     /// Trains (Keras' `fit`) with the library's loop, the GIL released; `callbacks_json` lists
@@ -515,10 +621,19 @@ impl PyModel {
                 o.set_learning_rate(lr);
             }
         }
+        raise_layer_error()?;
         if let Some(e) = bridge.error.take() {
             return Err(e);
         }
         Ok(epochs_of(result.map_err(to_py)?))
+    }
+}
+
+/// The exception a Python layer raised during the last engine call, if any.
+fn raise_layer_error() -> PyResult<()> {
+    match py_layer::take_pending() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -695,6 +810,8 @@ impl Callback for Bridge {
     }
 
     fn on_batch_end(&mut self, logs: &BatchEnd) {
+        // A Python layer that raised stops training after this step (`fit` raises it).
+        self.stop_after_batch |= py_layer::is_pending();
         if self.dispatcher.is_some() {
             Python::attach(|py| {
                 let reply = match logs_dict(py, &zip(logs.names, logs.values)) {
@@ -933,6 +1050,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(diagnose, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(py_layer::register_python_layer, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -254,3 +254,44 @@ def test_a_callback_reads_the_weights_at_each_epoch_end(digits):
     for a, b in zip(keep.snapshots[1][0], m.get_weights()):
         np.testing.assert_array_equal(a, b)  # the last epoch's are the final weights
     np.testing.assert_array_equal(keep.snapshots[1][1][0], m.layers[1].get_weights()[0])
+
+
+def test_learning_rate_scheduler_takes_the_chapter_schedules(digits):
+    """schedule(epoch) (Keras' older form) and schedule(epoch, lr); the rate goes into the
+    history as Keras 3's `learning_rate`, as ReduceLROnPlateau's does."""
+    x, y = digits
+    m = model()
+    history = m.fit(x, y, epochs=3, verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: 0.01 * 0.1 ** (epoch / 20))])
+    np.testing.assert_allclose(history.history["learning_rate"], [0.01 * 0.1 ** (e / 20) for e in range(3)], rtol=1e-6)
+    history = model().fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)])
+    np.testing.assert_allclose(history.history["learning_rate"], [0.025, 0.0125], rtol=1e-6)
+    history = model().fit(x, y, epochs=2, verbose=0, validation_split=0.2, callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=5)])
+    assert history.history["learning_rate"] == pytest.approx([0.05, 0.05])
+
+
+def test_keys_a_callback_adds_to_the_epoch_logs_reach_the_history(digits):
+    x, y = digits
+
+    class AddsLr(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
+
+    history = model().fit(x, y, epochs=2, verbose=0, callbacks=[AddsLr()])
+    assert history.history["lr"] == pytest.approx([0.05, 0.05])
+
+
+def test_the_report_callback_writes_the_run_files(digits, tmp_path):
+    """fit(..., callbacks=[Report(dir)]) writes what `deeptrain train` writes for a run."""
+    x, y = digits
+    report = deeptrain.keras.callbacks.Report(tmp_path / "run")
+    history = model().fit(x[:-200], y[:-200], epochs=2, verbose=0, validation_data=(x[-200:], y[-200:]), callbacks=[report])
+    run = tmp_path / "run"
+    rows = (run / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy") and len(rows) == 3
+    assert float(rows[2].split(",")[1]) == pytest.approx(history.history["loss"][1], rel=1e-5)
+    page = (run / "report.html").read_text()
+    assert "deeptrain run: " in page and "validation" in page and "data:image/png;base64" in page
+    assert (run / "plots" / "curve_loss.png").stat().st_size > 1000
+    assert keras.models.load_model(run / "model").count_params() == history.model.count_params()
+    again = deeptrain.report(history, tmp_path / "after")
+    assert any(p.endswith("report.html") for p in again)

@@ -294,3 +294,64 @@ def test_one_tuples_for_1d_sizes():
     ])
     assert model.output_shape == (None, 2, 4)
     assert model.layers[0].get_config()["kernel_size"] == 3
+
+
+def test_an_uncompiled_model_saves_and_loads_uncompiled(digits, tmp_path):
+    """As Keras: no compile config saved; the loaded model must be compiled before fit."""
+    _, _, xt, _ = digits
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input(shape=(8, 8)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "raw")
+    text = (tmp_path / "raw" / "model.toml").read_text()
+    assert "loss" not in text and "[optimizer]" not in text
+    loaded = keras.models.load_model(tmp_path / "raw")
+    np.testing.assert_array_equal(loaded.predict(xt), model.predict(xt))
+    assert loaded.optimizer is None
+    with pytest.raises(RuntimeError, match="compile"):
+        loaded.evaluate(xt, np.zeros(len(xt)), verbose=0)
+    loaded.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    loaded.evaluate(xt, np.zeros(len(xt)), verbose=0)
+
+
+def test_the_chapter_transfer_idioms(digits, tmp_path):
+    """Chapter 11's transfer learning, in its own words: load model A, Sequential of its
+    layers but the last, add a new head to the built model, freeze, compile, fit."""
+    x, y, _, _ = digits
+    model_a = mlp()
+    model_a.fit(x, y, epochs=1, verbose=0)
+    model_a.save(tmp_path / "my_model_A.keras")
+    model_a = keras.models.load_model(tmp_path / "my_model_A.keras")
+    keras.utils.set_random_seed(42)
+    clone = keras.models.clone_model(model_a)
+    clone.set_weights(model_a.get_weights())
+    with pytest.warns(UserWarning, match="copies the weights"):
+        model_b = keras.Sequential(clone.layers[:-1])
+    assert model_b.built
+    model_b.add(keras.layers.Dense(1, activation="sigmoid"))
+    assert [type(l).__name__ for l in model_b.layers][-1] == "Dense" and len(model_b.layers) == 3
+    np.testing.assert_array_equal(model_b.layers[1].get_weights()[0], model_a.layers[1].get_weights()[0])
+    for layer in model_b.layers[:-1]:
+        layer.trainable = False
+    model_b.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.001), metrics=["accuracy"])
+    model_b.fit(x, (y == 3).astype(np.float32), epochs=1, verbose=0)
+    np.testing.assert_array_equal(model_b.layers[1].get_weights()[0], model_a.layers[1].get_weights()[0])
+
+
+def test_a_declared_input_shape_wins_over_the_data():
+    model = keras.Sequential([keras.layers.Flatten(input_shape=[4, 4]), keras.layers.Dense(2)])
+    model.compile(loss="mse", optimizer="sgd")
+    with pytest.raises(ValueError, match="shape"):
+        model.fit(np.zeros((8, 3, 3)), np.zeros((8, 2)), verbose=0)
+
+
+def test_layer_settings_and_variables_as_keras():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dropout(rate=0.25), keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+    assert model.layers[0].rate == 0.25 and model.layers[2].units == 3
+    bn = model.layers[1]
+    names = [(v.name, v.trainable) for v in bn.variables]
+    assert len(names) == 4 and [t for _, t in names] == [True, True, False, False]
+    assert [v.shape for v in bn.variables] == [(6,)] * 4
+    assert len(bn.trainable_weights) == 2 and len(bn.non_trainable_weights) == 2
+    with pytest.raises(AttributeError):
+        model.layers[2].no_such_setting

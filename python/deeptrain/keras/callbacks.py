@@ -55,8 +55,13 @@ class History(Callback):
         self.history = {}
         self.epoch = []
 
-    def _record(self, epochs, model):
+    def _record(self, epochs, model, extras=None, learning_rate=False):
+        """Appends the engine's epochs; ``extras``: {epoch: {key: value}} that Python callbacks
+        added to an epoch's logs (as Keras' History sees them, being the last callback);
+        ``learning_rate``: add the epoch's rate as the ``learning_rate`` entry (Keras 3's
+        ReduceLROnPlateau puts it in the logs)."""
         self.model = model
+        extras = extras or {}
         # Beyond Keras: each epoch's learning rate and wall-clock seconds, as the engine logs
         # them (the command's history.csv columns `lr` and `seconds`).
         self.learning_rates = getattr(self, "learning_rates", [])
@@ -66,6 +71,11 @@ class History(Callback):
             self.learning_rates.append(lr)
             self.seconds.append(seconds)
             for name, value in values:
+                self.history.setdefault(name, []).append(value)
+            added = dict(extras.get(epoch, {}))
+            if learning_rate:
+                added.setdefault("learning_rate", lr)
+            for name, value in added.items():
                 self.history.setdefault(name, []).append(value)
 
 
@@ -79,10 +89,19 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.model.optimizer.learning_rate)
-        new = float(self.schedule(epoch, lr))
+        try:
+            new = float(self.schedule(epoch, lr))
+        except TypeError:
+            # Keras' older form: schedule(epoch).
+            new = float(self.schedule(epoch))
         self.model.optimizer.learning_rate = new
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {new}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        # As Keras 3: the epoch's rate goes into the logs, hence into History.
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 class LambdaCallback(Callback):
@@ -97,6 +116,45 @@ class LambdaCallback(Callback):
         for key, fn in [("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end), ("on_train_begin", on_train_begin), ("on_train_end", on_train_end), ("on_train_batch_begin", on_train_batch_begin), ("on_train_batch_end", on_train_batch_end)]:
             if fn is not None:
                 setattr(self, key, fn)
+
+
+class Report(Callback):
+    """deeptrain's run report for a ``fit`` from Python: ``fit(..., callbacks=[Report(dir)])``
+    writes into ``dir`` what ``deeptrain train`` writes for a run: ``history.csv``, ``plots/``
+    (a curve per metric, with its validation twin), ``report.html`` (the model's spec and
+    summary, final metrics, per-class table of a classifier on ``validation_data``, curves) and
+    ``model/``. Written once training ends (no Python runs during the steps); ``paths`` lists
+    the files. ``deeptrain.report(history, dir)`` does the same after the fact."""
+
+    def __init__(self, directory, title=None):
+        super().__init__()
+        self.directory = str(directory)
+        self.title = title
+        self.paths = []
+
+    def _write(self, model, history, validation=None, train_rows=0):
+        import os
+
+        from . import _common as common
+
+        epochs = [
+            (epoch, [(k, float(v[i])) for k, v in history.history.items() if k != "learning_rate"], float(lr), float(sec))
+            for i, (epoch, lr, sec) in enumerate(zip(history.epoch, history.learning_rates, history.seconds))
+        ]
+        try:
+            spec = model.to_toml()
+        except ValueError as e:
+            spec = f"# the model's spec could not be written: {e}"
+        os.makedirs(self.directory, exist_ok=True)
+        pair = None if validation is None else (validation[0], validation[1])
+        title = self.title or f"deeptrain run: {model.name}"
+        try:
+            self.paths = model._require_built("report").write_report(
+                self.directory, epochs, title, spec, float(sum(history.seconds)), int(train_rows), pair
+            )
+        except ValueError as e:
+            raise common.engine_error("Report", e) from None
+        return self.paths
 
 
 class _Builtin:
@@ -184,6 +242,7 @@ class _Dispatcher:
         self.model = model
         self.callbacks = callbacks
         self.optimizer = model.optimizer
+        self.extras = {}  # {epoch: {key: value}} the callbacks added to the logs
         for cb in callbacks:
             cb.set_model(model)
             cb.set_params(params)
@@ -217,11 +276,15 @@ class _Dispatcher:
     def epoch_end(self, epoch, logs, lr, weights):
         self.optimizer._live = lr
         self.model._epoch_weights = weights
+        engine_keys = set(logs)
         try:
             for cb in self.callbacks:
                 cb.on_epoch_end(epoch, logs)
         finally:
             self.model._epoch_weights = None
+        added = {k: v for k, v in logs.items() if k not in engine_keys}
+        if added:
+            self.extras[epoch] = added
         return self._reply()
 
     def train_end(self):

@@ -5,6 +5,7 @@ argument or a bad value fails at once, naming it."""
 import numpy as np
 
 from . import _common as c
+from . import python_layer
 
 
 class KerasTensor:
@@ -57,19 +58,40 @@ class InputLayer:
         self.name = self._tensor.name
 
 
-class Layer:
+class Layer(python_layer.PythonLayerMixin):
     """A deeptrain layer under its Keras class name. Built into a model, it reads and writes
-    that model's weights (``get_weights``, ``set_weights``, ``trainable``)."""
+    that model's weights (``get_weights``, ``set_weights``, ``trainable``). A subclass written
+    in Python (numpy ``call`` and ``backward``) is a Python layer: see
+    ``deeptrain.keras.python_layer``."""
 
     _type = None
     _class = None
+    _python_layer = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_type") is not None:
+            return  # a built-in layer class
+        if cls._type is None or cls._python_layer:
+            # A layer written in Python: registered under its name for specs and model files.
+            cls._python_layer = True
+            cls._type = c.snake_case(cls.__name__)
+            python_layer.register(cls, cls._type)
+
+    def call(self, inputs, training=None):
+        """A built-in layer runs in the engine; ``super().call(inputs, training=...)`` in a
+        subclass's ``call`` says in which mode (Keras' MC dropout idiom)."""
+        if isinstance(inputs, python_layer._Probe):
+            return python_layer._Probe(training)
+        raise NotImplementedError(
+            f"calling layer `{self.name}` on an array (eager execution) is not supported by deeptrain: "
+            "build a model and call the model"
+        )
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, batch_input_shape=None, **config):
         owner = self._class or type(self).__name__
-        if type(self) is Layer or self._type is None:
-            raise NotImplementedError(
-                "subclassing keras.layers.Layer (a layer written in Python) is not supported by deeptrain yet"
-            )
+        if type(self) is Layer:
+            raise NotImplementedError("keras.layers.Layer: subclass it (with build, call and backward)")
         if dtype not in (None, "float32", np.float32):
             c.unsupported(owner, f"dtype={dtype!r} (deeptrain computes in float32)")
         self._input_shape = None
@@ -83,11 +105,17 @@ class Layer:
             c.deprecated(owner, "input_dim", "keras.Input(shape=(n,)) first")
             self._input_shape = (int(input_dim),)
         self._config = {}
-        for key, value in config.items():
-            v = c.spec_value(owner, key, value)
-            if v is not None:
-                self._config[key] = v
-        c.check_layer(owner, self._table(named=False))
+        if self._python_layer:
+            c.refuse(owner, config)
+            self._python_init(owner)
+        else:
+            for key, value in config.items():
+                v = c.spec_value(owner, key, value)
+                if v is not None:
+                    self._config[key] = v
+            if type(self).call is not Layer.call:
+                self._config.update(python_layer.probe_call_override(self, type(self).__name__))
+            c.check_layer(owner, self._table(named=False))
         self.name = name or c.unique_name(c.snake_case(owner))
         self._trainable = bool(trainable)
         self._model = None  # the built model holding this layer, and its index there
@@ -95,10 +123,22 @@ class Layer:
 
     def _table(self, named=True):
         table = {"type": self._type}
+        if self._python_layer:
+            config = self.get_config()
+            for key in ("name", "trainable", "dtype"):
+                config.pop(key, None)
+            table.update({k: c.spec_value(type(self).__name__, k, v) for k, v in config.items() if v is not None})
         table.update(self._config)
         if named:
             table["name"] = self.name
         return table
+
+    def __getattr__(self, name):
+        # Keras layers expose their settings as attributes (``layer.rate``, ``layer.units``).
+        config = self.__dict__.get("_config")
+        if config is not None and name in config:
+            return config[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_config(self):
         config = {"name": self.name, "trainable": self._trainable}
@@ -132,7 +172,28 @@ class Layer:
 
     @property
     def weights(self):
-        return self.get_weights() if self._model is not None and self._model._core is not None else []
+        """Keras' variables of the layer (``name``, ``trainable``, ``numpy()``), as the built
+        model holds them (empty before)."""
+        return self.variables
+
+    @property
+    def variables(self):
+        if self._model is None or self._model._core is None:
+            return []
+        names = self._model._core.weight_names()[self._index]
+        values = self.get_weights()
+        return [python_layer.Variable(n, v, t) for (n, t), v in zip(names, values)]
+
+    @property
+    def trainable_weights(self):
+        return [v for v in self.variables if v.trainable] if self._trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [v for v in self.variables if not v.trainable or not self._trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
 
     def count_params(self):
         info = self._built("count_params").layer_info()[self._index]

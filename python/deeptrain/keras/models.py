@@ -16,6 +16,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from . import python_layer
 from .layers import InputLayer, KerasTensor, Layer
 
 _call_seeds = itertools.count(1)
@@ -135,7 +136,9 @@ class Model:
     def _build_now(self, input_shape=None):
         if self._core is not None:
             return
-        shape = input_shape or self._input_shape
+        # A declared input shape (keras.Input, input_shape=) wins over the data's, so that a
+        # mismatch is an error, as in Keras.
+        shape = self._input_shape or input_shape
         if shape is None:
             return
         if not self._layers:
@@ -145,12 +148,11 @@ class Model:
         reused = [(i, layer.get_weights()) for i, layer in enumerate(self._layers) if layer._model is not None and layer._model is not self and layer._model._core is not None]
         spec = self._spec()
         if self._compiled is None:
-            # Not compiled yet: build with a loss any output shape takes (mean squared error),
-            # not the spec's default (sparse categorical cross-entropy, which needs class
-            # scores); compile() checks the loss the user gives against the outputs.
+            # Not compiled yet: built uncompiled (and saved so, as Keras does); the spec names
+            # a loss any output shape takes only for the parser's checks.
             spec["compile"] = {"loss": "mean_squared_error"}
         try:
-            core = _core.Model.build(json.dumps(spec), [int(d) for d in shape])
+            core = _core.Model.build(json.dumps(spec), [int(d) for d in shape], self._compiled is not None)
         except ValueError as e:
             # The engine names the spec's [data] set as the shape's source; here it is the
             # model's input.
@@ -190,6 +192,8 @@ class Model:
         return self._core is not None
 
     def _require_built(self, what):
+        if self._core is None:
+            self._build_now()  # built on first use when its input shape is known, as Keras
         if self._core is None:
             raise ValueError(
                 f"model `{self.name}` is not built yet: {what} needs its input shape "
@@ -358,9 +362,11 @@ class Model:
             units = int(np.prod(self._core.output_shapes()[main]))
             n = max([int(k) + 1 for k in class_weight] + [units])
             class_weights = [float(class_weight.get(i, 1.0)) for i in range(n)]
-        python_callbacks, builtin = [], []
+        python_callbacks, builtin, reports = [], [], []
         for cb in callbacks or []:
-            if isinstance(cb, callbacks_module._Builtin):
+            if isinstance(cb, callbacks_module.Report):
+                reports.append(cb)  # written after training: no Python during the steps
+            elif isinstance(cb, callbacks_module._Builtin):
                 builtin.append(cb._spec())
             elif isinstance(cb, callbacks_module.Callback):
                 python_callbacks.append(cb)
@@ -388,8 +394,11 @@ class Model:
                     self._core.set_learning_rate(pending)
         history = callbacks_module.History()
         history.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})
-        history._record(logs, self)
+        plateau = any(isinstance(cb, callbacks_module.ReduceLROnPlateau) for cb in callbacks or [])
+        history._record(logs, self, dispatcher.extras if dispatcher else None, learning_rate=plateau)
         self.history = history
+        for report in reports:
+            report._write(self, history, validation, int(len(x) * (1 - validation_split if validation is None else 1)))
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None, return_dict=False):
@@ -500,13 +509,32 @@ class Sequential(Model):
             c.unsupported("Sequential.add", "a model as a layer (nested models)")
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: {layer!r} is not a keras layer")
-        if self._core is not None:
-            c.unsupported("Sequential.add", "adding a layer to a built model (build a new Sequential from model.layers)")
         if any(l is layer for l in self._layers):
             raise ValueError(f"layer `{layer.name}` is already in this model")
         if not self._layers and layer._input_shape is not None:
             self._input_shape = layer._input_shape
+        elif not self._layers and layer._model is not None and layer._model._core is not None:
+            # A layer of a built model knows its input shape (Keras' Sequential(model.layers)).
+            core, i = layer._model._core, layer._index
+            self._input_shape = tuple(core.input_shape() if i == 0 else core.output_shapes()[i - 1])
+        if self._core is None:
+            self._layers.append(layer)
+            return
+        # A built model grows as in Keras: built again with the new layer, the weights of the
+        # layers it had kept (the new one drawn from the model's seed).
+        old = self._core
+        kept = old.get_weights()
+        self._core = None
         self._layers.append(layer)
+        try:
+            self._build_now()
+        except Exception:
+            self._layers.pop()
+            self._core = old
+            raise
+        weights = self._core.get_weights()
+        weights[: len(kept)] = kept
+        self._core.set_weights(weights)
 
     def pop(self):
         if self._core is not None:
@@ -521,7 +549,7 @@ def _from_core(core, name=None):
     info = core.layer_info()
     from . import layers as layers_module
 
-    by_type = {}
+    by_type = dict(python_layer._classes)
     for value in vars(layers_module).values():
         if isinstance(value, type) and issubclass(value, Layer) and value._type:
             by_type.setdefault(value._type, value)
@@ -573,7 +601,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         spec.pop("compile", None)
         spec.pop("optimizer", None)
         spec.pop("schedule", None)
-    clone = _from_core(_core.Model.build(json.dumps(spec), list(core.input_shape())))
+    clone = _from_core(_core.Model.build(json.dumps(spec), list(core.input_shape()), False))
     clone._loaded_compiled = False
     clone.optimizer = None
     clone._seed = spec["seed"]
