@@ -57,6 +57,9 @@ fn interned(name: &str) -> &'static str {
     leaked
 }
 
+/// What `_dt_build` answers: the weights (name, initial value, trainable), the output shape.
+type Built<'py> = (Vec<(String, Bound<'py, PyAny>, bool)>, Vec<usize>);
+
 /// A Python layer inside the engine.
 struct PyLayer {
     object: Py<PyAny>,
@@ -182,8 +185,7 @@ impl Layer for PyLayer {
             let reply = self
                 .object
                 .call_method1(py, "_dt_build", (input_shape.to_vec(), seed))?;
-            let (weights, shape): (Vec<(String, Bound<'_, PyAny>, bool)>, Vec<usize>) =
-                reply.extract(py)?;
+            let (weights, shape): Built<'_> = reply.extract(py)?;
             let mut params = Vec::with_capacity(weights.len());
             for (name, value, trainable) in weights {
                 let mut t = Tensor::default();
