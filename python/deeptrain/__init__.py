@@ -40,12 +40,16 @@ def train(path, verbose=0):
 def report(history, directory, validation_data=None, title=None):
     """Writes the run report of a finished ``fit`` (its ``History``) into ``directory``:
     ``history.csv``, ``plots/``, ``report.html`` and ``model/``, as ``deeptrain train`` writes
-    them (the ``keras.callbacks.Report`` callback does it during ``fit``). Returns the paths."""
+    them (the ``keras.callbacks.Report`` callback does it during ``fit``), the model as it is
+    now. ``validation_data``: ``(x, y)`` to evaluate on (default: the fit's own). Returns the
+    paths."""
     from .keras import callbacks as _callbacks
 
     if history.model is None:
         raise ValueError("report: the History of a fit (model.fit's return value)")
-    rows = history.params.get("train_rows", 0) if history.params else 0
+    rows = getattr(history, "_train_rows", 0)
+    if validation_data is None:
+        validation_data = getattr(history, "_validation", None)
     return _callbacks.Report(directory, title)._write(history.model, history, validation_data, rows)
 
 

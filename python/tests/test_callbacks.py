@@ -295,3 +295,5 @@ def test_the_report_callback_writes_the_run_files(digits, tmp_path):
     assert keras.models.load_model(run / "model").count_params() == history.model.count_params()
     again = deeptrain.report(history, tmp_path / "after")
     assert any(p.endswith("report.html") for p in again)
+    assert (tmp_path / "after" / "history.csv").read_text() == (run / "history.csv").read_text()
+    assert "validation" in (tmp_path / "after" / "report.html").read_text()

@@ -397,8 +397,10 @@ class Model:
         plateau = any(isinstance(cb, callbacks_module.ReduceLROnPlateau) for cb in callbacks or [])
         history._record(logs, self, dispatcher.extras if dispatcher else None, learning_rate=plateau)
         self.history = history
+        history._train_rows = int(len(x) * (1 - validation_split if validation is None else 1))
+        history._validation = validation
         for report in reports:
-            report._write(self, history, validation, int(len(x) * (1 - validation_split if validation is None else 1)))
+            report._write(self, history, validation, history._train_rows)
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None, return_dict=False):
