@@ -6,7 +6,9 @@
 //! prints the side-by-side table.
 //!
 //! Each model runs in its own process (so that its peak memory is its own), printing one JSON
-//! line. `--diagnostics` adds the cost of `train`'s default diagnostics to each line (seconds
+//! line. The first line (`fma`) is the FMA peak of one core and of the cores in use
+//! ([`fma_peak`]); model (c)'s line then also carries its training GFLOP/s as a percentage of
+//! that peak (`fma_peak_percent`). `--diagnostics` adds the cost of `train`'s default diagnostics to each line (seconds
 //! per step without and with them, and the ratio).
 
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use super::fma_peak;
 use deeptrain::activations::Activation;
 use deeptrain::diagnostics::Diagnostics;
 use deeptrain::distributed::Communicator;
@@ -32,8 +35,12 @@ pub struct BenchArgs {
     /// 256), d (100 x 100 SELU, batch 32), e (20 x (100 + BN + ELU), Nadam, batch 32), f (CNN
     /// conv 32 3×3 → pool → conv 64 3×3 → pool → dense 128 → 10, batch 32), g (the CNN, batch
     /// 256), h (sequential Fashion-MNIST: 28 steps of 28 features → LSTM 128 → 10, batch 32),
-    /// i (the LSTM, batch 128), gemm.
-    #[arg(long, value_delimiter = ',', default_value = "gemm,a,b,c,d,e,f,g,h,i")]
+    /// i (the LSTM, batch 128), gemm (sgemm 1024³), fma (the FMA peak of the cores).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fma,gemm,a,b,c,d,e,f,g,h,i"
+    )]
     models: Vec<String>,
     /// Timed training steps per model (after 20 warm-up steps).
     #[arg(long, default_value_t = 200)]
@@ -240,6 +247,19 @@ fn gemm_probe() -> serde_json::Value {
     })
 }
 
+fn fma_probe() -> serde_json::Value {
+    let threads = deeptrain::linalg::num_threads();
+    let (isa, one, all) = fma_peak::measure(threads);
+    json!({
+        "model": "fma",
+        "framework": "deeptrain",
+        "threads": threads,
+        "isa": isa,
+        "gflops_per_core": one,
+        "gflops": all,
+    })
+}
+
 /// A bench model, compiled, with 16 batches of inputs and targets.
 struct Setup {
     net: Sequential,
@@ -404,8 +424,10 @@ fn diagnostics_cost(
 }
 
 fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_json::Value> {
-    if name == "gemm" {
-        return Ok(gemm_probe());
+    match name {
+        "gemm" => return Ok(gemm_probe()),
+        "fma" => return Ok(fma_probe()),
+        _ => {}
     }
     let Setup {
         mut net,
@@ -482,6 +504,7 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     }
     let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
     let mut lines = String::new();
+    let mut fma_peak = None;
     for name in &args.models {
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["--threads", &deeptrain::linalg::num_threads().to_string()]);
@@ -505,7 +528,20 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line) {
+            let gflops = |v: &serde_json::Value, key| v.get(key).and_then(|g| g.as_f64());
+            if name == "fma" {
+                fma_peak = gflops(&value, "gflops");
+            } else if let (Some(peak), Some(train), Some(object)) = (
+                fma_peak,
+                gflops(&value, "train_gflops"),
+                value.as_object_mut(),
+            ) {
+                object.insert("fma_peak_percent".into(), json!(100.0 * train / peak));
+                line = value.to_string();
+            }
+        }
         println!("{line}");
         lines.push_str(&line);
         lines.push('\n');

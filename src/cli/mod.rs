@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod diagnose;
 mod doctor;
+mod fma_peak;
 mod fold;
 mod lr_find;
 mod predict;
