@@ -3,7 +3,8 @@
 //! steps and the last epoch's checkpoint stays) or at an epoch's end (killed after the
 //! checkpoint): the weights, the optimizer's state, the history and the diagnostics rows equal
 //! those of a run that never stopped. Plain SGD on a Fashion-MNIST-sized model (784-300-100-10)
-//! is in the matrix: there, steps that diagnostics sample take the unfused update path.
+//! is in the matrix: there, layers update their kernels within backward, and steps that
+//! diagnostics sample store the gradients as well; runs with diagnostics on and off end alike.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,7 +129,7 @@ fn install(model: &mut Sequential, diagnostics: bool) -> Option<Diagnostics> {
 }
 
 /// Trains straight for [`EPOCHS`], and again stopped at `stop` then resumed from the
-/// checkpoint; asserts that both end alike.
+/// checkpoint; asserts that both end alike, and returns how.
 fn assert_bit_exact(
     make: &dyn Fn() -> Sequential,
     train: &Dataset,
@@ -136,7 +137,7 @@ fn assert_bit_exact(
     diagnostics: bool,
     stop: Stop,
     case: &str,
-) {
+) -> Outcome {
     let flag = Arc::new(AtomicBool::new(false));
     let mut straight = make();
     let d = install(&mut straight, diagnostics);
@@ -206,6 +207,7 @@ fn assert_bit_exact(
         got.diagnostics, expected.diagnostics,
         "{case}: diagnostics rows"
     );
+    got
 }
 
 fn optimizers() -> Vec<(&'static str, OptimizerSpec)> {
@@ -275,11 +277,28 @@ fn every_optimizer_resumes_bit_exactly_with_and_without_diagnostics() {
     let (train, validation) = digits();
     for (name, optimizer) in optimizers() {
         let make = || model(64, &[16], &optimizer);
-        for diagnostics in [false, true] {
-            for stop in [Stop::EpochEnd, Stop::MidEpoch { step: 5 }] {
+        for stop in [Stop::EpochEnd, Stop::MidEpoch { step: 5 }] {
+            let mut ends = Vec::new();
+            for diagnostics in [false, true] {
                 let case = format!("{name}, diagnostics {diagnostics}, stopped {stop:?}");
-                assert_bit_exact(&make, &train, &validation, diagnostics, stop, &case);
+                ends.push(assert_bit_exact(
+                    &make,
+                    &train,
+                    &validation,
+                    diagnostics,
+                    stop,
+                    &case,
+                ));
             }
+            // Watching a run never changes it.
+            assert!(
+                ends[0].weights == ends[1].weights && ends[0].optimizer == ends[1].optimizer,
+                "{name}, stopped {stop:?}: diagnostics on and off end with different weights"
+            );
+            assert_eq!(
+                ends[0].history, ends[1].history,
+                "{name}, {stop:?}: history"
+            );
         }
     }
 }
@@ -309,10 +328,27 @@ fn plain_sgd_on_a_fashion_mnist_sized_model_resumes_bit_exactly() {
     let validation = digits_at_784(&all.slice(352..416));
     let sgd: OptimizerSpec = toml::from_str("name = \"sgd\"\nlearning_rate = 0.05").unwrap();
     let make = || model(784, &[300, 100], &sgd);
-    for diagnostics in [true, false] {
-        for stop in [Stop::EpochEnd, Stop::MidEpoch { step: 6 }] {
+    for stop in [Stop::EpochEnd, Stop::MidEpoch { step: 6 }] {
+        let mut ends = Vec::new();
+        for diagnostics in [true, false] {
             let case = format!("784-300-100-10 sgd, diagnostics {diagnostics}, stopped {stop:?}");
-            assert_bit_exact(&make, &train, &validation, diagnostics, stop, &case);
+            ends.push(assert_bit_exact(
+                &make,
+                &train,
+                &validation,
+                diagnostics,
+                stop,
+                &case,
+            ));
         }
+        // Watching a run never changes it: the sampled steps update the weights as the others.
+        assert!(
+            ends[0].weights == ends[1].weights,
+            "stopped {stop:?}: diagnostics on and off end with different weights"
+        );
+        assert_eq!(
+            ends[0].history, ends[1].history,
+            "stopped {stop:?}: history"
+        );
     }
 }

@@ -315,6 +315,17 @@ impl Observer for Diagnostics {
             dead,
             ..LayerStats::default()
         });
+        // The weights this step starts from, read here: under plain SGD backward updates them
+        // in place (the same bits whether or not this step is observed).
+        if let Some(p) = layer.kernel_param().filter(|p| p.trainable) {
+            let w = p.value.data();
+            let row = s.rows.len() - 1;
+            s.rows[row].weight_norm = Some(norm(w));
+            if s.before.len() <= index {
+                s.before.resize(index + 1, None);
+            }
+            s.before[index] = Some((w.to_vec(), row));
+        }
     }
 
     fn after_backward(&mut self, index: usize, layer: &dyn Layer, _grad_output: &Tensor) {
@@ -336,18 +347,12 @@ impl Observer for Diagnostics {
         let Some(g) = p.grad().map(Tensor::data) else {
             return;
         };
-        let w = p.value.data();
         let (mean, std) = moments(g);
         let r = &mut s.rows[row];
         r.grad_norm = Some(norm(g));
         r.grad_mean = Some(mean);
         r.grad_std = Some(std);
-        r.weight_norm = Some(norm(w));
         r.grad_zero = Some(g.iter().filter(|&&v| v == 0.0).count() as f64 / g.len().max(1) as f64);
-        if s.before.len() <= index {
-            s.before.resize(index + 1, None);
-        }
-        s.before[index] = Some((w.to_vec(), row));
     }
 
     /// Completes the sampled step's update ratio: this layer's kernel has been updated.

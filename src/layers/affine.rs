@@ -79,16 +79,40 @@ pub(super) fn keeps_z(fused_output: bool, activation: Activation) -> bool {
     fused_output || activation.needs_input()
 }
 
+/// Plain gradient descent applied within backward ([`super::Layer::set_fused_descent`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FusedDescent {
+    /// η in W ← W − η·g.
+    pub rate: f32,
+    /// Whether g is also stored (a step an observer or a callback reads): one more product,
+    /// the update unchanged.
+    pub keep_gradient: bool,
+}
+
+/// θ ← θ − η·g, element by element: the arithmetic of plain SGD's own update
+/// (`crate::optimizers::Sgd`), so that a fused step and an unfused one give the same bits.
+pub(super) fn descend(value: &mut [f32], grad: &[f32], rate: f32) {
+    value
+        .iter_mut()
+        .zip(grad)
+        .for_each(|(v, &g)| *v -= rate * g);
+}
+
 /// The [`super::Layer`] methods Dense and Conv2D share, written once: fused descent and output,
 /// parameters, the kernel, and the weight penalty. Expanded inside `impl Layer` of a struct
 /// with the fields `spec` (with `activation`, `kernel_regularizer`, `bias_regularizer`),
 /// `params` (kernel first), `fused_output`, `fused_descent` and `z`.
 macro_rules! affine_layer_methods {
     () => {
-        fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
+        fn set_fused_descent(&mut self, rate: Option<f32>, keep_gradient: bool) -> bool {
             // A weight penalty adds to g before the update: not fusable.
             let penalized = self.has_penalty();
-            self.fused_descent = rate.filter(|_| !penalized);
+            self.fused_descent =
+                rate.filter(|_| !penalized)
+                    .map(|rate| $crate::layers::affine::FusedDescent {
+                        rate,
+                        keep_gradient,
+                    });
             rate.is_some() && !penalized
         }
 

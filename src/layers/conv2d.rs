@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::affine::{self, AffineKeys};
+use super::affine::{self, AffineKeys, FusedDescent};
 use super::affine::{
     activation_backward, bias_and_activation, bias_and_activation_keeping_z, bias_gradient,
 };
@@ -261,8 +261,8 @@ pub struct Conv2d {
     dz: Tensor,
     /// Scratch for max-norm's per-filter norms.
     norms: Vec<f32>,
-    /// The learning rate of plain gradient descent applied within backward.
-    fused_descent: Option<f32>,
+    /// Plain gradient descent applied within backward (see [`Layer::set_fused_descent`]).
+    fused_descent: Option<FusedDescent>,
     /// Whether it is a [`super::Conv1dSpec`]'s twin, run over sequences as images of height 1
     /// (which may be `causal`).
     on_sequence: bool,
@@ -513,9 +513,11 @@ impl Layer for Conv2d {
                     col2im(&self.dcols[..positions * k], dx_part, window, self.input.2);
                 }
             }
-            // In one piece under fused descent the kernel moves in one product below; else
-            // the pieces' gradients add up in the kernel's gradient.
-            if trainable && !(whole && self.fused_descent.is_some()) {
+            // In one piece under fused descent the kernel moves in one product below (g is
+            // then computed only when asked to keep it); else the pieces' gradients add up in
+            // the kernel's gradient.
+            let one_product = whole && self.fused_descent.is_some_and(|d| !d.keep_gradient);
+            if trainable && !one_product {
                 let cols = if direct {
                     x_part
                 } else {
@@ -526,7 +528,7 @@ impl Layer for Conv2d {
                 matmul(cols_t, dz_mat, grad, start > 0);
             }
         }
-        if let (true, Some(rate)) = (trainable, self.fused_descent) {
+        if let (true, Some(FusedDescent { rate, .. })) = (trainable, self.fused_descent) {
             // After every dx (which needs the old kernel): W ← W − η·colsᵀ·dz.
             let kernel = &mut self.params[KERNEL];
             if whole {
@@ -540,23 +542,14 @@ impl Layer for Conv2d {
                 let cols_t = Mat::new(cols, positions, k).t();
                 matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate);
             } else {
-                kernel
-                    .value
-                    .data_mut()
-                    .iter_mut()
-                    .zip(kernel.grad.data())
-                    .for_each(|(w, &g)| *w -= rate * g);
+                affine::descend(kernel.value.data_mut(), kernel.grad.data(), rate);
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
             // db = Σ over every output position of dz.
             bias_gradient(dz.data(), filters, bias.grad.data_mut());
-            if let Some(rate) = self.fused_descent {
-                bias.value
-                    .data_mut()
-                    .iter_mut()
-                    .zip(bias.grad.data())
-                    .for_each(|(b, &g)| *b -= rate * g);
+            if let Some(d) = self.fused_descent {
+                affine::descend(bias.value.data_mut(), bias.grad.data(), d.rate);
             }
         }
     }

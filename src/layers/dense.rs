@@ -164,9 +164,9 @@ pub struct Dense {
     dz: Tensor,
     /// Scratch for max-norm's column norms.
     norms: Vec<f32>,
-    /// The learning rate of plain gradient descent applied within backward (see
-    /// [`Layer::set_fused_descent`]); the kernel's gradient is then not stored.
-    fused_descent: Option<f32>,
+    /// Plain gradient descent applied within backward (see [`Layer::set_fused_descent`]);
+    /// the kernel's gradient is then stored only when asked.
+    fused_descent: Option<affine::FusedDescent>,
 }
 
 impl Dense {
@@ -304,21 +304,21 @@ impl Layer for Dense {
         let x_t = Mat::new(input.data(), batch, self.inputs).t();
         if self.params[KERNEL].trainable {
             let kernel = &mut self.params[KERNEL];
-            match self.fused_descent {
-                // W ← W − η·xᵀ·dz, in the product itself: no pass over a gradient buffer.
-                Some(rate) => matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -rate),
-                None => matmul(x_t, dz_mat, kernel.grad.data_mut(), false),
+            let descent = self.fused_descent;
+            if descent.is_none_or(|d| d.keep_gradient) {
+                matmul(x_t, dz_mat, kernel.grad.data_mut(), false);
+            }
+            if let Some(d) = descent {
+                // W ← W − η·xᵀ·dz, in the product itself: no pass over a gradient buffer (the
+                // same product whether or not g was stored above, so the same bits).
+                matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -d.rate);
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
             // db = Σ_B dz.
             bias_gradient(dz.data(), units, bias.grad.data_mut());
-            if let Some(rate) = self.fused_descent {
-                bias.value
-                    .data_mut()
-                    .iter_mut()
-                    .zip(bias.grad.data())
-                    .for_each(|(b, &g)| *b -= rate * g);
+            if let Some(d) = self.fused_descent {
+                affine::descend(bias.value.data_mut(), bias.grad.data(), d.rate);
             }
         }
     }

@@ -4,7 +4,7 @@
 //! Contract: `forward(x, y, mode)` writes `y` and caches what backward needs; `backward(x, y, dy,
 //! dx)` *writes* the gradients of the trainable parameters (no zeroing pass is needed) and, when
 //! `dx` is given, the input gradient. A layer asked to (`set_fused_descent`) applies plain SGD to
-//! its parameters within backward instead of storing their gradients.
+//! its parameters within backward instead of (or, when asked, as well as) storing their gradients.
 
 use super::LayerSpec;
 use crate::activations::Activation;
@@ -198,9 +198,11 @@ pub trait Layer: Send {
     }
     /// Asks the layer to apply plain gradient descent θ ← θ − `rate`·g to its trainable
     /// parameters within the next backward passes, instead of leaving g for the optimizer
-    /// (`None` turns it off). Returns whether it will; the model's optimizer updates the
-    /// parameters of a layer that will not.
-    fn set_fused_descent(&mut self, _rate: Option<f32>) -> bool {
+    /// (`None` turns it off). With `keep_gradient` (a step someone observes) it also stores
+    /// g, and still updates θ by the same arithmetic, so that observing a step never changes
+    /// its result. Returns whether it will; the model's optimizer updates the parameters of a
+    /// layer that will not.
+    fn set_fused_descent(&mut self, _rate: Option<f32>, _keep_gradient: bool) -> bool {
         false
     }
     /// Asks the layer to treat `grad_output` in backward as the gradient with respect to its

@@ -150,8 +150,8 @@ impl<S: ImageTwin + 'static> Layer for OnSequence<S> {
         self.twin.output_activation()
     }
 
-    fn set_fused_descent(&mut self, rate: Option<f32>) -> bool {
-        self.twin.set_fused_descent(rate)
+    fn set_fused_descent(&mut self, rate: Option<f32>, keep_gradient: bool) -> bool {
+        self.twin.set_fused_descent(rate, keep_gradient)
     }
 
     fn set_fused_output(&mut self, fused: bool) -> bool {

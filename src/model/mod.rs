@@ -58,11 +58,14 @@ pub trait Observer: Send {
     /// After layer `index` computed `output` in a forward pass.
     fn after_forward(&mut self, _index: usize, _layer: &dyn Layer, _output: &Tensor, _mode: Mode) {}
     /// After layer `index` ran backward; `grad_output` is dL/d(its output) and the layer's
-    /// parameter gradients are readable through `layer.params()`.
+    /// parameter gradients are readable through `layer.params()`. Under plain SGD its weights
+    /// may already hold this step's update (applied within backward); the weights the step
+    /// started from are those [`Observer::after_forward`] sees.
     fn after_backward(&mut self, _index: usize, _layer: &dyn Layer, _grad_output: &Tensor) {}
     /// Whether this training step's backward must leave every parameter gradient readable
-    /// (asked after the forward pass). When false, plain SGD may update the weights within
-    /// backward instead ([`Layer::set_fused_descent`]).
+    /// (asked after the forward pass). When false, plain SGD updates the weights within
+    /// backward without storing them ([`Layer::set_fused_descent`]); either way the update's
+    /// bits are the same.
     fn needs_gradients(&self) -> bool {
         true
     }

@@ -71,26 +71,26 @@ impl Model {
         };
         self.observe_step_begin(compiled.optimizer.as_ref());
         let data_loss = self.forward_for_training(&compiled, x, targets, weights, metric_state);
-        // Plain SGD, and nobody reading the gradients: layers that can update their weights
-        // within backward do (one pass less over every weight and gradient).
-        let fused_rate = compiled
-            .optimizer
-            .plain_descent_rate()
-            .filter(|_| !self.callbacks_need_gradients)
-            .filter(|_| self.observer.as_ref().is_none_or(|o| !o.needs_gradients()));
+        // Plain SGD: layers that can update their weights within backward do (one pass less
+        // over every weight and gradient). On a step whose gradients someone reads, they also
+        // store them, and update the weights by the same arithmetic: watching a run never
+        // changes it.
+        let fused_rate = compiled.optimizer.plain_descent_rate();
+        let keep_gradients = self.callbacks_need_gradients
+            || self.observer.as_ref().is_some_and(|o| o.needs_gradients());
         self.fused.clear();
         for layer in &mut self.layers {
             self.fused
-                .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate));
+                .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate, keep_gradients));
         }
         // Before backward: the observer reads each layer's gradients as backward writes them.
         let fused = std::mem::take(&mut self.fused);
-        self.record_stored_gradients(&fused);
+        self.record_stored_gradients(if keep_gradients { &[] } else { &fused });
         self.fused = fused;
         self.backward(x, None);
         for (layer, &fused) in self.layers.iter_mut().zip(&self.fused) {
             if fused {
-                layer.set_fused_descent(None);
+                layer.set_fused_descent(None, false);
             }
         }
         // Weight penalties join the loss and its gradient before clipping, as in Keras.
@@ -105,7 +105,7 @@ impl Model {
     }
 
     /// Records, after a backward, which parameters hold their gradient: none of a layer that
-    /// fused its update (`fused[i]`), every other one. A pass over flags, never over the
+    /// fused its update without keeping its gradient (`fused[i]`), every other one. A pass over flags, never over the
     /// gradients, so that the unused buffers stay untouched (and cost no resident memory).
     pub(super) fn record_stored_gradients(&mut self, fused: &[bool]) {
         for (i, layer) in self.layers.iter_mut().enumerate() {

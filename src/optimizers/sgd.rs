@@ -97,6 +97,16 @@ impl Optimizer for Sgd {
             self.weight_decay,
             self.nesterov,
         );
+        if mu == 0.0 && wd == 0.0 {
+            // Plain descent, in the very arithmetic of the update a layer fuses into its
+            // backward (`Layer::set_fused_descent`): either path gives the same bits.
+            zip_pieces(value, grad, &mut [], &|value, grad, _| {
+                for (p, &g) in value.iter_mut().zip(grad) {
+                    *p -= lr * g;
+                }
+            });
+            return;
+        }
         if mu == 0.0 {
             zip_pieces(value, grad, &mut [], &|value, grad, _| {
                 for (p, &g) in value.iter_mut().zip(grad) {
