@@ -516,12 +516,13 @@ mod gradients {
                 assert!((g - step).abs() <= 1e-4 + 1e-3 * g.abs(), "{g} vs {step}");
             }
         }
-        // The fused and the stored runs take the same step (up to rounding).
-        for (a, b) in kernels(&fused).iter().zip(&after) {
-            for (x, y) in a.iter().zip(b) {
-                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
-            }
-        }
+        // The fused and the stored runs take the same step, bit for bit: storing the
+        // gradient does not change the update (tests/observed_steps.rs).
+        assert_eq!(
+            kernels(&fused),
+            after,
+            "asking for gradients changed the step"
+        );
     }
 }
 
