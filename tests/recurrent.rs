@@ -687,3 +687,74 @@ batch_size = 16
         assert!(err.contains(bad) && !err.contains("panicked"), "{err}");
     }
 }
+
+/// Gradient norms through time: a linear SimpleRNN whose recurrent kernel is 0.1 times an
+/// orthogonal matrix scales ∂L/∂h by exactly 0.1 per step back (∂L/∂h_{s-1} = ∂L/∂h_s · Rᵀ,
+/// and an orthogonal map keeps norms), so ‖∂L/∂h_s‖ decays geometrically from the last step to
+/// the first. The layer reports these norms after backward, the diagnostics record them on
+/// sampled steps, and the rule calls the decay (1e-5 over 6 steps) vanishing through time.
+#[test]
+fn gradient_norms_through_time_decay_geometrically_with_a_small_recurrent_kernel() {
+    use deeptrain::diagnostics::{gradients_through_time, verdicts, Diagnostics};
+    let spec = RecurrentSpec::new(CellKind::SimpleRnn, 3)
+        .activation(Activation::Linear)
+        .use_bias(false)
+        .recurrent_initializer(deeptrain::Initializer::Orthogonal { gain: 0.1 });
+    let mut model = Sequential::new(&[6, 2])
+        .add(spec)
+        .add(DenseSpec::new(1))
+        .build(4)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(1e-6).unwrap()),
+            Loss::MeanSquaredError,
+            &[],
+        )
+        .unwrap();
+    let data = Dataset::new(
+        pseudo_random(&[8, 6, 2], 3, 1.0),
+        Tensor::from_vec(vec![1.0; 8], &[8, 1]),
+    )
+    .unwrap();
+    let diagnostics = Diagnostics::new(1);
+    model.set_observer(Some(Box::new(diagnostics.clone())));
+    let options = FitOptions {
+        epochs: 2,
+        batch_size: 8,
+        ..FitOptions::default()
+    };
+    model.fit(&data, None, &options, &mut []).unwrap();
+
+    let norms = model.layers()[0].time_gradient_norms().unwrap();
+    assert_eq!(norms.len(), 6);
+    for s in 0..5 {
+        let factor = norms[s] / norms[s + 1];
+        assert!(
+            (factor - 0.1).abs() < 1e-4,
+            "step {s}: {factor} ({norms:?})"
+        );
+    }
+    assert!(model.layers()[1].time_gradient_norms().is_none());
+
+    let rows = diagnostics.rows();
+    let recorded: Vec<_> = rows.iter().filter(|r| r.layer == 0).collect();
+    assert_eq!(recorded.len(), 2, "one row per sampled step");
+    assert!(recorded.iter().all(|r| r.time_grad_norms.len() == 6));
+    assert!(rows
+        .iter()
+        .filter(|r| r.layer == 1)
+        .all(|r| r.time_grad_norms.is_empty()));
+    let flows = gradients_through_time(&rows);
+    assert_eq!(flows.len(), 1);
+    assert!((flows[0].per_step - 0.1).abs() < 1e-4, "{:?}", flows[0]);
+    let through_time = verdicts(&rows)
+        .into_iter()
+        .find(|v| v.finding.starts_with("through time"))
+        .unwrap();
+    assert_eq!(through_time.kind, "vanishing_gradients");
+    assert_eq!(
+        through_time.layer.as_deref(),
+        Some(model.layers()[0].name())
+    );
+}

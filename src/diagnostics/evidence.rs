@@ -1,5 +1,6 @@
 //! [`EvidenceChart`]: the curve a verdict rests on, for the report's evidence plots. A gradient verdict
-//! shows the kernel gradient norms by depth (log scale, the numbers of its evidence); a dead or
+//! shows the kernel gradient norms by depth (log scale, the numbers of its evidence), or through
+//! time a recurrent layer's ‖∂L/∂h_s‖ by time step; a dead or
 //! saturated layer its fraction over the sampled steps; every other verdict the training loss
 //! per step against the constant predictor's loss (the curve the gate reads).
 
@@ -38,6 +39,11 @@ pub fn evidence_charts(d: &Diagnosis, losses: &[f64]) -> Vec<EvidenceChart> {
             continue;
         }
         let chart = match v.kind {
+            "vanishing_gradients" | "exploding_gradients"
+                if v.finding.starts_with("through time") =>
+            {
+                by_time(v, &d.rows)
+            }
             "vanishing_gradients" | "exploding_gradients" => by_depth(v, &d.rows),
             "dead_relus" | "saturation" => layer_fraction(v, &d.rows),
             _ => None,
@@ -65,6 +71,33 @@ fn by_depth(v: &Verdict, rows: &[LayerStats]) -> Option<EvidenceChart> {
         series: vec![("gradient norm".into(), points)],
         reference: None,
         x_names: flow.layers.iter().map(|l| l.0.clone()).collect(),
+    })
+}
+
+/// The verdict's recurrent layer: ‖∂L/∂h_s‖ per time step at its last sampled step.
+fn by_time(v: &Verdict, rows: &[LayerStats]) -> Option<EvidenceChart> {
+    let flows = super::gradients_through_time(rows);
+    let flow = flows
+        .iter()
+        .find(|f| Some(f.layer.as_str()) == v.layer.as_deref())?;
+    let points = flow
+        .last_norms
+        .iter()
+        .enumerate()
+        .map(|(s, &g)| (s as f64, g))
+        .collect();
+    Some(EvidenceChart {
+        verdict: v.kind,
+        title: format!(
+            "‖∂L/∂h_s‖ of {} by time step (training step {})",
+            flow.layer, flow.last_step
+        ),
+        x_label: "time step s, first to last processed".into(),
+        y_label: "‖∂L/∂h_s‖ (log scale)".into(),
+        log_y: true,
+        series: vec![("gradient norm".into(), points)],
+        reference: None,
+        x_names: Vec::new(),
     })
 }
 

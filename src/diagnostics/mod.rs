@@ -16,6 +16,7 @@ mod observer;
 mod run;
 mod saved;
 mod selu;
+mod through_time;
 mod units;
 mod verdict;
 
@@ -28,18 +29,21 @@ pub use noise::{gradient_noise, GradientNoise};
 pub use observer::{Diagnostics, LayerStats, DEAD_WINDOW};
 pub use run::{diagnose, run_verdicts, Diagnosis};
 pub use selu::self_normalization;
+pub use through_time::{gradients_through_time, through_time_problem, TimeFlow};
 pub use units::{dead_units, non_finite_outputs, saturated_units};
 pub use verdict::{divergence, with_divergence, Verdict, IDS};
 
 /// Findings from the recorded per-layer statistics alone (the later half of the run, to skip
 /// the first steps' transients), whether or not the loss shows harm (for people and the
-/// per-layer tables; [`run_verdicts`] and [`diagnose`] gate them on the loss curve): gradient flow by depth,
+/// per-layer tables; [`run_verdicts`] and [`diagnose`] gate them on the loss curve): gradient flow by depth
+/// and through time,
 /// dead and saturated units, non-finite outputs, self-normalization. Healthy findings are
 /// reported too (`self_normalizing`, `healthy_gradients`). [`diagnose`] reports a problem only
 /// when the loss curve shows it hurts.
 pub fn verdicts(rows: &[LayerStats]) -> Vec<Verdict> {
     let mut out = Vec::new();
     out.extend(gradient_flow(rows).and_then(|flow| flow.verdict()));
+    out.extend(gradients_through_time(rows).iter().map(TimeFlow::verdict));
     out.extend(non_finite_outputs(rows));
     out.extend(dead_units(rows));
     out.extend(saturated_units(rows));

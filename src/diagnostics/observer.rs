@@ -9,7 +9,7 @@
 //! steps after it when its batch is smaller; on images (N, H, W, C) a unit is a channel, so for
 //! a convolution these are its dead filters), the kernel gradient's L2 norm, mean, standard
 //! deviation and fraction of exact zeros, the kernel's norm, and the update-to-weight ratio
-//! ‖Δw‖/‖w‖ of that step. Sampled steps copy one kernel per layer; other steps cost a counter, and a comparison per
+//! ‖Δw‖/‖w‖ of that step, and a recurrent layer's gradient norms through time. Sampled steps copy one kernel per layer; other steps cost a counter, and a comparison per
 //! ReLU output while a dead-unit window is open.
 
 use std::fmt::Write as _;
@@ -67,6 +67,9 @@ pub struct LayerStats {
     pub grad_zero: Option<f64>,
     /// ‖Δw‖ / ‖w‖ of the kernel in this step.
     pub update_ratio: Option<f64>,
+    /// A recurrent layer's gradient norms through time, ‖∂L/∂h_s‖ per processing step s
+    /// ([`Layer::time_gradient_norms`]); empty for other layers.
+    pub time_grad_norms: Vec<f64>,
 }
 
 /// A ReLU layer's open dead-unit window: which units fired, over how many samples.
@@ -333,15 +336,18 @@ impl Observer for Diagnostics {
         if !s.sampling {
             return;
         }
-        let Some(p) = layer.kernel_param().filter(|p| p.trainable) else {
-            return;
-        };
         let step = s.step;
         let Some(row) = s
             .rows
             .iter()
             .rposition(|r| r.step == step && r.layer == index)
         else {
+            return;
+        };
+        if let Some(norms) = layer.time_gradient_norms() {
+            s.rows[row].time_grad_norms = norms.iter().map(|&g| g as f64).collect();
+        }
+        let Some(p) = layer.kernel_param().filter(|p| p.trainable) else {
             return;
         };
         let Some(g) = p.grad().map(Tensor::data) else {

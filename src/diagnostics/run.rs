@@ -310,8 +310,9 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
                 .extend(flow.filter(|f| f.kind == "exploding_gradients" && d.diverged.is_some()));
             verdicts.extend(configuration);
         } else {
-            let candidates: [&dyn Fn() -> Option<Verdict>; 8] = [
+            let candidates: [&dyn Fn() -> Option<Verdict>; 9] = [
                 &|| flow.clone(),
+                &|| super::through_time_problem(&d.rows),
                 &|| super::dead_units(&d.rows),
                 &|| super::saturated_units(&d.rows),
                 &|| super::non_finite_outputs(&d.rows).filter(|_| d.diverged.is_none()),

@@ -84,6 +84,7 @@ fn restored_row(v: &Value) -> Option<LayerStats> {
         weight_norm: opt(15)?,
         grad_zero: opt(16)?,
         update_ratio: opt(17)?,
+        time_grad_norms: Vec::new(),
     })
 }
 
@@ -107,12 +108,41 @@ fn restored_window(v: &Value) -> Option<DeadWindow> {
     })
 }
 
-/// The state as JSON.
+/// The state as JSON; the recurrent layers' gradient norms through time apart, as
+/// `[row index, [norms]]` pairs.
 pub(super) fn save(rows: &[LayerStats], dead: &[DeadWindow]) -> Value {
+    let through_time: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.time_grad_norms.is_empty())
+        .map(|(i, r)| {
+            json!([
+                i,
+                r.time_grad_norms
+                    .iter()
+                    .map(|&g| float(g))
+                    .collect::<Vec<_>>()
+            ])
+        })
+        .collect();
     json!({
         "rows": rows.iter().map(saved_row).collect::<Vec<_>>(),
         "dead_windows": dead.iter().map(saved_window).collect::<Vec<_>>(),
+        "time_grad_norms": through_time,
     })
+}
+
+/// Puts the saved gradient norms through time back on their rows.
+fn restore_time_norms(state: &Value, rows: &mut [LayerStats]) -> Option<()> {
+    let Some(saved) = state.get("time_grad_norms") else {
+        return Some(());
+    };
+    for pair in saved.as_array()? {
+        let (index, norms) = (pair.get(0)?.as_u64()?, pair.get(1)?.as_array()?);
+        let row = rows.get_mut(usize::try_from(index).ok()?)?;
+        row.time_grad_norms = norms.iter().map(float_of).collect::<Option<_>>()?;
+    }
+    Some(())
 }
 
 /// The rows and windows of a [`save`]d state.
@@ -125,6 +155,8 @@ pub(super) fn restore(state: &Value) -> Result<(Vec<LayerStats>, Vec<DeadWindow>
         .enumerate()
         .map(|(i, r)| restored_row(r).ok_or_else(|| malformed(i + 1)))
         .collect::<Result<Vec<_>>>()?;
+    let mut rows = rows;
+    restore_time_norms(state, &mut rows).ok_or_else(|| malformed(0))?;
     let windows = match state.get("dead_windows") {
         None => Vec::new(),
         Some(w) => w
@@ -156,6 +188,7 @@ mod tests {
             dead: Some(0.5),
             grad_norm: Some(f64::INFINITY),
             update_ratio: Some(1e-3),
+            time_grad_norms: vec![0.5, f64::INFINITY, 2.0],
             ..LayerStats::default()
         };
         let window = DeadWindow {

@@ -111,6 +111,12 @@ pub trait Layer: Send {
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
     );
+    /// A recurrent layer's gradient norms through time in its last backward pass:
+    /// ‖∂L/∂h_s‖ over the batch at each processing step s (step T - 1 is where the last
+    /// state's gradient enters); `None` for other layers.
+    fn time_gradient_norms(&self) -> Option<&[f32]> {
+        None
+    }
     /// Creates weights for the per-sample shapes of its inputs (several for a merge layer);
     /// returns the output shape. A layer that takes one input refuses several.
     fn build_many(&mut self, input_shapes: &[&[usize]], rng: &mut Rng) -> Result<Vec<usize>> {

@@ -140,6 +140,8 @@ struct Buffers {
     dh_rec: Vec<f32>,
     /// dx̃ (T·B, F).
     dx: Vec<f32>,
+    /// ‖∂L/∂h_s‖ per processing step s of the last backward pass (T).
+    dh_norms: Vec<f32>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -417,6 +419,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
         b.dc.resize(if C::CARRY { bu } else { 0 }, 0.0);
         b.dc.fill(0.0);
+        b.dh_norms.resize(t_len, 0.0);
         // dL/dh at the processing step s, from the output.
         let output_grad = |s: usize, dst: &mut [f32], add: bool| {
             for bi in 0..batch {
@@ -437,6 +440,7 @@ impl<C: Cell> Layer for Recurrent<C> {
         let r_kernel = Mat::new(self.params[RECURRENT].value.data(), u, gu);
         let masked = !b.state_mask.is_empty();
         for s in (0..t_len).rev() {
+            b.dh_norms[s] = b.dh.iter().map(|&g| g * g).sum::<f32>().sqrt();
             let (c_prev, c): (&[f32], &[f32]) = if C::CARRY {
                 (&b.c[s * bu..][..bu], &b.c[(s + 1) * bu..][..bu])
             } else {
@@ -530,6 +534,10 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn params(&self) -> &[Param] {
         &self.params
+    }
+
+    fn time_gradient_norms(&self) -> Option<&[f32]> {
+        Some(&self.buf.dh_norms)
     }
 
     fn params_mut(&mut self) -> &mut [Param] {
