@@ -20,8 +20,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# A copy, so that data the examples' scripts write stays out of the repository.
+# A copy, so that data the examples' scripts write stays out of the repository; the
+# repository's data/ beside it, which specs read as `../data/...`.
 cp -R "$repo/examples" "$work/examples"
+ln -s "$repo/data" "$work/data"
 cd "$work"
 ran=0; failed=0; skipped=0
 # Models other examples start from go first.
