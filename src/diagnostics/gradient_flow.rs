@@ -3,8 +3,11 @@
 //! mislead under Adam, RMSprop and Adagrad, which scale every parameter's step to about the
 //! learning rate whatever its gradient; the gradients themselves do not.
 //!
-//! The means leave out sampled steps whose gradient is exactly 0 (a batch the model already
-//! fits, common with batches of one sample), so "no gradient" means no sampled step had one.
+//! The means leave out the sampled steps where the output layer's gradient is exactly 0: no
+//! learning signal at all (a batch the model already fits, common with batches of one sample).
+//! At every other step a layer's exactly-0 gradient is kept, counted as 1e-30, so a layer that
+//! is cut off while the output learns (dead units) shows; "no gradient" means no kept step had
+//! one anywhere.
 //!
 //! The rules (AUTOTRAINER, Zhang et al. ICSE 2021, `utils/monitor.py`: vanishing when
 //! ‖g_first‖/‖g_last‖ < 1e-3 and ‖g_first‖ < 1e-4, exploding when the ratio exceeds 70):
@@ -38,9 +41,26 @@ pub fn gradient_flow(rows: &[LayerStats]) -> Option<GradientFlow> {
         .collect();
     indices.sort_unstable();
     indices.dedup();
-    if indices.is_empty() {
-        return None;
-    }
+    let &output = indices.last()?;
+    // Steps where the output layer has no gradient carry no learning signal at all: with small
+    // batches a batch the model already fits (a softmax saturated on the true class) has none,
+    // and one such step would drag the geometric means to 0. They are left out, unless every
+    // sampled step is one (then nothing learns, and every layer gets 0).
+    let silent: Vec<u64> = late
+        .iter()
+        .filter(|r| r.layer == output && r.grad_norm.is_some_and(|g| g < 1e-30))
+        .map(|r| r.step)
+        .collect();
+    let kept: Vec<&LayerStats> = late
+        .iter()
+        .copied()
+        .filter(|r| !silent.contains(&r.step))
+        .collect();
+    let late = if kept.iter().any(|r| r.layer == output) {
+        kept
+    } else {
+        late
+    };
     let geometric_mean = |layer: usize, f: &dyn Fn(&LayerStats) -> Option<f64>| {
         let v: Vec<f64> = late
             .iter()
@@ -50,15 +70,12 @@ pub fn gradient_flow(rows: &[LayerStats]) -> Option<GradientFlow> {
         if v.iter().any(|x| !x.is_finite()) {
             return Some(f64::INFINITY);
         }
-        // Steps whose gradient is exactly 0 are left out of the mean: with small batches a
-        // batch the model already fits (a softmax saturated on the true class) has none, and
-        // one such step would drag the geometric mean to 0. A layer whose every sampled
-        // gradient is 0 gets 0.
-        let flowing: Vec<f64> = v.iter().copied().filter(|&x| x >= 1e-30).collect();
-        if flowing.is_empty() {
+        // A layer with no gradient at any kept step gets 0; one cut off at some of them counts
+        // those steps as 1e-30, which drags its mean down as the steps it missed.
+        if v.is_empty() || v.iter().all(|&x| x < 1e-30) {
             return (!v.is_empty()).then_some(0.0);
         }
-        Some((flowing.iter().map(|x| x.ln()).sum::<f64>() / flowing.len() as f64).exp())
+        Some((v.iter().map(|x| x.max(1e-30).ln()).sum::<f64>() / v.len() as f64).exp())
     };
     let layers = indices
         .iter()
@@ -275,5 +292,20 @@ mod tests {
         assert_eq!(kind(&rows), "healthy_gradients");
         let flow = gradient_flow(&rows).unwrap();
         assert!((flow.layers[0].1 - 2.0).abs() < 1e-12, "{flow:?}");
+    }
+
+    /// The output layer learns at every step, the first layer gets a gradient at one step in
+    /// three: cut off (dead units) at the others. That is not hidden as a sizeable gradient.
+    #[test]
+    fn a_layer_cut_off_while_the_output_learns_shows() {
+        let rows: Vec<LayerStats> = (1..=12)
+            .flat_map(|s| {
+                let g = if s % 3 == 0 { 1.0 } else { 0.0 };
+                [row(s, 0, g, 1e-2), row(s, 1, 1.0, 1e-2)]
+            })
+            .collect();
+        let flow = gradient_flow(&rows).unwrap();
+        assert!(flow.layers[0].1 < 1e-15, "{flow:?}");
+        assert_eq!(kind(&rows), "vanishing_gradients");
     }
 }
