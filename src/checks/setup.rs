@@ -235,4 +235,54 @@ mod tests {
         let sparse = Loss::SparseCategoricalCrossentropy;
         assert!(softmax_against_targets(Activation::Softmax, 3, sparse, &classes).is_none());
     }
+
+    /// A model of 2 inputs and one `output` unit under `loss`, and 4 rows of features `x`
+    /// (times `x_scale`) with targets `y`.
+    fn setup(output: Activation, loss: Loss, x_scale: f32, y: [f32; 4]) -> Vec<&'static str> {
+        let sgd: crate::OptimizerSpec = toml::from_str("name = \"sgd\"").unwrap();
+        let mut model = Sequential::new(&[2])
+            .add(crate::DenseSpec::new(1).activation(output))
+            .build(1)
+            .unwrap();
+        model.compile(sgd.build().unwrap(), loss, &[]).unwrap();
+        let x = [0.5, -1.0, 1.0, 0.2, -0.3, 0.8, 1.2, -0.7].map(|v| v * x_scale);
+        let train = Dataset {
+            x: Tensor::from_vec(x.to_vec(), &[4, 2]),
+            labels: Tensor::from_vec(y.to_vec(), &[4, 1]),
+            weights: None,
+            origin: None,
+        };
+        check_setup(&model, &train, Scale::None)
+            .iter()
+            .map(|w| w.id)
+            .collect()
+    }
+
+    #[test]
+    fn feature_and_target_scales_and_ranges() {
+        use Activation::*;
+        let mse = Loss::MeanSquaredError;
+        // Unit-scale features and targets: nothing to say.
+        assert!(setup(Linear, mse, 1.0, [0.5, -1.0, 1.2, 0.1]).is_empty());
+        // Raw 0-255-like features (root mean square ~ 150): unscaled inputs.
+        assert_eq!(
+            setup(Linear, mse, 200.0, [0.5, -1.0, 1.2, 0.1]),
+            ["unscaled_inputs"]
+        );
+        // House prices in dollars as regression targets: unscaled targets.
+        assert_eq!(
+            setup(Linear, mse, 1.0, [2e5, 3e5, 1.5e5, 4e5]),
+            ["unscaled_targets"]
+        );
+        // The same targets under a classification loss are labels, not a scale problem.
+        assert!(
+            !setup(Sigmoid, Loss::BinaryCrossentropy, 1.0, [0.0, 1.0, 1.0, 0.0])
+                .contains(&"unscaled_targets")
+        );
+        // A sigmoid output cannot reach targets above 1.
+        assert_eq!(
+            setup(Sigmoid, mse, 1.0, [0.5, 2.0, 0.1, 0.3]),
+            ["output_loss_mismatch"]
+        );
+    }
 }

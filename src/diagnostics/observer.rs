@@ -391,3 +391,45 @@ impl Observer for Diagnostics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturation_counts_finite_values_near_a_bound_only() {
+        let sigmoid = [0.01, 0.5, 0.99, 0.3, f32::NAN, f32::INFINITY];
+        // 2 of the 4 finite values sit near 0 or 1; NaN and infinity are not "saturated".
+        assert_eq!(saturation(Activation::Sigmoid, &sigmoid), Some(0.5));
+        assert_eq!(
+            saturation(Activation::Tanh, &[-0.99, 0.1, 0.5, 0.999]),
+            Some(0.5)
+        );
+        assert_eq!(saturation(Activation::Tanh, &[f32::NAN; 3]), Some(0.0));
+        // ReLU has no upper bound: saturation does not apply.
+        assert_eq!(saturation(Activation::Relu, &[0.0, 5.0]), None);
+    }
+
+    #[test]
+    fn a_unit_is_alive_when_it_fires_for_any_sample() {
+        // 3 samples × 4 units: unit 1 fires for the second sample only, unit 3 never.
+        let values = [0.0, 0.0, 2.0, 0.0, -1.0, 0.3, 1.0, 0.0, 0.0, 0.0, 0.5, -2.0];
+        let mut alive = vec![false; 4];
+        assert_eq!(mark_alive(&mut alive, &values, 3), 3);
+        assert_eq!(alive, [false, true, true, false]);
+        // The next batch revives unit 0; unit 3 stays dead over all the samples seen.
+        mark_alive(&mut alive, &[0.1, 0.0, 0.0, 0.0], 1);
+        assert_eq!(alive, [true, true, true, false]);
+    }
+
+    #[test]
+    fn norms_distances_and_moments() {
+        assert!((norm(&[3.0, 4.0]) - 5.0).abs() < 1e-12);
+        // Distance from initialization: ‖w - w0‖.
+        assert!((distance(&[1.0, 2.0, 2.0], &[0.0, 0.0, 0.0]) - 3.0).abs() < 1e-12);
+        assert_eq!(distance(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        // Moments of the finite values: NaN is left out.
+        let (mean, std) = moments(&[1.0, 3.0, f32::NAN]);
+        assert!((mean - 2.0).abs() < 1e-12 && (std - 1.0).abs() < 1e-12);
+    }
+}
