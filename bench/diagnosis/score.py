@@ -6,6 +6,7 @@ Standard library only. From the repository root:
     python3 bench/diagnosis/score.py                    # diagnose every case (its `steps` budget)
     python3 bench/diagnosis/score.py --steps 300        # the same step count for every case
     python3 bench/diagnosis/score.py --doctor           # also the doctor's repair rate
+    python3 bench/diagnosis/score.py --reproducing      # also the score on the cases that reproduce
     python3 bench/diagnosis/score.py --only so_31880720,at_blob_seed --json-out out.json
 
 Scoring is defined in bench/diagnosis/README.md. In short: a broken case is a hit when a verdict's
@@ -159,7 +160,7 @@ def steps_of(case, override):
     return int(case.get("steps") or DEFAULT_STEPS)
 
 
-def print_table(s, steps, out=sys.stdout):
+def print_table(s, steps, out=sys.stdout, published=True):
     p = lambda *a: print(*a, file=out)
     budget = f"diagnose --steps {steps}" if steps else "diagnose --steps from each case's `steps` (its source's training length, 300 to 2,000)"
     p(f"Diagnosis benchmark: {s['broken']} broken cases, {s['healthy']} healthy controls, {budget}")
@@ -177,6 +178,8 @@ def print_table(s, steps, out=sys.stdout):
     p(f"Healthy controls flagged: {s['healthy_flagged']}/{s['healthy']} = {pct(s['healthy_fp_rate'])}")
     if s["errors"]:
         p(f"Cases where diagnose failed (scored as no verdict): {s['errors']}")
+    if not published:
+        return
     p("")
     p("Published figures (not directly comparable; see README.md):")
     for name, fig in PUBLISHED:
@@ -252,6 +255,56 @@ def doctor_run(cases, args, work):
     return {"cases": rows, "repaired": count("repaired"), "not_repaired": count("not repaired"), "already": count("already at target"), "failed": count("failed") + count("no target"), "broken": broken, "rate": count("repaired") / broken if broken else None}
 
 
+def reproduction_run(cases, args, work):
+    """Which broken cases reproduce their problem here. The rule, fixed before any run: a broken
+    case reproduces when its spec as written, trained for exactly the case's own step budget
+    (the steps `diagnose` runs), does not
+    meet the repair bar against its control trained for the same budget (the control's held-out
+    accuracy minus 3 points, or the control's loss; the fixed loss without a control), or when it
+    diverges. The control's score here is the bar, not its source's: the question is whether the
+    buggy twin is measurably worse than its fixed twin in this translation."""
+    by_id = {c["id"]: c for c in read_cases(args.cases)}
+    broken = [c for c in cases if c["kind"] == "broken"]
+    steps = lambda c: steps_of(c, args.steps)
+    pairs = sorted({(c["control"], steps(c)) for c in broken if c["control"] in by_id})
+    # A doctor trial runs min(the spec's epochs, --steps) steps; `diagnose` runs exactly its
+    # steps. The trials here read a copy of the spec whose epochs never bind, so the case and
+    # its control both train exactly the case's budget, as `diagnose` does. The copies sit
+    # beside `cases/` so that the specs' relative data paths still resolve.
+    os.makedirs(os.path.join(work, "cases"), exist_ok=True)
+    os.symlink(os.path.join(HERE, "data"), os.path.join(work, "data"))
+
+    def spec(cid):
+        with open(os.path.join(HERE, "cases", cid + ".toml")) as f:
+            text = f.read()
+        text, n = re.subn(r"(?m)^epochs\s*=\s*[0-9]+\s*$", "epochs = 100000", text)
+        if n != 1:
+            raise ValueError(f"{cid}: expected one `epochs = N` line in [fit], found {n}")
+        path = os.path.join(work, "cases", cid + ".toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    run_one = lambda cid, n: doctor_json(args.bin, spec(cid), os.path.join(work, f"{cid}-{n}"), args.threads, args.timeout, n, 0)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        controls = dict(zip(pairs, pool.map(lambda p: run_one(*p), pairs)))
+        runs = list(pool.map(lambda c: run_one(c["id"], steps(c)), broken))
+    rows = {}
+    for c, (res, err) in zip(broken, runs):
+        control, bar = (controls.get((c["control"], steps(c))) or (None, None))[0], None
+        if control and control.get("baseline") and control["baseline"].get("value") is not None:
+            m = control["baseline"]
+            bar = (m["metric"], m["value"] - 0.03 if m["metric"] == "accuracy" else m["value"], f"control {c['control']} at {steps(c)} steps: {m['metric']} {m['value']:.4g}")
+        else:
+            fixed = re.match(r"loss ([0-9.eE+-]+)", c["target"] or "")
+            bar = fixed and ("loss", float(fixed.group(1)), "the benchmark's fixed loss")
+        baseline = res and res.get("baseline")
+        status = "unknown" if not (baseline and bar) else ("no" if reaches(baseline, bar) else "yes")
+        rows[c["id"]] = {"reproduces": status, "baseline": baseline, "bar": bar, "error": err}
+        print(f"{c['id']}: reproduces {status} (as written {baseline}; bar {bar}; {err or ''})", file=sys.stderr)
+    return rows
+
+
 def reaches(score, target):
     if not score or score.get("value") is None or score.get("diverged"):
         return False
@@ -276,6 +329,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="diagnose or doctor runs at a time (each with --threads)")
     ap.add_argument("--doctor-steps", type=int, default=2000, help="the doctor's trial budget (doctor --steps), the same for every case and control")
     ap.add_argument("--doctor-only", action="store_true", help="skip the diagnosis table")
+    ap.add_argument("--reproducing", action="store_true", help="also score the cases whose problem reproduces here (see reproduction_run)")
     args = ap.parse_args()
 
     cases = [c for c in read_cases(args.cases) if c["kind"] in ("broken", "healthy")]
@@ -299,6 +353,19 @@ def main():
     if not args.doctor_only:
         report["scores"] = s = score(cases, results)
         print_table(s, args.steps)
+        if args.reproducing:
+            with tempfile.TemporaryDirectory(prefix="reproduce-bench-") as work:
+                rep = reproduction_run(cases, args, work)
+            report["reproduction"] = rep
+            keep = [c for c in cases if c["kind"] == "healthy" or rep[c["id"]]["reproduces"] == "yes"]
+            report["scores_reproducing"] = s2 = score(keep, results)
+            left = sorted(cid for cid, r in rep.items() if r["reproduces"] != "yes")
+            print("")
+            print("Reproducing cases only: broken cases whose spec as written, at the case's budget, scores worse than")
+            print("its control at the same budget (accuracy minus 3 points, or the control's loss), or diverges;")
+            print(f"all healthy controls. Left out ({len(left)}): {', '.join(left) or 'none'}")
+            print("")
+            print_table(s2, args.steps, published=False)
     else:
         args.doctor = True
     if args.doctor:
