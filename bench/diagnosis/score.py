@@ -299,10 +299,18 @@ def reproduction_run(cases, args, work):
             fixed = re.match(r"loss ([0-9.eE+-]+)", c["target"] or "")
             bar = fixed and ("loss", float(fixed.group(1)), "the benchmark's fixed loss")
         baseline = res and res.get("baseline")
-        status = "unknown" if not (baseline and bar) else ("no" if reaches(baseline, bar) else "yes")
+        status = reproduces(baseline, bar)
         rows[c["id"]] = {"reproduces": status, "baseline": baseline, "bar": bar, "error": err}
         print(f"{c['id']}: reproduces {status} (as written {baseline}; bar {bar}; {err or ''})", file=sys.stderr)
     return rows
+
+
+def reproduces(baseline, bar):
+    """"yes" when the spec as written misses its control's bar or diverges, "no" when it meets
+    it, "unknown" without a score or a bar."""
+    if not (baseline and bar):
+        return "unknown"
+    return "no" if reaches(baseline, bar) else "yes"
 
 
 def reaches(score, target):

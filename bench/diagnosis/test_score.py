@@ -97,5 +97,19 @@ class ScoreTest(unittest.TestCase):
         self.assertTrue(score.reaches({"metric": "loss", "value": 1.0, "diverged": False}, ("loss", 2.0, "")))
 
 
+
+class ReproducesTest(unittest.TestCase):
+    def test_the_rule(self):
+        acc = lambda v, diverged=False: {"metric": "accuracy", "value": v, "diverged": diverged}
+        bar = ("accuracy", 0.84, "control at 0.87 minus 3 points")
+        self.assertEqual(score.reproduces(acc(0.75), bar), "yes")
+        self.assertEqual(score.reproduces(acc(0.85), bar), "no")
+        self.assertEqual(score.reproduces(acc(0.99, diverged=True), bar), "yes")
+        loss = {"metric": "loss", "value": 2.0, "diverged": False}
+        self.assertEqual(score.reproduces(loss, ("loss", 1.0, "fixed loss")), "yes")
+        self.assertEqual(score.reproduces(loss, ("loss", 3.0, "fixed loss")), "no")
+        self.assertEqual(score.reproduces(None, bar), "unknown")
+        self.assertEqual(score.reproduces(acc(0.5), None), "unknown")
+
 if __name__ == "__main__":
     unittest.main()
