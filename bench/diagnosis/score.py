@@ -222,7 +222,9 @@ def target_of(case, by_id, control_metric):
 
 def doctor_run(cases, args, work):
     """Runs the doctor on every broken case and its control; a repair reaches the target."""
-    by_id = {c["id"]: c for c in cases}
+    # The controls come from the whole manifest, so that `--only` with broken cases alone
+    # still scores them against their controls.
+    by_id = {c["id"]: c for c in read_cases(args.cases)}
     todo = [c for c in cases if c["kind"] == "broken"]
     controls = sorted({c["control"] for c in todo if c["control"] in by_id})
     spec = lambda cid: os.path.join(HERE, "cases", cid + ".toml")
