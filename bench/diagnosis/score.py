@@ -235,26 +235,29 @@ def doctor_run(cases, args, work):
         for cid, (res, err) in zip(controls, done):
             control_metric[cid] = res and res.get("baseline")
             print(f"control {cid}: {control_metric[cid] if res else err}", file=sys.stderr)
-        runs = list(pool.map(lambda c: doctor_json(args.bin, spec(c["id"]), os.path.join(work, c["id"]), args.threads, args.timeout, args.doctor_steps), todo))
-    rows = []
-    for c, (res, err) in zip(todo, runs):
-        target = target_of(c, by_id, control_metric)
-        status, best = "failed", None
-        if res and target:
-            best = res.get("best")
-            if reaches(res.get("baseline"), target):
-                status = "already at target"
-            elif reaches(best, target):
-                status = "repaired"
-            else:
-                status = "not repaired"
-        elif res:
-            status = "no target"
-        rows.append({"id": c["id"], "status": status, "target": target, "baseline": res and res.get("baseline"), "best": best, "remedy": res and res.get("best_remedy"), "problems": res and res.get("problems"), "error": err})
-        print(f"{c['id']}: {status} ({res and res.get('best_remedy')}; baseline {res and res.get('baseline')}; best {best}; target {target}; {err or ''})", file=sys.stderr)
+        runs = pool.map(lambda c: doctor_json(args.bin, spec(c["id"]), os.path.join(work, c["id"]), args.threads, args.timeout, args.doctor_steps), todo)
+        rows = [doctor_row(c, res, err, by_id, control_metric) for c, (res, err) in zip(todo, runs)]
     count = lambda st: sum(1 for r in rows if r["status"] == st)
     broken = len(rows) - count("already at target")
     return {"cases": rows, "repaired": count("repaired"), "not_repaired": count("not repaired"), "already": count("already at target"), "failed": count("failed") + count("no target"), "broken": broken, "rate": count("repaired") / broken if broken else None}
+
+
+def doctor_row(c, res, err, by_id, control_metric):
+    """One broken case's doctor result against its target, printed as soon as it is known."""
+    target = target_of(c, by_id, control_metric)
+    status, best = "failed", None
+    if res and target:
+        best = res.get("best")
+        if reaches(res.get("baseline"), target):
+            status = "already at target"
+        elif reaches(best, target):
+            status = "repaired"
+        else:
+            status = "not repaired"
+    elif res:
+        status = "no target"
+    print(f"{c['id']}: {status} ({res and res.get('best_remedy')}; baseline {res and res.get('baseline')}; best {best}; target {target}; {err or ''})", file=sys.stderr, flush=True)
+    return {"id": c["id"], "status": status, "target": target, "baseline": res and res.get("baseline"), "best": best, "remedy": res and res.get("best_remedy"), "problems": res and res.get("problems"), "error": err}
 
 
 def reproduction_run(cases, args, work):
