@@ -1,11 +1,27 @@
-//! Matrix products over the `gemm` crate: C = A·B, C += Aᵀ·B, C = A·Bᵀ on row-major slices.
+//! Matrix products: C = A·B, C += Aᵀ·B, C = A·Bᵀ on row-major slices.
+//!
+//! Kernel ([`Kernel`]): on x86-64 with AVX2 and FMA, `private-gemm-x86` (the kernel behind
+//! faer 0.24's f32 products), with its AVX-512 microkernels (96 × 4 tile) where the CPU has
+//! AVX-512F, chosen at run time; it packs into a per-thread buffer allocated on the thread's
+//! first product, so a product allocates nothing after that. Elsewhere, `gemm` 0.18 (its AVX2 or
+//! portable kernel on stable Rust; it allocates its packing buffer on every product). Measured
+//! on the 2-core development machine (Zen 4), single-threaded blocks of the products that the
+//! bench models (a)–(i) issue, both transposes and the fused C += α·Aᵀ·B, alternated, best of
+//! 15, under load: private-gemm-x86 (AVX-512) 63–116 GFLOP/s against gemm 0.18's 45–113, and
+//! 1.7× on 256×784×512 (109 vs 62); gemm 0.18 stays ahead only on the 9-row weight gradient of a
+//! 3×3 single-channel convolution (100 vs 83) and on 512×256×10 (64 vs 56). gemm 0.19 with
+//! `x86-v4` was no faster than private-gemm-x86 on any shape that counts, dropped to 12–41 on
+//! some small ones, and still allocates on every product. The same kernel, thread count and
+//! shapes give the same bits on every run.
 //!
 //! Threading: a product is cut into one block of C per thread (along its longer side, in
-//! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded `gemm` call run on the
+//! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded kernel call run on the
 //! engine's pool ([`crate::parallel`]), whose hand-off costs well under a microsecond while its
 //! workers are busy. Measured on the 2-core development machine (best of 7, both threads
 //! hot): 32×100×100 runs 1.6–1.8× faster on two threads, 32×64×64 1.5×, but 32×100×10 (32 000
 //! multiply-adds) only 0.9–1.2×; so products under [`PARALLEL_MIN_MULADDS`] stay on one thread.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::parallel::{for_each_part, SharedMut};
 pub use crate::parallel::{num_threads, set_num_threads};
@@ -14,8 +30,84 @@ pub use crate::parallel::{num_threads, set_num_threads};
 pub const PARALLEL_MIN_MULADDS: usize = 100_000;
 
 /// Blocks of a split product start at multiples of this many rows or columns (one AVX2 vector;
-/// gemm's f32 register tile is 16 × 6 on AVX2 hosts, and a half tile is its 8 × 6 kernel).
+/// private-gemm-x86's tile is 4 rows of C by 96 (AVX-512) or 24 (AVX2) columns, gemm 0.18's
+/// 16 × 6 on AVX2 hosts).
 pub const BLOCK_ALIGN: usize = 8;
+
+/// The matrix kernel that runs the products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// `private-gemm-x86` with AVX-512F microkernels.
+    Avx512,
+    /// `private-gemm-x86` with AVX2 + FMA microkernels.
+    Avx2,
+    /// `gemm` 0.18 (its own run-time choice: AVX2 + FMA, else portable code).
+    Gemm,
+}
+
+/// [`Kernel`] as stored in [`KERNEL`]: 0 = not chosen yet.
+static KERNEL: AtomicU8 = AtomicU8::new(0);
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn best() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Gemm
+    }
+
+    /// Whether this CPU runs the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Gemm => true,
+            Kernel::Avx2 => Kernel::best() != Kernel::Gemm,
+            Kernel::Avx512 => Kernel::best() == Kernel::Avx512,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Kernel::Avx512 => 1,
+            Kernel::Avx2 => 2,
+            Kernel::Gemm => 3,
+        }
+    }
+}
+
+/// The kernel in use: [`Kernel::best`] unless [`set_kernel`] chose another.
+pub fn kernel() -> Kernel {
+    match KERNEL.load(Ordering::Relaxed) {
+        1 => Kernel::Avx512,
+        2 => Kernel::Avx2,
+        3 => Kernel::Gemm,
+        _ => {
+            let best = Kernel::best();
+            KERNEL.store(best.code(), Ordering::Relaxed);
+            best
+        }
+    }
+}
+
+/// Runs the products on `kernel` from now on, process-wide (to compare kernels; a different
+/// kernel sums in a different order, so histories differ in their last bits).
+pub fn set_kernel(kernel: Kernel) -> crate::Result<()> {
+    if !kernel.available() {
+        return Err(crate::Error::Config(format!(
+            "matrix kernel {kernel:?}: this CPU lacks its instructions"
+        )));
+    }
+    KERNEL.store(kernel.code(), Ordering::Relaxed);
+    Ok(())
+}
 
 /// A row-major matrix view: `rows × cols` with an optional transpose.
 #[derive(Clone, Copy)]
@@ -140,21 +232,76 @@ unsafe fn gemm_block(
     let (a_cs, a_rs) = a.strides();
     let (b_cs, b_rs) = b.strides();
     let (m, n) = (rows.len(), cols.len());
-    // SAFETY: the offsets stay inside each matrix: rows < a's rows, cols < b's columns, and the
-    // caller vouches for `c`.
+    // SAFETY (all three): the offsets stay inside each matrix (rows < a's rows, cols < b's
+    // columns) and the caller vouches for `c`.
+    let (a_ptr, b_ptr, c) = unsafe {
+        (
+            a.data.as_ptr().offset(rows.start as isize * a_rs),
+            b.data.as_ptr().offset(cols.start as isize * b_cs),
+            c.add(rows.start * ldc + cols.start),
+        )
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let instructions = match kernel() {
+            Kernel::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
+            Kernel::Avx2 => Some(private_gemm_x86::InstrSet::Avx256),
+            Kernel::Gemm => None,
+        };
+        if let Some(instructions) = instructions {
+            use private_gemm_x86::{Accum, DType, DstKind, IType};
+            // SAFETY: as above; the CPU has the instructions ([`set_kernel`] and
+            // [`Kernel::best`] check); `scale` outlives the call; one thread, no index lists.
+            unsafe {
+                private_gemm_x86::gemm(
+                    DType::F32,
+                    IType::U64,
+                    instructions,
+                    m,
+                    n,
+                    k,
+                    c.cast(),
+                    ldc as isize,
+                    1,
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    DstKind::Full,
+                    if keep != 0.0 {
+                        Accum::Add
+                    } else {
+                        Accum::Replace
+                    },
+                    a_ptr.cast(),
+                    a_rs,
+                    a_cs,
+                    false,
+                    std::ptr::null(),
+                    0,
+                    b_ptr.cast(),
+                    b_rs,
+                    b_cs,
+                    false,
+                    (&raw const scale).cast(),
+                    1,
+                );
+            }
+            return;
+        }
+    }
+    // SAFETY: as above.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.add(rows.start * ldc + cols.start),
+            c,
             1,
             ldc as isize,
             keep != 0.0,
-            a.data.as_ptr().offset(rows.start as isize * a_rs),
+            a_ptr,
             a_cs,
             a_rs,
-            b.data.as_ptr().offset(cols.start as isize * b_cs),
+            b_ptr,
             b_cs,
             b_rs,
             keep,

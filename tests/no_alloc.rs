@@ -2,10 +2,11 @@
 //! connection, fan-out, concatenation): buffers are sized on the first steps and reused after.
 //! Counted with a global allocator, not timed.
 //!
-//! The one exception is inside the `gemm` crate: version 0.18 allocates its packing buffer on
-//! each product (gemm-common's `gemm_basic_generic`, `MemBuffer::new`). The test measures what
-//! the step's matrix products allocate on their own and asserts that the whole step allocates
-//! exactly that: deeptrain's own code adds nothing, on one thread or on the thread pool (whose
+//! The matrix kernel on x86-64 with AVX2 (private-gemm-x86) allocates nothing per product
+//! either (asserted here). The one exception is the `gemm` 0.18 fallback for other CPUs: it
+//! allocates its packing buffer on each product (gemm-common's `gemm_basic_generic`,
+//! `MemBuffer::new`). The test measures what the step's matrix products allocate on their own
+//! and asserts that the whole step allocates exactly that: deeptrain's own code adds nothing, on one thread or on the thread pool (whose
 //! jobs are borrowed closures and whose parts go to the same thread every time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -197,6 +198,9 @@ fn gemm_allocations_of(products: &[Product]) -> usize {
         matmul(left, right, &mut c, accumulate);
         COUNTING.store(false, Ordering::Relaxed);
         count += ALLOCATIONS.load(Ordering::Relaxed);
+    }
+    if deeptrain::linalg::kernel() != deeptrain::linalg::Kernel::Gemm {
+        assert_eq!(count, 0, "private-gemm-x86 allocated in a product");
     }
     count
 }
