@@ -167,6 +167,59 @@ macro_rules! affine_layer_methods {
 }
 pub(super) use affine_layer_methods;
 
+/// The [`super::LayerConfig`] methods Dense, Conv2D and Conv1D share, written once: the
+/// parameter count (the kernel, `largest_param_tensor`, and a bias per output), the activation
+/// and kernel initializer the settings name, `"auto"` initialization ([`resolve_auto`]), and
+/// the affine part (W read as (inputs, outputs), for a convolution (kh·kw·C, F)). Expanded
+/// inside `impl LayerConfig` of settings with the fields `activation`, `kernel_initializer`,
+/// `bias_initializer` and `use_bias`: `$layer` names the layer in messages, `$outputs` is the
+/// field that counts the outputs, and `$folds` (a `fn(&Self) -> bool`) says whether a batch
+/// norm on the layer's input may be folded into it (a convolution's needs `valid` padding: no
+/// zeros to scale).
+macro_rules! affine_config_methods {
+    ($layer:literal, $outputs:ident, $folds:expr) => {
+        fn param_count(&self, input_shape: &[usize]) -> u64 {
+            self.largest_param_tensor(input_shape)
+                .saturating_add(self.$outputs as u64)
+        }
+
+        fn applied_activation(&self) -> Option<$crate::activations::Activation> {
+            Some(self.activation)
+        }
+
+        fn kernel_initializer(&self) -> Option<$crate::init::Initializer> {
+            Some(self.kernel_initializer)
+        }
+
+        fn resolve_auto(
+            &mut self,
+            following: Option<$crate::activations::Activation>,
+        ) -> $crate::Result<()> {
+            let (bias, own) = (self.bias_initializer, self.activation);
+            let kernel = &mut self.kernel_initializer;
+            $crate::layers::affine::resolve_auto($layer, kernel, bias, own, following)
+        }
+
+        fn ends_auto_search(&self) -> bool {
+            true
+        }
+
+        fn affine(&self) -> Option<$crate::layers::Affine> {
+            let folds: fn(&Self) -> bool = $folds;
+            Some($crate::layers::Affine {
+                outputs: self.$outputs,
+                activation: self.activation,
+                takes_folded_input: folds(self),
+            })
+        }
+
+        fn set_use_bias(&mut self, use_bias: bool) {
+            self.use_bias = use_bias;
+        }
+    };
+}
+pub(super) use affine_config_methods;
+
 /// out ← f(out + b) in place, for rows of `units` values, in parallel (the epilogue of an
 /// affine map shared with [`super::Conv2d`]).
 pub(super) fn bias_and_activation(

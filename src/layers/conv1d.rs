@@ -19,7 +19,7 @@ use super::affine::{self, AffineKeys};
 use super::dense::{glorot_uniform, yes, zeros};
 use super::geometry::{reach_fits, span};
 use super::on_sequence::{ImageTwin, OnSequence};
-use super::{Affine, Conv2d, Conv2dSpec, Layer, LayerConfig, Padding, Size2};
+use super::{Conv2d, Conv2dSpec, Layer, LayerConfig, Padding, Size2};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::regularizers::{Constraint, Regularizer};
@@ -166,41 +166,13 @@ impl LayerConfig for Conv1dSpec {
         }
         .validate()
     }
-    /// k·C·F + F.
-    fn param_count(&self, input_shape: &[usize]) -> u64 {
-        self.kernel_len(input_shape)
-            .saturating_add(self.filters as u64)
-    }
     fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
         self.kernel_len(input_shape)
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(OnSequence::new(self.clone())))
     }
-    fn applied_activation(&self) -> Option<Activation> {
-        Some(self.activation)
-    }
-    fn kernel_initializer(&self) -> Option<Initializer> {
-        Some(self.kernel_initializer)
-    }
-    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
-        let (bias, own) = (self.bias_initializer, self.activation);
-        affine::resolve_auto("conv1d", &mut self.kernel_initializer, bias, own, following)
-    }
-    fn ends_auto_search(&self) -> bool {
-        true
-    }
-    /// W read as (k·C, F); a folded input needs `valid` padding (no zeros to scale).
-    fn affine(&self) -> Option<Affine> {
-        Some(Affine {
-            outputs: self.filters,
-            activation: self.activation,
-            takes_folded_input: self.padding == Padding::Valid,
-        })
-    }
-    fn set_use_bias(&mut self, use_bias: bool) {
-        self.use_bias = use_bias;
-    }
+    affine::affine_config_methods!("conv1d", filters, |s| s.padding == Padding::Valid);
 }
 
 impl ImageTwin for Conv1dSpec {

@@ -21,9 +21,7 @@ use super::affine::{
 };
 use super::dense::{glorot_uniform, yes, zeros};
 use super::im2col::{col2im, im2col};
-use super::{
-    image_shape, Affine, Layer, LayerConfig, LayerSpec, Mode, Padding, Param, Size2, Window2,
-};
+use super::{image_shape, Layer, LayerConfig, LayerSpec, Mode, Padding, Param, Size2, Window2};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
@@ -189,41 +187,13 @@ impl LayerConfig for Conv2dSpec {
         self.padding.check_not_causal("conv2d layer")?;
         self.check_window()
     }
-    /// kh·kw·C·F + F.
-    fn param_count(&self, input_shape: &[usize]) -> u64 {
-        self.kernel_len(input_shape)
-            .saturating_add(self.filters as u64)
-    }
     fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
         self.kernel_len(input_shape)
     }
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(Conv2d::from_spec(self.clone())))
     }
-    fn applied_activation(&self) -> Option<Activation> {
-        Some(self.activation)
-    }
-    fn kernel_initializer(&self) -> Option<Initializer> {
-        Some(self.kernel_initializer)
-    }
-    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
-        let (bias, own) = (self.bias_initializer, self.activation);
-        affine::resolve_auto("conv2d", &mut self.kernel_initializer, bias, own, following)
-    }
-    fn ends_auto_search(&self) -> bool {
-        true
-    }
-    /// W read as (kh·kw·C, F); a folded input needs `valid` padding (no zeros to scale).
-    fn affine(&self) -> Option<Affine> {
-        Some(Affine {
-            outputs: self.filters,
-            activation: self.activation,
-            takes_folded_input: self.padding == Padding::Valid,
-        })
-    }
-    fn set_use_bias(&mut self, use_bias: bool) {
-        self.use_bias = use_bias;
-    }
+    affine::affine_config_methods!("conv2d", filters, |s| s.padding == Padding::Valid);
 }
 
 crate::builder::layer_setters!(Conv2dSpec);

@@ -14,7 +14,7 @@ use super::affine::{
     AffineKeys,
 };
 use super::config::elements;
-use super::{Affine, Layer, LayerConfig, LayerSpec, Mode, Param};
+use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
 use crate::activations::Activation;
 use crate::init::Initializer;
 use crate::linalg::{matmul, matmul_add_scaled, Mat};
@@ -113,11 +113,7 @@ impl LayerConfig for DenseSpec {
         }
         .validate()
     }
-    /// inputs × units + units, inputs being the last axis.
-    fn param_count(&self, input_shape: &[usize]) -> u64 {
-        self.largest_param_tensor(input_shape)
-            .saturating_add(self.units as u64)
-    }
+    /// Inputs × units, inputs being the last axis.
     fn largest_param_tensor(&self, input_shape: &[usize]) -> u64 {
         elements(&input_shape[input_shape.len().saturating_sub(1)..])
             .saturating_mul(self.units as u64)
@@ -125,29 +121,7 @@ impl LayerConfig for DenseSpec {
     fn build(&self) -> Result<Box<dyn Layer>> {
         Ok(Box::new(Dense::from_spec(self.clone())))
     }
-    fn applied_activation(&self) -> Option<Activation> {
-        Some(self.activation)
-    }
-    fn kernel_initializer(&self) -> Option<Initializer> {
-        Some(self.kernel_initializer)
-    }
-    fn resolve_auto(&mut self, following: Option<Activation>) -> Result<()> {
-        let (bias, own) = (self.bias_initializer, self.activation);
-        affine::resolve_auto("dense", &mut self.kernel_initializer, bias, own, following)
-    }
-    fn ends_auto_search(&self) -> bool {
-        true
-    }
-    fn affine(&self) -> Option<Affine> {
-        Some(Affine {
-            outputs: self.units,
-            activation: self.activation,
-            takes_folded_input: true,
-        })
-    }
-    fn set_use_bias(&mut self, use_bias: bool) {
-        self.use_bias = use_bias;
-    }
+    affine::affine_config_methods!("dense", units, |_| true);
 }
 
 /// A fully connected layer with an optional built-in activation.
