@@ -6,27 +6,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{assert_close, pseudo_random, reference, write_npy};
+use common::{assert_close, deeptrain, f32s, nested, pseudo_random, reference, write_npy};
 use deeptrain::layers::{Conv1dSpec, GlobalPooling1dSpec, Layer, Padding, PoolKind, Pooling1dSpec};
 use deeptrain::regularizers::Regularizer;
 use deeptrain::{
     Activation, DenseSpec, Initializer, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets,
     Tensor,
 };
-
-/// Every number of a nested JSON array, in row-major order (any depth).
-fn nested(v: &serde_json::Value) -> Vec<f64> {
-    match v.as_array() {
-        Some(items) => items.iter().flat_map(nested).collect(),
-        None => vec![v.as_f64().expect("a number")],
-    }
-}
-
-fn f32s(v: &serde_json::Value) -> Vec<f32> {
-    nested(v).into_iter().map(|v| v as f32).collect()
-}
 
 /// The shape of a nested JSON array.
 fn shape_of(v: &serde_json::Value) -> Vec<usize> {
@@ -424,13 +411,6 @@ fn conv1d_model_saves_and_loads() {
         text.contains("type = \"conv1d\"") && text.contains("padding = \"causal\""),
         "{text}"
     );
-}
-
-fn deeptrain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deeptrain"))
-        .args(args)
-        .output()
-        .expect("run deeptrain")
 }
 
 /// `[[layers]]` with Keras' names (`type = "conv1d"`, `"MaxPooling1D"` as an alias) train one

@@ -4,27 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{assert_close, reference, write_npy};
+use common::{assert_close, deeptrain, f32s, nested, reference, write_npy};
 use deeptrain::layers::{Embedding, EmbeddingSpec, Layer};
 use deeptrain::regularizers::Regularizer;
 use deeptrain::{
     Activation, DenseSpec, Initializer, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets,
     Tensor,
 };
-
-/// Every number of a nested JSON array, in row-major order (any depth).
-fn nested(v: &serde_json::Value) -> Vec<f64> {
-    match v.as_array() {
-        Some(items) => items.iter().flat_map(nested).collect(),
-        None => vec![v.as_f64().expect("a number")],
-    }
-}
-
-fn f32s(v: &serde_json::Value) -> Vec<f32> {
-    nested(v).into_iter().map(|v| v as f32).collect()
-}
 
 /// embedding.json (torch 2.15 nn.Embedding(5, 3), float64, tests/reference/gen_embedding.py):
 /// y for (2, 4) ids, and dL/dW for L = Σ y·w, where ids 1 and 3 appear three times (their rows
@@ -224,13 +211,6 @@ fn embedding_model_saves_and_loads() {
     let text = std::fs::read_to_string(dir.path().join("model.toml")).unwrap();
     assert!(text.contains("type = \"embedding\""), "{text}");
     assert!(text.contains("embeddings_regularizer"), "{text}");
-}
-
-fn deeptrain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deeptrain"))
-        .args(args)
-        .output()
-        .expect("run deeptrain")
 }
 
 fn spec(dir: &Path, x: &Path, y: &Path) -> std::path::PathBuf {

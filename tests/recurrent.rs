@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use common::{assert_close, check_gradients, pseudo_random, reference};
+use common::{assert_close, check_gradients, f32s, nested, pseudo_random, reference};
 use deeptrain::callbacks::{Control, EpochLogs};
 use deeptrain::layers::{CellKind, EmbeddingSpec, RecurrentSpec};
 use deeptrain::model::RunMetadata;
@@ -16,18 +16,6 @@ use deeptrain::{
     Activation, Callback, Dataset, DenseSpec, FitOptions, History, LayerSpec, Loss, Metric, Mode,
     Scale, Scaler, Sequential, Sgd, Targets, Tensor,
 };
-
-/// Every number of a nested JSON array, in row-major order (any depth).
-fn nested(v: &serde_json::Value) -> Vec<f64> {
-    match v.as_array() {
-        Some(items) => items.iter().flat_map(nested).collect(),
-        None => vec![v.as_f64().expect("a number")],
-    }
-}
-
-fn f32s(v: &serde_json::Value) -> Vec<f32> {
-    nested(v).into_iter().map(|v| v as f32).collect()
-}
 
 fn compiled(mut model: Sequential) -> Sequential {
     model

@@ -15,6 +15,27 @@ pub fn reference(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("reference JSON")
 }
 
+/// Every number of a nested JSON array, in row-major order (any depth).
+pub fn nested(v: &serde_json::Value) -> Vec<f64> {
+    match v.as_array() {
+        Some(items) => items.iter().flat_map(nested).collect(),
+        None => vec![v.as_f64().expect("a number")],
+    }
+}
+
+/// [`nested`] as f32.
+pub fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    nested(v).into_iter().map(|v| v as f32).collect()
+}
+
+/// Runs the `deeptrain` command with `args`.
+pub fn deeptrain(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_deeptrain"))
+        .args(args)
+        .output()
+        .expect("run deeptrain")
+}
+
 /// A JSON array of numbers as f64.
 pub fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array()
