@@ -243,6 +243,7 @@ fn gemm_probe() -> serde_json::Value {
         "model": "gemm",
         "framework": "deeptrain",
         "threads": deeptrain::linalg::num_threads(),
+        "kernel": format!("{:?}", deeptrain::linalg::kernel()),
         "gflops": 2.0 * (m * k * n * reps) as f64 / seconds / 1e9,
     })
 }

@@ -30,6 +30,29 @@ pub struct Cli {
     /// Threads for matrix products (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Matrix kernel (default: the fastest this CPU runs). Kernels sum in different orders, so
+    /// runs differ in their last bits between them; `gemm` is the kernel of every release
+    /// before private-gemm-x86 came in (commit 4d14aa0).
+    #[arg(long, global = true, value_enum)]
+    kernel: Option<KernelChoice>,
+}
+
+/// `--kernel`'s values: [`deeptrain::linalg::Kernel`] by name.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KernelChoice {
+    Avx512,
+    Avx2,
+    Gemm,
+}
+
+impl From<KernelChoice> for deeptrain::linalg::Kernel {
+    fn from(choice: KernelChoice) -> Self {
+        match choice {
+            KernelChoice::Avx512 => Self::Avx512,
+            KernelChoice::Avx2 => Self::Avx2,
+            KernelChoice::Gemm => Self::Gemm,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +91,9 @@ enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli, ranks: Option<Arc<dyn Communicator>>) -> Result<()> {
+    if let Some(kernel) = cli.kernel {
+        deeptrain::linalg::set_kernel(kernel.into())?;
+    }
     if let Some(threads) = cli.threads {
         deeptrain::linalg::set_num_threads(threads);
     } else if let Some(local) = deeptrain::distributed::local_ranks().filter(|&n| n > 1) {
