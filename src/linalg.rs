@@ -1,18 +1,19 @@
 //! Matrix products: C = A·B, C += Aᵀ·B, C = A·Bᵀ on row-major slices.
 //!
-//! Kernel ([`Kernel`]): on x86-64 with AVX2 and FMA, `private-gemm-x86` (the kernel behind
-//! faer 0.24's f32 products), with its AVX-512 microkernels (96 × 4 tile) where the CPU has
-//! AVX-512F, chosen at run time; it packs into a per-thread buffer allocated on the thread's
-//! first product, so a product allocates nothing after that. Elsewhere, `gemm` 0.18 (its AVX2 or
-//! portable kernel on stable Rust; it allocates its packing buffer on every product). Measured
-//! on the 2-core development machine (Zen 4), single-threaded blocks of the products that the
-//! bench models (a)–(i) issue, both transposes and the fused C += α·Aᵀ·B, alternated, best of
-//! 15, under load: private-gemm-x86 (AVX-512) 63–116 GFLOP/s against gemm 0.18's 45–113, and
-//! 1.7× on 256×784×512 (109 vs 62); gemm 0.18 stays ahead only on the 9-row weight gradient of a
-//! 3×3 single-channel convolution (100 vs 83) and on 512×256×10 (64 vs 56). gemm 0.19 with
-//! `x86-v4` was no faster than private-gemm-x86 on any shape that counts, dropped to 12–41 on
-//! some small ones, and still allocates on every product. The same kernel, thread count and
-//! shapes give the same bits on every run.
+//! Kernel ([`Kernel`]): `gemm` 0.18 by default (its AVX2 + FMA kernel on stable Rust, or
+//! portable code; it allocates its packing buffer on every product). On x86-64 with AVX2 and
+//! FMA, `private-gemm-x86` (the kernel behind faer 0.24's f32 products, with AVX-512
+//! microkernels where the CPU has AVX-512F) can be chosen instead ([`set_kernel`],
+//! `deeptrain --kernel avx512`); it packs into a per-thread buffer allocated on the thread's first
+//! product. Measured on the idle 2-core development machine (Zen 4, `deeptrain bench --child`,
+//! 2 threads, 30 steps): private-gemm-x86 trains the large-product models (a)–(d) 5–17%
+//! faster, but model (e) (20 × 100-unit layers at batch 32) at 15,900 samples/s against
+//! 28,200 and the LSTM (h) at 1,560 against 2,410: its per-product cost dominates small
+//! products. Micro-benchmarks on the busy machine had ranked it ahead on almost every shape.
+//! So the default stays `gemm` 0.18 until a kernel is ahead on every bench model. `gemm`
+//! 0.19 with `x86-v4` was no faster than private-gemm-x86 on the large shapes, dropped to 12–41
+//! GFLOP/s on some small ones, and still allocates on every product. The same kernel, thread
+//! count and shapes give the same bits on every run.
 //!
 //! Threading: a product is cut into one block of C per thread (along its longer side, in
 //! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded kernel call run on the
@@ -49,7 +50,7 @@ pub enum Kernel {
 static KERNEL: AtomicU8 = AtomicU8::new(0);
 
 impl Kernel {
-    /// The fastest kernel this CPU runs.
+    /// The widest kernel this CPU runs (not the default: see the module's note).
     pub fn best() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
@@ -83,17 +84,12 @@ impl Kernel {
     }
 }
 
-/// The kernel in use: [`Kernel::best`] unless [`set_kernel`] chose another.
+/// The kernel in use: [`Kernel::Gemm`] unless [`set_kernel`] chose another.
 pub fn kernel() -> Kernel {
     match KERNEL.load(Ordering::Relaxed) {
         1 => Kernel::Avx512,
         2 => Kernel::Avx2,
-        3 => Kernel::Gemm,
-        _ => {
-            let best = Kernel::best();
-            KERNEL.store(best.code(), Ordering::Relaxed);
-            best
-        }
+        _ => Kernel::Gemm,
     }
 }
 

@@ -509,6 +509,7 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     for name in &args.models {
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["--threads", &deeptrain::linalg::num_threads().to_string()]);
+        cmd.args(["--kernel", super::kernel_arg(deeptrain::linalg::kernel())]);
         cmd.args([
             "bench",
             "--child",

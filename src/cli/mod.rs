@@ -30,9 +30,9 @@ pub struct Cli {
     /// Threads for matrix products (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Matrix kernel (default: the fastest this CPU runs). Kernels sum in different orders, so
-    /// runs differ in their last bits between them; `gemm` is the kernel of every release
-    /// before private-gemm-x86 came in (commit 4d14aa0).
+    /// Matrix kernel (default: gemm, the `gemm` 0.18 crate; avx512 and avx2 are
+    /// private-gemm-x86's, faster on large products, slower on small ones). Kernels sum in
+    /// different orders, so runs differ in their last bits between them.
     #[arg(long, global = true, value_enum)]
     kernel: Option<KernelChoice>,
 }
@@ -43,6 +43,15 @@ enum KernelChoice {
     Avx512,
     Avx2,
     Gemm,
+}
+
+/// The `--kernel` value that names `kernel`.
+pub(crate) fn kernel_arg(kernel: deeptrain::linalg::Kernel) -> &'static str {
+    match kernel {
+        deeptrain::linalg::Kernel::Avx512 => "avx512",
+        deeptrain::linalg::Kernel::Avx2 => "avx2",
+        deeptrain::linalg::Kernel::Gemm => "gemm",
+    }
 }
 
 impl From<KernelChoice> for deeptrain::linalg::Kernel {
