@@ -98,13 +98,13 @@ pub struct TransferSpec {
 
 /// `[compile]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "CompileSpecRepr")]
 pub struct CompileSpec {
     /// The loss.
-    #[serde(default = "default_loss")]
     pub loss: Loss,
-    /// Metrics reported each epoch (unweighted, as Keras 3's `metrics`).
-    #[serde(default = "default_metrics")]
+    /// Metrics reported each epoch (unweighted, as Keras 3's `metrics`). Left out of a spec, it
+    /// is `["accuracy"]` under a classification loss and empty under a regression one
+    /// ([`default_metrics`]): an accuracy of regression outputs means nothing.
     pub metrics: Vec<Metric>,
     /// Metrics computed with the sample and class weights, logged as `weighted_NAME`
     /// (Keras' `weighted_metrics`).
@@ -143,8 +143,45 @@ fn default_seed() -> u64 {
 fn default_loss() -> Loss {
     Loss::SparseCategoricalCrossentropy
 }
-fn default_metrics() -> Vec<Metric> {
-    vec![Metric::Accuracy]
+/// The metrics a spec without `metrics` reports: accuracy under the classification losses
+/// (cross-entropies, hinge) and a user's loss, nothing under the regression ones (MSE, MAE,
+/// Huber, log-cosh, Poisson, KL divergence), whose outputs have no classes.
+pub fn default_metrics(loss: &Loss) -> Vec<Metric> {
+    match loss {
+        Loss::SparseCategoricalCrossentropy
+        | Loss::CategoricalCrossentropy
+        | Loss::BinaryCrossentropy
+        | Loss::Hinge
+        | Loss::Custom(_) => vec![Metric::Accuracy],
+        Loss::MeanSquaredError
+        | Loss::MeanAbsoluteError
+        | Loss::Huber { .. }
+        | Loss::LogCosh
+        | Loss::Poisson
+        | Loss::KlDivergence => Vec::new(),
+    }
+}
+
+/// `[compile]` as written: `metrics` may be left out, and its default depends on the loss.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompileSpecRepr {
+    #[serde(default = "default_loss")]
+    loss: Loss,
+    #[serde(default)]
+    metrics: Option<Vec<Metric>>,
+    #[serde(default)]
+    weighted_metrics: Vec<Metric>,
+}
+
+impl From<CompileSpecRepr> for CompileSpec {
+    fn from(repr: CompileSpecRepr) -> Self {
+        CompileSpec {
+            metrics: repr.metrics.unwrap_or_else(|| default_metrics(&repr.loss)),
+            loss: repr.loss,
+            weighted_metrics: repr.weighted_metrics,
+        }
+    }
 }
 fn default_epochs() -> usize {
     10
@@ -160,7 +197,7 @@ impl Default for CompileSpec {
     fn default() -> Self {
         CompileSpec {
             loss: default_loss(),
-            metrics: default_metrics(),
+            metrics: default_metrics(&default_loss()),
             weighted_metrics: Vec::new(),
         }
     }
@@ -402,6 +439,32 @@ mod tests {
         let spec = Spec::parse(DEFAULT_SPEC, Path::new("default")).unwrap();
         assert_eq!(spec.layers.len(), 4);
         assert_eq!(spec.fit.epochs, 30);
+    }
+
+    #[test]
+    fn metrics_left_out_default_to_accuracy_only_under_a_classification_loss() {
+        let without = DEFAULT_SPEC.replace("metrics = [\"accuracy\"]\n", "");
+        let spec = Spec::parse(&without, Path::new("x.toml")).unwrap();
+        assert_eq!(spec.compile.metrics, vec![Metric::Accuracy]);
+        let regression = without.replace("\"sparse_categorical_crossentropy\"", "\"mse\"");
+        let spec = Spec::parse(&regression, Path::new("x.toml")).unwrap();
+        assert!(
+            spec.compile.metrics.is_empty(),
+            "{:?}",
+            spec.compile.metrics
+        );
+        // Written out (as a run's run.toml), the choice stays what it was.
+        let again = toml::to_string(&spec.compile).unwrap();
+        let back: CompileSpec = toml::from_str(&again).unwrap();
+        assert_eq!(back, spec.compile);
+        let explicit = DEFAULT_SPEC.replace("\"sparse_categorical_crossentropy\"", "\"mse\"");
+        let spec = Spec::parse(&explicit, Path::new("x.toml")).unwrap();
+        assert_eq!(spec.compile.metrics, vec![Metric::Accuracy]);
+        let typo = DEFAULT_SPEC.replace("metrics = ", "metric = ");
+        let err = Spec::parse(&typo, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metric"), "{err}");
     }
 
     #[test]
