@@ -89,14 +89,9 @@ pub(super) struct FusedDescent {
     pub keep_gradient: bool,
 }
 
-/// θ ← θ − η·g, element by element: the arithmetic of plain SGD's own update
-/// (`crate::optimizers::Sgd`), so that a fused step and an unfused one give the same bits.
-pub(super) fn descend(value: &mut [f32], grad: &[f32], rate: f32) {
-    value
-        .iter_mut()
-        .zip(grad)
-        .for_each(|(v, &g)| *v -= rate * g);
-}
+/// Plain SGD's update, the one function its optimizer also calls: a fused step and an unfused
+/// one give the same bits.
+pub(super) use crate::optimizers::sgd::descend;
 
 /// The [`super::Layer`] methods Dense and Conv2D share, written once: fused descent and output,
 /// parameters, the kernel, and the weight penalty. Expanded inside `impl Layer` of a struct

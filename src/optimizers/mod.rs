@@ -14,7 +14,7 @@ mod adam;
 mod builders;
 mod clipping;
 mod rmsprop;
-mod sgd;
+pub(crate) mod sgd;
 mod slots;
 mod weight_decay;
 

@@ -31,6 +31,16 @@ pub struct Sgd {
     velocity: Slots,
 }
 
+/// θ ← θ − η·g, element by element: plain SGD's update, written once. The layers that fuse
+/// it into their backward pass (`Layer::set_fused_descent`) call this same function, so a
+/// fused step and an unfused one give the same bits.
+pub(crate) fn descend(value: &mut [f32], grad: &[f32], rate: f32) {
+    value
+        .iter_mut()
+        .zip(grad)
+        .for_each(|(v, &g)| *v -= rate * g);
+}
+
 impl Sgd {
     /// Plain SGD with step size `learning_rate` (> 0).
     pub fn new(learning_rate: f32) -> Result<Self> {
@@ -101,9 +111,7 @@ impl Optimizer for Sgd {
             // Plain descent, in the very arithmetic of the update a layer fuses into its
             // backward (`Layer::set_fused_descent`): either path gives the same bits.
             zip_pieces(value, grad, &mut [], &|value, grad, _| {
-                for (p, &g) in value.iter_mut().zip(grad) {
-                    *p -= lr * g;
-                }
+                descend(value, grad, lr)
             });
             return;
         }
