@@ -105,8 +105,9 @@ impl Model {
     }
 
     /// Records, after a backward, which parameters hold their gradient: none of a layer that
-    /// fused its update without keeping its gradient (`fused[i]`), every other one. A pass over flags, never over the
-    /// gradients, so that the unused buffers stay untouched (and cost no resident memory).
+    /// fused its update without keeping its gradient (`fused[i]`), every other one. A pass over
+    /// flags, never over the gradients, so that the unused buffers stay untouched (and cost no
+    /// resident memory).
     pub(super) fn record_stored_gradients(&mut self, fused: &[bool]) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let stored = !fused.get(i).copied().unwrap_or(false);
