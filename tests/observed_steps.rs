@@ -7,6 +7,8 @@
 //! as its im2col) and Conv1D models; and the gradient such a callback reads is the one the step
 //! applied.
 
+mod common;
+
 use deeptrain::callbacks::BatchEnd;
 use deeptrain::diagnostics::Diagnostics;
 use deeptrain::layers::{Conv1dSpec, Conv2dSpec, Padding};
@@ -169,25 +171,10 @@ fn digits(shape: &[usize]) -> (Dataset, Dataset) {
     (reshape(all.slice(0..320)), reshape(all.slice(320..384)))
 }
 
-/// 256 training and 64 validation digits scaled up to 28×28×1 (each pixel a 3×3 block,
-/// centred with a 2-pixel border).
+/// 256 training and 64 validation digits scaled up to 28×28×1.
 fn digits_at_28() -> (Dataset, Dataset) {
     let all = data::digits().unwrap().train;
-    let scale = |d: Dataset| {
-        let n = d.len();
-        let mut x = vec![0.0f32; n * 784];
-        for (i, image) in d.x.data().chunks_exact(64).enumerate() {
-            for r in 0..28usize {
-                for c in 0..28usize {
-                    let (sr, sc) = (r.wrapping_sub(2) / 3, c.wrapping_sub(2) / 3);
-                    if sr < 8 && sc < 8 {
-                        x[i * 784 + r * 28 + c] = image[sr * 8 + sc] / 16.0;
-                    }
-                }
-            }
-        }
-        Dataset::new(Tensor::from_vec(x, &[n, 28, 28, 1]), d.labels.clone()).unwrap()
-    };
+    let scale = |d: Dataset| common::digits_at_28(&d, &[28, 28, 1]);
     (scale(all.slice(0..256)), scale(all.slice(256..320)))
 }
 

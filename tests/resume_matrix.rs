@@ -6,6 +6,8 @@
 //! is in the matrix: there, layers update their kernels within backward, and steps that
 //! diagnostics sample store the gradients as well; runs with diagnostics on and off end alike.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -303,29 +305,11 @@ fn every_optimizer_resumes_bit_exactly_with_and_without_diagnostics() {
     }
 }
 
-/// Digits scaled up to 28×28 (each pixel a 3×3 block, centred with a 2-pixel border): real
-/// images at Fashion-MNIST's size for the flagship example's 784-300-100-10 model.
-fn digits_at_784(d: &Dataset) -> Dataset {
-    let n = d.len();
-    let mut x = vec![0.0f32; n * 784];
-    for (i, image) in d.x.data().chunks_exact(64).enumerate() {
-        for r in 0..28usize {
-            for c in 0..28usize {
-                let (sr, sc) = (r.wrapping_sub(2) / 3, c.wrapping_sub(2) / 3);
-                if sr < 8 && sc < 8 {
-                    x[i * 784 + r * 28 + c] = image[sr * 8 + sc] / 16.0;
-                }
-            }
-        }
-    }
-    Dataset::new(Tensor::from_vec(x, &[n, 784]), d.labels.clone()).unwrap()
-}
-
 #[test]
 fn plain_sgd_on_a_fashion_mnist_sized_model_resumes_bit_exactly() {
     let all = data::digits().unwrap().train;
-    let train = digits_at_784(&all.slice(0..352));
-    let validation = digits_at_784(&all.slice(352..416));
+    let train = common::digits_at_28(&all.slice(0..352), &[784]);
+    let validation = common::digits_at_28(&all.slice(352..416), &[784]);
     let sgd: OptimizerSpec = toml::from_str("name = \"sgd\"\nlearning_rate = 0.05").unwrap();
     let make = || model(784, &[300, 100], &sgd);
     for stop in [Stop::EpochEnd, Stop::MidEpoch { step: 6 }] {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deeptrain::{Mode, Sequential, Targets, Tensor};
+use deeptrain::{Dataset, Mode, Sequential, Targets, Tensor};
 
 /// `tests/reference/NAME`, parsed; the reference values are computed by PyTorch 2.15 and
 /// Keras 3.15 in float64 by `tests/reference/generate.py` (see tests/reference/README.md).
@@ -155,4 +155,23 @@ pub fn write_npy(path: &Path, shape: &[u64], values: &[f32]) {
         .unwrap();
     writer.extend(values.iter().copied()).unwrap();
     writer.finish().unwrap();
+}
+
+/// Digits scaled up to 28×28 (each 8×8 pixel a 3×3 block, centred with a 2-pixel border), with
+/// the feature shape `shape` (`[784]` or `[28, 28, 1]`): real images at Fashion-MNIST's size.
+pub fn digits_at_28(d: &Dataset, shape: &[usize]) -> Dataset {
+    let n = d.len();
+    let mut x = vec![0.0f32; n * 784];
+    for (i, image) in d.x.data().chunks_exact(64).enumerate() {
+        for r in 0..28usize {
+            for c in 0..28usize {
+                let (sr, sc) = (r.wrapping_sub(2) / 3, c.wrapping_sub(2) / 3);
+                if sr < 8 && sc < 8 {
+                    x[i * 784 + r * 28 + c] = image[sr * 8 + sc] / 16.0;
+                }
+            }
+        }
+    }
+    let shape: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+    Dataset::new(Tensor::from_vec(x, &shape), d.labels.clone()).unwrap()
 }
