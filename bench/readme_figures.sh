@@ -4,8 +4,8 @@
 #
 #   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
 #       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
-#        diagnosis tour graph cnn unstable bn optimizers schedules regularization transfer mpi
-#        speed)
+#        diagnosis tour graph cnn residual-cnn unstable bn optimizers schedules regularization transfer mpi
+#        mpi-memory speed)
 #
 # Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
 # it on a quiet machine, one section at a time if need be (`--only cnn`). --quick checks the
@@ -16,11 +16,12 @@
 # are the full ones in both modes, and `timing` runs 4 epochs of the MLP on the whole set.
 #
 # `diagnosis` runs bench/diagnosis/chapter_table.py (quick: 20 steps instead of 300). Not made
-# here: the diagnosis benchmark's score (bench/diagnosis/score.py), the MPI memory table (RSS per
-# rank from `/usr/bin/time` on Fashion-MNIST saved as NPY) and the residual CNN's prose figures.
-# `mpi` runs bench/mpi_scaling.py (the scaling and cost-model tables; it runs
-# target/release/deeptrain, which must be a `--features mpi` build, and needs mpirun) and `speed`
-# runs bench/compare.py on BINARY (the tables against PyTorch; needs torch).
+# here: the diagnosis benchmark's score (bench/diagnosis/score.py). `mpi` runs
+# bench/mpi_scaling.py (the scaling and cost-model tables; it runs target/release/deeptrain,
+# which must be a `--features mpi` build, and needs mpirun);
+# `mpi-memory` writes Fashion-MNIST as NPY and measures each process's peak RSS with
+# `/usr/bin/time` (BINARY must be a `--features mpi` build); `speed` runs bench/compare.py on
+# BINARY (the tables against PyTorch; needs torch).
 #
 # Every run uses the examples' seed (42) and 2 threads, in a scratch directory; timings depend on
 # the machine and its load: the script prints `nproc` and the load average at the top.
@@ -37,7 +38,7 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$repo/target/release/deeptrain}")
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 # A copy of the examples (the quick mode edits them); their data paths (`../data/...`) resolve.
 cp -r "$repo/examples" "$work/examples"
 ln -s "$repo/data" "$work/data"
@@ -199,6 +200,13 @@ if wants cnn && needs_fmnist cnn; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+if wants residual-cnn && needs_fmnist residual-cnn; then
+  echo; echo "### README \"Convolutional networks\": the residual CNN's 3-epoch run"
+  train examples/cnn/residual_cnn.toml residual_cnn 3
+  echo "- $(q residual_cnn '" / ".join(val(e) for e in (1, 2, 3))') validation, $(q residual_cnn 'test()') test, $(q residual_cnn 'seconds(1, len(h))') s per epoch (load average at the top)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 if wants unstable && needs_fmnist unstable; then
   echo; echo "### README \"Unstable gradients\": the textbook's 100-layer experiment"
   echo "| example | epoch 1 | 2 | 3 | 4 | 5 | textbook (Keras), epoch 5 |"
@@ -308,6 +316,61 @@ fi
 if wants mpi && [ "$quick" = 0 ]; then
   echo; echo "### README \"Training on several processes and machines (MPI)\": the scaling and cost-model tables"
   (cd "$repo" && python3 bench/mpi_scaling.py --steps 200 --rounds 2)
+fi
+
+# ---------------------------------------------------------------------------------------------
+# mpi-memory: Fashion-MNIST's 60,000 training images as float32 NPY (188 MB), 784-128-10, 2
+# epochs, peak RSS per process from /usr/bin/time: one process, 2 ranks each loading the whole
+# set, 2 ranks with `shard = true`.
+if wants mpi-memory && [ "$quick" = 0 ] && needs_fmnist mpi-memory; then
+  echo; echo "### README \"Training on several processes and machines (MPI)\": the memory table"
+  fm=${DEEPTRAIN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+  python3 - "$fm" <<'PY'
+import array, gzip, struct, sys
+def npy(path, descr, shape, values):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, repr(tuple(shape)))
+    header += " " * ((64 - (len(header) + 11) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        values.tofile(f)
+images = gzip.open(sys.argv[1] + "/train-images-idx3-ubyte.gz").read()[16:]
+labels = gzip.open(sys.argv[1] + "/train-labels-idx1-ubyte.gz").read()[8:]
+npy("fm_x.npy", "<f4", (len(labels), 28, 28), array.array("f", array.array("B", images)))
+npy("fm_y.npy", "<f4", (len(labels),), array.array("f", array.array("B", labels)))
+PY
+  for shard in false true; do
+    cat > "mpi_memory_$shard.toml" <<SPEC
+seed = 42
+[data]
+dataset = "fm_x.npy"
+labels = "fm_y.npy"
+test_split = 0.1
+validation_split = 0.1
+shard = $shard
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "dense"
+units = 128
+activation = "relu"
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+[fit]
+epochs = 2
+SPEC
+  done
+  root=(); [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
+  rss() { grep -h '^maxrss ' "$@" | awk '{printf "%s%d MB", (NR > 1 ? ", " : ""), $2 / 1000}'; }
+  /usr/bin/time -f "maxrss %M" -o mem_one.time "$bin" --threads 2 train mpi_memory_false.toml --out mem_one >mem_one.log 2>&1
+  mpirun --oversubscribe -n 2 "${root[@]}" bash -c '/usr/bin/time -f "maxrss %M" -o mem_all.$OMPI_COMM_WORLD_RANK.time "$0" --threads 1 train mpi_memory_false.toml --out mem_all' "$bin" >mem_all.log 2>&1
+  mpirun --oversubscribe -n 2 "${root[@]}" bash -c '/usr/bin/time -f "maxrss %M" -o mem_shard.$OMPI_COMM_WORLD_RANK.time "$0" --threads 1 train mpi_memory_true.toml --out mem_shard' "$bin" >mem_shard.log 2>&1
+  echo "| float32 features ($(( $(stat -c %s fm_x.npy) / 1000000 )) MB) | max RSS per process | test accuracy |"
+  echo "|---|---|---|"
+  echo "| one process | $(rss mem_one.time) | $(q mem_one '"%.4f" % s["test"]["accuracy"]') |"
+  echo "| 2 ranks, every rank loads the whole set | $(rss mem_all.0.time mem_all.1.time) | $(q mem_all '"%.4f" % s["test"]["accuracy"]') |"
+  echo "| 2 ranks, \`shard = true\` | $(rss mem_shard.0.time) (rank 0, with validation and test), $(rss mem_shard.1.time) | $(q mem_shard '"%.4f" % s["test"]["accuracy"]') |"
 fi
 
 # ---------------------------------------------------------------------------------------------
