@@ -168,6 +168,7 @@ fn bad_token_ids_are_refused_before_training() {
     };
     refuse(EmbeddingSpec::new(0, 2), "input_dim");
     refuse(EmbeddingSpec::new(3, 0), "output_dim");
+    // A masked output would need a masked loss.
     refuse(EmbeddingSpec::new(3, 2).mask_zero(true), "mask_zero");
     // The size guard: a 2^24 × 2^24 table (2^48 values) is refused before anything is
     // allocated.

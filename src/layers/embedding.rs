@@ -33,8 +33,8 @@ pub struct EmbeddingSpec {
     /// Initial embeddings (Keras' "uniform": `random_uniform`, [-0.05, 0.05)).
     #[serde(default = "keras_uniform")]
     pub embeddings_initializer: Initializer,
-    /// Whether id 0 is padding to be masked downstream; only `false` for now (masking arrives
-    /// with the recurrent layers).
+    /// Whether id 0 is padding (Keras' `mask_zero`): the output then carries a time-step mask,
+    /// 0 where the id is 0, which the next recurrent layer honours.
     #[serde(default)]
     pub mask_zero: bool,
     /// Whether the embeddings are trained.
@@ -96,11 +96,6 @@ impl LayerConfig for EmbeddingSpec {
                 )));
             }
         }
-        if self.mask_zero {
-            return Err(Error::Config(
-                "embedding layer: `mask_zero = true` is not supported yet (masking arrives with the recurrent layers); use false".into(),
-            ));
-        }
         if let Some(r) = &self.embeddings_regularizer {
             r.validate()?;
         }
@@ -143,6 +138,8 @@ pub struct Embedding {
     /// The output's shape (input's + output_dim), kept so that forward builds it without
     /// allocating.
     output_shape: Vec<usize>,
+    /// With `mask_zero`: 1 where the last forward's id was not 0, else 0 (one per position).
+    mask: Vec<f32>,
 }
 
 impl Embedding {
@@ -154,6 +151,7 @@ impl Embedding {
             params: Vec::new(),
             ids: Vec::new(),
             output_shape: Vec::new(),
+            mask: Vec::new(),
         }
     }
 }
@@ -220,6 +218,12 @@ impl Layer for Embedding {
         for (slot, &v) in self.ids.iter_mut().zip(input.data()) {
             *slot = row_of(v, input_dim).unwrap_or(BAD_ID);
         }
+        if self.spec.mask_zero {
+            self.mask.resize(self.ids.len(), 0.0);
+            for (m, &id) in self.mask.iter_mut().zip(&self.ids) {
+                *m = if id == 0 { 0.0 } else { 1.0 };
+            }
+        }
         let table = self.params[0].value.data();
         for (y, &id) in output.data_mut().chunks_exact_mut(d).zip(&self.ids) {
             if id == BAD_ID {
@@ -256,6 +260,20 @@ impl Layer for Embedding {
         if let Some(dx) = grad_input {
             dx.resize_zeroed(input.shape());
         }
+    }
+
+    fn mask_flow(&self, input_masked: bool) -> Result<bool> {
+        if input_masked {
+            return Err(Error::Config(format!(
+                "layer `{}` (Embedding) cannot take a time-step mask",
+                self.name
+            )));
+        }
+        Ok(self.spec.mask_zero)
+    }
+
+    fn output_mask(&self) -> &[f32] {
+        &self.mask
     }
 
     fn params(&self) -> &[Param] {

@@ -117,6 +117,27 @@ pub trait Layer: Send {
     fn time_gradient_norms(&self) -> Option<&[f32]> {
         None
     }
+    /// Keras' masking of padded time steps, decided when the model is built: given whether its
+    /// input carries a time-step mask, whether its output does. A layer that cannot honour a
+    /// mask refuses it (the default), rather than dropping it silently.
+    fn mask_flow(&self, input_masked: bool) -> Result<bool> {
+        if input_masked {
+            return Err(crate::Error::Config(format!(
+                "layer `{}` ({}) cannot take the time-step mask of an embedding with `mask_zero = true`: the mask flows into simple_rnn, lstm and gru only (put the recurrent layer right after the embedding; one without return_sequences ends the mask)",
+                self.name(),
+                self.class_name()
+            )));
+        }
+        Ok(false)
+    }
+    /// Before each forward, when [`Layer::mask_flow`] said its input is masked: the input's
+    /// mask (B, T), 1 for a real step and 0 for padding.
+    fn set_input_mask(&mut self, _mask: &[f32]) {}
+    /// After forward, when [`Layer::mask_flow`] said its output is masked: the output's mask
+    /// (B, T).
+    fn output_mask(&self) -> &[f32] {
+        &[]
+    }
     /// Creates weights for the per-sample shapes of its inputs (several for a merge layer);
     /// returns the output shape. A layer that takes one input refuses several.
     fn build_many(&mut self, input_shapes: &[&[usize]], rng: &mut Rng) -> Result<Vec<usize>> {

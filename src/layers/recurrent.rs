@@ -20,6 +20,14 @@
 //! After the loop the weight gradients are three products over all steps: dW = x̃ᵀ·dP,
 //! dR = h̃ᵀ·dr, dx = (dP·Wᵀ) ⊙ mask, and db = Σ dP (and Σ dr).
 //!
+//! Masking (Keras 3, `keras/src/backend/*/rnn.py`, with `zero_output_for_mask = False`, the
+//! RNN layers' default): at a step whose mask is 0 (a padded position, from an embedding with
+//! `mask_zero`), h_t = h_{t-1} and c_t = c_{t-1}, and the output there is that carried h. So
+//! the last state is the state after the last real step, and backward passes dL/dh_t (and dc_t)
+//! to step t-1 unchanged while the step's dP_t and dr_t are 0. The output keeps the mask with
+//! `return_sequences` (in input order, even with `go_backwards`, as Keras' `compute_mask`),
+//! and ends it otherwise.
+//!
 //! Dropout (Gal & Ghahramani 2016, as Keras): in training, one input mask (B, F) and one state
 //! mask (B, U) are drawn per batch of sequences and kept for every step, scaled by 1/(1-rate).
 //! Keras 3 draws one mask per gate when `recurrent_dropout > 0` (its `implementation = 1`); here
@@ -142,6 +150,10 @@ struct Buffers {
     dx: Vec<f32>,
     /// ‖∂L/∂h_s‖ per processing step s of the last backward pass (T).
     dh_norms: Vec<f32>,
+    /// The time-step mask (B, T) in input order, 1 for a real step; empty without one.
+    step_mask: Vec<f32>,
+    /// dc before a step's backward, restored on its masked rows (B, U).
+    dc_keep: Vec<f32>,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -212,6 +224,11 @@ impl<C: Cell> Recurrent<C> {
             self.spec.recurrent_dropout,
             &mut self.rng,
         );
+    }
+
+    /// Whether sample `b` is padding at processing step `s`.
+    fn padded(step_mask: &[f32], steps: usize, b: usize, t: usize) -> bool {
+        !step_mask.is_empty() && step_mask[b * steps + t] == 0.0
     }
 
     /// The input time step read at processing step `s`.
@@ -376,6 +393,21 @@ impl<C: Cell> Layer for Recurrent<C> {
                 &mut h_next[..bu],
                 c,
             );
+            // A padded step carries the state through.
+            if !b.step_mask.is_empty() {
+                let t = if self.spec.go_backwards {
+                    t_len - 1 - s
+                } else {
+                    s
+                };
+                for bi in (0..batch).filter(|&bi| Self::padded(&b.step_mask, t_len, bi, t)) {
+                    let row = bi * u..(bi + 1) * u;
+                    h_next[row.clone()].copy_from_slice(&h_prev[row.clone()]);
+                    if C::CARRY {
+                        c[row.clone()].copy_from_slice(&c_prev[row]);
+                    }
+                }
+            }
         }
         // The output: the last state, or every state in processing order (B, T, U).
         self.output_shape.clear();
@@ -439,8 +471,15 @@ impl<C: Cell> Layer for Recurrent<C> {
         output_grad(t_len - 1, &mut b.dh, false);
         let r_kernel = Mat::new(self.params[RECURRENT].value.data(), u, gu);
         let masked = !b.state_mask.is_empty();
+        let padding = !b.step_mask.is_empty();
+        if padding && C::CARRY {
+            b.dc_keep.resize(bu, 0.0);
+        }
         for s in (0..t_len).rev() {
             b.dh_norms[s] = b.dh.iter().map(|&g| g * g).sum::<f32>().sqrt();
+            if padding && C::CARRY {
+                b.dc_keep.copy_from_slice(&b.dc);
+            }
             let (c_prev, c): (&[f32], &[f32]) = if C::CARRY {
                 (&b.c[s * bu..][..bu], &b.c[(s + 1) * bu..][..bu])
             } else {
@@ -465,6 +504,25 @@ impl<C: Cell> Layer for Recurrent<C> {
                 dr,
                 &mut b.dh_prev,
             );
+            // A padded step passes dh and dc through and has no gradient of its own.
+            if padding {
+                let t = if self.spec.go_backwards {
+                    t_len - 1 - s
+                } else {
+                    s
+                };
+                for bi in (0..batch).filter(|&bi| Self::padded(&b.step_mask, t_len, bi, t)) {
+                    let (row, gates) = (bi * u..(bi + 1) * u, (s * batch + bi) * gu);
+                    b.dp[gates..gates + gu].fill(0.0);
+                    if C::SPLIT_RECURRENT {
+                        b.dr[gates..gates + gu].fill(0.0);
+                    }
+                    b.dh_prev[row.clone()].copy_from_slice(&b.dh[row.clone()]);
+                    if C::CARRY {
+                        b.dc[row.clone()].copy_from_slice(&b.dc_keep[row]);
+                    }
+                }
+            }
             if s == 0 {
                 break;
             }
@@ -534,6 +592,20 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn params(&self) -> &[Param] {
         &self.params
+    }
+
+    /// Takes a mask; keeps it on its output with `return_sequences` (Keras' `compute_mask`).
+    fn mask_flow(&self, input_masked: bool) -> Result<bool> {
+        Ok(input_masked && self.spec.return_sequences)
+    }
+
+    fn set_input_mask(&mut self, mask: &[f32]) {
+        self.buf.step_mask.clear();
+        self.buf.step_mask.extend_from_slice(mask);
+    }
+
+    fn output_mask(&self) -> &[f32] {
+        &self.buf.step_mask
     }
 
     fn time_gradient_norms(&self) -> Option<&[f32]> {

@@ -266,6 +266,7 @@ impl Model {
         let n = topology.specs.len();
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(n);
         let mut output_shapes: Vec<Vec<usize>> = Vec::with_capacity(n);
+        let mut masked: Vec<bool> = Vec::with_capacity(n);
         let mut total_params = 0u64;
         let readers = last_readers(&topology);
         for i in 0..n {
@@ -305,6 +306,17 @@ impl Model {
                 }
                 other => other,
             })?;
+            // Keras' time-step mask: which outputs carry one (the layer refuses one it cannot use).
+            let input_masked = topology.sources[i]
+                .iter()
+                .any(|s| matches!(*s, Source::Node(j) if masked[j]));
+            let output_masked = layer.mask_flow(input_masked)?;
+            if output_masked && topology.is_output(i) {
+                return Err(Error::Config(format!(
+                    "layer `{name}` is a model output and carries the time-step mask of `mask_zero`; a masked loss is not supported: end the sequence with a recurrent layer without return_sequences"
+                )));
+            }
+            masked.push(output_masked);
             output_shapes.push(shape);
             layers.push(layer);
         }
@@ -340,6 +352,7 @@ impl Model {
             scratch,
             flows: vec![false; n],
             written: vec![false; n],
+            masked,
             topology,
         })
     }

@@ -29,6 +29,12 @@ impl Model {
                 }
             };
             if let [source] = sources[..] {
+                if let Source::Node(j) = source {
+                    if self.masked[j] {
+                        let (done, next) = self.layers.split_at_mut(i);
+                        next[0].set_input_mask(done[j].output_mask());
+                    }
+                }
                 self.layers[i].forward(read(source), &mut rest[0], mode);
             } else {
                 let mut inputs = [&placeholder; graph::MAX_LAYER_INPUTS];

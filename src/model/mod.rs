@@ -125,6 +125,8 @@ pub struct Model {
     flows: Vec<bool>,
     /// Per node, whether its output gradient has been written in the current backward pass.
     written: Vec<bool>,
+    /// Per node, whether its output carries a time-step mask ([`crate::layers::Layer::mask_flow`]).
+    masked: Vec<bool>,
     /// Per model output, its data loss in the last training step.
     output_losses: Vec<f64>,
 }

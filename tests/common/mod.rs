@@ -95,37 +95,10 @@ fn close(analytic: f32, numeric: f32) -> bool {
 /// on (x, targets) in `mode`: central differences (f(θ+ε) − f(θ−ε)) / 2ε in f32 with ε = 1e-3;
 /// analytic and numeric must agree to a relative 2e-2 (f32 rounding in the loss dominates).
 pub fn check_gradients(mode: Mode, mut model: Sequential, x: Tensor, targets: Targets, what: &str) {
-    let (_, dx) = model.compute_gradients(&x, &targets, mode).unwrap();
-    let analytic: Vec<Vec<Vec<f32>>> = model
-        .layers()
-        .iter()
-        .map(|l| {
-            l.params()
-                .iter()
-                .map(|p| p.grad().expect("a stored gradient").data().to_vec())
-                .collect()
-        })
-        .collect();
+    let dx = check_param_gradients(mode, &mut model, &x, &targets, what);
     let loss_at = |model: &mut Sequential, x: &Tensor| {
         model.compute_gradients(x, &targets, mode).unwrap().0 as f32
     };
-    for (li, layer_grads) in analytic.iter().enumerate() {
-        for (pi, grads) in layer_grads.iter().enumerate() {
-            for (k, &g) in grads.iter().enumerate() {
-                let original = model.layers()[li].params()[pi].value.data()[k];
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original + EPS;
-                let plus = loss_at(&mut model, &x);
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original - EPS;
-                let minus = loss_at(&mut model, &x);
-                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original;
-                let numeric = (plus - minus) / (2.0 * EPS);
-                assert!(
-                    close(g, numeric),
-                    "{what}: layer {li} param {pi}[{k}]: analytic {g}, numeric {numeric}"
-                );
-            }
-        }
-    }
     let mut x_var = x.clone();
     for k in 0..x.len() {
         let original = x.data()[k];
@@ -141,6 +114,49 @@ pub fn check_gradients(mode: Mode, mut model: Sequential, x: Tensor, targets: Ta
             dx.data()[k]
         );
     }
+}
+
+/// The parameter half of [`check_gradients`] (for inputs that are not differentiable, such as
+/// an embedding's ids); returns the analytic input gradient.
+pub fn check_param_gradients(
+    mode: Mode,
+    model: &mut Sequential,
+    x: &Tensor,
+    targets: &Targets,
+    what: &str,
+) -> Tensor {
+    let (_, dx) = model.compute_gradients(x, targets, mode).unwrap();
+    let analytic: Vec<Vec<Vec<f32>>> = model
+        .layers()
+        .iter()
+        .map(|l| {
+            l.params()
+                .iter()
+                .map(|p| p.grad().expect("a stored gradient").data().to_vec())
+                .collect()
+        })
+        .collect();
+    let loss_at = |model: &mut Sequential, x: &Tensor| {
+        model.compute_gradients(x, targets, mode).unwrap().0 as f32
+    };
+    for (li, layer_grads) in analytic.iter().enumerate() {
+        for (pi, grads) in layer_grads.iter().enumerate() {
+            for (k, &g) in grads.iter().enumerate() {
+                let original = model.layers()[li].params()[pi].value.data()[k];
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original + EPS;
+                let plus = loss_at(model, x);
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original - EPS;
+                let minus = loss_at(model, x);
+                model.layers_mut()[li].params_mut()[pi].value.data_mut()[k] = original;
+                let numeric = (plus - minus) / (2.0 * EPS);
+                assert!(
+                    close(g, numeric),
+                    "{what}: layer {li} param {pi}[{k}]: analytic {g}, numeric {numeric}"
+                );
+            }
+        }
+    }
+    dx
 }
 
 /// Writes `values` as a little-endian f32 `.npy` array of `shape` (with npyz's writer).

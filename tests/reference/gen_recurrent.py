@@ -28,6 +28,19 @@ Cases:
   the gradient of every weight (in Keras' layout).
 - "simple_rnn": x (2, 4, 3) -> SimpleRNN(5, return_sequences, go_backwards); y and, for
   L = Σ y ⊙ w, dL/dx and every weight's gradient.
+- "masked": ids (3, 6) with 0 as padding (at the end, in the middle and at the start) ->
+  Embedding(7, 4, mask_zero) -> LSTM(5, return_sequences) -> GRU(4, go_backwards) ->
+  Dense(3, softmax), mean cross-entropy; the loss, the probabilities and every weight's gradient.
+  - "masked_rnn": the same ids -> Embedding(7, 3, mask_zero) -> SimpleRNN(4, return_sequences)
+    -> SimpleRNN(3, go_backwards); the output y, and for the mean squared error of y against w,
+    the loss and every weight's gradient.
+
+Masking rule (Keras 3, keras/src/backend/numpy/rnn.py and tensorflow/rnn.py, RNN's default
+zero_output_for_mask=False; the RNN keeps the mask on its output only with return_sequences,
+keras/src/layers/rnn/rnn.py compute_mask): at a step whose mask is 0 the states are carried,
+h_t = h_{t-1} (and c_t = c_{t-1}), and the output is the carried h. It is written out below as a
+loop over torch's LSTMCell/GRUCell/RNNCell with torch.where. torch's packed sequences are a
+different convention (zeros at padded outputs, right padding only), not the one matched here.
 """
 
 import json
@@ -127,11 +140,106 @@ def simple_rnn_case():
     }
 
 
+def cell_keras(m, gates, grad=False, order=None):
+    """A torch *Cell's weights in Keras' layout (biases summed unless the cell is a GRU)."""
+    get = (lambda p: p.grad) if grad else (lambda p: p)
+    o = order or (lambda w: w)
+    out = {"kernel": values(o(get(m.weight_ih)).T), "recurrent_kernel": values(o(get(m.weight_hh)).T)}
+    if gates == "gru":
+        out["bias"] = values(torch.stack([o(get(m.bias_ih)), o(get(m.bias_hh))]))
+    elif grad:
+        out["bias"] = values(get(m.bias_ih))
+    else:
+        out["bias"] = values(get(m.bias_ih) + get(m.bias_hh))
+    return out
+
+
+def run_masked(cell, x, mask, units, lstm=False, backwards=False):
+    """Keras' masked recurrence over x (B, T, F): every step's h (B, T, U) in processing order."""
+    b, t_len = x.shape[0], x.shape[1]
+    h = torch.zeros(b, units, dtype=D)
+    c = torch.zeros(b, units, dtype=D)
+    outputs = []
+    steps = range(t_len - 1, -1, -1) if backwards else range(t_len)
+    for t in steps:
+        m = mask[:, t:t + 1]
+        if lstm:
+            h_new, c_new = cell(x[:, t], (h, c))
+            c = torch.where(m, c_new, c)
+        else:
+            h_new = cell(x[:, t], h)
+        h = torch.where(m, h_new, h)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1)
+
+
+MASKED_IDS = [[3, 1, 4, 0, 0, 0], [5, 0, 2, 6, 1, 0], [0, 0, 2, 2, 6, 3]]
+
+
+def masked_case():
+    g = torch.Generator().manual_seed(37)
+    emb = torch.nn.Embedding(7, 4).double()
+    lstm = torch.nn.LSTMCell(4, 5).double()
+    gru = torch.nn.GRUCell(5, 4).double()
+    dense = torch.nn.Linear(4, 3).double()
+    for m in (emb, lstm, gru, dense):
+        fill(m, g)
+    ids = torch.tensor(MASKED_IDS)
+    mask = ids != 0
+    labels = torch.tensor([1, 2, 0])
+    seq = run_masked(lstm, emb(ids), mask, 5, lstm=True)
+    last = run_masked(gru, seq, mask, 4, backwards=True)[:, -1]
+    logits = dense(last)
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    order = lambda w: gru_order(w, 4)
+    return {
+        "ids": ids.tolist(), "labels": labels.tolist(),
+        "weights": {
+            "embedding": values(emb.weight), "lstm": cell_keras(lstm, "lstm"),
+            "gru": cell_keras(gru, "gru", order=order),
+            "dense_kernel": values(dense.weight.T), "dense_bias": values(dense.bias),
+        },
+        "loss": loss.item(),
+        "probabilities": values(torch.softmax(logits, dim=1)),
+        "grads": {
+            "embedding": values(emb.weight.grad), "lstm": cell_keras(lstm, "lstm", grad=True),
+            "gru": cell_keras(gru, "gru", grad=True, order=order),
+            "dense_kernel": values(dense.weight.grad.T), "dense_bias": values(dense.bias.grad),
+        },
+    }
+
+
+def masked_rnn_case():
+    g = torch.Generator().manual_seed(38)
+    emb = torch.nn.Embedding(7, 3).double()
+    first = torch.nn.RNNCell(3, 4).double()
+    second = torch.nn.RNNCell(4, 3).double()
+    for m in (emb, first, second):
+        fill(m, g)
+    ids = torch.tensor(MASKED_IDS)
+    mask = ids != 0
+    seq = run_masked(first, emb(ids), mask, 4)
+    y = run_masked(second, seq, mask, 3, backwards=True)[:, -1]
+    w = torch.randn(y.shape, generator=g, dtype=D)
+    loss = ((y - w) ** 2).mean()
+    loss.backward()
+    return {
+        "ids": ids.tolist(), "w": values(w), "y": values(y), "loss": loss.item(),
+        "weights": {"embedding": values(emb.weight), "first": cell_keras(first, "rnn"),
+                    "second": cell_keras(second, "rnn")},
+        "grads": {"embedding": values(emb.weight.grad), "first": cell_keras(first, "rnn", grad=True),
+                  "second": cell_keras(second, "rnn", grad=True)},
+    }
+
+
 def main():
     data = {
         "framework": f"torch {torch.__version__}, numpy {numpy.__version__}, float64",
         "network": network_case(),
         "simple_rnn": simple_rnn_case(),
+        "masked": masked_case(),
+        "masked_rnn": masked_rnn_case(),
     }
     text = json.dumps(data, indent=1) + "\n"
     if "--check" in sys.argv:

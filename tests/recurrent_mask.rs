@@ -1,0 +1,278 @@
+//! Masking of padded steps (an embedding with `mask_zero` into simple_rnn, lstm and gru, Keras
+//! 3's rule: a padded step carries the state and output through): two stacks against PyTorch
+//! with the rule written out (tests/reference/gen_recurrent.py), finite differences of every
+//! cell with a mask, padding that changes nothing, and the layers that refuse a mask.
+
+mod common;
+
+use common::{assert_close, check_param_gradients, f32s, nested, reference};
+use deeptrain::layers::{CellKind, EmbeddingSpec, RecurrentSpec};
+use deeptrain::{
+    Activation, DenseSpec, Initializer, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets,
+    Tensor,
+};
+
+fn compiled(mut model: Sequential, loss: Loss) -> Sequential {
+    let metrics: &[Metric] = if loss == Loss::MeanSquaredError {
+        &[]
+    } else {
+        &[Metric::Accuracy]
+    };
+    model
+        .compile(Box::new(Sgd::new(0.1).unwrap()), loss, metrics)
+        .unwrap();
+    model
+}
+
+/// Sets parameter `k` of layer `layer` from a JSON array, keeping its shape.
+fn set(model: &mut Sequential, layer: usize, k: usize, values: &serde_json::Value) {
+    let p = &mut model.layers_mut()[layer].params_mut()[k];
+    let shape = p.value.shape().to_vec();
+    p.value = Tensor::from_vec(f32s(values), &shape);
+}
+
+fn grad(model: &Sequential, layer: usize, k: usize) -> Vec<f32> {
+    model.layers()[layer].params()[k]
+        .grad()
+        .unwrap()
+        .data()
+        .to_vec()
+}
+
+const NAMES: [&str; 3] = ["kernel", "recurrent_kernel", "bias"];
+
+/// recurrent.json, "masked" (torch 2.15, float64): ids (3, 6) padded with 0 at the end, in the
+/// middle and at the start → Embedding(7, 4, mask_zero) → LSTM(5, return_sequences) →
+/// GRU(4, go_backwards) → Dense(3, softmax); loss, probabilities and every weight's gradient.
+#[test]
+fn masked_embedding_lstm_gru_network_matches_torch() {
+    let r = &reference("recurrent.json")["masked"];
+    let model = Sequential::new(&[6])
+        .add(EmbeddingSpec::new(7, 4).mask_zero(true))
+        .add(RecurrentSpec::lstm(5).return_sequences(true))
+        .add(RecurrentSpec::gru(4).go_backwards(true))
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(1)
+        .unwrap();
+    let mut model = compiled(model, Loss::SparseCategoricalCrossentropy);
+    let w = &r["weights"];
+    set(&mut model, 0, 0, &w["embedding"]);
+    for (layer, key) in [(1, "lstm"), (2, "gru")] {
+        for (k, name) in NAMES.iter().enumerate() {
+            set(&mut model, layer, k, &w[key][name]);
+        }
+    }
+    set(&mut model, 3, 0, &w["dense_kernel"]);
+    set(&mut model, 3, 1, &w["dense_bias"]);
+    let x = Tensor::from_vec(f32s(&r["ids"]), &[3, 6]);
+    let labels: Vec<u32> = nested(&r["labels"]).iter().map(|&v| v as u32).collect();
+    let (loss, _) = model
+        .compute_gradients(&x, &Targets::Classes(labels), Mode::Train)
+        .unwrap();
+    let expected = r["loss"].as_f64().unwrap();
+    assert_close(&[loss as f32], &[expected], 1e-5, 1e-6, "loss");
+    let g = &r["grads"];
+    assert_close(
+        &grad(&model, 0, 0),
+        &nested(&g["embedding"]),
+        1e-4,
+        1e-6,
+        "dE",
+    );
+    for (layer, key) in [(1, "lstm"), (2, "gru")] {
+        for (k, name) in NAMES.iter().enumerate() {
+            let what = format!("{key} {name}");
+            assert_close(
+                &grad(&model, layer, k),
+                &nested(&g[key][name]),
+                1e-4,
+                1e-6,
+                &what,
+            );
+        }
+    }
+    assert_close(
+        &grad(&model, 3, 0),
+        &nested(&g["dense_kernel"]),
+        1e-4,
+        1e-6,
+        "dW",
+    );
+    assert_close(
+        &grad(&model, 3, 1),
+        &nested(&g["dense_bias"]),
+        1e-4,
+        1e-6,
+        "db",
+    );
+    let p = model.predict(&x, 3).unwrap();
+    assert_close(
+        p.data(),
+        &nested(&r["probabilities"]),
+        1e-5,
+        1e-6,
+        "probabilities",
+    );
+}
+
+/// recurrent.json, "masked_rnn": the same ids → Embedding(7, 3, mask_zero) →
+/// SimpleRNN(4, return_sequences) → SimpleRNN(3, go_backwards), mean squared error against w.
+#[test]
+fn masked_simple_rnn_stack_matches_torch() {
+    let r = &reference("recurrent.json")["masked_rnn"];
+    let model = Sequential::new(&[6])
+        .add(EmbeddingSpec::new(7, 3).mask_zero(true))
+        .add(RecurrentSpec::simple_rnn(4).return_sequences(true))
+        .add(RecurrentSpec::simple_rnn(3).go_backwards(true))
+        .build(1)
+        .unwrap();
+    let mut model = compiled(model, Loss::MeanSquaredError);
+    let w = &r["weights"];
+    set(&mut model, 0, 0, &w["embedding"]);
+    for (layer, key) in [(1, "first"), (2, "second")] {
+        for (k, name) in NAMES.iter().enumerate() {
+            set(&mut model, layer, k, &w[key][name]);
+        }
+    }
+    let x = Tensor::from_vec(f32s(&r["ids"]), &[3, 6]);
+    let target = Tensor::from_vec(f32s(&r["w"]), &[3, 3]);
+    let (loss, _) = model
+        .compute_gradients(&x, &Targets::Values(target), Mode::Train)
+        .unwrap();
+    let expected = r["loss"].as_f64().unwrap();
+    assert_close(&[loss as f32], &[expected], 1e-5, 1e-6, "loss");
+    let y = model.predict(&x, 3).unwrap();
+    assert_close(y.data(), &nested(&r["y"]), 1e-5, 1e-6, "y");
+    let g = &r["grads"];
+    assert_close(
+        &grad(&model, 0, 0),
+        &nested(&g["embedding"]),
+        1e-4,
+        1e-6,
+        "dE",
+    );
+    for (layer, key) in [(1, "first"), (2, "second")] {
+        for (k, name) in NAMES.iter().enumerate() {
+            let what = format!("{key} {name}");
+            assert_close(
+                &grad(&model, layer, k),
+                &nested(&g[key][name]),
+                1e-4,
+                1e-6,
+                &what,
+            );
+        }
+    }
+}
+
+const IDS: [f32; 15] = [
+    3., 1., 4., 0., 0., //
+    5., 0., 2., 6., 1., //
+    0., 0., 2., 2., 6.,
+];
+
+/// Embedding(7, 3, mask_zero) → the cell (→ a second one reading the masked sequence when
+/// the first returns it) → Dense(3, softmax), with larger weights than the defaults.
+fn masked_net(cell: CellKind, sequences: bool, backwards: bool) -> Sequential {
+    let big = Initializer::RandomNormal {
+        mean: 0.0,
+        stddev: 0.6,
+    };
+    let layer = |units: usize| {
+        RecurrentSpec::new(cell, units)
+            .kernel_initializer(big)
+            .recurrent_initializer(big)
+            .bias_initializer(big)
+    };
+    let mut net = Sequential::new(&[5])
+        .add(
+            EmbeddingSpec::new(7, 3)
+                .mask_zero(true)
+                .embeddings_initializer(big),
+        )
+        .add(layer(4).return_sequences(sequences).go_backwards(backwards));
+    if sequences {
+        net = net.add(layer(3).go_backwards(!backwards));
+    }
+    let net = net
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(9)
+        .unwrap();
+    compiled(net, Loss::SparseCategoricalCrossentropy)
+}
+
+/// Central differences of the loss with respect to every weight, with padding at the end, in
+/// the middle and at the start, for each cell forwards and backwards, returning the last state
+/// and a masked sequence; the padding id's embedding gets exactly no gradient.
+#[test]
+fn masked_recurrent_layers_match_finite_differences() {
+    let x = Tensor::from_vec(IDS.to_vec(), &[3, 5]);
+    let targets = Targets::Classes(vec![0, 2, 1]);
+    for cell in [CellKind::SimpleRnn, CellKind::Lstm, CellKind::Gru] {
+        for (sequences, backwards) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut model = masked_net(cell, sequences, backwards);
+            let what = format!("{cell:?} masked sequences={sequences} backwards={backwards}");
+            check_param_gradients(Mode::Train, &mut model, &x, &targets, &what);
+            let d_embedding = grad(&model, 0, 0);
+            assert!(d_embedding[..3].iter().all(|&g| g == 0.0), "{what}");
+            assert!(d_embedding[3..].iter().any(|&g| g != 0.0), "{what}");
+        }
+    }
+}
+
+/// What a padded step holds does not matter: with the padding id's embedding changed, every
+/// prediction is the same to the bit; without the mask it changes them.
+#[test]
+fn padded_steps_change_nothing() {
+    let x = Tensor::from_vec(IDS.to_vec(), &[3, 5]);
+    for cell in [CellKind::SimpleRnn, CellKind::Lstm, CellKind::Gru] {
+        for (sequences, backwards) in [(false, false), (true, true)] {
+            let mut model = masked_net(cell, sequences, backwards);
+            let before = model.predict(&x, 3).unwrap();
+            model.layers_mut()[0].params_mut()[0].value.data_mut()[..3].fill(5.0);
+            let after = model.predict(&x, 3).unwrap();
+            assert_eq!(before.data(), after.data(), "{cell:?}");
+        }
+    }
+    let mut unmasked = Sequential::new(&[5])
+        .add(EmbeddingSpec::new(7, 3))
+        .add(RecurrentSpec::lstm(4))
+        .build(9)
+        .unwrap();
+    let before = unmasked.predict(&x, 3).unwrap();
+    unmasked.layers_mut()[0].params_mut()[0].value.data_mut()[..3].fill(5.0);
+    assert_ne!(before.data(), unmasked.predict(&x, 3).unwrap().data());
+}
+
+/// A mask goes into simple_rnn, lstm and gru only; a layer that would have to drop or pass it
+/// refuses it when the model is built, in one line naming the layer, and so does a masked model
+/// output (the loss would have to be masked). A recurrent layer without return_sequences ends
+/// the mask: anything may follow it.
+#[test]
+fn layers_that_cannot_take_a_mask_refuse_it() {
+    let masked = || Sequential::new(&[5]).add(EmbeddingSpec::new(7, 3).mask_zero(true));
+    let refused = |model: deeptrain::model::SequentialBuilder, what: &str| {
+        let err = model.build(1).err().unwrap().to_string();
+        assert!(err.contains(what) && err.lines().count() == 1, "{err}");
+    };
+    refused(
+        masked().add(LayerSpec::flatten()),
+        "(Flatten) cannot take the time-step mask",
+    );
+    refused(
+        masked()
+            .add(RecurrentSpec::lstm(4).return_sequences(true))
+            .add(DenseSpec::new(2)),
+        "(Dense) cannot take the time-step mask",
+    );
+    refused(
+        masked().add(RecurrentSpec::gru(4).return_sequences(true)),
+        "a masked loss is not supported",
+    );
+    refused(masked(), "a masked loss is not supported");
+    masked()
+        .add(RecurrentSpec::lstm(4))
+        .add(DenseSpec::new(2))
+        .build(1)
+        .unwrap();
+}
