@@ -746,3 +746,39 @@ fn gradient_norms_through_time_decay_geometrically_with_a_small_recurrent_kernel
         Some(model.layers()[0].name())
     );
 }
+
+/// The norms through time cost a pass over ∂L/∂h per step: a training step nobody observes
+/// skips them (the layer still reports the last observed ones), a gradient check computes them.
+#[test]
+fn gradient_norms_through_time_are_computed_on_observed_steps_only() {
+    let mut model = Sequential::new(&[6, 2])
+        .add(RecurrentSpec::gru(3))
+        .add(DenseSpec::new(1))
+        .build(4)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Sgd::new(0.01).unwrap()),
+            Loss::MeanSquaredError,
+            &[],
+        )
+        .unwrap();
+    let x = pseudo_random(&[8, 6, 2], 3, 1.0);
+    let y = Tensor::from_vec(vec![1.0; 8], &[8, 1]);
+    let data = Dataset::new(x.clone(), y.clone()).unwrap();
+    let options = FitOptions {
+        epochs: 2,
+        batch_size: 4,
+        ..FitOptions::default()
+    };
+    model.fit(&data, None, &options, &mut []).unwrap();
+    assert_eq!(model.layers()[0].time_gradient_norms(), Some(&[][..]));
+    model
+        .compute_gradients(&x, &Targets::Values(y), Mode::Train)
+        .unwrap();
+    let norms = model.layers()[0].time_gradient_norms().unwrap().to_vec();
+    assert_eq!(norms.len(), 6);
+    assert!(norms.iter().all(|&g| g > 0.0), "{norms:?}");
+    model.fit(&data, None, &options, &mut []).unwrap();
+    assert_eq!(model.layers()[0].time_gradient_norms().unwrap(), norms);
+}

@@ -111,12 +111,16 @@ pub trait Layer: Send {
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
     );
-    /// A recurrent layer's gradient norms through time in its last backward pass:
-    /// ‖∂L/∂h_s‖ over the batch at each processing step s (step T - 1 is where the last
-    /// state's gradient enters); `None` for other layers.
+    /// A recurrent layer's gradient norms through time in its last observed backward pass
+    /// ([`Layer::set_gradients_observed`]): ‖∂L/∂h_s‖ over the batch at each processing step s
+    /// (step T - 1 is where the last state's gradient enters); `None` for other layers.
     fn time_gradient_norms(&self) -> Option<&[f32]> {
         None
     }
+    /// Whether someone reads this step's gradients (a sampled step, a gradient check): a
+    /// recurrent layer computes [`Layer::time_gradient_norms`] only then. Told before each
+    /// training step's backward; a layer not told behaves as if observed.
+    fn set_gradients_observed(&mut self, _observed: bool) {}
     /// Keras' masking of padded time steps, decided when the model is built: given whether its
     /// input carries a time-step mask, whether its output does. A layer that cannot honour a
     /// mask refuses it (the default), rather than dropping it silently.

@@ -148,8 +148,11 @@ struct Buffers {
     dh_rec: Vec<f32>,
     /// dx̃ (T·B, F).
     dx: Vec<f32>,
-    /// ‖∂L/∂h_s‖ per processing step s of the last backward pass (T).
+    /// ‖∂L/∂h_s‖ per processing step s of the last observed backward pass (T; empty before
+    /// one).
     dh_norms: Vec<f32>,
+    /// Whether the next backward computes `dh_norms` (an observed step).
+    observed: bool,
     /// The time-step mask (B, T) in input order, 1 for a real step; empty without one.
     step_mask: Vec<f32>,
     /// dc before a step's backward, restored on its masked rows (B, U).
@@ -167,7 +170,10 @@ impl<C: Cell> Recurrent<C> {
             steps: 0,
             features: 0,
             output_shape: Vec::new(),
-            buf: Buffers::default(),
+            buf: Buffers {
+                observed: true,
+                ..Buffers::default()
+            },
             cell: std::marker::PhantomData,
         }
     }
@@ -451,7 +457,10 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
         b.dc.resize(if C::CARRY { bu } else { 0 }, 0.0);
         b.dc.fill(0.0);
-        b.dh_norms.resize(t_len, 0.0);
+        let observed = b.observed;
+        if observed {
+            b.dh_norms.resize(t_len, 0.0);
+        }
         // dL/dh at the processing step s, from the output.
         let output_grad = |s: usize, dst: &mut [f32], add: bool| {
             for bi in 0..batch {
@@ -476,7 +485,9 @@ impl<C: Cell> Layer for Recurrent<C> {
             b.dc_keep.resize(bu, 0.0);
         }
         for s in (0..t_len).rev() {
-            b.dh_norms[s] = b.dh.iter().map(|&g| g * g).sum::<f32>().sqrt();
+            if observed {
+                b.dh_norms[s] = b.dh.iter().map(|&g| g * g).sum::<f32>().sqrt();
+            }
             if padding && C::CARRY {
                 b.dc_keep.copy_from_slice(&b.dc);
             }
@@ -606,6 +617,10 @@ impl<C: Cell> Layer for Recurrent<C> {
 
     fn output_mask(&self) -> &[f32] {
         &self.buf.step_mask
+    }
+
+    fn set_gradients_observed(&mut self, observed: bool) {
+        self.buf.observed = observed;
     }
 
     fn time_gradient_norms(&self) -> Option<&[f32]> {

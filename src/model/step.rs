@@ -80,6 +80,7 @@ impl Model {
             || self.observer.as_ref().is_some_and(|o| o.needs_gradients());
         self.fused.clear();
         for layer in &mut self.layers {
+            layer.set_gradients_observed(keep_gradients);
             self.fused
                 .push(fused_rate.is_some() && layer.set_fused_descent(fused_rate, keep_gradients));
         }
@@ -215,6 +216,9 @@ impl Model {
             .ok_or_else(|| Error::Config("compile the model first".into()))?;
         self.forward(x, mode);
         let loss = self.loss_of_last_forward(loss_fn, targets, None, true);
+        for layer in &mut self.layers {
+            layer.set_gradients_observed(true);
+        }
         let mut dx = Tensor::default();
         self.record_stored_gradients(&[]);
         self.backward(x, Some(&mut dx));
