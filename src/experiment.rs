@@ -201,6 +201,7 @@ impl Experiment {
             ));
         }
         model.set_weighted_metrics(&spec.compile.weighted_metrics)?;
+        model.set_dtype_policy(spec.compile.dtype_policy)?;
         let data = prepare_data(spec, Some(metadata.scaler), communicator.as_deref())?;
         Ok(Experiment {
             spec: spec.clone(),
@@ -243,6 +244,7 @@ impl Experiment {
             .compile(optimizer, spec.compile.loss, &spec.compile.metrics)?;
         self.model
             .set_weighted_metrics(&spec.compile.weighted_metrics)?;
+        self.model.set_dtype_policy(spec.compile.dtype_policy)?;
         self.model.set_schedule(spec.schedule.clone())
     }
 

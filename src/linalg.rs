@@ -24,6 +24,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+pub mod bf16;
+
 use crate::parallel::{for_each_part, SharedMut};
 pub use crate::parallel::{num_threads, set_num_threads};
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::callbacks::CallbackSpec;
 use crate::data::Augmentation;
+use crate::dtype_policy::DtypePolicy;
 // `[data]` lives beside the loaders it drives (data/source.rs); re-exported for old paths.
 pub use crate::data::{ColumnRef, DataSpec, InputSpec, TargetKind};
 use crate::layers::LayerSpec;
@@ -110,6 +111,10 @@ pub struct CompileSpec {
     /// (Keras' `weighted_metrics`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weighted_metrics: Vec<Metric>,
+    /// Keras' dtype policy: `"float32"` (default) or `"mixed_bfloat16"` (matrix products in
+    /// bf16 with f32 accumulation; needs AVX-512 BF16).
+    #[serde(default, skip_serializing_if = "DtypePolicy::is_float32")]
+    pub dtype_policy: DtypePolicy,
 }
 
 /// `[fit]`.
@@ -172,6 +177,8 @@ struct CompileSpecRepr {
     metrics: Option<Vec<Metric>>,
     #[serde(default)]
     weighted_metrics: Vec<Metric>,
+    #[serde(default)]
+    dtype_policy: DtypePolicy,
 }
 
 impl From<CompileSpecRepr> for CompileSpec {
@@ -180,6 +187,7 @@ impl From<CompileSpecRepr> for CompileSpec {
             metrics: repr.metrics.unwrap_or_else(|| default_metrics(&repr.loss)),
             loss: repr.loss,
             weighted_metrics: repr.weighted_metrics,
+            dtype_policy: repr.dtype_policy,
         }
     }
 }
@@ -199,6 +207,7 @@ impl Default for CompileSpec {
             loss: default_loss(),
             metrics: default_metrics(&default_loss()),
             weighted_metrics: Vec::new(),
+            dtype_policy: DtypePolicy::default(),
         }
     }
 }

@@ -26,7 +26,8 @@ use deeptrain::layers::{BatchNormSpec, Conv2dSpec, RecurrentSpec};
 use deeptrain::linalg::{matmul, Mat};
 use deeptrain::optimizers::{NadamSpec, OptimizerSpec};
 use deeptrain::{
-    DenseSpec, Error, Initializer, LayerSpec, Loss, Result, Sequential, Targets, Tensor,
+    DenseSpec, DtypePolicy, Error, Initializer, LayerSpec, Loss, Result, Sequential, Targets,
+    Tensor,
 };
 
 #[derive(Debug, Args)]
@@ -53,6 +54,10 @@ pub struct BenchArgs {
     /// Also append the JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The dtype policy of the timed models: float32, or mixed_bfloat16 (bf16 products with
+    /// f32 accumulation; needs AVX-512 BF16).
+    #[arg(long, default_value = "float32")]
+    dtype_policy: String,
     /// Run one model in this process (used internally).
     #[arg(long, hide = true)]
     child: bool,
@@ -424,7 +429,12 @@ fn diagnostics_cost(
     Ok((plain / n, observed / n))
 }
 
-fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_json::Value> {
+fn run_one(
+    name: &str,
+    steps: usize,
+    with_diagnostics: bool,
+    policy: DtypePolicy,
+) -> Result<serde_json::Value> {
     match name {
         "gemm" => return Ok(gemm_probe()),
         "fma" => return Ok(fma_probe()),
@@ -438,6 +448,7 @@ fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_jso
         batch_shape,
         features,
     } = setup(name)?;
+    net.set_dtype_policy(policy)?;
     let batches = x.len();
     for i in 0..20 {
         net.train_step(&x[i % batches], &y[i % batches], &mut [])?;
@@ -473,6 +484,7 @@ fn run_one(name: &str, steps: usize, with_diagnostics: bool) -> Result<serde_jso
         "model": name,
         "framework": "deeptrain",
         "threads": deeptrain::linalg::num_threads(),
+        "dtype_policy": policy.name(),
         "batch": batch,
         "train_samples_per_s": (steps * batch) as f64 / train_seconds,
         "train_gflops": flops * steps as f64 / train_seconds / 1e9,
@@ -498,9 +510,16 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
         }
         return Ok(());
     }
+    let policy = DtypePolicy::from_name(&args.dtype_policy).ok_or_else(|| {
+        Error::Config(format!(
+            "--dtype-policy `{}`: expected float32 or mixed_bfloat16",
+            args.dtype_policy
+        ))
+    })?;
+    policy.check_supported()?;
     if args.child {
         let name = args.models.first().map(String::as_str).unwrap_or("a");
-        println!("{}", run_one(name, args.steps, args.diagnostics)?);
+        println!("{}", run_one(name, args.steps, args.diagnostics, policy)?);
         return Ok(());
     }
     let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
@@ -517,6 +536,8 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
             name,
             "--steps",
             &args.steps.to_string(),
+            "--dtype-policy",
+            policy.name(),
         ]);
         if args.diagnostics {
             cmd.arg("--diagnostics");

@@ -23,8 +23,9 @@ use super::dense::{glorot_uniform, yes, zeros};
 use super::im2col::{col2im, im2col};
 use super::{image_shape, Layer, LayerConfig, LayerSpec, Mode, Padding, Param, Size2, Window2};
 use crate::activations::Activation;
+use crate::dtype_policy::{DtypePolicy, Products};
 use crate::init::Initializer;
-use crate::linalg::{matmul, matmul_add_scaled, Mat};
+use crate::linalg::Mat;
 use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
@@ -233,6 +234,8 @@ pub struct Conv2d {
     norms: Vec<f32>,
     /// Plain gradient descent applied within backward (see [`Layer::set_fused_descent`]).
     fused_descent: Option<FusedDescent>,
+    /// The matrix products under the dtype policy (with their bf16 buffers).
+    products: Products,
     /// Whether it is a [`super::Conv1dSpec`]'s twin, run over sequences as images of height 1
     /// (which may be `causal`).
     on_sequence: bool,
@@ -255,6 +258,7 @@ impl Conv2d {
             dz: Tensor::default(),
             norms: Vec::new(),
             fused_descent: None,
+            products: Products::default(),
         }
     }
 
@@ -401,7 +405,7 @@ impl Layer for Conv2d {
             } else {
                 &mut output.data_mut()[start * sample_out..end * sample_out]
             };
-            matmul(x, w, z, false);
+            self.products.matmul(x, w, z, false);
         }
         let bias = self.params.get(BIAS).map(|p| p.value.data());
         if keeps_z {
@@ -476,10 +480,11 @@ impl Layer for Conv2d {
                 let w_t = Mat::new(self.params[KERNEL].value.data(), k, filters).t();
                 let dx_part = &mut dx.data_mut()[start * sample_in..end * sample_in];
                 if direct {
-                    matmul(dz_mat, w_t, dx_part, false);
+                    self.products.matmul(dz_mat, w_t, dx_part, false);
                 } else {
                     grow(&mut self.dcols, positions * k);
-                    matmul(dz_mat, w_t, &mut self.dcols[..positions * k], false);
+                    self.products
+                        .matmul(dz_mat, w_t, &mut self.dcols[..positions * k], false);
                     col2im(&self.dcols[..positions * k], dx_part, window, self.input.2);
                 }
             }
@@ -495,7 +500,7 @@ impl Layer for Conv2d {
                 };
                 let cols_t = Mat::new(cols, positions, k).t();
                 let grad = self.params[KERNEL].grad.data_mut();
-                matmul(cols_t, dz_mat, grad, start > 0);
+                self.products.matmul(cols_t, dz_mat, grad, start > 0);
             }
         }
         if let (true, Some(FusedDescent { rate, .. })) = (trainable, self.fused_descent) {
@@ -510,7 +515,8 @@ impl Layer for Conv2d {
                 };
                 let dz_mat = Mat::new(dz.data(), positions, filters);
                 let cols_t = Mat::new(cols, positions, k).t();
-                matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate);
+                self.products
+                    .matmul_add_scaled(cols_t, dz_mat, kernel.value.data_mut(), -rate);
             } else {
                 affine::descend(kernel.value.data_mut(), kernel.grad.data(), rate);
             }
@@ -536,6 +542,10 @@ impl Layer for Conv2d {
     }
 
     super::affine::affine_layer_methods!();
+
+    fn set_dtype_policy(&mut self, policy: DtypePolicy) {
+        self.products.set_policy(policy);
+    }
 
     fn apply_constraints(&mut self) {
         if let Some(c) = self.spec.kernel_constraint {

@@ -16,8 +16,9 @@ use super::affine::{
 use super::config::elements;
 use super::{Layer, LayerConfig, LayerSpec, Mode, Param};
 use crate::activations::Activation;
+use crate::dtype_policy::{DtypePolicy, Products};
 use crate::init::Initializer;
-use crate::linalg::{matmul, matmul_add_scaled, Mat};
+use crate::linalg::Mat;
 use crate::regularizers::{Constraint, Regularizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng};
@@ -141,6 +142,8 @@ pub struct Dense {
     /// Plain gradient descent applied within backward (see [`Layer::set_fused_descent`]);
     /// the kernel's gradient is then stored only when asked.
     fused_descent: Option<affine::FusedDescent>,
+    /// The matrix products under the dtype policy (with their bf16 buffers).
+    products: Products,
 }
 
 impl Dense {
@@ -156,6 +159,7 @@ impl Dense {
             dz: Tensor::default(),
             norms: Vec::new(),
             fused_descent: None,
+            products: Products::default(),
         }
     }
 
@@ -229,7 +233,7 @@ impl Layer for Dense {
             // Keep z: the logits for a fused loss, or the input of an activation whose
             // derivative needs it (GELU, Swish, Mish); y = f(z).
             resize_output(&mut self.z, input, self.inputs, units);
-            matmul(x, w, self.z.data_mut(), false);
+            self.products.matmul(x, w, self.z.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             bias_and_activation_keeping_z(
                 self.z.data_mut(),
@@ -239,7 +243,7 @@ impl Layer for Dense {
                 units,
             );
         } else {
-            matmul(x, w, output.data_mut(), false);
+            self.products.matmul(x, w, output.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             bias_and_activation(output.data_mut(), bias, self.spec.activation, units);
         }
@@ -273,19 +277,21 @@ impl Layer for Dense {
         if let Some(dx) = grad_input {
             dx.resize(input.shape());
             let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
-            matmul(dz_mat, w.t(), dx.data_mut(), false);
+            self.products.matmul(dz_mat, w.t(), dx.data_mut(), false);
         }
         let x_t = Mat::new(input.data(), batch, self.inputs).t();
         if self.params[KERNEL].trainable {
             let kernel = &mut self.params[KERNEL];
             let descent = self.fused_descent;
             if descent.is_none_or(|d| d.keep_gradient) {
-                matmul(x_t, dz_mat, kernel.grad.data_mut(), false);
+                self.products
+                    .matmul(x_t, dz_mat, kernel.grad.data_mut(), false);
             }
             if let Some(d) = descent {
                 // W ← W − η·xᵀ·dz, in the product itself: no pass over a gradient buffer (the
                 // same product whether or not g was stored above, so the same bits).
-                matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -d.rate);
+                self.products
+                    .matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -d.rate);
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
@@ -298,6 +304,10 @@ impl Layer for Dense {
     }
 
     super::affine::affine_layer_methods!();
+
+    fn set_dtype_policy(&mut self, policy: DtypePolicy) {
+        self.products.set_policy(policy);
+    }
 
     fn apply_constraints(&mut self) {
         if let Some(c) = self.spec.kernel_constraint {

@@ -242,6 +242,10 @@ pub trait Layer: Send {
     fn set_fused_output(&mut self, _fused: bool) -> bool {
         false
     }
+    /// Runs the layer's matrix products under `policy` from now on (see
+    /// [`crate::dtype_policy`]); a layer without products ignores it. The model has checked
+    /// that the CPU supports the policy.
+    fn set_dtype_policy(&mut self, _policy: crate::DtypePolicy) {}
     /// The pre-activation values of the last forward pass when the output is fused.
     fn logits(&self) -> Option<&Tensor> {
         None

@@ -154,6 +154,10 @@ impl<S: ImageTwin + 'static> Layer for OnSequence<S> {
         self.twin.set_fused_descent(rate, keep_gradient)
     }
 
+    fn set_dtype_policy(&mut self, policy: crate::DtypePolicy) {
+        self.twin.set_dtype_policy(policy)
+    }
+
     fn set_fused_output(&mut self, fused: bool) -> bool {
         self.twin.set_fused_output(fused)
     }

@@ -3,6 +3,7 @@
 
 use super::Model;
 use crate::activations::Activation;
+use crate::dtype_policy::DtypePolicy;
 use crate::losses::{Loss, Targets};
 use crate::metrics::Metric;
 use crate::optimizers::Optimizer;
@@ -72,6 +73,29 @@ impl Model {
             optimizer,
             schedule: None,
         });
+        Ok(())
+    }
+
+    /// Runs the matrix products of the dense and convolution layers under `policy` (Keras'
+    /// `mixed_bfloat16`: bf16 inputs, f32 accumulation, f32 weights; see
+    /// [`crate::dtype_policy`]). Refuses `mixed_bfloat16` on a CPU without AVX-512 BF16.
+    ///
+    /// ```
+    /// # fn main() -> deeptrain::Result<()> {
+    /// # use deeptrain::{DenseSpec, DtypePolicy, Sequential};
+    /// let mut model = Sequential::new(&[4]).add(DenseSpec::new(2)).build(1)?;
+    /// // Keras: keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    /// if deeptrain::linalg::bf16::supported() {
+    ///     model.set_dtype_policy(DtypePolicy::MixedBfloat16)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_dtype_policy(&mut self, policy: DtypePolicy) -> Result<()> {
+        policy.check_supported()?;
+        for layer in &mut self.layers {
+            layer.set_dtype_policy(policy);
+        }
         Ok(())
     }
 
