@@ -477,10 +477,11 @@ impl<'a> Trials<'a> {
         let diagnostics = Diagnostics::new((steps as u64 / 30).max(1));
         model.set_observer(Some(Box::new(diagnostics.clone())));
         let curve = diagnostics::Curve::new();
-        let (_, diverged) = self.fit_and_score(&mut model, &spec, &data, Some(curve.clone()))?;
-        // The score comes from a trial without the observer, like every other trial: a sampled
-        // step takes SGD's unfused path, so the numbers would differ in the last bits.
-        let score = self.run(table)?;
+        // Watching a run never changes it (tests/observed_steps.rs: an observed plain-SGD step
+        // updates by the same fused product), so the observed trial is scored as it is, with
+        // the same numbers as an unobserved trial of the same spec.
+        let (score, diverged) =
+            self.fit_and_score(&mut model, &spec, &data, Some(curve.clone()))?;
         // The verdicts `diagnose` gives, by the same rules: a layer's problem only when the
         // loss curve shows harm.
         let mut losses = curve.losses();
@@ -754,5 +755,62 @@ fn label_context(labels: &crate::Tensor) -> Context {
         labels_one_hot: one_hot,
         labels_integer: integer,
         suggested_lr: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small convolutional network under plain SGD on the digits: the layers whose observed
+    /// steps used to round differently.
+    const CONV_SGD: &str = r#"
+seed = 3
+
+[data]
+dataset = "digits"
+scale = "unit"
+validation_split = 0.2
+
+[[layers]]
+type = "conv2d"
+filters = 4
+kernel_size = 3
+activation = "relu"
+
+[[layers]]
+type = "flatten"
+
+[[layers]]
+type = "dense"
+units = 10
+activation = "softmax"
+
+[compile]
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+
+[optimizer]
+name = "sgd"
+learning_rate = 0.05
+
+[fit]
+epochs = 2
+batch_size = 32
+"#;
+
+    #[test]
+    fn the_observed_baseline_scores_as_an_unobserved_trial() {
+        let path = Path::new("baseline-check.toml");
+        let table: Table = toml::from_str(CONV_SGD).unwrap();
+        let options = DoctorOptions {
+            trial_steps: 40,
+            rounds: 0,
+        };
+        let trials = Trials::new(path, &options);
+        let (observed, _, _, _) = trials.baseline(&table).unwrap();
+        let unobserved = trials.run(&table).unwrap();
+        assert!(observed.value.is_finite(), "{observed:?}");
+        assert_eq!(observed, unobserved);
     }
 }
