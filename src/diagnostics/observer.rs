@@ -96,6 +96,8 @@ struct State {
     before: Vec<Option<(Vec<f32>, usize)>>,
     /// Dead-unit windows, by layer.
     dead: Vec<DeadWindow>,
+    /// The activation each layer is judged by ([`judged_activation`]), by layer, read once.
+    activations: Vec<Option<Activation>>,
 }
 
 /// Records [`LayerStats`]; clone the handle before installing it to read the rows afterwards.
@@ -213,6 +215,23 @@ impl Diagnostics {
     }
 }
 
+/// The activation that bounds a layer's outputs, for saturation and dead units: the one it
+/// applies last ([`Layer::output_activation`]), or, for a layer that reports none (linear), the
+/// activation its spec applies. A recurrent layer's output h is its state activation's value
+/// (SimpleRNN: h = tanh(·)), or one scaled by gates in (0, 1) (LSTM: h = o ⊙ tanh(c); GRU: a
+/// convex mix of such values), so h within 0.02 of ±1 means saturated units, as for a tanh
+/// layer. `output_activation` itself stays linear there: it decides which output the loss
+/// fuses with, and a recurrent output is never a plain sigmoid or softmax of logits.
+fn judged_activation(layer: &dyn Layer) -> Activation {
+    match layer.output_activation() {
+        Activation::Linear => layer
+            .spec()
+            .applied_activation()
+            .unwrap_or(Activation::Linear),
+        applied => applied,
+    }
+}
+
 /// Mean and standard deviation of the finite values.
 fn moments(values: &[f32]) -> (f64, f64) {
     let finite = || values.iter().filter(|v| v.is_finite()).map(|&v| v as f64);
@@ -290,7 +309,10 @@ impl Observer for Diagnostics {
             s.sampling = s.sample_next || s.step % s.every == 0;
             s.sample_next = false;
         }
-        let activation = layer.output_activation();
+        if s.activations.len() <= index {
+            s.activations.resize(index + 1, None);
+        }
+        let activation = *s.activations[index].get_or_insert_with(|| judged_activation(layer));
         let values = output.data();
         if activation == Activation::Relu {
             self.track_dead(&mut s, index, output);
@@ -408,6 +430,29 @@ mod tests {
         assert_eq!(saturation(Activation::Tanh, &[f32::NAN; 3]), Some(0.0));
         // ReLU has no upper bound: saturation does not apply.
         assert_eq!(saturation(Activation::Relu, &[0.0, 5.0]), None);
+    }
+
+    #[test]
+    fn recurrent_units_are_judged_by_their_state_activation() {
+        use crate::layers::RecurrentSpec;
+        use crate::Sequential;
+        // A recurrent layer applies no separate output activation (output_activation() is
+        // linear, so the loss never fuses with it), but its outputs are tanh values: a batch
+        // at ±0.99 is saturated, a batch near 0 is not.
+        for spec in [RecurrentSpec::simple_rnn(2), RecurrentSpec::lstm(2)] {
+            let model = Sequential::new(&[3, 1]).add(spec).build(1).unwrap();
+            let layer = model.layers()[0].as_ref();
+            assert_eq!(layer.output_activation(), Activation::Linear);
+            let mut d = Diagnostics::new(1);
+            let saturated = Tensor::from_vec(vec![0.99, -0.995, 0.999, -0.99], &[2, 2]);
+            d.after_forward(0, layer, &saturated, Mode::Train);
+            let calm = Tensor::from_vec(vec![0.1, -0.2, 0.99, 0.0], &[2, 2]);
+            d.after_forward(0, layer, &calm, Mode::Train);
+            let rows = d.rows();
+            assert_eq!(rows[0].activation, "tanh");
+            assert_eq!(rows[0].saturated, Some(1.0));
+            assert_eq!(rows[1].saturated, Some(0.25));
+        }
     }
 
     #[test]
