@@ -580,7 +580,16 @@ impl PyModel {
             model.set_schedule(Some(schedule)).map_err(to_py)?;
         }
         let stop = Arc::new(AtomicBool::new(false));
+        // Per-step calls only for the hooks some Python callback overrides.
+        let wants = |hook: &str| -> PyResult<bool> {
+            match &dispatcher {
+                Some(d) => d.bind(py).getattr(hook)?.is_truthy(),
+                None => Ok(false),
+            }
+        };
         let mut bridge = Bridge {
+            batch_begin: wants("wants_batch_begin")?,
+            batch_end: wants("wants_batch_end")?,
             dispatcher,
             error: None,
             stop: stop.clone(),
@@ -701,6 +710,10 @@ fn builtin_callbacks(
 /// their `stop_training` back to the loop, and looks for Ctrl-C between steps.
 struct Bridge {
     dispatcher: Option<Py<PyAny>>,
+    /// Whether a Python callback has a per-step hook (`on_train_batch_begin`, `…_end`): the
+    /// steps call into Python only then.
+    batch_begin: bool,
+    batch_end: bool,
     /// The first Python exception (a callback's, or KeyboardInterrupt): raised after `fit`.
     error: Option<PyErr>,
     /// Set to stop the loop before its next step.
@@ -798,7 +811,7 @@ impl Callback for Bridge {
         model: &mut Sequential,
     ) -> deeptrain::Result<()> {
         self.apply_lr(model);
-        if self.dispatcher.is_some() {
+        if self.batch_begin {
             let lr = model.optimizer().map_or(0.0, |o| o.learning_rate());
             Python::attach(|py| {
                 let reply = self.call(py, "batch_begin", (step, lr));
@@ -812,7 +825,7 @@ impl Callback for Bridge {
     fn on_batch_end(&mut self, logs: &BatchEnd) {
         // A Python layer that raised stops training after this step (`fit` raises it).
         self.stop_after_batch |= py_layer::is_pending();
-        if self.dispatcher.is_some() {
+        if self.batch_end {
             Python::attach(|py| {
                 let reply = match logs_dict(py, &zip(logs.names, logs.values)) {
                     Ok(d) => self.call(py, "batch_end", (logs.step - 1, d)),
@@ -908,6 +921,8 @@ fn train(py: Python<'_>, path: &str, verbose: u8) -> PyResult<(Vec<EpochTuple>, 
     let stop = Arc::new(AtomicBool::new(false));
     let mut bridge = Bridge {
         dispatcher: None,
+        batch_begin: false,
+        batch_end: false,
         error: None,
         stop: stop.clone(),
         checked: Instant::now(),

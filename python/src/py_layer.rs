@@ -14,6 +14,7 @@
 //! - `_dt_backward(x, y, dy, weights) -> (dx, [dW for each trainable weight])`
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use deeptrain::layers::{register_layer, CustomLayerSpec, Layer, LayerSpec, Mode, Param};
@@ -26,20 +27,25 @@ use rand::Rng as _;
 /// The first exception a Python layer raised inside a forward or backward (which cannot
 /// return an error): `fit`, `predict` and `evaluate` raise it once the engine returns.
 static PENDING: Mutex<Option<PyErr>> = Mutex::new(None);
+/// Whether `PENDING` holds one: read after every step, so a load, not a lock.
+static RAISED: AtomicBool = AtomicBool::new(false);
 
 /// Takes the pending exception of a Python layer, if one was raised.
 pub fn take_pending() -> Option<PyErr> {
-    PENDING.lock().ok().and_then(|mut p| p.take())
+    let mut pending = PENDING.lock().ok()?;
+    RAISED.store(false, Ordering::Relaxed);
+    pending.take()
 }
 
 /// Whether a Python layer has raised since the last [`take_pending`].
 pub fn is_pending() -> bool {
-    PENDING.lock().map(|p| p.is_some()).unwrap_or(false)
+    RAISED.load(Ordering::Relaxed)
 }
 
 fn keep(e: PyErr) {
     if let Ok(mut p) = PENDING.lock() {
         p.get_or_insert(e);
+        RAISED.store(true, Ordering::Relaxed);
     }
 }
 

@@ -297,3 +297,30 @@ def test_the_report_callback_writes_the_run_files(digits, tmp_path):
     assert any(p.endswith("report.html") for p in again)
     assert (tmp_path / "after" / "history.csv").read_text() == (run / "history.csv").read_text()
     assert "validation" in (tmp_path / "after" / "report.html").read_text()
+
+
+def test_only_per_step_hooks_make_the_steps_call_python(digits, monkeypatch):
+    x, y = digits
+    from deeptrain.keras import callbacks as module
+
+    calls = []
+    for hook in ("batch_begin", "batch_end"):
+        original = getattr(module._Dispatcher, hook)
+        monkeypatch.setattr(module._Dispatcher, hook, lambda self, *a, _o=original, _h=hook: calls.append(_h) or _o(self, *a))
+
+    class EpochsOnly(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.learning_rate = 0.05 / (epoch + 1)
+
+    steps = math.ceil(len(x) / 100)
+    m = model()
+    m.fit(x, y, epochs=2, batch_size=100, callbacks=[EpochsOnly()], verbose=0)
+    assert calls == []
+    # The rate the callback set at the second epoch's start took effect.
+    assert m.optimizer.learning_rate == pytest.approx(0.025, rel=1e-6)
+    ends = []
+    model().fit(x, y, epochs=2, batch_size=100, callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: ends.append(b))], verbose=0)
+    assert calls == ["batch_end"] * 2 * steps and ends == list(range(steps)) * 2
+    calls.clear()
+    model().fit(x, y, epochs=1, batch_size=100, callbacks=[OneCycle(steps, 0.1)], verbose=0)
+    assert calls == ["batch_begin"] * steps

@@ -234,6 +234,12 @@ class TerminateOnNaN(_Builtin):
         self._table = {"name": "terminate_on_nan"}
 
 
+def _overrides(cb, *hooks):
+    """Whether ``cb`` has its own version of one of ``hooks`` (a subclass's method, or a
+    function set on the instance as ``LambdaCallback`` does), not ``Callback``'s no-op."""
+    return any(getattr(getattr(cb, h), "__func__", None) is not getattr(Callback, h) for h in hooks)
+
+
 class _Dispatcher:
     """The engine's events to the Python callbacks; each call answers (the learning rate a
     callback set, or None; whether ``model.stop_training`` is set)."""
@@ -246,6 +252,10 @@ class _Dispatcher:
         for cb in callbacks:
             cb.set_model(model)
             cb.set_params(params)
+        # The engine calls back per step only for what some callback overrides: without
+        # per-batch hooks, training from Python takes no GIL and builds no logs per step.
+        self.wants_batch_begin = any(_overrides(cb, "on_batch_begin", "on_train_batch_begin") for cb in callbacks)
+        self.wants_batch_end = any(_overrides(cb, "on_batch_end", "on_train_batch_end") for cb in callbacks)
 
     def _reply(self):
         lr, self.optimizer._set = self.optimizer._set, None
