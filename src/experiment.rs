@@ -567,6 +567,9 @@ fn prepare_data(
             if spec.data.shard {
                 data::check_shardable(&spec.data)?;
             }
+            if spec.data.stream {
+                return data::prepare_streamed(&spec.data, scaler);
+            }
             data::prepare(&spec.data, scaler)
         }
     }

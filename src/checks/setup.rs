@@ -251,6 +251,7 @@ mod tests {
             labels: Tensor::from_vec(y.to_vec(), &[4, 1]),
             weights: None,
             origin: None,
+            stream: None,
         };
         check_setup(&model, &train, Scale::None)
             .iter()

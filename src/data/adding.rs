@@ -90,6 +90,7 @@ fn adding_sequences(n: usize, steps: usize, seed: u64) -> Dataset {
         labels: Tensor::from_vec(y, &[n, 1]),
         weights: None,
         origin: None,
+        stream: None,
     }
 }
 

@@ -208,6 +208,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
             labels: Tensor::zeros(&[n, 0]),
             weights: None,
             origin: Some(origin),
+            stream: None,
         });
     }
     if f == 0 {
@@ -218,6 +219,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, label: LabelColumn) -> Result<Datase
         labels: Tensor::from_vec(labels, &[n, 1]),
         weights: None,
         origin: Some(origin),
+        stream: None,
     })
 }
 

@@ -85,6 +85,7 @@ pub fn load_idx_pair(dir: &Path, prefix: &str, fashion: bool) -> Result<Dataset>
         labels: Tensor::from_vec(labels.values, &[n, 1]),
         weights: None,
         origin: RowOrigin::rows(&images_path, n),
+        stream: None,
     })
 }
 

@@ -15,6 +15,7 @@ mod preprocess;
 mod shard;
 mod source;
 mod split;
+mod stream;
 pub mod tabular;
 
 pub use self::csv::{load_csv, load_csv_features, parse_csv, LabelColumn};
@@ -31,6 +32,7 @@ pub use preprocess::{Scale, Scaler};
 pub use shard::{check_shardable, prepare_shard, Shard};
 pub use source::{ColumnRef, DataSpec, InputSpec, TargetKind};
 pub use split::{split_warnings, SplitOrder};
+pub use stream::{prepare_streamed, Prefetch, StreamedRows};
 
 /// The seed of the shuffle before splitting data that has no canonical test set (`[data]
 /// split_seed`): fixed, so that runs with different `seed`s are evaluated on the same rows.
@@ -52,6 +54,9 @@ pub struct Dataset {
     pub weights: Option<Vec<f32>>,
     /// Where each row came from, for messages (kept through splits and selections).
     pub origin: Option<RowOrigin>,
+    /// When the features stay on disk (`[data] stream = true`, [`prepare_streamed`]): the
+    /// rows to read, one per sample, and `x` has no columns.
+    pub stream: Option<std::sync::Arc<StreamedRows>>,
 }
 
 /// The file a dataset was read from and, per row, where in it: its physical line (CSV, blank
@@ -106,6 +111,7 @@ impl Dataset {
             labels,
             weights: None,
             origin: None,
+            stream: None,
         })
     }
 
@@ -141,7 +147,10 @@ impl Dataset {
 
     /// The per-sample feature shape.
     pub fn feature_shape(&self) -> &[usize] {
-        &self.x.shape()[1..]
+        match &self.stream {
+            Some(s) => s.row_shape(),
+            None => &self.x.shape()[1..],
+        }
     }
 
     /// The rows in `range`, copied.
@@ -168,11 +177,16 @@ impl Dataset {
                 .map(|&i| o.numbers.get(i).copied().unwrap_or(i as u64))
                 .collect(),
         });
+        let stream = self
+            .stream
+            .as_ref()
+            .map(|s| std::sync::Arc::new(s.select(indices)));
         Dataset {
             x,
             labels,
             weights,
             origin,
+            stream,
         }
     }
 

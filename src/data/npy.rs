@@ -21,6 +21,8 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
 pub struct NpyRows {
     path: PathBuf,
     header: Header,
+    /// Where the values start in the file.
+    data_start: u64,
 }
 
 impl NpyRows {
@@ -40,17 +42,27 @@ impl NpyRows {
         let length = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
-        header.check_length(path, length, data_offset(&head))?;
+        let data_start = data_offset(&head);
+        header.check_length(path, length, data_start)?;
         header.kind(path)?;
         Ok(NpyRows {
             path: path.to_path_buf(),
             header,
+            data_start,
         })
     }
 
     /// The array's shape: (rows, ...).
     pub fn shape(&self) -> &[usize] {
         &self.header.shape
+    }
+
+    /// The file, where its values start, their type and whether they are big-endian: what
+    /// [`super::stream`] needs to read rows itself with positioned reads.
+    pub(super) fn raw_layout(&self) -> Result<(&Path, u64, Kind, bool)> {
+        let kind = self.header.kind(&self.path)?;
+        let big = self.header.type_str.endianness() == npyz::Endianness::Big;
+        Ok((&self.path, self.data_start, kind, big))
     }
 
     /// The rows at `rows` (indices into the first axis), in that order, as f32 (rows, ...).
@@ -88,8 +100,18 @@ impl NpyRows {
     fn read(&self, ascending: Option<&[(u64, usize)]>, shape: &[usize]) -> Result<Tensor> {
         let path = self.path.as_path();
         let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-        let count = limits::array_values(path, &dims)?;
-        let mut values = limits::vec_with_capacity::<f32>(path, count)?;
+        // A whole array too large for memory may still be trained on, read batch by batch.
+        let hint = |e: Error| match (ascending, e) {
+            (None, Error::Format { path, message }) => Error::Format {
+                path,
+                message: format!(
+                    "{message}; to train on it without loading it, set `stream = true` in [data]"
+                ),
+            },
+            (_, e) => e,
+        };
+        let count = limits::array_values(path, &dims).map_err(hint)?;
+        let mut values = limits::vec_with_capacity::<f32>(path, count).map_err(hint)?;
         values.resize(count, 0.0);
         let row_len: usize = self
             .header
@@ -222,14 +244,25 @@ fn gather<T: npyz::Deserialize>(
 }
 
 /// The element types read (as f32).
-#[derive(Clone, Copy, Debug)]
-enum Kind {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Kind {
     F32,
     F64,
     U8,
     I32,
     I64,
     Bool,
+}
+
+impl Kind {
+    /// Bytes per value.
+    pub(super) fn width(self) -> usize {
+        match self {
+            Kind::U8 | Kind::Bool => 1,
+            Kind::F32 | Kind::I32 => 4,
+            Kind::F64 | Kind::I64 => 8,
+        }
+    }
 }
 
 /// A checked `.npy` header: a C-order array of a plain numeric type, not empty.
@@ -346,6 +379,7 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
         labels: y,
         weights: None,
         origin,
+        stream: None,
     })
 }
 

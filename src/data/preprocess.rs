@@ -57,21 +57,45 @@ impl Scaler {
     /// are reduced over the ranks, so every rank gets the scaler of the whole set (equal to
     /// one process's up to the order of the f64 sums).
     pub fn fit_over(kind: Scale, x: &Tensor, comm: Option<&dyn Communicator>) -> Scaler {
-        let data = x.data();
+        let f = x.row_len().max(1);
+        let visit = |each: &mut dyn FnMut(&[f32])| {
+            x.data().chunks_exact(f).for_each(&mut *each);
+            Ok(())
+        };
+        match Scaler::fit_rows(kind, f, x.rows(), visit, comm) {
+            Ok(s) => s,
+            Err(_) => unreachable!("visiting rows in memory cannot fail"),
+        }
+    }
+
+    /// [`Scaler::fit_over`] on `rows` rows of `f` features that `visit` shows in turn (it may
+    /// be called twice, and must show the same rows in the same order each time): the rows
+    /// may come from disk ([`super::stream`]), with the same sums, in the same order, as in
+    /// memory.
+    pub(super) fn fit_rows(
+        kind: Scale,
+        f: usize,
+        rows: usize,
+        mut visit: impl FnMut(&mut dyn FnMut(&[f32])) -> crate::Result<()>,
+        comm: Option<&dyn Communicator>,
+    ) -> crate::Result<Scaler> {
         let sum = |values: &mut [f64]| {
             if let Some(c) = comm {
                 c.sum_f64(values)
             }
         };
-        match kind {
+        Ok(match kind {
             Scale::None => Scaler {
                 offset: vec![0.0],
                 scale: vec![1.0],
                 table: None,
             },
             Scale::Unit => {
-                let min = data.iter().copied().fold(f32::INFINITY, f32::min);
-                let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+                visit(&mut |row| {
+                    min = row.iter().copied().fold(min, f32::min);
+                    max = row.iter().copied().fold(max, f32::max);
+                })?;
                 // The minimum is the negated maximum of the negations.
                 let mut extremes = [-f64::from(min), f64::from(max)];
                 if let Some(c) = comm {
@@ -91,23 +115,20 @@ impl Scaler {
                 }
             }
             Scale::Standard => {
-                let f = x.row_len().max(1);
-                let mut rows = [x.rows() as f64];
-                sum(&mut rows);
-                let n = rows[0].max(1.0);
+                let mut count = [rows as f64];
+                sum(&mut count);
+                let n = count[0].max(1.0);
                 let mut mean = vec![0f64; f];
-                for row in data.chunks_exact(f) {
-                    mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-                }
+                visit(&mut |row| mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64))?;
                 sum(&mut mean);
                 mean.iter_mut().for_each(|m| *m /= n);
                 let mut var = vec![0f64; f];
-                for row in data.chunks_exact(f) {
+                visit(&mut |row| {
                     var.iter_mut()
                         .zip(row)
                         .zip(&mean)
-                        .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
-                }
+                        .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2))
+                })?;
                 sum(&mut var);
                 let scale = var.iter().map(|s| (s / n).sqrt()).map(|sd| {
                     if sd > 1e-12 {
@@ -122,18 +143,23 @@ impl Scaler {
                     table: None,
                 }
             }
-        }
+        })
     }
 
     /// Applies the scaling in place.
     pub fn apply(&self, x: &mut Tensor) {
         let f = x.row_len().max(1);
+        self.apply_rows(x.data_mut(), f);
+    }
+
+    /// Applies the scaling in place to rows of `f` features, back to back in `data`.
+    pub(super) fn apply_rows(&self, data: &mut [f32], f: usize) {
         if self.offset.len() == 1 && self.scale.len() == 1 {
             let (o, inv) = (self.offset[0], 1.0 / self.scale[0]);
-            x.data_mut().iter_mut().for_each(|v| *v = (*v - o) * inv);
+            data.iter_mut().for_each(|v| *v = (*v - o) * inv);
             return;
         }
-        for row in x.data_mut().chunks_exact_mut(f) {
+        for row in data.chunks_exact_mut(f) {
             for ((v, &o), &s) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
                 *v = (*v - o) / s;
             }

@@ -113,6 +113,7 @@ fn deal(spec: &DataSpec, batch_size: usize, rank: usize, ranks: usize) -> Result
         labels: read_labels(labels_path, n, path)?,
         weights: None,
         origin: RowOrigin::rows(path, n),
+        stream: None,
     };
     let source = Splits {
         train: rows,

@@ -88,6 +88,11 @@ pub struct DataSpec {
     /// dataset that is not NPY is an error there too).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shard: bool,
+    /// For NPY: the training rows stay on disk and are read batch by batch during training
+    /// (a set larger than memory, see [`crate::data::prepare_streamed`]); the validation and
+    /// test parts are held in memory. The same seed trains the same weights as in memory.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 /// `[[data.inputs]]`: a named model input.
@@ -184,6 +189,7 @@ impl Default for DataSpec {
             sample_weight_column: None,
             inputs: Vec::new(),
             shard: false,
+            stream: false,
         }
     }
 }

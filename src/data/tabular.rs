@@ -323,6 +323,7 @@ pub fn read_table(
             unit: "line",
             numbers: lines,
         }),
+        stream: None,
     };
     let layout = TableLayout {
         columns,

@@ -99,6 +99,8 @@ struct FitState<'a> {
     means: Vec<f64>,
     /// The buffer the rank's gradients are summed in (data-parallel only).
     shared: Vec<f32>,
+    /// The reader of the training rows when they stay on disk ([`Dataset::stream`]).
+    prefetch: Option<crate::data::Prefetch>,
 }
 
 impl FitState<'_> {
@@ -128,7 +130,10 @@ impl FitState<'_> {
     /// Gathers the training rows `chunk` (features, targets, weights) into the batch buffers
     /// and augments them.
     fn load_batch(&mut self, chunk: &[usize], augment_rng: &mut crate::Rng) -> Result<()> {
-        self.batch_x.gather_rows(&self.train.x, chunk);
+        match &mut self.prefetch {
+            Some(reader) => reader.next_into(chunk.len(), &mut self.batch_x)?,
+            None => self.batch_x.gather_rows(&self.train.x, chunk),
+        }
         self.targets.gather(chunk, &mut self.batch_targets);
         if let Some(w) = &self.sample_weights {
             self.batch_weights.clear();
@@ -186,6 +191,9 @@ impl Model {
         // Data-parallel: the rank's communicator; sharded, each rank holds its own rows.
         let ranks = options.communicator.as_deref().filter(|c| c.size() > 1);
         let sharded = options.sharded && ranks.is_some();
+        if train.stream.is_some() {
+            check_streamed(ranks, options, validation)?;
+        }
         if sharded && options.validation_split > 0.0 && validation.is_none() {
             return Err(Error::Config(
                 "validation_split takes each rank's own tail when the data is sharded: give rank 0 the validation set instead".into(),
@@ -244,6 +252,9 @@ impl Model {
             if state.options.shuffle {
                 order.shuffle(&mut self.shuffle_rng);
             }
+            if let Some(reader) = &mut state.prefetch {
+                reader.begin_epoch(&order)?;
+            }
             state.begin_epoch(epoch);
             let mut stopped = false;
             for step in 0..state.steps {
@@ -251,6 +262,10 @@ impl Model {
                 let first = step * state.options.batch_size;
                 let chunk = &order[first..first + global];
                 state.load_batch(chunk, &mut self.augment_rng)?;
+                if state.prefetch.is_some() {
+                    // Streamed rows meet the layers' input checks (token ids) batch by batch.
+                    self.check_input_values(&state.batch_x)?;
+                }
                 self.schedule_before_step(epoch);
                 for c in callbacks.iter_mut() {
                     c.on_batch_begin(epoch, step, self)?;
@@ -408,6 +423,13 @@ impl Model {
             a.validate()?;
             Augmentation::image_shape(train.feature_shape())?;
         }
+        let prefetch = match &train.stream {
+            Some(rows) => Some(crate::data::Prefetch::start(
+                rows.clone(),
+                options.batch_size,
+            )?),
+            None => None,
+        };
         // A batch never holds more rows than the set (batch_size may be any size).
         let largest_batch = options.batch_size.min(train.len());
         Ok(FitState {
@@ -430,6 +452,7 @@ impl Model {
             means: vec![0.0; names.len()],
             names,
             shared: vec![0.0; ranks.map_or(0, |_| self.shared_buffer_len())],
+            prefetch,
         })
     }
 
@@ -650,7 +673,22 @@ impl Model {
         loss: crate::Loss,
         options: &FitOptions,
     ) -> Result<(Targets, Option<Vec<f32>>, Option<Targets>)> {
-        for data in std::iter::once(train).chain(validation) {
+        if let Some(rows) = &train.stream {
+            // Streamed rows are checked as they are read.
+            if rows.rows() != train.len() {
+                return Err(Error::Data(format!(
+                    "{} streamed rows for {} labels",
+                    rows.rows(),
+                    train.len()
+                )));
+            }
+            let shape: Vec<usize> = std::iter::once(0)
+                .chain(rows.row_shape().iter().copied())
+                .collect();
+            self.check_input_shape(&Tensor::zeros(&shape))?;
+        }
+        let in_memory = std::iter::once(train).filter(|t| t.stream.is_none());
+        for data in in_memory.chain(validation) {
             if let Some((row, col)) = data.first_non_finite() {
                 return Err(data.row_error(row, format!("feature {col} is not a finite number")));
             }
@@ -695,6 +733,24 @@ impl Model {
         }
         Ok(targets)
     }
+}
+
+/// Streamed training rows train in one process, validated on rows in memory.
+fn check_streamed(
+    ranks: Option<&dyn Communicator>,
+    options: &FitOptions,
+    validation: Option<&Dataset>,
+) -> Result<()> {
+    let problem = if ranks.is_some() {
+        "trains in one process; remove it for data-parallel training (shard = true reads each rank's rows)"
+    } else if validation.is_none() && options.validation_split > 0.0 {
+        "holds out no validation_split from the streamed rows; give the validation set instead"
+    } else if validation.is_some_and(|v| v.stream.is_some()) {
+        "streams the training rows only; the validation set must be in memory"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!("[data] stream = true {problem}")))
 }
 
 /// The training rows over every rank when each holds only its block (`rows` here); an error

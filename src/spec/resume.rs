@@ -87,6 +87,8 @@ impl Spec {
             current.resolve_paths(Path::new("."));
             // Which rank reads which rows does not change the data.
             current.shard = recorded.shard;
+            // Nor does reading the training rows from disk rather than memory.
+            current.stream = recorded.stream;
             diff("data", &json(&current), &json(&recorded), &mut out);
         }
         match &self.transfer {
