@@ -196,14 +196,9 @@ pub fn run(args: TrainArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     if let Some(augmentation) = &experiment.augmentation() {
         let mut rng = <deeptrain::Rng as rand::SeedableRng>::seed_from_u64(spec.seed);
         let path = out.join("augmentation.png");
-        write_grid(
-            &path,
-            &experiment.data().train.x,
-            augmentation,
-            8,
-            7,
-            &mut rng,
-        )?;
+        let train = &experiment.data().train;
+        let shown = train.slice(0..train.len().min(8)).loaded()?;
+        write_grid(&path, &shown.x, augmentation, 8, 7, &mut rng)?;
         println!("Augmented samples: {}", path.display());
     }
     let mut progress = Progress::new();

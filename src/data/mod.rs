@@ -32,7 +32,7 @@ pub use preprocess::{Scale, Scaler};
 pub use shard::{check_shardable, prepare_shard, Shard};
 pub use source::{ColumnRef, DataSpec, InputSpec, TargetKind};
 pub use split::{split_warnings, SplitOrder};
-pub use stream::{prepare_streamed, Prefetch, StreamedRows};
+pub use stream::{prepare_streamed, Prefetch, RowReader, StreamedRows};
 
 /// The seed of the shuffle before splitting data that has no canonical test set (`[data]
 /// split_seed`): fixed, so that runs with different `seed`s are evaluated on the same rows.
@@ -151,6 +151,27 @@ impl Dataset {
             Some(s) => s.row_shape(),
             None => &self.x.shape()[1..],
         }
+    }
+
+    /// The rows with their features in memory: a streamed set's read from disk (refused,
+    /// naming the file, when too large), another's copied.
+    pub fn loaded(&self) -> Result<Dataset> {
+        let Some(rows) = &self.stream else {
+            return Ok(self.clone());
+        };
+        let dims: Vec<u64> = std::iter::once(self.len())
+            .chain(rows.row_shape().iter().copied())
+            .map(|d| d as u64)
+            .collect();
+        crate::limits::array_values(rows.path(), &dims)?;
+        let mut x = Tensor::default();
+        let all: Vec<usize> = (0..self.len()).collect();
+        rows.reader().read_into(&all, &mut x)?;
+        Ok(Dataset {
+            x,
+            stream: None,
+            ..self.clone()
+        })
     }
 
     /// The rows in `range`, copied.

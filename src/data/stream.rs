@@ -66,6 +66,26 @@ impl StreamedRows {
         &self.path
     }
 
+    /// No rows, shaped as a batch: for checking the shape against a model.
+    pub fn empty_batch(&self) -> Tensor {
+        let shape: Vec<usize> = std::iter::once(0)
+            .chain(self.row_shape.iter().copied())
+            .collect();
+        Tensor::zeros(&shape)
+    }
+
+    /// A reader of batches in the calling thread (evaluation), with its own scratch buffers.
+    pub fn reader(&self) -> RowReader<'_> {
+        RowReader {
+            rows: self,
+            sorted: Vec::new(),
+            bytes: Vec::new(),
+            shape: std::iter::once(0)
+                .chain(self.row_shape.iter().copied())
+                .collect(),
+        }
+    }
+
     /// The rows at `indices` (into these rows), in that order.
     pub(super) fn select(&self, indices: &[usize]) -> StreamedRows {
         StreamedRows {
@@ -131,6 +151,23 @@ impl StreamedRows {
                 ),
             )),
         }
+    }
+}
+
+/// Reads batches of [`StreamedRows`] where it is called, reusing its buffers.
+pub struct RowReader<'a> {
+    rows: &'a StreamedRows,
+    sorted: Vec<(u64, usize)>,
+    bytes: Vec<u8>,
+    shape: Vec<usize>,
+}
+
+impl RowReader<'_> {
+    /// The rows `rows` (indices into the streamed rows), scaled, in `x`.
+    pub fn read_into(&mut self, rows: &[usize], x: &mut Tensor) -> Result<()> {
+        self.shape[0] = rows.len();
+        x.resize(&self.shape);
+        (self.rows).read_batch(rows, x.data_mut(), &mut self.sorted, &mut self.bytes)
     }
 }
 
@@ -310,7 +347,7 @@ fn fit_scaler(spec: &DataSpec, stream: &StreamedRows) -> Result<Scaler> {
 type Filled = Result<Vec<f32>>;
 
 /// The background reader of one `fit`'s streamed batches: given an epoch's order, it reads
-/// each batch (`batch` rows of the order in turn) ahead of the step into one of [`PREFETCH`]
+/// each batch (`batch` rows of the order in turn) ahead of the step into one of three
 /// buffers allocated here, so that the steady state allocates nothing and, while the disk
 /// keeps up, the step never waits.
 pub struct Prefetch {

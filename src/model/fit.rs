@@ -618,13 +618,7 @@ impl Model {
             .collect();
         let evaluates = comm.is_none_or(|c| c.rank() == 0);
         if let Some((data, val_targets)) = state.validation.as_ref().filter(|_| evaluates) {
-            let results = self.evaluate_targets(
-                &data.x,
-                val_targets,
-                data.weights.as_deref(),
-                EVAL_BATCH,
-                None,
-            )?;
+            let results = self.evaluate_targets(data, val_targets, EVAL_BATCH, None)?;
             values.extend(
                 results
                     .into_iter()
@@ -682,10 +676,7 @@ impl Model {
                     train.len()
                 )));
             }
-            let shape: Vec<usize> = std::iter::once(0)
-                .chain(rows.row_shape().iter().copied())
-                .collect();
-            self.check_input_shape(&Tensor::zeros(&shape))?;
+            self.check_input_shape(&rows.empty_batch())?;
         }
         let in_memory = std::iter::once(train).filter(|t| t.stream.is_none());
         for data in in_memory.chain(validation) {

@@ -156,7 +156,10 @@ impl Model {
         if data.is_empty() && comm.is_none() {
             return Err(Error::Data("no samples to evaluate".into()));
         }
-        self.check_input(&data.x)?;
+        match &data.stream {
+            Some(rows) => self.check_input_shape(&rows.empty_batch())?,
+            None => self.check_input(&data.x)?,
+        }
         crate::budget::check(
             self,
             batch_size.clamp(1, data.len().max(1)),
@@ -164,16 +167,16 @@ impl Model {
             "evaluation",
         )?;
         let targets = self.targets_for(data, loss)?;
-        self.evaluate_targets(&data.x, &targets, data.weights.as_deref(), batch_size, comm)
+        self.evaluate_targets(data, &targets, batch_size, comm)
     }
 
-    /// Loss and metrics against prepared targets; with `weights`, the loss is weighted
-    /// (Keras' evaluate with `sample_weight`), and so are the weighted metrics.
+    /// Loss and metrics of `data`'s features (in memory or streamed) against prepared
+    /// targets; with its `weights`, the loss is weighted (Keras' evaluate with
+    /// `sample_weight`), and so are the weighted metrics.
     pub(crate) fn evaluate_targets(
         &mut self,
-        x: &Tensor,
+        data: &Dataset,
         targets: &Targets,
-        weights: Option<&[f32]>,
         batch_size: usize,
         comm: Option<&dyn Communicator>,
     ) -> Result<Vec<(String, f64)>> {
@@ -184,14 +187,23 @@ impl Model {
             .compiled
             .take()
             .ok_or_else(|| Error::Config("compile the model first".into()))?;
-        let n = x.rows();
+        let (n, weights) = (data.len(), data.weights.as_deref());
+        let mut reader = data.stream.as_ref().map(|rows| rows.reader());
         let mut loss_sum = 0.0;
         let mut batch = Tensor::default();
         let mut batch_targets = Targets::default();
         let mut batch_weights = Vec::new();
         let indices: Vec<usize> = (0..n).collect();
         for chunk in indices.chunks(batch_size.max(1)) {
-            batch.gather_rows(x, chunk);
+            match &mut reader {
+                Some(r) => {
+                    if let Err(e) = r.read_into(chunk, &mut batch) {
+                        self.compiled = Some(compiled);
+                        return Err(e);
+                    }
+                }
+                None => batch.gather_rows(&data.x, chunk),
+            }
             targets.gather(chunk, &mut batch_targets);
             let w = weights.map(|w| {
                 batch_weights.clear();

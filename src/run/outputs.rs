@@ -100,7 +100,7 @@ impl RunOutputs<'_> {
             .as_ref()
             .or(data.test.as_ref())
             .unwrap_or(&data.train);
-        let probe = probe.slice(0..probe.len().min(FOLD_PROBE_ROWS));
+        let probe = probe.slice(0..probe.len().min(FOLD_PROBE_ROWS)).loaded()?;
         let inference_model = fold_and_check(&mut model, &probe.x)?;
         if let Some(report) = &inference_model {
             let dir = out.join("inference_model");
