@@ -11,6 +11,13 @@ one run, and alternating keeps such a burst from favouring either side.
 
 compares this build with an earlier build of deeptrain instead of PyTorch, alternating the same
 way: a refactor must keep each model's throughput (issue 31 asks for 5%).
+
+    python3 bench/compare.py --dtype-policy mixed_bfloat16 --models cg
+
+runs deeptrain under `mixed_bfloat16` and in float32, and PyTorch under
+`torch.autocast("cpu", dtype=torch.bfloat16)`, alternating the three model by model: the table
+gives deeptrain's bf16 speed-up over its own float32 and its ratio to PyTorch's autocast
+(issue 34 asks at least 1.5x and ahead of autocast on (c) and (g)).
 """
 import argparse
 import json
@@ -60,14 +67,29 @@ def main():
     p.add_argument("--baseline", help="an earlier deeptrain binary to compare with, not PyTorch")
     p.add_argument("--binary", default=os.path.join(ROOT, "target/release/deeptrain"))
     p.add_argument("--models", default=MODELS, help="which models, e.g. hi (the LSTMs)")
+    p.add_argument("--dtype-policy", default="float32", choices=["float32", "mixed_bfloat16"],
+                   help="mixed_bfloat16: deeptrain in bf16 and f32 against PyTorch's bf16 autocast")
     args = p.parse_args()
 
-    def bench(binary, model):
+    def bench(binary, model, policy="float32"):
         return lines([binary, "--threads", str(args.threads), "bench", "--models", model,
-                      "--steps", str(args.steps)])
+                      "--steps", str(args.steps), "--dtype-policy", policy])
+
+    def torch_bench(model, *extra):
+        return lines([sys.executable, os.path.join(HERE, "torch_reference.py"), "--models", model,
+                      "--threads", str(args.threads), "--steps", str(args.steps), *extra])
 
     ours, theirs = {}, {}
     keep_best(ours, bench(args.binary, "fma"))
+    if args.dtype_policy == "mixed_bfloat16":
+        ours_f32 = {}
+        for _ in range(args.rounds):
+            for model in args.models:
+                keep_best(ours, bench(args.binary, model, "mixed_bfloat16"))
+                keep_best(ours_f32, bench(args.binary, model))
+                keep_best(theirs, torch_bench(model, "--autocast"))
+        print_mixed(args, ours, ours_f32, theirs)
+        return
     if args.baseline:
         for _ in range(args.rounds):
             for model in ["gemm", *args.models]:
@@ -78,9 +100,7 @@ def main():
     for _ in range(args.rounds):
         for model in ["gemm", *args.models]:
             keep_best(ours, bench(args.binary, model))
-            keep_best(theirs, lines([sys.executable, os.path.join(HERE, "torch_reference.py"),
-                                     "--models", model, "--threads", str(args.threads),
-                                     "--steps", str(args.steps)]))
+            keep_best(theirs, torch_bench(model))
     print(f"threads: {args.threads}; {theirs['gemm']['framework']}; best of {args.rounds} rounds")
     print_peak(ours)
     print(f"sgemm 1024^3: deeptrain {ours['gemm']['gflops']:.0f} GFLOP/s, "
@@ -112,6 +132,28 @@ def print_peak(ours):
     fma = ours["fma"]
     print(f"FMA peak ({fma['isa']}): {fma['gflops_per_core']:.0f} GFLOP/s on one core, "
           f"{fma['gflops']:.0f} GFLOP/s on {fma['threads']} threads")
+
+
+def print_mixed(args, bf16, f32, autocast):
+    """The mixed-precision table: deeptrain bf16 against its own float32 and PyTorch's autocast."""
+    framework = next(iter(autocast.values()))["framework"]
+    print(f"threads: {args.threads}; deeptrain mixed_bfloat16 and float32 against {framework} "
+          f'under torch.autocast("cpu", dtype=torch.bfloat16); best of {args.rounds} rounds, '
+          f"alternated")
+    print_peak(bf16)
+    print()
+    print("| model | train samples/s bf16 / f32 (deeptrain) = speed-up | "
+          "PyTorch autocast train samples/s | deeptrain bf16 / autocast | "
+          "inference samples/s bf16 / autocast |")
+    print("| --- | --- | --- | --- | --- |")
+    for m in args.models:
+        b, f, t = bf16[m], f32[m], autocast[m]
+        print(f"| {NAMES[m]} | {b['train_samples_per_s']:,.0f} / {f['train_samples_per_s']:,.0f}"
+              f" = **{b['train_samples_per_s'] / f['train_samples_per_s']:.2f}x** | "
+              f"{t['train_samples_per_s']:,.0f} | "
+              f"**{b['train_samples_per_s'] / t['train_samples_per_s']:.2f}x** | "
+              f"{b['infer_samples_per_s']:,.0f} / {t['infer_samples_per_s']:,.0f} = "
+              f"{b['infer_samples_per_s'] / t['infer_samples_per_s']:.2f}x |")
 
 
 def print_builds(args, new, old):

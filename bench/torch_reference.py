@@ -3,8 +3,11 @@
 Install PyTorch from PyPI (`pip install torch`; the CPU is used either way), then:
     python3 bench/torch_reference.py --models a,b,c,d,e,f,g,h,i --threads 2 --steps 200
 Each model runs in its own process, so that its peak resident memory is its own; one JSON line
-per model.
+per model. `--autocast` runs each forward pass and loss under
+`torch.autocast("cpu", dtype=torch.bfloat16)` (PyTorch's CPU mixed precision: bf16 matrix
+products, f32 weights), as deeptrain's `--dtype-policy mixed_bfloat16`.
 """
+import contextlib
 import argparse
 import json
 import math
@@ -95,9 +98,14 @@ def step_flops(macs, batch):
     return forward + backward, forward
 
 
-def run_one(name, threads, steps):
+def run_one(name, threads, steps, autocast=False):
     import torch
     from torch import nn
+
+    def precision():
+        if autocast:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     torch.set_num_threads(threads)
     torch.manual_seed(42)
@@ -123,7 +131,8 @@ def run_one(name, threads, steps):
 
     def step(i):
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(model(xs[i % 16]), ys[i % 16])
+        with precision():
+            loss = loss_fn(model(xs[i % 16]), ys[i % 16])
         loss.backward()
         opt.step()
 
@@ -137,7 +146,7 @@ def run_one(name, threads, steps):
     flops, forward = step_flops(macs, batch)
     model.eval()
     x = torch.rand(4096, *shape) * 2 - 1
-    with torch.no_grad():
+    with torch.no_grad(), precision():
         for chunk in x.split(256):
             model(chunk)
         start = time.perf_counter()
@@ -151,6 +160,7 @@ def run_one(name, threads, steps):
         "framework": f"torch {torch.__version__}",
         "threads": threads,
         "batch": batch,
+        "dtype_policy": "autocast bfloat16" if autocast else "float32",
         "train_samples_per_s": steps * batch / train_seconds,
         "train_gflops": flops * steps / train_seconds / 1e9,
         "infer_samples_per_s": 4096 * reps / infer_seconds,
@@ -165,14 +175,16 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--child", action="store_true")
+    p.add_argument("--autocast", action="store_true",
+                   help='forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)')
     args = p.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.models, args.threads, args.steps)))
+        print(json.dumps(run_one(args.models, args.threads, args.steps, args.autocast)))
         return
     for name in args.models.split(","):
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--models", name, "--threads", str(args.threads),
-             "--steps", str(args.steps)],
+             "--steps", str(args.steps), *(["--autocast"] if args.autocast else [])],
             capture_output=True, text=True, check=True)
         print(out.stdout.strip(), flush=True)
 
