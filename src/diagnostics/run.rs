@@ -298,9 +298,15 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
     d.warnings = kept;
     let mut verdicts: Vec<Verdict> = Vec::new();
     if hurt {
+        // After a blow-up a lower layer's gradient of 0 is the blow-up's effect, not vanishing
+        // gradients (Glorot & Bengio's stall): as the activations grow toward overflow, bounded
+        // units saturate exactly (in f32 tanh(x) rounds to ±1 beyond |x| ≈ 9, the sigmoid to 1 beyond x ≈ 17),
+        // their derivative is exactly 0, and nothing passes below them, while the output
+        // layer's gradient is huge. A diverged run's layer cause is the exploding one.
         let flow = gradient_flow(&d.rows)
             .and_then(|f| f.verdict())
-            .filter(|v| !v.is_healthy());
+            .filter(|v| !v.is_healthy())
+            .filter(|v| d.diverged.is_none() || v.kind != "vanishing_gradients");
         if let Some(message) = &d.diverged {
             verdicts.push(super::divergence(message));
         }
@@ -312,7 +318,10 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
         } else {
             let candidates: [&dyn Fn() -> Option<Verdict>; 9] = [
                 &|| flow.clone(),
-                &|| super::through_time_problem(&d.rows),
+                &|| {
+                    super::through_time_problem(&d.rows)
+                        .filter(|v| d.diverged.is_none() || v.kind != "vanishing_gradients")
+                },
                 &|| super::dead_units(&d.rows),
                 &|| super::saturated_units(&d.rows),
                 &|| super::non_finite_outputs(&d.rows).filter(|_| d.diverged.is_none()),
@@ -466,6 +475,51 @@ mod tests {
         );
         let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
         assert_eq!(ids, ["dead_relus"]);
+    }
+
+    /// A run that diverged after its lower layer's gradient went to exactly 0 beside a huge
+    /// output gradient (tanh units saturated by the growing activations, as on the unclipped
+    /// SimpleRNN of examples/sequences at step 26 of 40): divergence and no vanishing
+    /// gradients. The same rows on a stalled run that did not diverge are vanishing.
+    #[test]
+    fn a_diverged_run_is_not_called_vanishing() {
+        let rows: Vec<LayerStats> = (1..=10)
+            .flat_map(|step| {
+                (0..2).map(move |layer| LayerStats {
+                    step,
+                    layer,
+                    name: format!("l{layer}"),
+                    activation: "tanh".into(),
+                    has_kernel: true,
+                    grad_norm: Some(if layer == 0 { 0.0 } else { 4.8e12 }),
+                    weight_norm: Some(3.0),
+                    ..LayerStats::default()
+                })
+            })
+            .collect();
+        let chance = Chance {
+            loss: Some(0.16),
+            accuracy: None,
+        };
+        let flat = vec![1.0; 300];
+        let mut d = Diagnosis {
+            rows: rows.clone(),
+            curve: CurveReport::new(&[1.0, 1.0, 1.0, f64::NAN], &[], chance),
+            diverged: Some("the loss became NaN at epoch 1, step 4".into()),
+            ..Diagnosis::default()
+        };
+        decide(&mut d, Vec::new(), &OptimizerSpec::default());
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["divergence"]);
+
+        let d = run_verdicts(
+            rows,
+            CurveReport::new(&flat, &[], chance),
+            Vec::new(),
+            &OptimizerSpec::default(),
+        );
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["vanishing_gradients"]);
     }
 
     /// An output that cannot express the loss's distribution is reported on a falling curve
