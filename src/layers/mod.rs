@@ -14,6 +14,7 @@
 mod activation;
 mod affine;
 mod batch_norm;
+mod bidirectional;
 mod builders;
 mod config;
 mod conv1d;
@@ -47,6 +48,7 @@ mod spec;
 
 pub use activation::{ActivationLayer, ActivationSpec, EluSpec, LeakyReluSpec};
 pub use batch_norm::{BatchNormSpec, BatchNormalization};
+pub use bidirectional::{BidirectionalSpec, MergeMode, WrappedLayer};
 pub use config::{Affine, ConfigObject, LayerConfig, SelfNormalization};
 pub use conv1d::Conv1dSpec;
 pub use conv2d::{Conv2d, Conv2dSpec};

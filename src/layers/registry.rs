@@ -92,6 +92,7 @@ fn builtins() -> Vec<LayerType> {
         line("simple_rnn", "SimpleRNN", rnn(super::CellKind::SimpleRnn)),
         line("lstm", "LSTM", rnn(super::CellKind::Lstm)),
         line("gru", "GRU", rnn(super::CellKind::Gru)),
+        line("bidirectional", "Bidirectional", read::<super::BidirectionalSpec>),
         line("dropout", "Dropout", drop(Standard)),
         line("alpha_dropout", "AlphaDropout", drop(Alpha)),
         line("gaussian_noise", "GaussianNoise", read::<GaussianNoiseSpec>),

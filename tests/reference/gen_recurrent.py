@@ -34,6 +34,13 @@ Cases:
   - "masked_rnn": the same ids -> Embedding(7, 3, mask_zero) -> SimpleRNN(4, return_sequences)
     -> SimpleRNN(3, go_backwards); the output y, and for the mean squared error of y against w,
     the loss and every weight's gradient.
+- "bidirectional_lstm": x (2, 4, 3) -> Bidirectional(LSTM(3, return_sequences), "concat") is
+  torch's nn.LSTM(3, 3, bidirectional=True) output (both in input order: Keras reverses its
+  backward copy's sequence); y (2, 4, 6) and, for L = Σ y ⊙ w, dL/dx and the six weights'
+  gradients (forward copy's kernel, recurrent kernel, bias, then the backward copy's from
+  torch's *_reverse weights).
+- "bidirectional_gru": x (2, 4, 3) -> Bidirectional(GRU(3), "sum") is h_n[0] + h_n[1] of
+  torch's nn.GRU(3, 3, bidirectional=True); y, dL/dx and the gradients as above.
 
 Masking rule (Keras 3, keras/src/backend/numpy/rnn.py and tensorflow/rnn.py, RNN's default
 zero_output_for_mask=False; the RNN keeps the mask on its output only with return_sequences,
@@ -233,6 +240,44 @@ def masked_rnn_case():
     }
 
 
+def directions(m, convert):
+    """Forward then backward copy's weights in Keras' layout, from torch's l0 and l0_reverse."""
+    out = []
+    for suffix in ("", "_reverse"):
+        cell = type("Cell", (), {})()
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(cell, name, getattr(m, f"{name}_l0{suffix}"))
+        out.append(convert(cell))
+    return out
+
+
+def bidirectional_case(kind, seed):
+    g = torch.Generator().manual_seed(seed)
+    if kind == "lstm":
+        rnn = torch.nn.LSTM(3, 3, batch_first=True, bidirectional=True).double()
+    else:
+        rnn = torch.nn.GRU(3, 3, batch_first=True, bidirectional=True).double()
+    fill(rnn, g)
+    x = torch.randn(2, 4, 3, generator=g, dtype=D, requires_grad=True)
+    out, h_n = rnn(x)
+    y = out if kind == "lstm" else h_n[0] + h_n[1]
+    w = torch.randn(y.shape, generator=g, dtype=D)
+    (y * w).sum().backward()
+    order = (lambda w: gru_order(w, 3)) if kind == "gru" else None
+    gates = "gru" if kind == "gru" else "lstm"
+    weights = directions(rnn, lambda c: cell_keras(c, gates, order=order))
+    grads = directions(rnn, lambda c: cell_keras(
+        type("Grad", (), {n: getattr(c, n).grad for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})(),
+        gates, order=order))
+    # The gradient of a summed bias is either torch bias's (they are equal); cell_keras(grad=True)
+    # would read .grad of a gradient, so the gradients are passed as values with the bias_ih one.
+    if gates == "lstm":
+        for gr, (f, b) in zip(grads, [("bias_ih_l0", "bias_hh_l0"), ("bias_ih_l0_reverse", "bias_hh_l0_reverse")]):
+            gr["bias"] = values(getattr(rnn, f).grad)
+    return {"x": values(x), "w": values(w), "y": values(y), "dx": values(x.grad),
+            "weights": weights, "grads": grads}
+
+
 def main():
     data = {
         "framework": f"torch {torch.__version__}, numpy {numpy.__version__}, float64",
@@ -240,6 +285,8 @@ def main():
         "simple_rnn": simple_rnn_case(),
         "masked": masked_case(),
         "masked_rnn": masked_rnn_case(),
+        "bidirectional_lstm": bidirectional_case("lstm", 39),
+        "bidirectional_gru": bidirectional_case("gru", 40),
     }
     text = json.dumps(data, indent=1) + "\n"
     if "--check" in sys.argv:
