@@ -152,6 +152,9 @@ def main():
     sides = {"deeptrain": sys.executable, "tensorflow": args.tf_python, "torch": args.torch_python}
     sides = {k: v for k, v in sides.items() if v}
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS=str(args.threads), TF_CPP_MIN_LOG_LEVEL="2")
+    # PyTorch's OpenMP threads, waiting actively, stall on a loaded machine (on the shared 2-core
+    # one at load 13: 137-488 samples/s on (a) against 5,500-7,200 waiting passively).
+    torch_env = dict(env, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     best = {(m, s): 0.0 for m in models for s in sides}
     versions = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,7 +175,7 @@ def main():
                 for side in names:
                     command = [sides[side], HERE, "--worker", side, "--data", os.path.join(tmp, f"{m}.npz"), "--model", m,
                                "--epochs", str(args.epochs), "--threads", str(args.threads)]
-                    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+                    out = subprocess.run(command, check=True, capture_output=True, text=True, env=torch_env if side == "torch" else env).stdout
                     result = json.loads(out.strip().splitlines()[-1])
                     versions[side] = result["version"]
                     best[m, side] = max(best[m, side], max(args.rows / s for s in result["seconds"]))
