@@ -4,7 +4,7 @@
 #
 #   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
 #       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
-#        diagnosis tour graph cnn residual-cnn unstable bn optimizers schedules regularization transfer mpi
+#        diagnosis tour graph cnn residual-cnn sequences unstable bn optimizers schedules regularization transfer mpi
 #        mpi-memory speed)
 #
 # Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
@@ -204,6 +204,37 @@ if wants residual-cnn && needs_fmnist residual-cnn; then
   echo; echo "### README \"Convolutional networks\": the residual CNN's 3-epoch run"
   train examples/cnn/residual_cnn.toml residual_cnn 3
   echo "- $(q residual_cnn '" / ".join(val(e) for e in (1, 2, 3))') validation, $(q residual_cnn 'test()') test, $(q residual_cnn 'seconds(1, len(h))') s per epoch (load average at the top)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# sequences: the README's "Sequences" figures: the sequential Fashion-MNIST LSTM, the adding
+# problem at T = 100, the clipping pair with `diagnose`'s verdict on each, and the Seattle
+# weather forecasts (when examples/sequences/seattle_weather.py finds its CSV).
+if wants sequences && needs_fmnist sequences; then
+  echo; echo "### README \"Convolutional networks\" (1-D) and \"Sequences\": the recurrent examples"
+  train examples/sequences/fashion_mnist_lstm.toml seq_lstm 10
+  echo "- \`fashion_mnist_lstm.toml\`: $(q seq_lstm 'test()') test accuracy (test loss $(q seq_lstm '"%.3f" % s["test"]["loss"]'); validation $(q seq_lstm 'val(len(h))')), $(q seq_lstm 'seconds(1, len(h))') s per epoch"
+  train examples/sequences/adding_lstm.toml adding_lstm 6
+  echo "- \`adding_lstm.toml\` (T = 100): test MSE $(q adding_lstm '"%.5f" % s["test"]["loss"]') (test MAE $(q adding_lstm '"%.3f" % s["test"]["mae"]'); validation MSE $(q adding_lstm '"%.5f" % float(h[-1]["val_loss"])'), epoch 3 $(q adding_lstm '"%.3f" % float(h[2]["val_loss"])' ))"
+  for clip in unclipped clipnorm; do
+    train examples/sequences/adding_rnn_$clip.toml adding_rnn_$clip 20 || true
+    dt diagnose examples/sequences/adding_rnn_$clip.toml --steps 5640 --json > adding_rnn_$clip.json 2>/dev/null || true
+    verdicts=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join(v["id"] for v in d["verdicts"]) or "none")' adding_rnn_$clip.json 2>/dev/null || echo "diagnose failed")
+    if [ -f adding_rnn_$clip/summary.json ]; then
+      echo "- \`adding_rnn_$clip.toml\`: test MSE $(q adding_rnn_$clip '"%.3f" % s["test"]["loss"]') (validation $(q adding_rnn_$clip '"%.3f" % float(h[-1]["val_loss"])')); verdicts: $verdicts"
+    else
+      echo "- \`adding_rnn_$clip.toml\`: $(grep -m1 -o 'error: .*' adding_rnn_$clip.log | cut -c1-120); verdicts: $verdicts"
+    fi
+  done
+  if python3 examples/sequences/seattle_weather.py >seattle.log 2>&1; then
+    for m in linear conv1d; do
+      train examples/sequences/seattle_weather_$m.toml seattle_$m 150
+      best='min(range(len(h)), key=lambda i: float(h[i]["val_loss"]))'
+      echo "- \`seattle_weather_$m.toml\`: stopped / best epoch $(q seattle_$m 'str(len(h))') / $(q seattle_$m "str(1 + $best)"), val. MAE $(q seattle_$m "'%.3f' % float(h[$best]['val_mae'])"), test MAE $(q seattle_$m '"%.3f" % s["test"]["mae"]')"
+    done
+  else
+    echo "- Seattle weather: $(tail -1 seattle.log)"
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------
