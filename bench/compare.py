@@ -72,8 +72,10 @@ def main():
     args = p.parse_args()
 
     def bench(binary, model, policy="float32"):
+        # The flag only when it is not the default: an earlier binary (--baseline) lacks it.
+        policy_flag = [] if policy == "float32" else ["--dtype-policy", policy]
         return lines([binary, "--threads", str(args.threads), "bench", "--models", model,
-                      "--steps", str(args.steps), "--dtype-policy", policy])
+                      "--steps", str(args.steps), *policy_flag])
 
     def torch_bench(model, *extra):
         return lines([sys.executable, os.path.join(HERE, "torch_reference.py"), "--models", model,
