@@ -407,5 +407,5 @@ fi
 # ---------------------------------------------------------------------------------------------
 if wants speed && [ "$quick" = 0 ]; then
   echo; echo "### README \"Speed against PyTorch\": the tables"
-  (cd "$repo" && python3 bench/compare.py --threads 2 --steps 300 --binary "$bin")
+  (cd "$repo" && python3 bench/compare.py --threads 2 --rounds 3 --binary "$bin")
 fi
