@@ -606,7 +606,10 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
         for s in (0..t_len).rev() {
             if observed {
-                b.dh_norms[s] = b.dh.iter().map(|&g| g * g).sum::<f32>().sqrt();
+                // Summed in f64: in f32 the squares overflow to inf once an entry passes
+                // about 1.8e19, and a blow-up would read as an infinite norm.
+                let squares: f64 = b.dh.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
+                b.dh_norms[s] = squares.sqrt() as f32;
             }
             if padding && C::CARRY {
                 b.dc_keep.copy_from_slice(&b.dc);
