@@ -4,7 +4,7 @@
 #
 #   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
 #       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
-#        diagnosis tour graph cnn residual-cnn sequences unstable bn optimizers schedules regularization transfer mpi
+#        diagnosis tour graph cnn residual-cnn sequences seattle unstable bn optimizers schedules regularization transfer mpi
 #        mpi-memory speed)
 #
 # Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
@@ -208,8 +208,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # sequences: the README's "Sequences" figures: the sequential Fashion-MNIST LSTM, the adding
-# problem at T = 100, the clipping pair with `diagnose`'s verdict on each, and the Seattle
-# weather forecasts (when examples/sequences/seattle_weather.py finds its CSV).
+# problem at T = 100, and the clipping pair with `diagnose`'s verdict on each.
 if wants sequences && needs_fmnist sequences; then
   echo; echo "### README \"Convolutional networks\" (1-D) and \"Sequences\": the recurrent examples"
   train examples/sequences/fashion_mnist_lstm.toml seq_lstm 10
@@ -226,7 +225,15 @@ if wants sequences && needs_fmnist sequences; then
       echo "- \`adding_rnn_$clip.toml\`: $(grep -m1 -o 'error: .*' adding_rnn_$clip.log | cut -c1-120); verdicts: $verdicts"
     fi
   done
-  if python3 examples/sequences/seattle_weather.py >seattle.log 2>&1; then
+fi
+
+# ---------------------------------------------------------------------------------------------
+# seattle: the Seattle weather table; examples/sequences/seattle_weather.py needs numpy and the
+# vega_datasets CSV (python3-vega-datasets, or `pip install vega_datasets`): PYTHON=... names
+# a Python that has them.
+if wants seattle; then
+  echo; echo "### README \"Convolutional networks\" (1-D): the Seattle weather table"
+  if "${PYTHON:-python3}" examples/sequences/seattle_weather.py >seattle.log 2>&1; then
     for m in linear conv1d; do
       train examples/sequences/seattle_weather_$m.toml seattle_$m 150
       best='min(range(len(h)), key=lambda i: float(h[i]["val_loss"]))'

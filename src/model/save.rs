@@ -316,6 +316,15 @@ pub(super) fn write_f32_tensors(
     path: &Path,
     tensors: &[(String, Vec<u8>, Vec<usize>)],
 ) -> Result<()> {
+    // safetensors indexes its header by name and panics on a name given twice (a user layer
+    // with two weights of one name): refuse it here, naming the weight.
+    let mut names = std::collections::HashSet::new();
+    if let Some((name, ..)) = tensors.iter().find(|(name, ..)| !names.insert(name)) {
+        return Err(Error::format(
+            path,
+            format!("two weights are named `{name}`: give each weight of a layer its own name"),
+        ));
+    }
     let views = tensors
         .iter()
         .map(|(name, bytes, shape)| {
@@ -484,4 +493,26 @@ fn slot_order(name: &str) -> (usize, String) {
 
 pub(super) fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_weights_of_one_name_are_refused_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("deeptrain-save-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("weights.safetensors");
+        let one = || ("dense.kernel".to_string(), vec![0u8; 4], vec![1]);
+        let err = write_f32_tensors(&path, &[one(), one()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("two weights are named `dense.kernel`"),
+            "{err}"
+        );
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
