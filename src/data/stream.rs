@@ -420,11 +420,19 @@ impl Prefetch {
         }
     }
 
-    /// The reader's error when it stopped early (a panic in it, which the join reports).
+    /// The reader's error when it stopped early: the error it queued behind batches it had
+    /// already read (a bad row found while reading ahead, which ends the reader before the
+    /// step reaches that batch), or a panic in it, which the join reports.
     fn stopped(&mut self) -> Error {
         self.epochs.take();
         self.free.take();
-        match self.worker.take().map(JoinHandle::join) {
+        let joined = self.worker.take().map(JoinHandle::join);
+        while let Ok(filled) = self.full.try_recv() {
+            if let Err(e) = filled {
+                return e;
+            }
+        }
+        match joined {
             Some(Err(_)) => Error::Data("the streaming reader failed".into()),
             _ => Error::Data("the streaming reader stopped".into()),
         }
