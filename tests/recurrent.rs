@@ -150,6 +150,76 @@ fn backwards_simple_rnn_sequence_matches_torch() {
     }
 }
 
+/// recurrent_keras.json, "gru_reset_before" and "gru_reset_before_masked" (Keras 3.15.1 on
+/// TensorFlow 2.21, float64, tests/reference/gen_recurrent_keras.py; PyTorch has no such GRU):
+/// GRU(4, reset_after=False, return_sequences) on x (2, 4, 3), and GRU(3, reset_after=False,
+/// go_backwards) on x (3, 5, 3) with padding at the end, in the middle and at the start; y, and
+/// for L = Σ y ⊙ w, dL/dx and the gradients of the kernel, recurrent kernel and single bias.
+#[test]
+fn gru_with_reset_before_the_product_matches_keras() {
+    for (case, spec, x_shape, y_shape) in [
+        (
+            "gru_reset_before",
+            RecurrentSpec::gru(4)
+                .reset_after(false)
+                .return_sequences(true),
+            [2, 4, 3],
+            vec![2, 4, 4],
+        ),
+        (
+            "gru_reset_before_masked",
+            RecurrentSpec::gru(3).reset_after(false).go_backwards(true),
+            [3, 5, 3],
+            vec![3, 3],
+        ),
+    ] {
+        let r = &reference("recurrent_keras.json")[case];
+        let mut model = Sequential::new(&x_shape[1..]).add(spec).build(1).unwrap();
+        // One bias (3·U), not reset_after's (2, 3·U).
+        let units = y_shape[y_shape.len() - 1];
+        assert_eq!(model.layers()[0].params()[2].value.shape(), &[3 * units]);
+        for k in 0..3 {
+            set(&mut model, 0, k, &r["weights"][k]);
+        }
+        let layer = &mut model.layers_mut()[0];
+        if !r["mask"].is_null() {
+            layer.set_input_mask(&f32s(&r["mask"]));
+        }
+        let x = Tensor::from_vec(f32s(&r["x"]), &x_shape);
+        let mut y = Tensor::default();
+        layer.forward(&x, &mut y, Mode::Train);
+        assert_eq!(y.shape(), &y_shape[..], "{case}");
+        assert_close(y.data(), &nested(&r["y"]), 1e-5, 1e-6, case);
+        let w = Tensor::from_vec(f32s(&r["w"]), &y_shape);
+        let mut dx = Tensor::default();
+        layer.backward(&x, &y, &w, Some(&mut dx));
+        assert_close(dx.data(), &nested(&r["dx"]), 1e-4, 1e-6, case);
+        for (k, name) in ["kernel", "recurrent_kernel", "bias"].iter().enumerate() {
+            let grad = layer.params()[k].grad().unwrap().data();
+            let what = format!("{case} {name}");
+            assert_close(grad, &nested(&r["grads"][k]), 1e-4, 1e-6, &what);
+        }
+    }
+}
+
+/// A recurrent layer of `cell` (a GRU with `reset_after = false` when `reset_before`).
+fn recurrent(cell: CellKind, reset_before: bool, units: usize) -> RecurrentSpec {
+    let spec = RecurrentSpec::new(cell, units);
+    if reset_before {
+        spec.reset_after(false)
+    } else {
+        spec
+    }
+}
+
+/// The cells the finite-difference checks cover: each kind, and the GRU both ways.
+const CELLS: [(CellKind, bool); 4] = [
+    (CellKind::SimpleRnn, false),
+    (CellKind::Lstm, false),
+    (CellKind::Gru, false),
+    (CellKind::Gru, true),
+];
+
 /// x (3, 4, 3) → the layer (with a flatten after a sequence) → dense softmax.
 fn cell_net(spec: RecurrentSpec) -> Sequential {
     let sequences = spec.return_sequences;
@@ -176,15 +246,16 @@ fn every_recurrent_layer_matches_finite_differences() {
         mean: 0.0,
         stddev: 0.6,
     };
-    for cell in [CellKind::SimpleRnn, CellKind::Lstm, CellKind::Gru] {
+    for (cell, reset_before) in CELLS {
+        let cell_name = format!("{cell:?} reset_before={reset_before}");
         for (sequences, backwards) in [(false, false), (true, false), (false, true), (true, true)] {
-            let spec = RecurrentSpec::new(cell, 4)
+            let spec = recurrent(cell, reset_before, 4)
                 .kernel_initializer(big)
                 .recurrent_initializer(big)
                 .bias_initializer(big)
                 .return_sequences(sequences)
                 .go_backwards(backwards);
-            let what = format!("{cell:?} sequences={sequences} backwards={backwards}");
+            let what = format!("{cell_name} sequences={sequences} backwards={backwards}");
             check_gradients(
                 Mode::Train,
                 cell_net(spec),
@@ -193,13 +264,13 @@ fn every_recurrent_layer_matches_finite_differences() {
                 &what,
             );
         }
-        let spec = RecurrentSpec::new(cell, 3)
+        let spec = recurrent(cell, reset_before, 3)
             .kernel_initializer(big)
             .recurrent_initializer(big)
             .use_bias(false)
             .activation(Activation::Softsign)
             .recurrent_activation(Activation::HardSigmoid);
-        let what = format!("{cell:?} without bias, softsign");
+        let what = format!("{cell_name} without bias, softsign");
         check_gradients(
             Mode::Train,
             cell_net(spec),
@@ -207,12 +278,12 @@ fn every_recurrent_layer_matches_finite_differences() {
             targets.clone(),
             &what,
         );
-        let spec = RecurrentSpec::new(cell, 3)
+        let spec = recurrent(cell, reset_before, 3)
             .kernel_regularizer(Regularizer::l2(0.05))
             .recurrent_regularizer(Regularizer::l1_l2(0.01, 0.05))
             .bias_regularizer(Regularizer::l2(0.1));
         let model = cell_net(spec);
-        let what = format!("{cell:?} with regularizers");
+        let what = format!("{cell_name} with regularizers");
         check_gradients(Mode::Train, model, x.clone(), targets.clone(), &what);
     }
 }
@@ -225,8 +296,8 @@ fn dropout_masks_are_fixed_per_sequence() {
     let (n, t, f) = (16, 6, 5);
     let x = pseudo_random(&[n, t, f], 3, 1.0);
     let targets = Targets::Classes((0..n as u32).map(|i| i % 3).collect());
-    for cell in [CellKind::SimpleRnn, CellKind::Lstm, CellKind::Gru] {
-        let spec = RecurrentSpec::new(cell, 4)
+    for (cell, reset_before) in CELLS {
+        let spec = recurrent(cell, reset_before, 4)
             .dropout(0.5)
             .recurrent_dropout(0.3);
         let mut model = cell_net_on(spec, &[t, f]);
@@ -249,6 +320,85 @@ fn dropout_masks_are_fixed_per_sequence() {
         let a = model.predict(&x, n).unwrap();
         let b = model.predict(&x, n).unwrap();
         assert_eq!(a, b, "{cell:?}: inference is deterministic");
+    }
+}
+
+/// With `dropout` and `recurrent_dropout` on, every weight's and input's gradient matches
+/// central differences of L = Σ y ⊙ w when each pass draws the same masks (the layer's random
+/// stream restored before it), for each cell, forwards and backwards.
+#[test]
+fn recurrent_dropout_gradients_match_finite_differences() {
+    let x = pseudo_random(&[3, 4, 3], 6, 1.0);
+    let big = deeptrain::Initializer::RandomNormal {
+        mean: 0.0,
+        stddev: 0.6,
+    };
+    for (cell, reset_before) in CELLS {
+        for backwards in [false, true] {
+            let spec = recurrent(cell, reset_before, 4)
+                .kernel_initializer(big)
+                .recurrent_initializer(big)
+                .bias_initializer(big)
+                .return_sequences(true)
+                .go_backwards(backwards)
+                .dropout(0.3)
+                .recurrent_dropout(0.4);
+            let mut model = Sequential::new(&[4, 3]).add(spec).build(2).unwrap();
+            let layer = &mut model.layers_mut()[0];
+            let stream = layer.rng().unwrap().clone();
+            let w = pseudo_random(&[3, 4, 4], 7, 1.0);
+            let loss = |layer: &mut Box<dyn deeptrain::layers::Layer>, x: &Tensor| {
+                layer.set_rng(stream.clone());
+                let mut y = Tensor::default();
+                layer.forward(x, &mut y, Mode::Train);
+                let l: f64 = y
+                    .data()
+                    .iter()
+                    .zip(w.data())
+                    .map(|(&a, &b)| f64::from(a * b))
+                    .sum();
+                (l, y)
+            };
+            let (_, y) = loss(layer, &x);
+            let mut dx = Tensor::default();
+            layer.backward(&x, &y, &w, Some(&mut dx));
+            let what = format!("{cell:?} reset_before={reset_before} backwards={backwards}");
+            let eps = 1e-2f32;
+            let numeric =
+                |l_plus: f64, l_minus: f64| ((l_plus - l_minus) / (2.0 * f64::from(eps))) as f32;
+            let agree = |a: f32, n: f32| (a - n).abs() <= 1e-2 * a.abs().max(n.abs()) + 1e-3;
+            for k in 0..layer.params().len() {
+                let analytic = layer.params()[k].grad().unwrap().data().to_vec();
+                for (i, &a) in analytic.iter().enumerate() {
+                    let original = layer.params()[k].value.data()[i];
+                    layer.params_mut()[k].value.data_mut()[i] = original + eps;
+                    let plus = loss(layer, &x).0;
+                    layer.params_mut()[k].value.data_mut()[i] = original - eps;
+                    let minus = loss(layer, &x).0;
+                    layer.params_mut()[k].value.data_mut()[i] = original;
+                    let n = numeric(plus, minus);
+                    assert!(
+                        agree(a, n),
+                        "{what}: param {k}[{i}]: analytic {}, numeric {n}",
+                        a
+                    );
+                }
+            }
+            let mut x_var = x.clone();
+            for i in 0..x.len() {
+                x_var.data_mut()[i] = x.data()[i] + eps;
+                let plus = loss(layer, &x_var).0;
+                x_var.data_mut()[i] = x.data()[i] - eps;
+                let minus = loss(layer, &x_var).0;
+                x_var.data_mut()[i] = x.data()[i];
+                let n = numeric(plus, minus);
+                assert!(
+                    agree(dx.data()[i], n),
+                    "{what}: x[{i}]: analytic {}, numeric {n}",
+                    dx.data()[i]
+                );
+            }
+        }
     }
 }
 
@@ -322,11 +472,6 @@ fn bad_recurrent_settings_are_refused() {
         "recurrent_dropout",
     );
     refuse(
-        RecurrentSpec::gru(3).reset_after(false),
-        &[3, 2],
-        "reset_after",
-    );
-    refuse(
         RecurrentSpec::gru(3).unit_forget_bias(true),
         &[3, 2],
         "unit_forget_bias",
@@ -386,6 +531,12 @@ fn sequence_model(seed: u64) -> Sequential {
             )
             .add(
                 RecurrentSpec::gru(4)
+                    .reset_after(false)
+                    .return_sequences(true)
+                    .recurrent_dropout(0.2),
+            )
+            .add(
+                RecurrentSpec::gru(4)
                     .go_backwards(true)
                     .kernel_regularizer(Regularizer::l2(0.01)),
             )
@@ -419,6 +570,7 @@ fn recurrent_model_saves_and_loads() {
         "type = \"gru\"",
         "go_backwards = true",
         "recurrent_dropout",
+        "reset_after = false",
     ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
@@ -602,14 +754,14 @@ batch_size = 8
             .output()
             .unwrap()
     };
-    let o = run(spec("go_backwards = true"), "ok");
+    let o = run(spec("go_backwards = true\nreset_after = false"), "ok");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let text = String::from_utf8_lossy(&o.stdout);
     for needle in ["Epoch 1/1", "LSTM", "GRU"] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
-    let o = run(spec("reset_after = false"), "bad");
+    let o = run(spec("reset_after = \"no\""), "bad");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");

@@ -174,13 +174,28 @@ const IDS: [f32; 15] = [
 /// Embedding(7, 3, mask_zero) → the cell (→ a second one reading the masked sequence when
 /// the first returns it) → Dense(3, softmax), with larger weights than the defaults.
 fn masked_net(cell: CellKind, sequences: bool, backwards: bool) -> Sequential {
+    masked_net_of(cell, false, sequences, backwards)
+}
+
+/// [`masked_net`], with GRUs of `reset_after = false` when `reset_before`.
+fn masked_net_of(
+    cell: CellKind,
+    reset_before: bool,
+    sequences: bool,
+    backwards: bool,
+) -> Sequential {
     let big = Initializer::RandomNormal {
         mean: 0.0,
         stddev: 0.6,
     };
     let layer = |units: usize| {
-        RecurrentSpec::new(cell, units)
-            .kernel_initializer(big)
+        let spec = RecurrentSpec::new(cell, units);
+        let spec = if reset_before {
+            spec.reset_after(false)
+        } else {
+            spec
+        };
+        spec.kernel_initializer(big)
             .recurrent_initializer(big)
             .bias_initializer(big)
     };
@@ -208,10 +223,18 @@ fn masked_net(cell: CellKind, sequences: bool, backwards: bool) -> Sequential {
 fn masked_recurrent_layers_match_finite_differences() {
     let x = Tensor::from_vec(IDS.to_vec(), &[3, 5]);
     let targets = Targets::Classes(vec![0, 2, 1]);
-    for cell in [CellKind::SimpleRnn, CellKind::Lstm, CellKind::Gru] {
+    let cells = [
+        (CellKind::SimpleRnn, false),
+        (CellKind::Lstm, false),
+        (CellKind::Gru, false),
+        (CellKind::Gru, true),
+    ];
+    for (cell, reset_before) in cells {
         for (sequences, backwards) in [(false, false), (true, false), (false, true), (true, true)] {
-            let mut model = masked_net(cell, sequences, backwards);
-            let what = format!("{cell:?} masked sequences={sequences} backwards={backwards}");
+            let mut model = masked_net_of(cell, reset_before, sequences, backwards);
+            let what = format!(
+                "{cell:?} reset_before={reset_before} masked sequences={sequences} backwards={backwards}"
+            );
             check_param_gradients(Mode::Train, &mut model, &x, &targets, &what);
             let d_embedding = grad(&model, 0, 0);
             assert!(d_embedding[..3].iter().all(|&g| g == 0.0), "{what}");

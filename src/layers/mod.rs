@@ -28,6 +28,7 @@ mod geometry;
 mod global_pooling;
 mod global_pooling1d;
 mod gru;
+mod gru_reset_before;
 mod im2col;
 mod layer;
 mod layer_norm;

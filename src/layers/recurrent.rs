@@ -35,6 +35,7 @@
 
 use rand::{Rng as _, SeedableRng};
 
+use super::gru_reset_before::ResetBefore;
 use super::{Layer, LayerSpec, Mode, Param, RecurrentSpec};
 use crate::activations::Activation;
 use crate::linalg::{matmul, Mat};
@@ -65,6 +66,10 @@ pub(super) trait Cell: Send + 'static {
     const SPLIT_RECURRENT: bool;
     /// Whether the cell carries a second state c (LSTM).
     const CARRY: bool;
+    /// Whether the last U columns of R multiply the state times the reset gate (GRU with
+    /// `reset_after = false`): each step's products then run through
+    /// [`super::gru_reset_before::ResetBefore`].
+    const RESET_BEFORE: bool = false;
 
     /// Initial bias (G·U values, or 2·G·U for a split cell), after `bias_initializer` filled it.
     fn adjust_bias(_spec: &RecurrentSpec, _bias: &mut [f32]) {}
@@ -158,6 +163,8 @@ struct Buffers {
     step_mask: Vec<f32>,
     /// dc before a step's backward, restored on its masked rows (B, U).
     dc_keep: Vec<f32>,
+    /// The two products of a step of a GRU with `reset_after = false` (empty otherwise).
+    reset_before: ResetBefore,
 }
 
 impl<C: Cell> Recurrent<C> {
@@ -484,6 +491,11 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
         let act = self.activations();
         let r_kernel = Mat::new(self.params[RECURRENT].value.data(), u, gu);
+        if C::RESET_BEFORE {
+            self.buf
+                .reset_before
+                .start(self.params[RECURRENT].value.data(), u, rows);
+        }
         let bu = batch * u;
         for s in 0..t_len {
             let b = &mut self.buf;
@@ -498,7 +510,14 @@ impl<C: Cell> Layer for Recurrent<C> {
             } else {
                 h_prev
             };
-            matmul(Mat::new(h_in, batch, u), r_kernel, &mut b.r, false);
+            let cache = &mut b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u];
+            if C::RESET_BEFORE {
+                let p = &b.p[s * batch * gu..][..batch * gu];
+                b.reset_before
+                    .forward_step(act, u, s, p, h_in, &mut b.r, cache);
+            } else {
+                matmul(Mat::new(h_in, batch, u), r_kernel, &mut b.r, false);
+            }
             if let Some(rb) = recurrent_bias {
                 add_rows(&mut b.r, rb);
             }
@@ -515,7 +534,7 @@ impl<C: Cell> Layer for Recurrent<C> {
                 &b.r,
                 h_prev,
                 c_prev,
-                &mut b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
+                cache,
                 &mut h_next[..bu],
                 c,
             );
@@ -657,13 +676,30 @@ impl<C: Cell> Layer for Recurrent<C> {
                     }
                 }
             }
+            if C::RESET_BEFORE {
+                let h_in = if masked { &b.h_masked } else { &b.h };
+                b.reset_before.backward_step(
+                    act,
+                    u,
+                    &mut b.dp[s * batch * gu..][..batch * gu],
+                    &b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
+                    &h_in[s * bu..][..bu],
+                    &mut b.dh_rec,
+                );
+            }
             if s == 0 {
                 break;
             }
             // dh_{s-1} = direct part + (dr_s·Rᵀ) ⊙ mask + the output's gradient at s - 1.
             let d_rec = if C::SPLIT_RECURRENT { &b.dr } else { &b.dp };
             let d_rec = Mat::new(&d_rec[s * batch * gu..][..batch * gu], batch, gu);
-            if masked {
+            if C::RESET_BEFORE {
+                // dh_rec = dp_zr·R_zrᵀ + ds ⊙ r, from the step above.
+                let mask = b.state_mask.iter().copied().chain(std::iter::repeat(1.0));
+                for ((d, &g), m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(mask) {
+                    *d += g * m;
+                }
+            } else if masked {
                 matmul(d_rec, r_kernel.t(), &mut b.dh_rec, false);
                 for ((d, &g), &m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(&b.state_mask) {
                     *d += g * m;
@@ -712,8 +748,12 @@ impl<C: Cell> Layer for Recurrent<C> {
             } else {
                 &b.h[..rows * u]
             };
-            let h_t = Mat::new(h_in, rows, u).t();
-            matmul(h_t, d_rec, self.params[RECURRENT].grad.data_mut(), false);
+            let grad = self.params[RECURRENT].grad.data_mut();
+            if C::RESET_BEFORE {
+                b.reset_before.kernel_gradient(u, &b.dp, h_in, grad);
+            } else {
+                matmul(Mat::new(h_in, rows, u).t(), d_rec, grad, false);
+            }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|p| p.trainable) {
             let grad = bias.grad.data_mut();
@@ -765,9 +805,15 @@ impl<C: Cell> Layer for Recurrent<C> {
     fn scratch_values(&self, batch: usize) -> usize {
         let (t, f, u, gu) = (self.steps, self.features, self.spec.units, self.columns());
         let per_step = 2 * f + 3 * gu + (C::CACHE + 3) * u;
+        let staged = if C::RESET_BEFORE {
+            ResetBefore::scratch_values(t, batch, u)
+        } else {
+            0
+        };
         batch
             .saturating_mul(t.saturating_add(1))
             .saturating_mul(per_step)
+            .saturating_add(staged)
     }
 
     fn has_penalty(&self) -> bool {

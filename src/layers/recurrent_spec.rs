@@ -52,7 +52,8 @@ pub struct RecurrentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_forget_bias: Option<bool>,
     /// GRU only: the reset gate multiplies the recurrent product (true, the default, as cuDNN
-    /// and PyTorch); false (before the product) is not supported yet.
+    /// and PyTorch, with an input and a recurrent bias) or the state before it (false, Cho et
+    /// al. 2014, one bias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after: Option<bool>,
     /// Whether the output is every step's state (B, T, U) rather than the last (B, U).
@@ -159,13 +160,18 @@ impl RecurrentSpec {
         }
     }
 
-    /// Bias values: G·U, or 2·3·U for a GRU (input and recurrent biases).
+    /// Whether this is a GRU with the reset gate after the recurrent product (two biases).
+    fn resets_after(&self) -> bool {
+        self.cell == CellKind::Gru && self.reset_after != Some(false)
+    }
+
+    /// Bias values: G·U, or 2·3·U for a GRU with `reset_after` (input and recurrent biases).
     fn bias_len(&self) -> u64 {
         let per = (self.gates() as u64).saturating_mul(self.units as u64);
-        match (self.use_bias, self.cell) {
+        match (self.use_bias, self.resets_after()) {
             (false, _) => 0,
-            (true, CellKind::Gru) => per.saturating_mul(2),
-            (true, _) => per,
+            (true, true) => per.saturating_mul(2),
+            (true, false) => per,
         }
     }
 }
@@ -233,16 +239,8 @@ impl LayerConfig for RecurrentSpec {
         if self.unit_forget_bias.is_some() && self.cell != CellKind::Lstm {
             return fail("`unit_forget_bias` is a key of `lstm` only".into());
         }
-        match self.reset_after {
-            Some(_) if self.cell != CellKind::Gru => {
-                return fail("`reset_after` is a key of `gru` only".into())
-            }
-            Some(false) => {
-                return fail(
-                    "`reset_after = false` (the reset gate before the recurrent product) is not supported yet; use true, Keras' default".into(),
-                )
-            }
-            _ => {}
+        if self.reset_after.is_some() && self.cell != CellKind::Gru {
+            return fail("`reset_after` is a key of `gru` only".into());
         }
         for (key, init) in [
             ("kernel_initializer", self.kernel_initializer),
@@ -290,7 +288,12 @@ impl LayerConfig for RecurrentSpec {
                 self.clone(),
             )),
             CellKind::Lstm => Box::new(Recurrent::<super::lstm::LstmCell>::new(self.clone())),
-            CellKind::Gru => Box::new(Recurrent::<super::gru::GruCell>::new(self.clone())),
+            CellKind::Gru if self.resets_after() => {
+                Box::new(Recurrent::<super::gru::GruCell>::new(self.clone()))
+            }
+            CellKind::Gru => Box::new(
+                Recurrent::<super::gru_reset_before::GruResetBeforeCell>::new(self.clone()),
+            ),
         })
     }
 
