@@ -9,6 +9,7 @@ mod csv;
 mod digits;
 mod fashion_mnist;
 mod idx;
+mod label_split;
 mod npy;
 mod prepare;
 mod preprocess;

@@ -22,10 +22,11 @@
 
 use std::path::Path;
 
-use super::npy::{check_features_shape, read_labels, NpyRows};
-use super::prepare::{scale_parts, split_warnings_for, Prepared};
+use super::label_split::{split_on_labels, LabelSplit};
+use super::npy::NpyRows;
+use super::prepare::{scale_parts, Prepared};
 use super::DataSpec;
-use super::{Dataset, RowOrigin, Scaler, Splits};
+use super::{Dataset, Scaler};
 use crate::distributed::{self, Communicator};
 use crate::{Error, Result, Tensor};
 
@@ -104,28 +105,15 @@ struct Dealt {
 /// Deals the rows (module docs, steps 1 to 3) and reads rank `rank`'s, without a collective.
 fn deal(spec: &DataSpec, batch_size: usize, rank: usize, ranks: usize) -> Result<Dealt> {
     let (path, labels_path) = check_shardable(spec)?;
-    let features = NpyRows::open(path)?;
-    check_features_shape(path, features.shape())?;
-    let n = features.shape()[0];
-    // Rows without features: the splits and selections see the labels and the row numbers.
-    let rows = Dataset {
-        x: Tensor::zeros(&[n, 0]),
-        labels: read_labels(labels_path, n, path)?,
-        weights: None,
-        origin: RowOrigin::rows(path, n),
-        stream: None,
-    };
-    let source = Splits {
-        train: rows,
-        test: None,
-        class_names: None,
-        table: None,
-    };
-    let splits = spec.split_test_and_select(source, spec.test_split)?;
-    let (train, validation) = spec.split_validation(splits.train);
-    let validation = validation.filter(|v| !v.is_empty());
-    let test = splits.test.filter(|t| !t.is_empty());
-    let warnings = split_warnings_for(spec, &train, validation.as_ref(), test.as_ref());
+    // The splits and selections on the labels and row numbers alone (step 1).
+    let LabelSplit {
+        features,
+        train,
+        validation,
+        test,
+        class_names,
+        warnings,
+    } = split_on_labels(spec, path, labels_path)?;
     let fingerprint = split_fingerprint(
         features.shape(),
         [&train].into_iter().chain(&validation).chain(&test),
@@ -143,7 +131,7 @@ fn deal(spec: &DataSpec, batch_size: usize, rank: usize, ranks: usize) -> Result
         train: mine,
         validation: validation.map(|v| read_part(&features, v)).transpose()?,
         test: test.map(|t| read_part(&features, t)).transpose()?,
-        class_names: splits.class_names,
+        class_names,
         warnings,
         shard: Shard {
             rank,

@@ -22,9 +22,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::npy::{check_features_shape, read_labels, Kind, NpyRows};
-use super::prepare::{scale_parts, split_warnings_for, Prepared};
-use super::{DataSpec, Dataset, RowOrigin, Scaler, Splits, TargetKind};
+use super::label_split::{split_on_labels, LabelSplit};
+use super::npy::Kind;
+use super::prepare::{scale_parts, Prepared};
+use super::{DataSpec, Scaler, TargetKind};
 use crate::{io, Error, Result, Tensor};
 
 /// Rows read at once while fitting the scaler.
@@ -228,28 +229,14 @@ pub fn prepare_streamed(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepa
             "[data] stream = true cannot train an autoencoder (targets = \"inputs\"): its targets would be the whole features in memory".into(),
         ));
     }
-    let labels_path = spec.npy_labels()?;
-    let features = NpyRows::open(path)?;
-    check_features_shape(path, features.shape())?;
-    let n = features.shape()[0];
-    let rows = Dataset {
-        x: Tensor::zeros(&[n, 0]),
-        labels: read_labels(labels_path, n, path)?,
-        weights: None,
-        origin: RowOrigin::rows(path, n),
-        stream: None,
-    };
-    let source = Splits {
-        train: rows,
-        test: None,
-        class_names: None,
-        table: None,
-    };
-    let splits = spec.split_test_and_select(source, spec.test_split)?;
-    let (train, validation) = spec.split_validation(splits.train);
-    let mut validation = validation.filter(|v| !v.is_empty());
-    let mut test = splits.test.filter(|t| !t.is_empty());
-    let warnings = split_warnings_for(spec, &train, validation.as_ref(), test.as_ref());
+    let LabelSplit {
+        features,
+        train,
+        mut validation,
+        mut test,
+        class_names,
+        warnings,
+    } = split_on_labels(spec, path, spec.npy_labels()?)?;
     if train.is_empty() {
         return Err(Error::format(path, "the training part has no rows"));
     }
@@ -315,7 +302,7 @@ pub fn prepare_streamed(spec: &DataSpec, scaler: Option<Scaler>) -> Result<Prepa
         validation,
         test,
         scaler,
-        class_names: splits.class_names,
+        class_names,
         warnings,
         shard: None,
     })
