@@ -19,7 +19,7 @@ epoch's samples per second over `--rounds` rounds, the sides taking turns to go 
 machine may be shared). Each round prints every side's losses per epoch, which must be
 identical; the last lines give each model's rates and the ratios to the command line.
 
-    OPENBLAS_NUM_THREADS=1 python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N] [--models a,...,i] [--rows 10000]
+    OPENBLAS_NUM_THREADS=1 python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N] [--models a,...,i] [--rows 8000]
 """
 
 import argparse
@@ -194,7 +194,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="engine threads on both sides (0: every core)")
     parser.add_argument("--models", default=",".join(MODELS), help="bench models, comma-separated (default: all, a to i)")
-    parser.add_argument("--rows", type=int, default=10000, help="training rows (the first ones of Fashion-MNIST, at most 60000)")
+    parser.add_argument("--rows", type=int, default=8000, help="training rows (the first ones of Fashion-MNIST, at most 60000)")
     parser.add_argument("--side", choices=SIDES[1:], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
