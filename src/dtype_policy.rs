@@ -80,6 +80,27 @@ impl Products {
         }
     }
 
+    /// `out = a · w` or `out += a · w`, as [`Products::matmul`], where `w` is the layer's
+    /// kernel W or its transpose Wᵀ: under bf16 its packed copy is made once after each
+    /// [`Products::weights_changed`] and reused (the same bits as packing it every time).
+    pub fn matmul_weights(&mut self, a: Mat, w: Mat, out: &mut [f32], accumulate: bool) {
+        match &mut self.bf16 {
+            None => linalg::matmul(a, w, out, accumulate),
+            Some(buffers) => {
+                buffers.product_by_weights(a, w, out, if accumulate { 1.0 } else { 0.0 }, 1.0)
+            }
+        }
+    }
+
+    /// Says that the layer's kernel changed (every path that writes it: the optimizer's
+    /// update and `params_mut`, fused descent, constraints, a rebuild), so that
+    /// [`Products::matmul_weights`] packs it again.
+    pub fn weights_changed(&mut self) {
+        if let Some(buffers) = &mut self.bf16 {
+            buffers.weights_changed();
+        }
+    }
+
     /// `out += scale · a · b`, as [`linalg::matmul_add_scaled`].
     pub fn matmul_add_scaled(&mut self, a: Mat, b: Mat, out: &mut [f32], scale: f32) {
         match &mut self.bf16 {

@@ -54,16 +54,24 @@ fn train(build: fn() -> Sequential, policy: DtypePolicy, epochs: usize) -> (f64,
 }
 
 fn mlp() -> Sequential {
+    mlp_seeded(7)
+}
+
+fn mlp_seeded(seed: u64) -> Sequential {
     Sequential::new(&[8, 8])
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(128).activation(Activation::Relu))
         .add(DenseSpec::new(64).activation(Activation::Relu))
         .add(DenseSpec::new(10).activation(Activation::Softmax))
-        .build(7)
+        .build(seed)
         .unwrap()
 }
 
 fn cnn() -> Sequential {
+    cnn_seeded(7)
+}
+
+fn cnn_seeded(seed: u64) -> Sequential {
     Sequential::new(&[8, 8])
         .add(LayerSpec::reshape(&[8, 8, 1]))
         .add(
@@ -74,7 +82,7 @@ fn cnn() -> Sequential {
         .add(Conv2dSpec::new(16, (3, 3)).activation(Activation::Relu))
         .add(LayerSpec::flatten())
         .add(DenseSpec::new(10).activation(Activation::Softmax))
-        .build(7)
+        .build(seed)
         .unwrap()
 }
 
@@ -129,4 +137,31 @@ fn the_spec_key_reads_and_names_its_values() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("mixed_bfloat16"), "{error}");
+}
+
+/// The kernels' packed bf16 copies are made again whenever the weights change from outside a
+/// step: a model whose weights are set to another's predicts what that one predicts, bit for
+/// bit, though it had already packed its own.
+#[test]
+fn weights_set_from_outside_are_the_ones_bf16_products_use() {
+    if !supported() {
+        return;
+    }
+    let x = data::digits().unwrap().train.slice(0..64).x;
+    for build in [mlp_seeded as fn(u64) -> Sequential, cnn_seeded] {
+        let mut source = build(7);
+        source.set_dtype_policy(DtypePolicy::MixedBfloat16).unwrap();
+        let mut model = build(8);
+        model.set_dtype_policy(DtypePolicy::MixedBfloat16).unwrap();
+        let own = model.predict(&x, 32).unwrap();
+        model.set_weights(&source.weights());
+        let after = model.predict(&x, 32).unwrap();
+        let expected = source.predict(&x, 32).unwrap();
+        assert_ne!(
+            own.data(),
+            expected.data(),
+            "the two models differed to begin with"
+        );
+        assert_eq!(after.data(), expected.data());
+    }
 }

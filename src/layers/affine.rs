@@ -96,7 +96,8 @@ pub(super) use crate::optimizers::sgd::descend;
 /// The [`super::Layer`] methods Dense and Conv2D share, written once: fused descent and output,
 /// parameters, the kernel, and the weight penalty. Expanded inside `impl Layer` of a struct
 /// with the fields `spec` (with `activation`, `kernel_regularizer`, `bias_regularizer`),
-/// `params` (kernel first), `fused_output`, `fused_descent` and `z`.
+/// `params` (kernel first), `fused_output`, `fused_descent`, `z` and `products` (told when
+/// the kernel may change).
 macro_rules! affine_layer_methods {
     () => {
         fn set_fused_descent(&mut self, rate: Option<f32>, keep_gradient: bool) -> bool {
@@ -116,6 +117,8 @@ macro_rules! affine_layer_methods {
         }
 
         fn params_mut(&mut self) -> &mut [$crate::layers::Param] {
+            // Whoever asks may write the kernel: its bf16 copies are made again.
+            self.products.weights_changed();
             &mut self.params
         }
 
@@ -140,6 +143,7 @@ macro_rules! affine_layer_methods {
         }
 
         fn kernel_param_mut(&mut self) -> Option<&mut $crate::layers::Param> {
+            self.products.weights_changed();
             self.params.first_mut()
         }
 

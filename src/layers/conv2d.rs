@@ -364,6 +364,7 @@ impl Layer for Conv2d {
             self.params.push(bias);
         }
         self.set_trainable(self.spec.trainable);
+        self.products.weights_changed();
         self.input = (h, w, channels);
         self.window = Some(window);
         Ok(vec![oh, ow, filters])
@@ -405,7 +406,7 @@ impl Layer for Conv2d {
             } else {
                 &mut output.data_mut()[start * sample_out..end * sample_out]
             };
-            self.products.matmul(x, w, z, false);
+            self.products.matmul_weights(x, w, z, false);
         }
         let bias = self.params.get(BIAS).map(|p| p.value.data());
         if keeps_z {
@@ -480,11 +481,15 @@ impl Layer for Conv2d {
                 let w_t = Mat::new(self.params[KERNEL].value.data(), k, filters).t();
                 let dx_part = &mut dx.data_mut()[start * sample_in..end * sample_in];
                 if direct {
-                    self.products.matmul(dz_mat, w_t, dx_part, false);
+                    self.products.matmul_weights(dz_mat, w_t, dx_part, false);
                 } else {
                     grow(&mut self.dcols, positions * k);
-                    self.products
-                        .matmul(dz_mat, w_t, &mut self.dcols[..positions * k], false);
+                    self.products.matmul_weights(
+                        dz_mat,
+                        w_t,
+                        &mut self.dcols[..positions * k],
+                        false,
+                    );
                     col2im(&self.dcols[..positions * k], dx_part, window, self.input.2);
                 }
             }
@@ -520,6 +525,7 @@ impl Layer for Conv2d {
             } else {
                 affine::descend(kernel.value.data_mut(), kernel.grad.data(), rate);
             }
+            self.products.weights_changed();
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
             // db = Σ over every output position of dz.
@@ -557,6 +563,7 @@ impl Layer for Conv2d {
                 filters,
                 &mut self.norms,
             );
+            self.products.weights_changed();
         }
     }
 

@@ -214,6 +214,7 @@ impl Layer for Dense {
             self.params.push(bias);
         }
         self.set_trainable(self.spec.trainable);
+        self.products.weights_changed();
         self.inputs = inputs;
         let mut output = input_shape.to_vec();
         output.pop();
@@ -233,7 +234,7 @@ impl Layer for Dense {
             // Keep z: the logits for a fused loss, or the input of an activation whose
             // derivative needs it (GELU, Swish, Mish); y = f(z).
             resize_output(&mut self.z, input, self.inputs, units);
-            self.products.matmul(x, w, self.z.data_mut(), false);
+            self.products.matmul_weights(x, w, self.z.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             bias_and_activation_keeping_z(
                 self.z.data_mut(),
@@ -243,7 +244,7 @@ impl Layer for Dense {
                 units,
             );
         } else {
-            self.products.matmul(x, w, output.data_mut(), false);
+            self.products.matmul_weights(x, w, output.data_mut(), false);
             let bias = self.params.get(BIAS).map(|p| p.value.data());
             bias_and_activation(output.data_mut(), bias, self.spec.activation, units);
         }
@@ -277,7 +278,8 @@ impl Layer for Dense {
         if let Some(dx) = grad_input {
             dx.resize(input.shape());
             let w = Mat::new(self.params[KERNEL].value.data(), self.inputs, units);
-            self.products.matmul(dz_mat, w.t(), dx.data_mut(), false);
+            self.products
+                .matmul_weights(dz_mat, w.t(), dx.data_mut(), false);
         }
         let x_t = Mat::new(input.data(), batch, self.inputs).t();
         if self.params[KERNEL].trainable {
@@ -292,6 +294,7 @@ impl Layer for Dense {
                 // same product whether or not g was stored above, so the same bits).
                 self.products
                     .matmul_add_scaled(x_t, dz_mat, kernel.value.data_mut(), -d.rate);
+                self.products.weights_changed();
             }
         }
         if let Some(bias) = self.params.get_mut(BIAS).filter(|b| b.trainable) {
@@ -313,6 +316,7 @@ impl Layer for Dense {
         if let Some(c) = self.spec.kernel_constraint {
             let units = self.spec.units;
             c.apply(self.params[KERNEL].value.data_mut(), units, &mut self.norms);
+            self.products.weights_changed();
         }
     }
 

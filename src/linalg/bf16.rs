@@ -10,11 +10,16 @@
 //! `vdpbf16ps acc, a, b` reads 32 bf16 pairs and adds `a[2j]·b[2j] + a[2j+1]·b[2j+1]` to f32
 //! lane j. So both operands are packed as u32 words holding two consecutive k's (low half: even
 //! k, high half: odd k; an odd k is padded with a zero), `kp = ⌈k/2⌉` words per row:
-//! - A (m × k): row-major words, `a[i·kp + p] = (A[i, 2p], A[i, 2p+1])`; one word is broadcast
-//!   to all 16 lanes.
+//! - A (m × k): the word of row i and pair p, `(A[i, 2p], A[i, 2p+1])`, at `i·kp + p`
+//!   (row-major words) when A's rows are contiguous, at `p·m + i` when its columns are (a
+//!   transposed operand, as Xᵀ in Xᵀ·dZ); one word is broadcast to all 16 lanes.
 //! - B (k × n): panels of [`NR`] = 32 columns; panel `q` holds `kp` rows of 32 words,
 //!   `b[(q·kp + p)·32 + c] = (B[2p, 32q+c], B[2p+1, 32q+c])`, zero beyond column n: two
 //!   vectors per k pair.
+//!
+//! Packing rounds 16 values at a time on AVX-512 (the same bits as [`bf16_bits`]) and is cut
+//! over the threads like the product. A layer's kernel W and its transpose are packed once
+//! after each change of W and reused ([`Bf16Buffers::product_by_weights`]).
 //!
 //! The microkernel keeps an [`MR`] × 32 tile of C in 16 registers and runs over all of k, so
 //! every element of C is one sum in k order, whichever thread computes it: the result does not
@@ -40,6 +45,7 @@ pub fn supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512bf16")
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -72,17 +78,56 @@ pub fn round_to_bf16(x: f32) -> f32 {
     f32::from_bits((bf16_bits(x) as u32) << 16)
 }
 
-#[inline(always)]
-fn pair(lo: f32, hi: f32) -> u32 {
-    bf16_bits(lo) as u32 | (bf16_bits(hi) as u32) << 16
-}
-
 /// The packed bf16 copies of a product's operands, sized on first use and reused (no
-/// allocation once a layer's shapes have been seen).
+/// allocation once a layer's shapes have been seen), and the packed copies of a layer's kernel
+/// W (as B of X·W) and of Wᵀ (as B of dZ·Wᵀ), made on their first use after the kernel
+/// changed ([`Bf16Buffers::weights_changed`]) and reused until it changes again.
 #[derive(Default)]
 pub struct Bf16Buffers {
     a: Vec<u32>,
     b: Vec<u32>,
+    /// [W, Wᵀ].
+    weights: [PackedWeights; 2],
+}
+
+/// A packed B operand kept between products.
+#[derive(Default)]
+struct PackedWeights {
+    words: Vec<u32>,
+    /// The shape it was packed from (k × n).
+    shape: (usize, usize),
+    /// Whether `words` holds the current weights.
+    fresh: bool,
+}
+
+/// Packed A: the word of row i and k pair p is `words[i·row + p·pair]` (row-major words for a
+/// row-major A, pair-major for a transposed one, so that both pack with contiguous stores).
+#[derive(Clone, Copy)]
+struct PackedA<'a> {
+    words: &'a [u32],
+    row: usize,
+    pair: usize,
+}
+
+/// How many parts to cut `work` (multiply-adds, or values to pack) into.
+fn parts_for(work: usize, blocks: usize) -> usize {
+    let threads = num_threads();
+    if threads < 2 || work < super::PARALLEL_MIN_MULADDS {
+        1
+    } else {
+        threads.min(blocks).max(1)
+    }
+}
+
+/// Runs `f` on `parts` contiguous ranges covering `0..count`, in parallel.
+fn in_parts(parts: usize, count: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    let step = count.div_ceil(parts.max(1));
+    let run = |part: usize| f(part * step..((part + 1) * step).min(count));
+    if parts <= 1 {
+        f(0..count);
+    } else {
+        for_each_part(parts, &run);
+    }
 }
 
 impl Bf16Buffers {
@@ -97,45 +142,78 @@ impl Bf16Buffers {
             super::product(a, b, out, keep, scale);
             return;
         }
-        let kp = k.div_ceil(2);
-        let panels = n.div_ceil(NR);
-        grow(&mut self.a, m * kp);
-        grow(&mut self.b, panels * kp * NR);
-        pack_a(a, &mut self.a[..m * kp]);
-        pack_b(b, &mut self.b[..panels * kp * NR]);
-        let (pa, pb) = (&self.a[..m * kp], &self.b[..panels * kp * NR]);
-        let row_blocks = m.div_ceil(MR);
-        let threads = num_threads();
-        let parts = if threads < 2 || m * n * k < super::PARALLEL_MIN_MULADDS {
-            1
-        } else {
-            threads.min(row_blocks.max(panels))
-        };
-        let along_rows = row_blocks >= panels;
-        let blocks = if along_rows { row_blocks } else { panels };
-        let step = blocks.div_ceil(parts);
-        let out_ptr = SharedMut::new(out);
-        let run = |part: usize| {
-            let range = part * step..((part + 1) * step).min(blocks);
-            let (rows, cols) = if along_rows {
-                (range, 0..panels)
-            } else {
-                (0..row_blocks, range)
-            };
-            for q in cols {
-                for r in rows.clone() {
-                    // SAFETY: the CPU has AVX-512 BF16 (checked above); each part writes its
-                    // own tiles of the m×n `out`, which does not alias the packed buffers.
-                    unsafe { tile(pa, pb, kp, r * MR, q, m, n, out_ptr.add(0), (keep, scale)) };
-                }
-            }
-        };
-        if parts == 1 {
-            run(0);
-        } else {
-            for_each_part(parts, &run);
+        let len = n.div_ceil(NR) * k.div_ceil(2) * NR;
+        grow(&mut self.b, len);
+        pack_b(b, &mut self.b[..len], parts_for(m * n * k, n.div_ceil(NR)));
+        product_packed(&mut self.a, a, &self.b[..len], n, out, (keep, scale));
+    }
+
+    /// As [`Bf16Buffers::product`] with B a layer's kernel W or its transpose Wᵀ, whose
+    /// packed copy is kept: packed on the first product after [`Bf16Buffers::weights_changed`]
+    /// (or after its shape changed), reused after. The same bits as [`Bf16Buffers::product`].
+    pub fn product_by_weights(&mut self, a: Mat, w: Mat, out: &mut [f32], keep: f32, scale: f32) {
+        let (m, k) = a.shape();
+        let (k2, n) = w.shape();
+        assert_eq!(k, k2, "inner dimensions differ: {m}x{k} · {k2}x{n}");
+        assert_eq!(out.len(), m * n, "output is not {m}x{n}");
+        if m == 0 || n == 0 || k == 0 || !supported() {
+            super::product(a, w, out, keep, scale);
+            return;
+        }
+        let cache = &mut self.weights[w.transposed as usize];
+        let len = n.div_ceil(NR) * k.div_ceil(2) * NR;
+        if !cache.fresh || cache.shape != (k, n) {
+            grow(&mut cache.words, len);
+            pack_b(w, &mut cache.words[..len], parts_for(k * n, n.div_ceil(NR)));
+            cache.shape = (k, n);
+            cache.fresh = true;
+        }
+        product_packed(&mut self.a, a, &cache.words[..len], n, out, (keep, scale));
+    }
+
+    /// Says that the layer's kernel changed (an update, a load, a constraint): the packed
+    /// copies are made again on their next use.
+    pub fn weights_changed(&mut self) {
+        for w in &mut self.weights {
+            w.fresh = false;
         }
     }
+}
+
+/// `out = keep · out + scale · A·B` with B already packed (`n` columns): packs A into
+/// `a_buffer`, then runs the tiles, both cut over the threads.
+fn product_packed(
+    a_buffer: &mut Vec<u32>,
+    a: Mat,
+    b: &[u32],
+    n: usize,
+    out: &mut [f32],
+    ks: (f32, f32),
+) {
+    let (m, k) = a.shape();
+    let kp = k.div_ceil(2);
+    grow(a_buffer, m * kp);
+    let row_blocks = m.div_ceil(MR);
+    let panels = n.div_ceil(NR);
+    let parts = parts_for(m * n * k, row_blocks.max(panels));
+    let pa = pack_a(a, &mut a_buffer[..m * kp], parts);
+    let along_rows = row_blocks >= panels;
+    let blocks = if along_rows { row_blocks } else { panels };
+    let out_ptr = SharedMut::new(out);
+    in_parts(parts, blocks, &|range| {
+        let (rows, cols) = if along_rows {
+            (range, 0..panels)
+        } else {
+            (0..row_blocks, range)
+        };
+        for q in cols {
+            for r in rows.clone() {
+                // SAFETY: the CPU has AVX-512 BF16 (the caller checked); each part writes its
+                // own tiles of the m×n `out`, which does not alias the packed buffers.
+                unsafe { tile(pa, b, kp, r * MR, q, m, n, out_ptr.add(0), ks) };
+            }
+        }
+    });
 }
 
 fn grow(buffer: &mut Vec<u32>, len: usize) {
@@ -144,75 +222,252 @@ fn grow(buffer: &mut Vec<u32>, len: usize) {
     }
 }
 
-/// A (m × k, any strides) into row-major pair words.
-fn pack_a(a: Mat, dst: &mut [u32]) {
+/// The word of two f32 values: bf16(lo) in the low half, bf16(hi) in the high half.
+#[inline(always)]
+fn pair(lo: f32, hi: f32) -> u32 {
+    bf16_bits(lo) as u32 | (bf16_bits(hi) as u32) << 16
+}
+
+/// A (m × k, either orientation) into pair words, cut over `parts` threads: row-major words
+/// when A's rows are contiguous, pair-major when its columns are.
+fn pack_a<'d>(a: Mat, dst: &'d mut [u32], parts: usize) -> PackedA<'d> {
     let (m, k) = a.shape();
     let (cs, rs) = a.strides();
     let kp = k.div_ceil(2);
-    let at = |i: usize, p: usize| a.data[i * rs as usize + p * cs as usize];
+    let shared = SharedMut::new(dst);
     if cs == 1 {
-        for (i, row) in dst.chunks_exact_mut(kp).enumerate() {
-            let src = &a.data[i * rs as usize..i * rs as usize + k];
-            for (w, s) in row.iter_mut().zip(src.chunks_exact(2)) {
-                *w = pair(s[0], s[1]);
+        let rs = rs as usize;
+        in_parts(parts, m, &|rows| {
+            // SAFETY: each part writes its own rows' words.
+            let dst = unsafe { shared.slice(rows.start * kp..rows.end * kp) };
+            for (i, row) in rows.zip(dst.chunks_exact_mut(kp)) {
+                pair_words(&a.data[i * rs..i * rs + k], row);
             }
-            if k % 2 == 1 {
-                row[kp - 1] = pair(src[k - 1], 0.0);
-            }
+        });
+        PackedA {
+            words: dst,
+            row: kp,
+            pair: 1,
         }
     } else {
-        // Columns of A are contiguous: walk k outside.
-        for p in 0..k / 2 {
-            for i in 0..m {
-                dst[i * kp + p] = pair(at(i, 2 * p), at(i, 2 * p + 1));
+        // Column c of A is row c of the stored matrix: word p of every row is made of two
+        // stored rows, lane by lane.
+        let cs = cs as usize;
+        in_parts(parts, kp, &|pairs| {
+            // SAFETY: each part writes its own pairs' words.
+            let dst = unsafe { shared.slice(pairs.start * m..pairs.end * m) };
+            for (p, words) in pairs.zip(dst.chunks_exact_mut(m)) {
+                let lo = &a.data[2 * p * cs..2 * p * cs + m];
+                let hi = (2 * p + 1 < k).then(|| &a.data[(2 * p + 1) * cs..(2 * p + 1) * cs + m]);
+                lane_words(lo, hi, words);
             }
-        }
-        if k % 2 == 1 {
-            for i in 0..m {
-                dst[i * kp + kp - 1] = pair(at(i, k - 1), 0.0);
-            }
+        });
+        PackedA {
+            words: dst,
+            row: 1,
+            pair: m,
         }
     }
 }
 
-/// B (k × n, any strides) into panels of [`NR`] columns of pair words.
-fn pack_b(b: Mat, dst: &mut [u32]) {
+/// B (k × n, either orientation) into panels of [`NR`] columns of pair words, cut over `parts`
+/// threads by panels.
+fn pack_b(b: Mat, dst: &mut [u32], parts: usize) {
     let (k, n) = b.shape();
     let (cs, rs) = b.strides();
     let kp = k.div_ceil(2);
-    let at = |p: usize, j: usize| {
-        if p < k {
-            b.data[p * rs as usize + j * cs as usize]
-        } else {
-            0.0
-        }
-    };
-    for (q, panel) in dst.chunks_exact_mut(kp * NR).enumerate() {
-        let j0 = q * NR;
-        let width = NR.min(n - j0);
-        if cs == 1 {
-            for (p, words) in panel.chunks_exact_mut(NR).enumerate() {
-                let lo = &b.data[2 * p * rs as usize + j0..][..width];
-                if 2 * p + 1 < k {
-                    let hi = &b.data[(2 * p + 1) * rs as usize + j0..][..width];
-                    for ((w, &l), &h) in words.iter_mut().zip(lo).zip(hi) {
-                        *w = pair(l, h);
-                    }
-                } else {
-                    for (w, &l) in words.iter_mut().zip(lo) {
-                        *w = pair(l, 0.0);
-                    }
+    let shared = SharedMut::new(dst);
+    in_parts(parts, n.div_ceil(NR), &|panels| {
+        // SAFETY: each part writes its own panels.
+        let dst = unsafe { shared.slice(panels.start * kp * NR..panels.end * kp * NR) };
+        for (q, panel) in panels.zip(dst.chunks_exact_mut(kp * NR)) {
+            let j0 = q * NR;
+            let width = NR.min(n - j0);
+            if cs == 1 {
+                let rs = rs as usize;
+                for (p, words) in panel.chunks_exact_mut(NR).enumerate() {
+                    let lo = &b.data[2 * p * rs + j0..][..width];
+                    let hi = (2 * p + 1 < k).then(|| &b.data[(2 * p + 1) * rs + j0..][..width]);
+                    lane_words(lo, hi, &mut words[..width]);
+                    words[width..].fill(0);
                 }
-                words[width..].fill(0);
+            } else {
+                // Column j of B is row j of the stored matrix (k contiguous values).
+                let cs = cs as usize;
+                transposed_panel(&b.data[j0 * cs..], cs, k, width, panel);
             }
-        } else {
-            for c in 0..NR {
-                for p in 0..kp {
-                    panel[p * NR + c] = if c < width {
-                        pair(at(2 * p, j0 + c), at(2 * p + 1, j0 + c))
+        }
+    });
+}
+
+/// `words[p] = pair(src[2p], src[2p + 1])` (a zero after an odd last value).
+fn pair_words(src: &[f32], words: &mut [u32]) {
+    let full = src.len() / 32;
+    #[cfg(target_arch = "x86_64")]
+    if full > 0 {
+        // SAFETY: `supported()` (AVX-512 F and BF16, hence BW on every such CPU, checked
+        // below) was checked by the product; 32 values make 16 words.
+        unsafe { simd::pair_words(&src[..32 * full], &mut words[..16 * full]) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let full = 0;
+    let (src, words) = (&src[32 * full..], &mut words[16 * full..]);
+    for (w, s) in words.iter_mut().zip(src.chunks(2)) {
+        *w = pair(s[0], s.get(1).copied().unwrap_or(0.0));
+    }
+}
+
+/// `words[j] = pair(lo[j], hi[j])` (`hi` zero when absent).
+fn lane_words(lo: &[f32], hi: Option<&[f32]>, words: &mut [u32]) {
+    let full = lo.len() / 16;
+    #[cfg(target_arch = "x86_64")]
+    if full > 0 {
+        // SAFETY: as in `pair_words`.
+        unsafe {
+            simd::lane_words(
+                &lo[..16 * full],
+                hi.map(|h| &h[..16 * full]),
+                &mut words[..16 * full],
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let full = 0;
+    for j in 16 * full..lo.len() {
+        words[j] = pair(lo[j], hi.map_or(0.0, |h| h[j]));
+    }
+}
+
+/// One panel of a transposed B: `panel[p·NR + c] = pair(src[c·stride + 2p], src[c·stride +
+/// 2p + 1])` for the `width` columns c, zero beyond.
+fn transposed_panel(src: &[f32], stride: usize, k: usize, width: usize, panel: &mut [u32]) {
+    let kp = k.div_ceil(2);
+    #[cfg(target_arch = "x86_64")]
+    if (width - 1) * stride + k <= i32::MAX as usize {
+        // SAFETY: as in `pair_words`; the gathers read `src[c·stride + p']` for c < width
+        // and p' < k, inside `src` (the caller's matrix), offsets within i32.
+        unsafe { simd::transposed_panel(src, stride, k, width, panel) };
+        return;
+    }
+    for p in 0..kp {
+        for c in 0..NR {
+            panel[p * NR + c] = if c < width {
+                let row = &src[c * stride..c * stride + k];
+                pair(row[2 * p], row.get(2 * p + 1).copied().unwrap_or(0.0))
+            } else {
+                0
+            };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    //! The packing loops on AVX-512: the same rounding as [`super::bf16_bits`], 16 values at
+    //! a time.
+    use super::NR;
+    use std::arch::x86_64::*;
+
+    /// Each lane's f32 bits plus the rounding increment, so that the high half is the bf16
+    /// [`super::bf16_bits`] gives (a NaN: its bits with the quiet bit set).
+    #[inline(always)]
+    unsafe fn rounded(v: __m512) -> __m512i {
+        let b = _mm512_castps_si512(v);
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+        let t = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        _mm512_mask_or_epi32(t, nan, b, _mm512_set1_epi32(0x0040_0000))
+    }
+
+    /// The words of two rounded vectors, lane by lane: the high half of `lo` low, of `hi` high.
+    #[inline(always)]
+    unsafe fn combine(lo: __m512i, hi: __m512i) -> __m512i {
+        _mm512_or_si512(
+            _mm512_srli_epi32::<16>(lo),
+            _mm512_and_si512(hi, _mm512_set1_epi32(0xFFFF_0000u32 as i32)),
+        )
+    }
+
+    /// See [`super::pair_words`]; `src` holds a multiple of 32 values.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn pair_words(src: &[f32], words: &mut [u32]) {
+        // u16 lane j of the result: the high half of value j of the 32 (lane 2j + 1 of the
+        // concatenated pair of vectors).
+        let index = _mm512_set_epi16(
+            63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23, 21,
+            19, 17, 15, 13, 11, 9, 7, 5, 3, 1,
+        );
+        for (s, w) in src.chunks_exact(32).zip(words.chunks_exact_mut(16)) {
+            // SAFETY: 32 values read, 16 words written.
+            unsafe {
+                let lo = rounded(_mm512_loadu_ps(s.as_ptr()));
+                let hi = rounded(_mm512_loadu_ps(s.as_ptr().add(16)));
+                let packed = _mm512_permutex2var_epi16(lo, index, hi);
+                _mm512_storeu_si512(w.as_mut_ptr().cast(), packed);
+            }
+        }
+    }
+
+    /// See [`super::lane_words`]; `lo` (and `hi`) hold a multiple of 16 values.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn lane_words(lo: &[f32], hi: Option<&[f32]>, words: &mut [u32]) {
+        for (j, w) in words.chunks_exact_mut(16).enumerate() {
+            // SAFETY: 16 values read from each side, 16 words written.
+            unsafe {
+                let l = rounded(_mm512_loadu_ps(lo.as_ptr().add(16 * j)));
+                let h = match hi {
+                    Some(hi) => rounded(_mm512_loadu_ps(hi.as_ptr().add(16 * j))),
+                    None => _mm512_setzero_si512(),
+                };
+                _mm512_storeu_si512(w.as_mut_ptr().cast(), combine(l, h));
+            }
+        }
+    }
+
+    /// See [`super::transposed_panel`]: each word vector gathers 16 columns' values.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn transposed_panel(
+        src: &[f32],
+        stride: usize,
+        k: usize,
+        width: usize,
+        panel: &mut [u32],
+    ) {
+        let kp = k.div_ceil(2);
+        let lanes = |from: usize| match width.saturating_sub(from) {
+            0 => 0u16,
+            w if w >= 16 => 0xFFFF,
+            w => (1u16 << w) - 1,
+        };
+        let step = _mm512_set1_epi32(stride as i32);
+        let first = _mm512_mullo_epi32(
+            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            step,
+        );
+        let offsets = [first, _mm512_add_epi32(first, _mm512_slli_epi32::<4>(step))];
+        let masks = [lanes(0), lanes(16)];
+        let base = src.as_ptr();
+        for p in 0..kp {
+            for h in 0..2 {
+                let (offset, mask) = (offsets[h], masks[h]);
+                // SAFETY: the masked lanes read src[c·stride + 2p (+1)], c < width, 2p + 1 < k
+                // for the high value (see the caller); 16 words written inside the panel.
+                unsafe {
+                    let zero = _mm512_setzero_ps();
+                    let lo =
+                        _mm512_mask_i32gather_ps::<4>(zero, mask, offset, base.add(2 * p).cast());
+                    let hi = if 2 * p + 1 < k {
+                        _mm512_mask_i32gather_ps::<4>(
+                            zero,
+                            mask,
+                            offset,
+                            base.add(2 * p + 1).cast(),
+                        )
                     } else {
-                        0
+                        zero
                     };
+                    let words = combine(rounded(lo), rounded(hi));
+                    _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + 16 * h).cast(), words);
                 }
             }
         }
@@ -226,7 +481,7 @@ fn pack_b(b: Mat, dst: &mut [u32]) {
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 unsafe fn tile(
-    a: &[u32],
+    a: PackedA,
     b: &[u32],
     kp: usize,
     i0: usize,
@@ -237,7 +492,11 @@ unsafe fn tile(
     ks: (f32, f32),
 ) {
     let rows = MR.min(m - i0);
-    let a = &a[i0 * kp..(i0 + rows) * kp];
+    // Rows i0.. of A: the last word read is at (rows − 1)·row + (kp − 1)·pair.
+    let a = PackedA {
+        words: &a.words[i0 * a.row..],
+        ..a
+    };
     let b = &b[q * kp * NR..(q + 1) * kp * NR];
     let width = NR.min(n - q * NR);
     // SAFETY: forwarded from the caller.
@@ -258,7 +517,7 @@ unsafe fn tile(
 #[allow(clippy::too_many_arguments)]
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn tile(
-    _: &[u32],
+    _: PackedA,
     _: &[u32],
     _: usize,
     _: usize,
@@ -271,7 +530,7 @@ unsafe fn tile(
     unreachable!("bf16 products run only where `supported()`")
 }
 
-/// The R × 32 microkernel: `C[r, 0..width] = keep · C + scale · Σ_p a[r·kp+p] ⊙ b[p]`.
+/// The R × 32 microkernel: `C[r, 0..width] = keep · C + scale · Σ_p a[r·row + p·pair] ⊙ b[p]`.
 ///
 /// # Safety
 /// The CPU must have AVX-512 F and BF16; `a` holds R rows of `kp` words, `b` `kp` rows of 32;
@@ -279,7 +538,7 @@ unsafe fn tile(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn kernel<const R: usize>(
-    a: &[u32],
+    a: PackedA,
     b: &[u32],
     kp: usize,
     c: *mut f32,
@@ -290,15 +549,16 @@ unsafe fn kernel<const R: usize>(
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let bp = b.as_ptr();
-    let ap = a.as_ptr();
+    let ap = a.words.as_ptr();
+    assert!(a.words.len() > (R - 1) * a.row + (kp - 1) * a.pair);
     for p in 0..kp {
-        // SAFETY: p < kp, so the reads stay inside `b` (kp·32 words) and `a` (R·kp words).
+        // SAFETY: p < kp, so the reads stay inside `b` (kp·32 words) and `a` (asserted).
         unsafe {
             let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(p * NR).cast()));
             let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(p * NR + 16).cast()));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let w: __m512bh =
-                    std::mem::transmute(_mm512_set1_epi32(*ap.add(r * kp + p) as i32));
+                    std::mem::transmute(_mm512_set1_epi32(*ap.add(r * a.row + p * a.pair) as i32));
                 acc[0] = _mm512_dpbf16_ps(acc[0], w, b0);
                 acc[1] = _mm512_dpbf16_ps(acc[1], w, b1);
             }
@@ -412,6 +672,128 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Values whose rounding is delicate: ties both ways, the largest finite values, infinities,
+    /// NaNs (quiet and signalling), subnormals and signed zeros, then ordinary ones.
+    fn awkward(len: usize) -> Vec<f32> {
+        let special = [
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -(1.0 + 1.0 / 256.0),
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::from_bits(0x7F80_0001),
+            f32::from_bits(0xFFC0_1234),
+            f32::from_bits(1),
+            f32::from_bits(0x0000_8000),
+            f32::from_bits(0x807F_FFFF),
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+        ];
+        (0..len)
+            .map(|i| {
+                special
+                    .get(i % 40)
+                    .copied()
+                    .unwrap_or(((i as f32) * 0.731).sin() * 1e3)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vector_packing_gives_the_bits_of_scalar_rounding() {
+        if !supported() {
+            return;
+        }
+        // Row-major pairs (A's rows), lane pairs (B's rows, Aᵀ's columns) and transposed
+        // panels (Wᵀ), with tails shorter than a vector and an odd k.
+        for len in [1, 31, 32, 33, 64, 95, 130] {
+            let src = awkward(len);
+            let mut words = vec![0; len.div_ceil(2)];
+            pair_words(&src, &mut words);
+            for (p, &w) in words.iter().enumerate() {
+                let hi = src.get(2 * p + 1).copied().unwrap_or(0.0);
+                assert_eq!(
+                    w,
+                    pair(src[2 * p], hi),
+                    "pair_words, {len} values, word {p}"
+                );
+            }
+            let other: Vec<f32> = src.iter().rev().copied().collect();
+            let mut lanes = vec![0; len];
+            for hi in [Some(&other[..]), None] {
+                lane_words(&src, hi, &mut lanes);
+                for (j, &w) in lanes.iter().enumerate() {
+                    let expected = pair(src[j], hi.map_or(0.0, |h| h[j]));
+                    assert_eq!(w, expected, "lane_words, {len} values, word {j}");
+                }
+            }
+        }
+        for (k, width) in [(1, 1), (7, 17), (40, 32), (33, 31)] {
+            let stride = k + 3;
+            let src = awkward(width * stride);
+            let mut panel = vec![u32::MAX; k.div_ceil(2) * NR];
+            transposed_panel(&src, stride, k, width, &mut panel);
+            for p in 0..k.div_ceil(2) {
+                for c in 0..NR {
+                    let expected = if c < width {
+                        let hi = if 2 * p + 1 < k {
+                            src[c * stride + 2 * p + 1]
+                        } else {
+                            0.0
+                        };
+                        pair(src[c * stride + 2 * p], hi)
+                    } else {
+                        0
+                    };
+                    assert_eq!(
+                        panel[p * NR + c],
+                        expected,
+                        "k {k}, width {width}, ({p}, {c})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kept_weights_give_the_bits_of_packing_every_time_until_they_change() {
+        if !supported() {
+            return;
+        }
+        crate::parallel::set_num_threads(2);
+        let (m, k, n) = (70, 129, 45);
+        let x: Vec<f32> = (0..m * k).map(|v| (v as f32 * 0.3).sin()).collect();
+        let dz: Vec<f32> = (0..m * n).map(|v| (v as f32 * 0.7).cos()).collect();
+        let mut w: Vec<f32> = (0..k * n).map(|v| (v as f32 * 0.11).cos()).collect();
+        let (mut kept, mut fresh) = (Bf16Buffers::default(), Bf16Buffers::default());
+        let mut expected = (vec![0.0; m * n], vec![0.0; m * k]);
+        let mut got = expected.clone();
+        for step in 0..3 {
+            let (xm, dzm, wm) = (Mat::new(&x, m, k), Mat::new(&dz, m, n), Mat::new(&w, k, n));
+            // Twice each: the second product reuses the packed W and Wᵀ.
+            for _ in 0..2 {
+                kept.product_by_weights(xm, wm, &mut got.0, 0.0, 1.0);
+                kept.product_by_weights(dzm, wm.t(), &mut got.1, 0.0, 1.0);
+                fresh.product(xm, wm, &mut expected.0, 0.0, 1.0);
+                fresh.product(dzm, wm.t(), &mut expected.1, 0.0, 1.0);
+                assert_eq!(got, expected, "step {step}");
+            }
+            // An update, said: the next products see it.
+            w.iter_mut().for_each(|v| *v *= -1.5);
+            kept.weights_changed();
+        }
+        // An update not said is not seen (which is why every writer of a kernel says it).
+        kept.product_by_weights(Mat::new(&x, m, k), Mat::new(&w, k, n), &mut got.0, 0.0, 1.0);
+        let stale = got.0.clone();
+        w.iter_mut().for_each(|v| *v += 1.0);
+        kept.product_by_weights(Mat::new(&x, m, k), Mat::new(&w, k, n), &mut got.0, 0.0, 1.0);
+        assert_eq!(got.0, stale);
     }
 
     #[test]
