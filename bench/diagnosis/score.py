@@ -220,23 +220,31 @@ def target_of(case, by_id, control_metric):
     return None
 
 
+def doctor_budget(case, args):
+    """The doctor's trial budget for a broken case and its control: `--doctor-steps` when
+    given, else the case's own budget (its `steps` column, the steps `diagnose` runs)."""
+    return args.doctor_steps or steps_of(case, args.steps)
+
+
 def doctor_run(cases, args, work):
-    """Runs the doctor on every broken case and its control; a repair reaches the target."""
+    """Runs the doctor on every broken case and its control; a repair reaches the target.
+    Each case and its control train exactly the case's budget (copies whose epochs never
+    bind, as in `reproduction_run`)."""
     # The controls come from the whole manifest, so that `--only` with broken cases alone
     # still scores them against their controls.
     by_id = {c["id"]: c for c in read_cases(args.cases)}
     todo = [c for c in cases if c["kind"] == "broken"]
-    controls = sorted({c["control"] for c in todo if c["control"] in by_id})
-    spec = lambda cid: os.path.join(HERE, "cases", cid + ".toml")
+    pairs = sorted({(c["control"], doctor_budget(c, args)) for c in todo if c["control"] in by_id})
+    spec = budget_copies(work)
     # The controls' scores: the doctor's baseline trial alone (--rounds 0), same budget.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        done = pool.map(lambda cid: doctor_json(args.bin, spec(cid), os.path.join(work, cid), args.threads, args.timeout, args.doctor_steps, 0), controls)
+        done = pool.map(lambda p: doctor_json(args.bin, spec(p[0]), os.path.join(work, f"{p[0]}-{p[1]}"), args.threads, args.timeout, p[1], 0), pairs)
         control_metric = {}
-        for cid, (res, err) in zip(controls, done):
-            control_metric[cid] = res and res.get("baseline")
-            print(f"control {cid}: {control_metric[cid] if res else err}", file=sys.stderr)
-        runs = pool.map(lambda c: doctor_json(args.bin, spec(c["id"]), os.path.join(work, c["id"]), args.threads, args.timeout, args.doctor_steps), todo)
-        rows = [doctor_row(c, res, err, by_id, control_metric) for c, (res, err) in zip(todo, runs)]
+        for p, (res, err) in zip(pairs, done):
+            control_metric[p] = res and res.get("baseline")
+            print(f"control {p[0]} at {p[1]} steps: {control_metric[p] if res else err}", file=sys.stderr)
+        runs = pool.map(lambda c: doctor_json(args.bin, spec(c["id"]), os.path.join(work, c["id"]), args.threads, args.timeout, doctor_budget(c, args)), todo)
+        rows = [doctor_row(c, res, err, by_id, {cid: m for (cid, n), m in control_metric.items() if n == doctor_budget(c, args)}) for c, (res, err) in zip(todo, runs)]
     count = lambda st: sum(1 for r in rows if r["status"] == st)
     broken = len(rows) - count("already at target")
     return {"cases": rows, "repaired": count("repaired"), "not_repaired": count("not repaired"), "already": count("already at target"), "failed": count("failed") + count("no target"), "broken": broken, "rate": count("repaired") / broken if broken else None}
@@ -260,24 +268,15 @@ def doctor_row(c, res, err, by_id, control_metric):
     return {"id": c["id"], "status": status, "target": target, "baseline": res and res.get("baseline"), "best": best, "remedy": res and res.get("best_remedy"), "problems": res and res.get("problems"), "error": err}
 
 
-def reproduction_run(cases, args, work):
-    """Which broken cases reproduce their problem here. The rule, fixed before any run: a broken
-    case reproduces when its spec as written, trained for exactly the case's own step budget
-    (the steps `diagnose` runs), does not
-    meet the repair bar against its control trained for the same budget (the control's held-out
-    accuracy minus 3 points, or the control's loss; the fixed loss without a control), or when it
-    diverges. The control's score here is the bar, not its source's: the question is whether the
-    buggy twin is measurably worse than its fixed twin in this translation."""
-    by_id = {c["id"]: c for c in read_cases(args.cases)}
-    broken = [c for c in cases if c["kind"] == "broken"]
-    steps = lambda c: steps_of(c, args.steps)
-    pairs = sorted({(c["control"], steps(c)) for c in broken if c["control"] in by_id})
-    # A doctor trial runs min(the spec's epochs, --steps) steps; `diagnose` runs exactly its
-    # steps. The trials here read a copy of the spec whose epochs never bind, so the case and
-    # its control both train exactly the case's budget, as `diagnose` does. The copies sit
-    # beside `cases/` so that the specs' relative data paths still resolve.
+def budget_copies(work):
+    """A function from a case id to a copy of its spec in `work` whose epochs never bind.
+    A doctor trial runs min(the spec's epochs, --steps) steps; `diagnose` runs exactly its
+    steps. With these copies a case and its control both train exactly the budget asked, as
+    `diagnose` does. The copies sit beside `cases/` so that the specs' relative data paths
+    still resolve."""
     os.makedirs(os.path.join(work, "cases"), exist_ok=True)
-    os.symlink(os.path.join(HERE, "data"), os.path.join(work, "data"))
+    if not os.path.exists(os.path.join(work, "data")):
+        os.symlink(os.path.join(HERE, "data"), os.path.join(work, "data"))
 
     def spec(cid):
         with open(os.path.join(HERE, "cases", cid + ".toml")) as f:
@@ -290,6 +289,22 @@ def reproduction_run(cases, args, work):
             f.write(text)
         return path
 
+    return spec
+
+
+def reproduction_run(cases, args, work):
+    """Which broken cases reproduce their problem here. The rule, fixed before any run: a broken
+    case reproduces when its spec as written, trained for exactly the case's own step budget
+    (the steps `diagnose` runs), does not
+    meet the repair bar against its control trained for the same budget (the control's held-out
+    accuracy minus 3 points, or the control's loss; the fixed loss without a control), or when it
+    diverges. The control's score here is the bar, not its source's: the question is whether the
+    buggy twin is measurably worse than its fixed twin in this translation."""
+    by_id = {c["id"]: c for c in read_cases(args.cases)}
+    broken = [c for c in cases if c["kind"] == "broken"]
+    steps = lambda c: steps_of(c, args.steps)
+    pairs = sorted({(c["control"], steps(c)) for c in broken if c["control"] in by_id})
+    spec = budget_copies(work)
     run_one = lambda cid, n: doctor_json(args.bin, spec(cid), os.path.join(work, f"{cid}-{n}"), args.threads, args.timeout, n, 0)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         controls = dict(zip(pairs, pool.map(lambda p: run_one(*p), pairs)))
@@ -340,7 +355,7 @@ def main():
     ap.add_argument("--json-out", help="write every case's verdicts and the scores here")
     ap.add_argument("--doctor", action="store_true", help="also run the doctor and report its repair rate")
     ap.add_argument("--jobs", type=int, default=1, help="diagnose or doctor runs at a time (each with --threads)")
-    ap.add_argument("--doctor-steps", type=int, default=2000, help="the doctor's trial budget (doctor --steps), the same for every case and control")
+    ap.add_argument("--doctor-steps", type=int, help="the doctor's trial budget (doctor --steps) for every case and control (default: each case's budget, as for --steps)")
     ap.add_argument("--doctor-only", action="store_true", help="skip the diagnosis table")
     ap.add_argument("--reproducing", action="store_true", help="also score the cases whose problem reproduces here (see reproduction_run)")
     args = ap.parse_args()
@@ -385,10 +400,11 @@ def main():
         with tempfile.TemporaryDirectory(prefix="doctor-bench-") as work:
             d = doctor_run(cases, args, work)
         print("")
-        print(f"Doctor (trials of at most {args.doctor_steps} steps): repaired {d['repaired']}/{d['broken']} broken cases = {pct(d['rate'])}")
+        budget = f"{args.doctor_steps} steps" if args.doctor_steps else "each case's budget, its control at the same"
+        print(f"Doctor (trials of {budget}): repaired {d['repaired']}/{d['broken']} broken cases = {pct(d['rate'])}")
         print("(a repair reaches the matching healthy control's accuracy within 3 points, or the fixed loss)")
         print(f"Not counted: {d['already']} case(s) whose spec as written already reaches the target in the same budget"
-              f" (the problem does not show in {args.doctor_steps} steps); doctor failures: {d['failed']}")
+              f" (the problem does not show in that budget); doctor failures: {d['failed']}")
         report["doctor"] = d
     if args.json_out:
         with open(args.json_out, "w") as f:

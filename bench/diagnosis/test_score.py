@@ -3,9 +3,11 @@
 
 Run: python3 bench/diagnosis/test_score.py (tests/diagnosis_bench.rs runs it too).
 """
+import argparse
 import json
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +79,23 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(score.steps_of({"steps": "1800"}, None), 1800)
         self.assertEqual(score.steps_of({"steps": ""}, None), score.DEFAULT_STEPS)
         self.assertEqual(score.steps_of({"steps": "1800"}, 300), 300)
+
+    def test_doctor_budget(self):
+        # The doctor's trials run the case's own budget unless --doctor-steps is given.
+        args = argparse.Namespace(doctor_steps=None, steps=None)
+        self.assertEqual(score.doctor_budget({"steps": "300"}, args), 300)
+        args.doctor_steps = 2000
+        self.assertEqual(score.doctor_budget({"steps": "300"}, args), 2000)
+
+    def test_budget_copies_never_bind(self):
+        with tempfile.TemporaryDirectory() as work:
+            path = score.budget_copies(work)("at_mnist_lenet_seed")
+            with open(path) as f:
+                text = f.read()
+            self.assertIn("epochs = 100000", text)
+            self.assertTrue(os.path.isdir(os.path.join(work, "data")))
+            # A second call in the same directory keeps the data link.
+            score.budget_copies(work)("at_blob_seed")
 
     def test_budgets_in_the_manifest(self):
         import budgets
