@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub mod bf16;
+pub mod vecmath;
 
 use crate::parallel::{for_each_part, SharedMut};
 pub use crate::parallel::{num_threads, set_num_threads};

@@ -10,7 +10,7 @@
 //! dp_r = dq_r = da ⊙ q_h ⊙ σ'(r); dp_z = dq_z = dh_t ⊙ (h_{t-1} - ĥ) ⊙ σ'(z); and h_{t-1}
 //! gets dh_t ⊙ z directly (the time loop adds dq·Rᵀ).
 
-use super::recurrent::{Activations, Cell};
+use super::recurrent::{activate, Activations, Cell};
 
 /// The GRU step.
 pub(super) struct GruCell;
@@ -39,16 +39,21 @@ impl Cell for GruCell {
             .zip(cache.chunks_exact_mut(4 * u));
         for (b, ((p, q), cache)) in rows.enumerate() {
             let (h_prev, h) = (&h_prev[b * u..][..u], &mut h[b * u..][..u]);
+            // z and r, then ĥ, each activation over a whole gate slice (vectorized for tanh and σ).
+            let (zr, rest) = cache.split_at_mut(2 * u);
+            let (hh, qh) = rest.split_at_mut(u);
+            zr.iter_mut()
+                .zip(p.iter().zip(q))
+                .for_each(|(g, (&p, &q))| *g = p + q);
+            activate(act.gate, zr);
+            let (z, r) = zr.split_at(u);
+            qh.copy_from_slice(&q[2 * u..]);
             for j in 0..u {
-                let z = act.gate.value(p[j] + q[j]);
-                let r = act.gate.value(p[u + j] + q[u + j]);
-                let qh = q[2 * u + j];
-                let hh = act.f.value(p[2 * u + j] + r * qh);
-                h[j] = z * h_prev[j] + (1.0 - z) * hh;
-                cache[j] = z;
-                cache[u + j] = r;
-                cache[2 * u + j] = hh;
-                cache[3 * u + j] = qh;
+                hh[j] = p[2 * u + j] + r[j] * qh[j];
+            }
+            activate(act.f, hh);
+            for j in 0..u {
+                h[j] = z[j] * h_prev[j] + (1.0 - z[j]) * hh[j];
             }
         }
     }

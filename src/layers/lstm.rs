@@ -10,7 +10,7 @@
 //! dc = dc_t + dh_t ⊙ o ⊙ f'(c_t); dz_i = dc ⊙ g ⊙ σ'(i), dz_f = dc ⊙ c_{t-1} ⊙ σ'(f),
 //! dz_c = dc ⊙ i ⊙ f'(g), dz_o = dh_t ⊙ f(c_t) ⊙ σ'(o); dc_{t-1} = dc ⊙ f.
 
-use super::recurrent::{Activations, Cell};
+use super::recurrent::{activate, Activations, Cell};
 use super::RecurrentSpec;
 
 /// The LSTM step.
@@ -49,23 +49,28 @@ impl Cell for LstmCell {
             .zip(cache.chunks_exact_mut(5 * u));
         for (b, ((p, r), cache)) in rows.enumerate() {
             let (gates, tc) = cache.split_at_mut(4 * u);
-            for (k, gate) in gates.chunks_exact_mut(u).enumerate() {
-                let f = if k == 2 { act.f } else { act.gate };
-                let pre = p[k * u..].iter().zip(&r[k * u..]);
-                gate.iter_mut()
-                    .zip(pre)
-                    .for_each(|(g, (&p, &r))| *g = f.value(p + r));
-            }
+            gates
+                .iter_mut()
+                .zip(p.iter().zip(r))
+                .for_each(|(g, (&p, &r))| *g = p + r);
+            // Each activation over a whole gate slice at once (vectorized for tanh and σ).
+            let (ifg, o) = gates.split_at_mut(3 * u);
+            let (i_f, g) = ifg.split_at_mut(2 * u);
+            activate(act.gate, i_f);
+            activate(act.f, g);
+            activate(act.gate, o);
             let (c_prev, c, h) = (
                 &c_prev[b * u..][..u],
                 &mut c[b * u..][..u],
                 &mut h[b * u..][..u],
             );
             for j in 0..u {
-                let (i, f, g, o) = (gates[j], gates[u + j], gates[2 * u + j], gates[3 * u + j]);
-                c[j] = f * c_prev[j] + i * g;
-                tc[j] = act.f.value(c[j]);
-                h[j] = o * tc[j];
+                c[j] = i_f[u + j] * c_prev[j] + i_f[j] * g[j];
+            }
+            tc.copy_from_slice(c);
+            activate(act.f, tc);
+            for ((h, &o), &tc) in h.iter_mut().zip(&*o).zip(&*tc) {
+                *h = o * tc;
             }
         }
     }

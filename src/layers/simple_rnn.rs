@@ -4,7 +4,7 @@
 //! Backward of a step, with dz = dh_t ⊙ f'(h_t): dP_t = dr_t = dz; h_{t-1} gets nothing but
 //! dz·Rᵀ (added by the time loop).
 
-use super::recurrent::{Activations, Cell};
+use super::recurrent::{activate, Activations, Cell};
 
 /// The SimpleRNN step.
 pub(super) struct SimpleRnnCell;
@@ -27,8 +27,9 @@ impl Cell for SimpleRnnCell {
         _c: &mut [f32],
     ) {
         for ((h, &p), &r) in h.iter_mut().zip(p).zip(r) {
-            *h = act.f.value(p + r);
+            *h = p + r;
         }
+        activate(act.f, h);
     }
 
     fn backward(
