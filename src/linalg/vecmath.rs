@@ -33,7 +33,7 @@
 const SHIFT: f32 = 12_582_912.0;
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so n·LN2_HI is exact for |n| < 2¹⁵.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = 355.0 / 512.0;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Cephes `expf`'s P, highest degree first: e^r = 1 + r + r²·P(r) on [−ln 2 / 2, ln 2 / 2].
 const P: [f32; 6] = [
