@@ -5,7 +5,7 @@
 #   bench/readme_figures.sh [--quick] [--only SECTION[,SECTION...]] [BINARY]
 #       (default BINARY: target/release/deeptrain; sections, in order: lr-find penguins timing
 #        diagnosis tour graph cnn residual-cnn sequences seattle unstable bn optimizers schedules regularization transfer mpi
-#        mpi-memory speed)
+#        mpi-memory speed profile)
 #
 # Full mode runs what the README says was run (epochs, seeds, data): hours on 2 cores, so run
 # it on a quiet machine, one section at a time if need be (`--only cnn`). --quick checks the
@@ -21,7 +21,8 @@
 # which must be a `--features mpi` build, and needs mpirun);
 # `mpi-memory` writes Fashion-MNIST as NPY and measures each process's peak RSS with
 # `/usr/bin/time` (BINARY must be a `--features mpi` build); `speed` runs bench/compare.py on
-# BINARY (the tables against PyTorch; needs torch).
+# BINARY (the tables against PyTorch; needs torch); `profile` runs bench/profile_table.py on
+# BINARY (where each bench model's training step spends its time; quick: 20 steps).
 #
 # Every run uses the examples' seed (42) and 2 threads, in a scratch directory; timings depend on
 # the machine and its load: the script prints `nproc` and the load average at the top.
@@ -415,4 +416,10 @@ fi
 if wants speed && [ "$quick" = 0 ]; then
   echo; echo "### README \"Speed against PyTorch\": the tables"
   (cd "$repo" && python3 bench/compare.py --threads 2 --rounds 3 --binary "$bin")
+fi
+
+if wants profile; then
+  echo; echo "### README \"Where the time goes\": the table"
+  steps=200; [ "$quick" = 1 ] && steps=20
+  (cd "$repo" && python3 bench/profile_table.py --threads 2 --steps "$steps" "$bin")
 fi

@@ -55,6 +55,7 @@ pub mod output_paths;
 pub mod parallel;
 pub mod plot;
 pub mod presets;
+pub mod profile;
 pub mod regularizers;
 pub mod report;
 pub mod run;

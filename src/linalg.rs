@@ -173,6 +173,13 @@ pub fn matmul_add_scaled(a: Mat, b: Mat, out: &mut [f32], scale: f32) {
 
 /// `out = keep · out + scale · a · b`, where keep is 0 (out is then not read) or 1.
 fn product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
+    let timer = crate::profile::start();
+    split_product(a, b, out, keep, scale);
+    timer.stop(crate::profile::Phase::Products);
+}
+
+/// [`product`], one block of `out` per thread.
+fn split_product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
     let accumulate = keep != 0.0;
     let (m, k) = a.shape();
     let (k2, n) = b.shape();

@@ -185,6 +185,7 @@ impl Pool {
     }
 
     fn work(&self, index: usize, mut seen: u64) {
+        crate::profile::mark_worker();
         loop {
             let spin_start = Instant::now();
             let mut spins = 0u32;
@@ -254,6 +255,7 @@ pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
         pool.wake.notify_all();
     }
     let own_panic = pool.run_parts(word, 0);
+    let waiting = crate::profile::start();
     let mut spins = 0u32;
     while pool.done.load(Ordering::Acquire) < parts {
         // A worker holding a part may have been descheduled (more busy threads than cores):
@@ -265,6 +267,7 @@ pub fn for_each_part(parts: usize, part: &(dyn Fn(usize) + Sync)) {
             std::thread::yield_now();
         }
     }
+    waiting.stop(crate::profile::Phase::Waiting);
     let panicked = pool.panicked.swap(false, Ordering::Relaxed);
     if let Some(payload) = own_panic {
         resume_unwind(payload);

@@ -49,6 +49,7 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn steady_state_train_steps_do_not_allocate() {
     dense_chain_and_graph();
+    profiled_dense_chain();
     pooling_layers();
     conv_net();
     embedding_net();
@@ -66,6 +67,14 @@ fn dense_chain_and_graph() {
         assert_steady_state_step_allocates_only_in_gemm(chain(), &[28, 28], &CHAIN_PRODUCTS);
         assert_steady_state_step_allocates_only_in_gemm(graph(), &[64], &GRAPH_PRODUCTS);
     }
+}
+
+/// The dense chain with the step profile's timers on (`deeptrain bench --profile`).
+fn profiled_dense_chain() {
+    deeptrain::linalg::set_num_threads(2);
+    deeptrain::profile::set_enabled(true);
+    assert_steady_state_step_allocates_only_in_gemm(chain(), &[28, 28], &CHAIN_PRODUCTS);
+    deeptrain::profile::set_enabled(false);
 }
 
 /// 784 → 300 → 100 → 10, the textbook's Fashion-MNIST MLP.

@@ -9,7 +9,8 @@
 //! line. The first line (`fma`) is the FMA peak of one core and of the cores in use
 //! ([`fma_peak`]); model (c)'s line then also carries its training GFLOP/s as a percentage of
 //! that peak (`fma_peak_percent`). `--diagnostics` adds the cost of `train`'s default diagnostics to each line (seconds
-//! per step without and with them, and the ratio).
+//! per step without and with them, and the ratio). `--profile` prints instead where each
+//! model's training step spends its time ([`bench_profile`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use super::bench_profile::{self, TimedOptimizer};
 use super::fma_peak;
 use deeptrain::activations::Activation;
 use deeptrain::diagnostics::Diagnostics;
@@ -51,6 +53,11 @@ pub struct BenchArgs {
     /// report the ratio (`diagnostics_overhead`).
     #[arg(long)]
     diagnostics: bool,
+    /// Instead of the throughput, where each model's training step spends its time: the share
+    /// of products, element-wise work, the optimizer, `train`'s default diagnostics and
+    /// waiting for the pool's workers (see `deeptrain::profile`).
+    #[arg(long, conflicts_with = "diagnostics")]
+    profile: bool,
     /// Also append the JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -267,16 +274,18 @@ fn fma_probe() -> serde_json::Value {
 }
 
 /// A bench model, compiled, with 16 batches of inputs and targets.
-struct Setup {
-    net: Sequential,
-    x: Vec<Tensor>,
-    y: Vec<Targets>,
-    batch: usize,
+pub(super) struct Setup {
+    pub net: Sequential,
+    pub x: Vec<Tensor>,
+    pub y: Vec<Targets>,
+    pub batch: usize,
     batch_shape: Box<dyn Fn(usize) -> Vec<usize>>,
     features: usize,
 }
 
-fn setup(name: &str) -> Result<Setup> {
+/// Builds and compiles bench model `name`; `timed`: its optimizer's updates are timed
+/// (`--profile`).
+fn setup(name: &str, timed: bool) -> Result<Setup> {
     let spec = model(name).ok_or_else(|| Error::Config(format!("unknown bench model `{name}`")))?;
     let mut net = Sequential::from_specs(&spec.input, &spec.layers, 42)?;
     let features: usize = spec.input.iter().product();
@@ -284,11 +293,11 @@ fn setup(name: &str) -> Result<Setup> {
     let batch_shape = move |rows: usize| -> Vec<usize> {
         std::iter::once(rows).chain(input.iter().copied()).collect()
     };
-    net.compile(
-        spec.optimizer.with_learning_rate(0.01).build()?,
-        Loss::SparseCategoricalCrossentropy,
-        &[],
-    )?;
+    let mut optimizer = spec.optimizer.with_learning_rate(0.01).build()?;
+    if timed {
+        optimizer = Box::new(TimedOptimizer(optimizer));
+    }
+    net.compile(optimizer, Loss::SparseCategoricalCrossentropy, &[])?;
     let batch = spec.batch;
     let batches = 16;
     let x: Vec<Tensor> = (0..batches)
@@ -328,7 +337,7 @@ fn run_shared(name: &str, steps: usize, comm: &dyn Communicator) -> Result<serde
         y,
         batch,
         ..
-    } = setup(name)?;
+    } = setup(name, false)?;
     let part = deeptrain::distributed::share(batch, comm.rank(), comm.size());
     let rows: Vec<usize> = part.collect();
     let mut local_x = Vec::new();
@@ -434,11 +443,18 @@ fn run_one(
     steps: usize,
     with_diagnostics: bool,
     policy: DtypePolicy,
+    profile: bool,
 ) -> Result<serde_json::Value> {
     match name {
         "gemm" => return Ok(gemm_probe()),
         "fma" => return Ok(fma_probe()),
         _ => {}
+    }
+    if profile {
+        let mut setup = setup(name, true)?;
+        setup.net.set_dtype_policy(policy)?;
+        let (flops, _) = step_flops(&setup.net, setup.batch, name);
+        return bench_profile::run(name, setup, steps, flops);
     }
     let Setup {
         mut net,
@@ -447,7 +463,7 @@ fn run_one(
         batch,
         batch_shape,
         features,
-    } = setup(name)?;
+    } = setup(name, false)?;
     net.set_dtype_policy(policy)?;
     let batches = x.len();
     for i in 0..20 {
@@ -519,7 +535,8 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
     policy.check_supported()?;
     if args.child {
         let name = args.models.first().map(String::as_str).unwrap_or("a");
-        println!("{}", run_one(name, args.steps, args.diagnostics, policy)?);
+        let line = run_one(name, args.steps, args.diagnostics, policy, args.profile)?;
+        println!("{line}");
         return Ok(());
     }
     let exe = std::env::current_exe().map_err(|e| Error::Config(e.to_string()))?;
@@ -542,6 +559,9 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
         if args.diagnostics {
             cmd.arg("--diagnostics");
         }
+        if args.profile {
+            cmd.arg("--profile");
+        }
         let out = cmd
             .output()
             .map_err(|e| Error::Config(format!("bench child: {e}")))?;
@@ -562,6 +582,12 @@ pub fn run(args: BenchArgs, ranks: Option<Arc<dyn Communicator>>) -> Result<()> 
                 value.as_object_mut(),
             ) {
                 object.insert("fma_peak_percent".into(), json!(100.0 * train / peak));
+                if let Some(products) = object.get("products_gflops").and_then(|g| g.as_f64()) {
+                    object.insert(
+                        "products_peak_percent".into(),
+                        json!(100.0 * products / peak),
+                    );
+                }
                 line = value.to_string();
             }
         }

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+mod bench_profile;
 mod compare;
 mod diagnose;
 mod doctor;
