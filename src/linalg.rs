@@ -22,6 +22,7 @@
 //! hot): 32×100×100 runs 1.6–1.8× faster on two threads, 32×64×64 1.5×, but 32×100×10 (32 000
 //! multiply-adds) only 0.9–1.2×; so products under [`PARALLEL_MIN_MULADDS`] stay on one thread.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub mod bf16;
@@ -194,28 +195,44 @@ fn split_product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
         }
         return;
     }
+    let out_ptr = SharedMut::new(out);
+    for_each_block(m, n, m * n * k, BLOCK_ALIGN, &|rows, cols| {
+        // SAFETY: each block is its own rows × columns of the m×n row-major `out` (asserted),
+        // which does not alias `a` or `b`.
+        unsafe { gemm_block(a, b, out_ptr.add(0), rows, cols, n, (keep, scale)) };
+    });
+}
+
+/// Runs `block(rows, cols)` over a `rows × cols` grid of a product's output, one block per
+/// thread: cut along the longer side into runs of whole multiples of `align` units, or whole
+/// when the product has fewer than [`PARALLEL_MIN_MULADDS`] multiply-adds (`muladds`) or one
+/// thread runs. The f32 products pass C's rows and columns with [`BLOCK_ALIGN`]; the bf16
+/// products ([`bf16`]) their tiles and panels with 1. The blocks depend only on the sizes and
+/// the thread count, so a product's bits do too.
+pub(crate) fn for_each_block(
+    rows: usize,
+    cols: usize,
+    muladds: usize,
+    align: usize,
+    block: &(dyn Fn(Range<usize>, Range<usize>) + Sync),
+) {
     let threads = num_threads();
-    if threads < 2 || m * n * k < PARALLEL_MIN_MULADDS {
-        // SAFETY: `out` is m×n row-major (asserted) and does not alias `a` or `b`.
-        unsafe { gemm_block(a, b, out.as_mut_ptr(), 0..m, 0..n, n, (keep, scale)) };
+    if threads < 2 || muladds < PARALLEL_MIN_MULADDS {
+        block(0..rows, 0..cols);
         return;
     }
-    let along_rows = m >= n;
-    let long = if along_rows { m } else { n };
-    let parts = threads.min(long.div_ceil(BLOCK_ALIGN));
-    let step = long.div_ceil(parts).next_multiple_of(BLOCK_ALIGN);
+    let along_rows = rows >= cols;
+    let long = if along_rows { rows } else { cols };
+    let parts = threads.min(long.div_ceil(align));
+    let step = long.div_ceil(parts).next_multiple_of(align);
     let parts = long.div_ceil(step);
-    let out_ptr = SharedMut::new(out);
     for_each_part(parts, &|part| {
         let range = part * step..((part + 1) * step).min(long);
-        let (rows, cols) = if along_rows {
-            (range, 0..n)
+        if along_rows {
+            block(range, 0..cols)
         } else {
-            (0..m, range)
-        };
-        // SAFETY: each part writes its own block of `out` (disjoint row or column ranges of the
-        // m×n row-major matrix); `out` does not alias `a` or `b`.
-        unsafe { gemm_block(a, b, out_ptr.add(0), rows, cols, n, (keep, scale)) };
+            block(0..rows, range)
+        }
     });
 }
 
@@ -229,8 +246,8 @@ unsafe fn gemm_block(
     a: Mat,
     b: Mat,
     c: *mut f32,
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
+    rows: Range<usize>,
+    cols: Range<usize>,
     ldc: usize,
     (keep, scale): (f32, f32),
 ) {
