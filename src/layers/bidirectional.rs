@@ -9,6 +9,12 @@
 //! (the default), `sum` y + ȳ, `mul` y ⊙ ȳ, `ave` (y + ȳ)/2. Backward splits dL/d(output) by
 //! the same rule (for `mul`, dL/dy = g ⊙ ȳ and dL/dȳ = g ⊙ y) and sums both copies' dL/dx.
 //!
+//! A time-step mask (from an embedding with `mask_zero`) goes to both copies in input order;
+//! the backward copy reads it reversed with the sequence, so each copy carries its state over
+//! the padded steps. With `return_sequences` Keras sets its copies' `zero_output_for_mask`:
+//! the output is 0 at a padded step (and gets no gradient there), and the mask goes on to the
+//! next layer; without it the mask ends here.
+//!
 //! The parameters are the forward copy's then the backward copy's (kernel, recurrent kernel,
 //! bias each, as Keras' weights list). The wrapper holds them between passes and lends them to
 //! its copies for a forward or backward (a swap of the tensors, no copy).
@@ -147,6 +153,7 @@ impl LayerConfig for BidirectionalSpec {
             grad_b: Tensor::default(),
             dx_b: Tensor::default(),
             output_shape: Vec::new(),
+            step_mask: Vec::new(),
         }))
     }
 
@@ -196,6 +203,8 @@ struct Bidirectional {
     grad_b: Tensor,
     dx_b: Tensor,
     output_shape: Vec<usize>,
+    /// The time-step mask (B, T) in input order; empty without one.
+    step_mask: Vec<f32>,
 }
 
 impl Bidirectional {
@@ -227,6 +236,13 @@ impl Bidirectional {
             }
         }
     }
+}
+
+/// Whether `(row, step)` of a returned sequence is a padded step under `mask` (B, T) (Keras'
+/// zero output); never without a mask or a sequence.
+fn zeroed(mask: &[f32], sequences: bool, steps: usize) -> impl Fn(usize, usize) -> bool + '_ {
+    let masked = sequences && !mask.is_empty();
+    move |row, step| masked && mask[row * steps + step] == 0.0
 }
 
 impl Layer for Bidirectional {
@@ -293,6 +309,7 @@ impl Layer for Bidirectional {
         }
         output.resize(&self.output_shape);
         let mirrored = self.mirrored(steps);
+        let zeroed = zeroed(&self.step_mask, self.sequences(), steps);
         let (yf, yb, y) = (self.out_f.data(), self.out_b.data(), output.data_mut());
         for row in 0..rows {
             for step in 0..steps {
@@ -300,6 +317,10 @@ impl Layer for Bidirectional {
                 let f = &yf[at * u..][..u];
                 let b = &yb[mirrored(row, step) * u..][..u];
                 let out = &mut y[at * width..][..width];
+                if zeroed(row, step) {
+                    out.fill(0.0);
+                    continue;
+                }
                 match self.spec.merge_mode {
                     MergeMode::Concat => {
                         out[..u].copy_from_slice(f);
@@ -336,6 +357,7 @@ impl Layer for Bidirectional {
         self.grad_b.resize(&shape);
         let width = grad_output.row_len() / steps;
         let mirrored = self.mirrored(steps);
+        let zeroed = zeroed(&self.step_mask, self.sequences(), steps);
         let (yf, yb, g) = (self.out_f.data(), self.out_b.data(), grad_output.data());
         let (gf, gb) = (self.grad_f.data_mut(), self.grad_b.data_mut());
         for row in 0..rows {
@@ -344,6 +366,11 @@ impl Layer for Bidirectional {
                 let back = mirrored(row, step) * u;
                 let g = &g[at * width..][..width];
                 let (df, db) = (&mut gf[at * u..][..u], &mut gb[back..][..u]);
+                if zeroed(row, step) {
+                    df.fill(0.0);
+                    db.fill(0.0);
+                    continue;
+                }
                 match self.spec.merge_mode {
                     MergeMode::Concat => {
                         df.copy_from_slice(&g[..u]);
@@ -367,6 +394,7 @@ impl Layer for Bidirectional {
                 }
             }
         }
+        drop(zeroed);
         self.swap_params();
         let mut dx = grad_input;
         self.forward
@@ -400,6 +428,22 @@ impl Layer for Bidirectional {
     fn set_gradients_observed(&mut self, observed: bool) {
         self.forward.set_gradients_observed(observed);
         self.backward.set_gradients_observed(observed);
+    }
+
+    /// Takes a mask; keeps it on its output with `return_sequences`, as its copies do.
+    fn mask_flow(&self, input_masked: bool) -> Result<bool> {
+        self.forward.mask_flow(input_masked)
+    }
+
+    fn set_input_mask(&mut self, mask: &[f32]) {
+        self.forward.set_input_mask(mask);
+        self.backward.set_input_mask(mask);
+        self.step_mask.clear();
+        self.step_mask.extend_from_slice(mask);
+    }
+
+    fn output_mask(&self) -> &[f32] {
+        &self.step_mask
     }
 
     fn scratch_values(&self, batch: usize) -> usize {

@@ -144,6 +144,8 @@ pub struct Dense {
     fused_descent: Option<affine::FusedDescent>,
     /// The matrix products under the dtype policy (with their bf16 buffers).
     products: Products,
+    /// The time-step mask passed through on a sequence (B, T); empty without one.
+    step_mask: Vec<f32>,
 }
 
 impl Dense {
@@ -160,6 +162,7 @@ impl Dense {
             norms: Vec::new(),
             fused_descent: None,
             products: Products::default(),
+            step_mask: Vec::new(),
         }
     }
 
@@ -192,6 +195,8 @@ impl Layer for Dense {
     fn class_name(&self) -> &'static str {
         "Dense"
     }
+
+    super::mask_pass_through!(step_mask);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let Some(&inputs) = input_shape.last().filter(|&&i| i > 0) else {

@@ -149,6 +149,8 @@ pub struct Dropout {
     active: bool,
     /// Active in every mode (MC dropout).
     always: bool,
+    /// The time-step mask passed through (B, T); empty without one.
+    step_mask: Vec<f32>,
 }
 
 impl Dropout {
@@ -162,6 +164,7 @@ impl Dropout {
             mask: Tensor::default(),
             active: false,
             always: false,
+            step_mask: Vec::new(),
         }
     }
 
@@ -191,6 +194,7 @@ impl Layer for Dropout {
     }
 
     super::random_stream!(rng);
+    super::mask_pass_through!(step_mask);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.rng = Rng::seed_from_u64(rng.random());

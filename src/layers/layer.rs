@@ -127,7 +127,7 @@ pub trait Layer: Send {
     fn mask_flow(&self, input_masked: bool) -> Result<bool> {
         if input_masked {
             return Err(crate::Error::Config(format!(
-                "layer `{}` ({}) cannot take the time-step mask of an embedding with `mask_zero = true`: the mask flows into simple_rnn, lstm and gru only (put the recurrent layer right after the embedding; one without return_sequences ends the mask)",
+                "layer `{}` ({}) cannot take the time-step mask of an embedding with `mask_zero = true`: the mask flows into simple_rnn, lstm, gru and bidirectional, and through dense, layer_normalization and dropout (a recurrent layer without return_sequences ends it)",
                 self.name(),
                 self.class_name()
             )));
@@ -317,3 +317,24 @@ macro_rules! random_stream {
     };
 }
 pub(crate) use random_stream;
+
+/// The mask methods of a layer that keeps the time axis and passes a time-step mask on
+/// unchanged (Keras' `supports_masking` on Dense, LayerNormalization, Dropout): the mask is
+/// copied into `$field` (a `Vec<f32>`, sized once) and handed to the next layer.
+macro_rules! mask_pass_through {
+    ($field:ident) => {
+        fn mask_flow(&self, input_masked: bool) -> $crate::Result<bool> {
+            Ok(input_masked)
+        }
+
+        fn set_input_mask(&mut self, mask: &[f32]) {
+            self.$field.clear();
+            self.$field.extend_from_slice(mask);
+        }
+
+        fn output_mask(&self) -> &[f32] {
+            &self.$field
+        }
+    };
+}
+pub(crate) use mask_pass_through;

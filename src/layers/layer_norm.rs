@@ -121,6 +121,8 @@ pub struct LayerNormalization {
     normalized: Tensor,
     /// 1 / sqrt(σ² + ε) per row of the last forward pass, (N).
     inv_std: Vec<f32>,
+    /// The time-step mask passed through (B, T); empty without one.
+    step_mask: Vec<f32>,
 }
 
 impl LayerNormalization {
@@ -133,6 +135,7 @@ impl LayerNormalization {
             params: Vec::new(),
             normalized: Tensor::default(),
             inv_std: Vec::new(),
+            step_mask: Vec::new(),
         }
     }
 
@@ -159,6 +162,8 @@ impl Layer for LayerNormalization {
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }
+
+    super::mask_pass_through!(step_mask);
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let features = input_shape.last().copied().unwrap_or(0);

@@ -64,7 +64,7 @@ pub use flatten::{Flatten, FlattenSpec};
 pub use geometry::{image_shape, AxisWindow, Padding, Size2, Window2};
 pub use global_pooling::{GlobalPooling2D, GlobalPoolingSpec};
 pub use global_pooling1d::GlobalPooling1dSpec;
-pub(crate) use layer::random_stream;
+pub(crate) use layer::{mask_pass_through, random_stream};
 pub use layer::{Layer, Mode, Param, State};
 pub use layer_norm::{LayerNormSpec, LayerNormalization};
 pub use merge::{Merge, MergeOp, MergeSpec};
