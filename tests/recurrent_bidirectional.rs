@@ -1,14 +1,21 @@
 //! The `bidirectional` wrapper: an LSTM (whole sequence, concat) and a GRU (last state, sum)
 //! against PyTorch's `bidirectional=True`, finite differences of every cell in every merge
-//! mode, the spec's keys, and save/load.
+//! mode, the spec's keys, save/load, and a bit-exact resume (masks through the wrapper are in
+//! tests/recurrent_mask.rs).
 
 mod common;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use common::{assert_close, check_gradients, f32s, nested, pseudo_random, reference};
-use deeptrain::layers::{BidirectionalSpec, CellKind, MergeMode, RecurrentSpec};
+use deeptrain::callbacks::{Control, EpochLogs};
+use deeptrain::layers::{BidirectionalSpec, CellKind, EmbeddingSpec, MergeMode, RecurrentSpec};
+use deeptrain::model::RunMetadata;
+use deeptrain::optimizers::{Adam, AdamVariant};
 use deeptrain::{
-    Activation, DenseSpec, Initializer, LayerSpec, Loss, Metric, Mode, Sequential, Sgd, Targets,
-    Tensor,
+    Activation, Callback, Dataset, DenseSpec, FitOptions, History, Initializer, LayerSpec, Loss,
+    Metric, Mode, Scale, Scaler, Sequential, Sgd, Targets, Tensor,
 };
 
 const NAMES: [&str; 3] = ["kernel", "recurrent_kernel", "bias"];
@@ -179,4 +186,128 @@ fn bidirectional_spec_reads_saves_and_loads() {
         };
         assert!(err.contains(key), "{err}");
     }
+}
+
+/// Writes the checkpoint at every epoch's end, as the CLI does.
+struct Checkpointer<'a> {
+    dir: &'a std::path::Path,
+    history: History,
+    metadata: RunMetadata,
+}
+
+impl Callback for Checkpointer<'_> {
+    fn on_epoch_end(
+        &mut self,
+        logs: &EpochLogs,
+        model: &mut Sequential,
+    ) -> deeptrain::Result<Control> {
+        self.history.epochs.push(logs.clone());
+        model.save_checkpoint(self.dir, &self.metadata, &self.history)?;
+        Ok(Control::Continue)
+    }
+}
+
+/// Masked ids → Bidirectional(LSTM with dropout and recurrent dropout, sequences) →
+/// Bidirectional(GRU with reset_after = false, ave) → Dense(3, softmax), Adam.
+fn bidirectional_model(seed: u64) -> Sequential {
+    let mut model = Sequential::new(&[6])
+        .add(EmbeddingSpec::new(10, 4).mask_zero(true))
+        .add(BidirectionalSpec::new(
+            RecurrentSpec::lstm(5)
+                .return_sequences(true)
+                .dropout(0.2)
+                .recurrent_dropout(0.2),
+        ))
+        .add(
+            BidirectionalSpec::new(RecurrentSpec::gru(4).reset_after(false).dropout(0.1))
+                .merge_mode(MergeMode::Ave),
+        )
+        .add(DenseSpec::new(3).activation(Activation::Softmax))
+        .build(seed)
+        .unwrap();
+    model
+        .compile(
+            Box::new(Adam::new(AdamVariant::Adam, 0.01, 0.9, 0.999, 1e-7, false).unwrap()),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+    model
+}
+
+/// Four epochs straight, or two then a resume from the checkpoint, give the same weight and
+/// optimizer bytes and the same history: both copies' dropout streams (seeded from the
+/// wrapper's) are saved and restored, with a mask and a GRU of reset_after = false inside.
+#[test]
+fn bidirectional_model_resumes_bit_exactly() {
+    let n = 40;
+    let ids: Vec<f32> = (0..n * 6)
+        .map(|i| {
+            if (i % 6) >= 4 + (i / 6) % 3 {
+                0.0
+            } else {
+                ((i * 7 + i / 3) % 9 + 1) as f32
+            }
+        })
+        .collect();
+    let labels: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+    let data = Dataset::new(
+        Tensor::from_vec(ids, &[n, 6]),
+        Tensor::from_vec(labels, &[n, 1]),
+    )
+    .unwrap();
+    let options = |epochs: usize, initial_epoch: usize| FitOptions {
+        epochs,
+        batch_size: 8,
+        validation_split: 0.0,
+        initial_epoch,
+        stop: Some(Arc::new(AtomicBool::new(false))),
+        ..FitOptions::default()
+    };
+    let bytes = |model: &Sequential| {
+        let dir = tempfile::tempdir().unwrap();
+        model.save(dir.path()).unwrap();
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        (read("weights.safetensors"), read("optimizer.safetensors"))
+    };
+    let values = |h: &History| -> Vec<Vec<(String, f64)>> {
+        h.epochs.iter().map(|e| e.values.clone()).collect()
+    };
+    let mut straight = bidirectional_model(12);
+    let full = straight.fit(&data, None, &options(4, 0), &mut []).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("resume");
+    let mut writer = Checkpointer {
+        dir: &checkpoint,
+        history: History::default(),
+        metadata: RunMetadata {
+            scaler: Scaler::fit(Scale::None, &data.x),
+            data: None,
+            class_names: None,
+        },
+    };
+    let mut first = bidirectional_model(12);
+    first
+        .fit(&data, None, &options(2, 0), &mut [&mut writer])
+        .unwrap();
+    drop(first);
+    let (mut resumed, _, _, prior) = Sequential::load_checkpoint(&checkpoint).unwrap();
+    let rest = resumed
+        .fit(&data, None, &options(4, prior.epochs.len()), &mut [])
+        .unwrap();
+    let mut history = prior;
+    history.epochs.extend(rest.epochs);
+    assert!(
+        bytes(&resumed) == bytes(&straight),
+        "weights or optimizer differ"
+    );
+    assert_eq!(values(&history), values(&full));
+    assert_eq!(full.epochs.len(), 4);
+    // The run trained: the loss moved.
+    let loss = |e: usize| {
+        let values = &full.epochs[e].values;
+        values.iter().find(|(k, _)| k == "loss").unwrap().1
+    };
+    assert_ne!(loss(0), loss(3));
 }
