@@ -39,6 +39,7 @@ mod pooling;
 mod pooling1d;
 mod prelu;
 mod recurrent;
+mod recurrent_rows;
 mod recurrent_spec;
 pub mod registry;
 mod reshape;

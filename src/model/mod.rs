@@ -34,6 +34,7 @@ mod metadata;
 mod save;
 mod step;
 pub mod summary;
+mod targets;
 mod weights;
 
 pub use build::{GraphBuilder, SequentialBuilder};
