@@ -46,6 +46,10 @@ pub fn evidence_charts(d: &Diagnosis, losses: &[f64]) -> Vec<EvidenceChart> {
             }
             "vanishing_gradients" | "exploding_gradients" => by_depth(v, &d.rows),
             "dead_relus" | "saturation" => layer_fraction(v, &d.rows),
+            // Units killed during training: the layer's dead fraction climbing.
+            "learning_rate_too_high" if v.finding.starts_with("training killed") => {
+                layer_fraction(v, &d.rows)
+            }
             _ => None,
         };
         charts.push(chart.unwrap_or_else(|| loss_chart(v.kind, d, losses)));
@@ -104,7 +108,7 @@ fn by_time(v: &Verdict, rows: &[LayerStats]) -> Option<EvidenceChart> {
 /// The dead (or saturated) fraction of the verdict's layer at every sampled step.
 fn layer_fraction(v: &Verdict, rows: &[LayerStats]) -> Option<EvidenceChart> {
     let layer = v.layer.as_deref()?;
-    let dead = v.kind == "dead_relus";
+    let dead = v.kind != "saturation";
     let points: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.name == layer)

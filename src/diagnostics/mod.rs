@@ -30,14 +30,14 @@ pub use observer::{Diagnostics, LayerStats, DEAD_WINDOW};
 pub use run::{diagnose, run_verdicts, Diagnosis};
 pub use selu::self_normalization;
 pub use through_time::{gradients_through_time, through_time_problem, TimeFlow};
-pub use units::{dead_units, non_finite_outputs, saturated_units};
+pub use units::{dead_units, killed_units, non_finite_outputs, saturated_units, KILLED_LIMIT};
 pub use verdict::{divergence, with_divergence, Verdict, IDS};
 
 /// Findings from the recorded per-layer statistics alone (the later half of the run, to skip
 /// the first steps' transients), whether or not the loss shows harm (for people and the
 /// per-layer tables; [`run_verdicts`] and [`diagnose`] gate them on the loss curve): gradient flow by depth
 /// and through time,
-/// dead and saturated units, non-finite outputs, self-normalization. Healthy findings are
+/// dead units, units killed during training, saturated units, non-finite outputs, self-normalization. Healthy findings are
 /// reported too (`self_normalizing`, `healthy_gradients`). [`diagnose`] reports a problem only
 /// when the loss curve shows it hurts.
 pub fn verdicts(rows: &[LayerStats]) -> Vec<Verdict> {
@@ -46,6 +46,7 @@ pub fn verdicts(rows: &[LayerStats]) -> Vec<Verdict> {
     out.extend(gradients_through_time(rows).iter().map(TimeFlow::verdict));
     out.extend(non_finite_outputs(rows));
     out.extend(dead_units(rows));
+    out.extend(killed_units(rows));
     out.extend(saturated_units(rows));
     out.extend(self_normalization(rows));
     out

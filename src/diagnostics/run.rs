@@ -248,7 +248,9 @@ fn kernels(model: &crate::Sequential) -> Vec<Option<(String, Vec<f32>)>> {
 ///
 /// An output that cannot express what the loss reads (`output_loss_mismatch` from the setup
 /// checks: softmax over one unit, outputs that can be zero or negative under cross-entropy, a
-/// bounded output short of the targets) is reported always. Nothing else is reported unless
+/// bounded output short of the targets) is reported always, and so are ReLU units that training
+/// killed (at least half a layer: `learning_rate_too_high`, [`super::killed_units`]), a loss of
+/// capacity that does not come back even while the loss falls. Nothing else is reported unless
 /// the run is hurt (diverged, stalled, oscillating, at chance). Then: the divergence, if any; the configuration's certain problems (an output that does
 /// not fit the loss, unscaled inputs or targets, a rate far out of range in the direction the
 /// curve shows), and only when there is none, the first layer cause in the order exploding,
@@ -345,6 +347,10 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
                 .into_iter()
                 .filter(|v| v.kind == "output_loss_mismatch"),
         );
+        if let Some(mut killed) = super::killed_units(&d.rows) {
+            killed.finding = format!("{}; {}", killed.finding, d.curve.evidence());
+            verdicts.push(killed);
+        }
     }
     if verdicts.is_empty() {
         verdicts.push(Verdict {
@@ -542,5 +548,43 @@ mod tests {
         assert_eq!(ids, ["output_loss_mismatch"]);
         let kept: Vec<_> = d.warnings.iter().map(|w| w.id).collect();
         assert_eq!(kept, ["unscaled_inputs"]);
+    }
+
+    /// ReLU units killed during training (a layer from 10% to 90% dead) are reported on a
+    /// falling curve as a rate too high; the same share dead from the start is not.
+    #[test]
+    fn units_killed_during_training_are_reported_without_harm() {
+        let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
+        let rows = |first: f64| -> Vec<LayerStats> {
+            (1..=10)
+                .flat_map(|step| {
+                    (0..2).map(move |layer| LayerStats {
+                        step,
+                        layer,
+                        name: format!("l{layer}"),
+                        dead: (layer == 0).then_some(if step == 1 { first } else { 0.9 }),
+                        ..LayerStats::default()
+                    })
+                })
+                .collect()
+        };
+        let chance = Chance::default();
+        let d = run_verdicts(
+            rows(0.1),
+            CurveReport::new(&falling, &[], chance),
+            Vec::new(),
+            &OptimizerSpec::default(),
+        );
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["learning_rate_too_high"]);
+        assert!(d.verdicts[0].finding.contains("l0 10% -> 90%"));
+        let d = run_verdicts(
+            rows(0.9),
+            CurveReport::new(&falling, &[], chance),
+            Vec::new(),
+            &OptimizerSpec::default(),
+        );
+        let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
+        assert_eq!(ids, ["healthy"]);
     }
 }

@@ -1,6 +1,6 @@
 //! Unit-level verdicts: dead ReLUs (judged over windows of at least
-//! [`super::DEAD_WINDOW`] samples), saturated sigmoid/tanh hidden layers (among finite
-//! outputs), and non-finite outputs, reported as such.
+//! [`super::DEAD_WINDOW`] samples), ReLU units killed during training, saturated sigmoid/tanh
+//! hidden layers (among finite outputs), and non-finite outputs, reported as such.
 
 use super::{last_step, late, LayerStats, Verdict};
 
@@ -59,6 +59,51 @@ pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
         ),
         reason: "a ReLU whose input is negative for every sample outputs 0 and gets no gradient, so it never recovers".into(),
         fix: "lower the learning rate, or use leaky ReLU / ELU / SELU, and He initialization".into(),
+    })
+}
+
+/// The share of a ReLU layer's units that training killed, above which a rate too high is
+/// the cause: more than half the layer (the same bar as [`dead_units`]).
+pub const KILLED_LIMIT: f64 = 0.5;
+
+/// `learning_rate_too_high` when training killed at least [`KILLED_LIMIT`] of a ReLU layer's
+/// units: the layer's dead fraction in its last window minus its first (each over at least
+/// [`super::DEAD_WINDOW`] samples, the first at the start of training). The difference is a
+/// lower bound on the units alive at the start and dead at the end (a unit that revives only
+/// lowers it), so units born dead (an initialization problem) do not count. Units that die
+/// during training are the classic sign of a rate too high: "if the learning rate is set too
+/// high ... as much as 40% of your network can be dead" (CS231n, "Commonly used activation
+/// functions"); dying ReLUs happen "especially if you use a large learning rate" (Géron,
+/// ch. 11). A dead unit never recovers, so the capacity lost is harm even while the loss falls.
+pub fn killed_units(rows: &[LayerStats]) -> Option<Verdict> {
+    let mut layers: Vec<(usize, String, f64, f64)> = Vec::new();
+    for r in rows {
+        let Some(dead) = r.dead else { continue };
+        match layers.iter_mut().find(|l| l.0 == r.layer) {
+            Some(l) => l.3 = dead,
+            None => layers.push((r.layer, r.name.clone(), dead, dead)),
+        }
+    }
+    layers.sort_by_key(|l| l.0);
+    let killed: Vec<&(usize, String, f64, f64)> = layers
+        .iter()
+        .filter(|(_, _, first, last)| last - first >= KILLED_LIMIT)
+        .collect();
+    let first = killed.first()?;
+    Some(Verdict {
+        kind: "learning_rate_too_high",
+        layer: Some(first.1.clone()),
+        finding: format!(
+            "training killed ReLU units (dead share in the first window of at least {} samples -> the last): {}",
+            super::DEAD_WINDOW,
+            killed
+                .iter()
+                .map(|(_, n, a, b)| format!("{n} {:.0}% -> {:.0}%", 100.0 * a, 100.0 * b))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        reason: "units alive at the start that die during training were pushed by too large a step to where their input is negative for every sample; a dead ReLU gets no gradient and never recovers (CS231n; Géron ch. 11)".into(),
+        fix: "lower the learning rate (find one with `deeptrain lr-find`), or use leaky ReLU / ELU, which cannot die".into(),
     })
 }
 
@@ -128,10 +173,38 @@ mod tests {
         assert_eq!(saturated_units(&rows).unwrap().layer.as_deref(), Some("l0"));
 
         assert!(non_finite_outputs(&rows).is_none());
+        // Born dead (90% at the first window) is not killed by training.
+        assert!(killed_units(&rows).is_none());
         rows[3].non_finite = 0.5;
         assert_eq!(
             non_finite_outputs(&rows).unwrap().layer.as_deref(),
             Some("l1")
         );
+    }
+
+    /// Units alive at the start that die during training: a layer going from 10% to 85% dead
+    /// is reported with both figures; one born 80% dead that stays so is not, and neither is
+    /// one that loses under half its units.
+    #[test]
+    fn units_killed_during_training() {
+        let mut rows = Vec::new();
+        for step in 1..=10u64 {
+            let t = (step - 1) as f64 / 9.0;
+            for (layer, first, last) in [(0, 0.1, 0.85), (1, 0.8, 0.8), (2, 0.0, 0.4)] {
+                let mut r = row(step, layer);
+                r.dead = Some(first + (last - first) * t);
+                rows.push(r);
+            }
+        }
+        let v = killed_units(&rows).unwrap();
+        assert_eq!(v.kind, "learning_rate_too_high");
+        assert_eq!(v.layer.as_deref(), Some("l0"));
+        assert!(v.finding.contains("l0 10% -> 85%"), "{}", v.finding);
+        assert!(!v.finding.contains("l1") && !v.finding.contains("l2"));
+        // The same layer only half as far: under the bar.
+        for r in rows.iter_mut().filter(|r| r.layer == 0) {
+            r.dead = r.dead.map(|d| d.min(0.55));
+        }
+        assert!(killed_units(&rows).is_none());
     }
 }

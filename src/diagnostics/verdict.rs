@@ -15,7 +15,7 @@ pub const IDS: &[(&str, &str)] = &[
     ("output_loss_mismatch", "the output activation does not fit the loss (softmax over one unit; sigmoid, ReLU or linear outputs under categorical cross-entropy; a linear output under binary cross-entropy), or the targets lie outside a bounded output's range, and training stalls"),
     ("unscaled_inputs", "input features far from unit scale (e.g. raw 0-255 pixels) while training stalls"),
     ("unscaled_targets", "regression targets far from unit scale while training stalls"),
-    ("learning_rate_too_high", "(a warning before training when the rate is far above the optimizer's usual range) the rate is above 2/λmax (the top Hessian eigenvalue) or far above the optimizer's usual range, and the loss oscillates or diverges"),
+    ("learning_rate_too_high", "(a warning before training when the rate is far above the optimizer's usual range) the rate is above 2/λmax (the top Hessian eigenvalue) or far above the optimizer's usual range, and the loss oscillates or diverges; or training killed at least half of a ReLU layer's units (alive in its first window, dead in its last), reported even while the loss falls"),
     ("learning_rate_too_low", "(a warning before training when the rate is far below the optimizer's usual range) the rate is far below the optimizer's usual range, or the weights barely move, and the loss stalls"),
     ("not_self_normalizing", "SELU layers drift far from mean 0 / standard deviation 1"),
     ("self_normalizing", "SELU layers keep mean 0 / standard deviation 1 (a healthy finding)"),
