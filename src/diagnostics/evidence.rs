@@ -234,4 +234,29 @@ mod tests {
         assert!((loss.series[0].1[0].1 - 1.999).abs() < 1e-12);
         assert_eq!(loss.reference, Some(("constant predictor".into(), 2.3)));
     }
+
+    /// A rate too high found by the units training killed draws the layer's dead share; one
+    /// found otherwise (the loss bouncing) draws the loss.
+    #[test]
+    fn killed_units_draw_the_dead_share() {
+        let losses: Vec<f64> = (0..100).map(|i| 2.0 - i as f64 * 1e-3).collect();
+        let d = Diagnosis {
+            rows: rows(),
+            curve: CurveReport::new(&losses, &[], Chance::default()),
+            verdicts: vec![Verdict {
+                finding: "training killed ReLU units (...): d0 25% -> 100%".into(),
+                ..verdict("learning_rate_too_high", Some("d0"))
+            }],
+            ..Diagnosis::default()
+        };
+        let charts = evidence_charts(&d, &losses);
+        assert_eq!(charts[0].title, "dead units of d0 by step");
+        assert_eq!(charts[0].series[0].1[3], (4.0, 1.0));
+        let d = Diagnosis {
+            verdicts: vec![verdict("learning_rate_too_high", None)],
+            ..d
+        };
+        let charts = evidence_charts(&d, &losses);
+        assert_eq!(charts[0].title, "training loss by step");
+    }
 }
