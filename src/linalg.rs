@@ -172,6 +172,29 @@ pub fn matmul_add_scaled(a: Mat, b: Mat, out: &mut [f32], scale: f32) {
     product(a, b, out, 1.0, scale);
 }
 
+/// [`matmul`] whole on the calling thread, for a caller that already splits its work over the
+/// pool (the recurrent layers' step, each thread its own rows). An element's bits are those of
+/// [`matmul`] when k ≤ 512 (gemm's depth block: one pass over k, whatever the block of C) and
+/// neither call has a block of C of at most 16 × 16 values (gemm sums those along k in SIMD
+/// lanes, another order).
+pub(crate) fn matmul_one_thread(a: Mat, b: Mat, out: &mut [f32], accumulate: bool) {
+    let timer = crate::profile::start();
+    let (m, k) = a.shape();
+    let (k2, n) = b.shape();
+    assert_eq!(k, k2, "inner dimensions differ: {m}x{k} · {k2}x{n}");
+    assert_eq!(out.len(), m * n, "output is not {m}x{n}");
+    if m > 0 && n > 0 && k > 0 {
+        let keep = if accumulate { 1.0 } else { 0.0 };
+        let c = SharedMut::new(out);
+        // SAFETY: `out` is the whole m×n row-major C (asserted), borrowed mutably here, so it
+        // aliases neither `a` nor `b` and no other thread touches it.
+        unsafe { gemm_block(a, b, c.add(0), 0..m, 0..n, n, (keep, 1.0)) };
+    } else if m > 0 && n > 0 && !accumulate {
+        out.fill(0.0);
+    }
+    timer.stop(crate::profile::Phase::Products);
+}
+
 /// `out = keep · out + scale · a · b`, where keep is 0 (out is then not read) or 1.
 fn product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
     let timer = crate::profile::start();

@@ -55,6 +55,8 @@ fn steady_state_train_steps_do_not_allocate() {
     embedding_net();
     sequence_net();
     recurrent_net();
+    gru_reset_before_net();
+    fused_lstm_net();
 }
 
 /// (m, k, n, left transposed, right transposed, accumulate) of C(m×n) = A(m×k)·B(k×n).
@@ -138,9 +140,21 @@ fn assert_steady_state_step_allocates_only_in_gemm(
 
 /// [`assert_steady_state_step_allocates_only_in_gemm`] on inputs whose value `i` is `value(i)`.
 fn assert_steady_state_step_allocates_only_in_gemm_on(
-    mut model: Sequential,
+    model: Sequential,
     sample_shape: &[usize],
     products: &[Product],
+    value: fn(usize) -> f32,
+) {
+    let in_gemm = || gemm_allocations_of(products);
+    assert_steady_state_step_allocates_only(model, sample_shape, &in_gemm, value)
+}
+
+/// The check, given what gemm allocates in one step (`in_gemm`, counted after the steps: the
+/// first products start the pool's threads).
+fn assert_steady_state_step_allocates_only(
+    mut model: Sequential,
+    sample_shape: &[usize],
+    in_gemm: &dyn Fn() -> usize,
     value: fn(usize) -> f32,
 ) {
     model
@@ -167,7 +181,7 @@ fn assert_steady_state_step_allocates_only_in_gemm_on(
     }
     COUNTING.store(false, Ordering::Relaxed);
     let step_allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    let in_gemm = 5 * gemm_allocations_of(products);
+    let in_gemm = 5 * in_gemm();
     // gemm also allocates a cache-sized buffer once per thread, on that thread's first product;
     // a pool worker may (rarely) run its first product only now, if the caller took over its
     // parts during the warm-up. Anything per step would add at least 5.
@@ -400,4 +414,77 @@ fn recurrent_net() {
             .unwrap();
         assert_steady_state_step_allocates_only_in_gemm(model, &[t, 3], &products);
     }
+}
+
+/// GRU 6 with `reset_after = false` (recurrent dropout) → dense 10 on 32 sequences of 5 steps
+/// × 3 features: the two products of each step (h̃·R_zr, then (r ⊙ h̃)·R_h) and their
+/// gradients write into the layer's kept buffers.
+fn gru_reset_before_net() {
+    use deeptrain::layers::RecurrentSpec;
+    let (b, t) = (32, 5);
+    let mut products: Vec<Product> = vec![
+        (b * t, 3, 18, false, false, false), // P = x·W
+        (b, 6, 10, false, false, false),     // dense
+        (6, b, 10, true, false, true),       // dense dW and dx
+        (b, 10, 6, false, true, false),
+        (3, b * t, 18, true, false, false), // dW (the GRU reads the model input: no dx)
+        (6, b * t, 12, true, false, false), // dR_zr = h̃ᵀ·dp_zr, dR_h = sᵀ·dp_h
+        (6, b * t, 6, true, false, false),
+    ];
+    for _ in 0..t {
+        products.push((b, 6, 12, false, false, false)); // h̃·R_zr
+        products.push((b, 6, 6, false, false, false)); // s·R_h
+        products.push((b, 6, 6, false, true, false)); // ds = da·R_hᵀ
+        products.push((b, 12, 6, false, true, true)); // dh_rec += dp_zr·R_zrᵀ
+    }
+    for threads in [1, 2] {
+        deeptrain::linalg::set_num_threads(threads);
+        let model = Sequential::new(&[t, 3])
+            .add(
+                RecurrentSpec::gru(6)
+                    .reset_after(false)
+                    .recurrent_dropout(0.2),
+            )
+            .add(DenseSpec::new(10).activation(Activation::Softmax))
+            .build(1)
+            .unwrap();
+        assert_steady_state_step_allocates_only_in_gemm(model, &[t, 3], &products);
+    }
+}
+
+/// LSTM 64 → dense 10 on 32 sequences of 4 steps × 3 features on 2 threads: the step's
+/// product is large enough that each thread runs its 16 rows through h̃·R and the cell (and
+/// backward dr·Rᵀ) in one job, each product whole on its thread.
+fn fused_lstm_net() {
+    use deeptrain::layers::RecurrentSpec;
+    let (b, t, u) = (32, 4, 64);
+    let products: [Product; 6] = [
+        (b * t, 3, 4 * u, false, false, false), // P = x·W
+        (b, u, 10, false, false, false),        // dense
+        (u, b, 10, true, false, true),          // dense dW and dx
+        (b, 10, u, false, true, false),
+        (3, b * t, 4 * u, true, false, false), // LSTM dW (no dx) and dR
+        (u, b * t, 4 * u, true, false, false),
+    ];
+    let mut per_thread: Vec<Product> = Vec::new();
+    for _ in 0..2 * t {
+        per_thread.push((b / 2, u, 4 * u, false, false, false)); // h̃·R, 16 rows a thread
+    }
+    for _ in 0..2 * (t - 1) {
+        per_thread.push((b / 2, 4 * u, u, false, true, true)); // dh += dr·Rᵀ
+    }
+    deeptrain::linalg::set_num_threads(2);
+    let in_gemm = || {
+        deeptrain::linalg::set_num_threads(1);
+        let on_one_thread = gemm_allocations_of(&per_thread);
+        deeptrain::linalg::set_num_threads(2);
+        gemm_allocations_of(&products) + on_one_thread
+    };
+    let model = Sequential::new(&[t, 3])
+        .add(RecurrentSpec::lstm(u))
+        .add(DenseSpec::new(10).activation(Activation::Softmax))
+        .build(1)
+        .unwrap();
+    let value = |i: usize| (i % 255) as f32 / 255.0;
+    assert_steady_state_step_allocates_only(model, &[t, 3], &in_gemm, value);
 }

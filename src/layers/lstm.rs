@@ -12,6 +12,7 @@
 
 use super::recurrent::{activate, Activations, Cell};
 use super::RecurrentSpec;
+use crate::activations::Activation;
 
 /// The LSTM step.
 pub(super) struct LstmCell;
@@ -91,24 +92,65 @@ impl Cell for LstmCell {
     ) {
         let rows = cache.chunks_exact(5 * u).zip(dp.chunks_exact_mut(4 * u));
         for (b, (cache, dp)) in rows.enumerate() {
-            let at = b * u;
-            for j in 0..u {
-                let (i, f, g, o, tc) = (
-                    cache[j],
-                    cache[u + j],
-                    cache[2 * u + j],
-                    cache[3 * u + j],
-                    cache[4 * u + j],
+            let at = b * u..(b + 1) * u;
+            let (c_prev, c, dh, dc) = (
+                &c_prev[at.clone()],
+                &c[at.clone()],
+                &dh[at.clone()],
+                &mut dc[at],
+            );
+            // Keras' default activations with their derivatives written out, so that the row
+            // vectorizes (the same expressions as `Activation::derivative`, so the same bits).
+            if let (Activation::Tanh, Activation::Sigmoid) = (act.f, act.gate) {
+                row_backward(
+                    cache,
+                    c_prev,
+                    c,
+                    dh,
+                    dc,
+                    dp,
+                    |_, y| 1.0 - y * y,
+                    |y| y * (1.0 - y),
                 );
-                let dh = dh[at + j];
-                let dcc = dc[at + j] + dh * o * act.f.derivative(c[at + j], tc);
-                dp[j] = dcc * g * act.gate.derivative(0.0, i);
-                dp[u + j] = dcc * c_prev[at + j] * act.gate.derivative(0.0, f);
-                dp[2 * u + j] = dcc * i * act.f.derivative(0.0, g);
-                dp[3 * u + j] = dh * tc * act.gate.derivative(0.0, o);
-                dc[at + j] = dcc * f;
+            } else {
+                let (f, gate) = (act.f, act.gate);
+                let (df, dgate) = (|x, y| f.derivative(x, y), |y| gate.derivative(0.0, y));
+                row_backward(cache, c_prev, c, dh, dc, dp, df, dgate);
             }
         }
         dh_prev.fill(0.0);
+    }
+}
+
+/// One row's backward (the module's formulas), `df(c_t, f(c_t))` the state activation's
+/// derivative and `dgate(σ)` the gates'.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_backward(
+    cache: &[f32],
+    c_prev: &[f32],
+    c: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dp: &mut [f32],
+    df: impl Fn(f32, f32) -> f32,
+    dgate: impl Fn(f32) -> f32,
+) {
+    let u = dc.len();
+    let (i, rest) = cache.split_at(u);
+    let (f, rest) = rest.split_at(u);
+    let (g, rest) = rest.split_at(u);
+    let (o, tc) = rest.split_at(u);
+    let (dp_i, rest) = dp.split_at_mut(u);
+    let (dp_f, rest) = rest.split_at_mut(u);
+    let (dp_g, dp_o) = rest.split_at_mut(u);
+    let (tc, c_prev, c, dh, dp_o) = (&tc[..u], &c_prev[..u], &c[..u], &dh[..u], &mut dp_o[..u]);
+    for j in 0..u {
+        let dcc = dc[j] + dh[j] * o[j] * df(c[j], tc[j]);
+        dp_i[j] = dcc * g[j] * dgate(i[j]);
+        dp_f[j] = dcc * c_prev[j] * dgate(f[j]);
+        dp_g[j] = dcc * i[j] * df(0.0, g[j]);
+        dp_o[j] = dh[j] * tc[j] * dgate(o[j]);
+        dc[j] = dcc * f[j];
     }
 }

@@ -36,7 +36,10 @@
 use rand::{Rng as _, SeedableRng};
 
 use super::gru_reset_before::ResetBefore;
-use super::recurrent_rows::{add_rows, backward_rows, forward_rows, sum_rows};
+use super::recurrent_rows::{
+    add_rows, backward_rows, backward_step, forward_rows, forward_step, sum_rows, BackwardIn,
+    BackwardOut, ForwardOut, Padding, Step,
+};
 use super::{Layer, LayerSpec, Mode, Param, RecurrentSpec};
 use crate::activations::Activation;
 use crate::linalg::{matmul, vecmath, Mat};
@@ -251,11 +254,6 @@ impl<C: Cell> Recurrent<C> {
         );
     }
 
-    /// Whether sample `b` is padding at processing step `s`.
-    fn padded(step_mask: &[f32], steps: usize, b: usize, t: usize) -> bool {
-        !step_mask.is_empty() && step_mask[b * steps + t] == 0.0
-    }
-
     /// The input time step read at processing step `s`.
     fn time_of(&self, s: usize) -> usize {
         if self.spec.go_backwards {
@@ -378,6 +376,46 @@ impl<C: Cell> Layer for Recurrent<C> {
             let b = &mut self.buf;
             let (h_done, h_next) = b.h.split_at_mut((s + 1) * bu);
             let h_prev = &h_done[s * bu..];
+            let (c_prev, c): (&[f32], &mut [f32]) = if C::CARRY {
+                let (done, next) = b.c.split_at_mut((s + 1) * bu);
+                (&done[s * bu..], &mut next[..bu])
+            } else {
+                (&[], &mut [])
+            };
+            let cache = &mut b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u];
+            let p = &b.p[s * batch * gu..][..batch * gu];
+            let step = Step {
+                act,
+                units: u,
+                recurrent: r_kernel,
+                recurrent_bias,
+                state_mask: &b.state_mask,
+                padding: Padding {
+                    mask: &b.step_mask,
+                    steps: t_len,
+                    t: if self.spec.go_backwards {
+                        t_len - 1 - s
+                    } else {
+                        s
+                    },
+                },
+            };
+            if !C::RESET_BEFORE {
+                let h_masked: &mut [f32] = if masked {
+                    &mut b.h_masked[s * bu..][..bu]
+                } else {
+                    &mut []
+                };
+                let out = ForwardOut {
+                    h_masked,
+                    r: &mut b.r,
+                    cache,
+                    h: &mut h_next[..bu],
+                    c,
+                };
+                forward_step::<C>(&step, p, h_prev, c_prev, out);
+                continue;
+            }
             let h_in: &[f32] = if masked {
                 let dst = &mut b.h_masked[s * bu..][..bu];
                 for ((d, &h), &m) in dst.iter_mut().zip(h_prev).zip(&b.state_mask) {
@@ -387,48 +425,13 @@ impl<C: Cell> Layer for Recurrent<C> {
             } else {
                 h_prev
             };
-            let cache = &mut b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u];
-            if C::RESET_BEFORE {
-                let p = &b.p[s * batch * gu..][..batch * gu];
-                b.reset_before
-                    .forward_step(act, u, s, p, h_in, &mut b.r, cache);
-            } else {
-                matmul(Mat::new(h_in, batch, u), r_kernel, &mut b.r, false);
-            }
-            if let Some(rb) = recurrent_bias {
-                add_rows(&mut b.r, rb);
-            }
-            let (c_prev, c): (&[f32], &mut [f32]) = if C::CARRY {
-                let (done, next) = b.c.split_at_mut((s + 1) * bu);
-                (&done[s * bu..], &mut next[..bu])
-            } else {
-                (&[], &mut [])
-            };
-            forward_rows::<C>(
-                act,
-                u,
-                &b.p[s * batch * gu..][..batch * gu],
-                &b.r,
-                h_prev,
-                c_prev,
-                cache,
-                &mut h_next[..bu],
-                c,
-            );
+            b.reset_before
+                .forward_step(act, u, s, p, h_in, &mut b.r, cache);
+            forward_rows::<C>(act, u, p, &b.r, h_prev, c_prev, cache, &mut h_next[..bu], c);
             // A padded step carries the state through.
-            if !b.step_mask.is_empty() {
-                let t = if self.spec.go_backwards {
-                    t_len - 1 - s
-                } else {
-                    s
-                };
-                for bi in (0..batch).filter(|&bi| Self::padded(&b.step_mask, t_len, bi, t)) {
-                    let row = bi * u..(bi + 1) * u;
-                    h_next[row.clone()].copy_from_slice(&h_prev[row.clone()]);
-                    if C::CARRY {
-                        c[row.clone()].copy_from_slice(&c_prev[row]);
-                    }
-                }
+            for bi in (0..batch).filter(|&bi| step.padding.padded(bi)) {
+                let row = bi * u..(bi + 1) * u;
+                h_next[row.clone()].copy_from_slice(&h_prev[row.clone()]);
             }
         }
         // The output: the last state, or every state in processing order (B, T, U).
@@ -507,9 +510,6 @@ impl<C: Cell> Layer for Recurrent<C> {
                 let squares: f64 = b.dh.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
                 b.dh_norms[s] = squares.sqrt() as f32;
             }
-            if padding && C::CARRY {
-                b.dc_keep.copy_from_slice(&b.dc);
-            }
             let (c_prev, c): (&[f32], &[f32]) = if C::CARRY {
                 (&b.c[s * bu..][..bu], &b.c[(s + 1) * bu..][..bu])
             } else {
@@ -520,69 +520,86 @@ impl<C: Cell> Layer for Recurrent<C> {
             } else {
                 &mut []
             };
+            let step = Step {
+                act,
+                units: u,
+                recurrent: r_kernel,
+                recurrent_bias: None,
+                state_mask: &b.state_mask,
+                padding: Padding {
+                    mask: &b.step_mask,
+                    steps: t_len,
+                    t: if self.spec.go_backwards {
+                        t_len - 1 - s
+                    } else {
+                        s
+                    },
+                },
+            };
+            let cache = &b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u];
+            let dp = &mut b.dp[s * batch * gu..][..batch * gu];
+            if !C::RESET_BEFORE {
+                let inp = BackwardIn {
+                    cache,
+                    h_prev: &b.h[s * bu..][..bu],
+                    h: &b.h[(s + 1) * bu..][..bu],
+                    c_prev,
+                    c,
+                    dh: &b.dh,
+                    dy: (sequences && s > 0).then(|| (&dy[(s - 1) * u..], t_len)),
+                };
+                let out = BackwardOut {
+                    dc: &mut b.dc,
+                    dc_keep: if padding && C::CARRY {
+                        &mut b.dc_keep
+                    } else {
+                        &mut []
+                    },
+                    dp,
+                    dr,
+                    dh_prev: &mut b.dh_prev,
+                    dh_rec: if masked { &mut b.dh_rec } else { &mut [] },
+                };
+                backward_step::<C>(&step, s == 0, inp, out);
+                if s == 0 {
+                    break;
+                }
+                std::mem::swap(&mut b.dh, &mut b.dh_prev);
+                continue;
+            }
+            let h_prev = &b.h[s * bu..][..bu];
+            let h = &b.h[(s + 1) * bu..][..bu];
             backward_rows::<C>(
                 act,
                 u,
-                &b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
-                &b.h[s * bu..][..bu],
-                &b.h[(s + 1) * bu..][..bu],
+                cache,
+                h_prev,
+                h,
                 c_prev,
                 c,
                 &b.dh,
                 &mut b.dc,
-                &mut b.dp[s * batch * gu..][..batch * gu],
+                dp,
                 dr,
                 &mut b.dh_prev,
             );
-            // A padded step passes dh and dc through and has no gradient of its own.
-            if padding {
-                let t = if self.spec.go_backwards {
-                    t_len - 1 - s
-                } else {
-                    s
-                };
-                for bi in (0..batch).filter(|&bi| Self::padded(&b.step_mask, t_len, bi, t)) {
-                    let (row, gates) = (bi * u..(bi + 1) * u, (s * batch + bi) * gu);
-                    b.dp[gates..gates + gu].fill(0.0);
-                    if C::SPLIT_RECURRENT {
-                        b.dr[gates..gates + gu].fill(0.0);
-                    }
-                    b.dh_prev[row.clone()].copy_from_slice(&b.dh[row.clone()]);
-                    if C::CARRY {
-                        b.dc[row.clone()].copy_from_slice(&b.dc_keep[row]);
-                    }
-                }
+            // A padded step passes dh through and has no gradient of its own.
+            for bi in (0..batch).filter(|&bi| step.padding.padded(bi)) {
+                let row = bi * u..(bi + 1) * u;
+                dp[bi * gu..(bi + 1) * gu].fill(0.0);
+                b.dh_prev[row.clone()].copy_from_slice(&b.dh[row]);
             }
-            if C::RESET_BEFORE {
-                let h_in = if masked { &b.h_masked } else { &b.h };
-                b.reset_before.backward_step(
-                    act,
-                    u,
-                    &mut b.dp[s * batch * gu..][..batch * gu],
-                    &b.cache[s * batch * C::CACHE * u..][..batch * C::CACHE * u],
-                    &h_in[s * bu..][..bu],
-                    &mut b.dh_rec,
-                );
-            }
+            let h_in = if masked { &b.h_masked } else { &b.h };
+            b.reset_before
+                .backward_step(act, u, dp, cache, &h_in[s * bu..][..bu], &mut b.dh_rec);
             if s == 0 {
                 break;
             }
-            // dh_{s-1} = direct part + (dr_s·Rᵀ) ⊙ mask + the output's gradient at s - 1.
-            let d_rec = if C::SPLIT_RECURRENT { &b.dr } else { &b.dp };
-            let d_rec = Mat::new(&d_rec[s * batch * gu..][..batch * gu], batch, gu);
-            if C::RESET_BEFORE {
-                // dh_rec = dp_zr·R_zrᵀ + ds ⊙ r, from the step above.
-                let mask = b.state_mask.iter().copied().chain(std::iter::repeat(1.0));
-                for ((d, &g), m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(mask) {
-                    *d += g * m;
-                }
-            } else if masked {
-                matmul(d_rec, r_kernel.t(), &mut b.dh_rec, false);
-                for ((d, &g), &m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(&b.state_mask) {
-                    *d += g * m;
-                }
-            } else {
-                matmul(d_rec, r_kernel.t(), &mut b.dh_prev, true);
+            // dh_{s-1} = direct part + dh_rec ⊙ mask + the output's gradient at s - 1, with
+            // dh_rec = dp_zr·R_zrᵀ + ds ⊙ r from the step above.
+            let mask = b.state_mask.iter().copied().chain(std::iter::repeat(1.0));
+            for ((d, &g), m) in b.dh_prev.iter_mut().zip(&b.dh_rec).zip(mask) {
+                *d += g * m;
             }
             if sequences {
                 output_grad(s - 1, &mut b.dh_prev, true);
