@@ -347,12 +347,27 @@ impl Dataset {
 }
 
 /// The first NaN or infinity in `x`, as (row, column of the flattened sample).
+///
+/// Every value is read (`predict` checks its whole input), so blocks of values are first
+/// tested without a branch per value: a value is NaN or ±∞ exactly when its exponent bits are
+/// all ones (IEEE 754 binary32), and OR-ing that test over a block vectorizes. Only a block
+/// that holds one is searched for its position.
 pub fn first_non_finite(x: &Tensor) -> Option<(usize, usize)> {
+    const BLOCK: usize = 1024;
+    const EXPONENT: u32 = 0x7f80_0000;
     let width = x.row_len().max(1);
     x.data()
-        .iter()
-        .position(|v| !v.is_finite())
-        .map(|i| (i / width, i % width))
+        .chunks(BLOCK)
+        .enumerate()
+        .find(|(_, block)| {
+            block
+                .iter()
+                .fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
+        })
+        .and_then(|(k, block)| {
+            let i = k * BLOCK + block.iter().position(|v| !v.is_finite())?;
+            Some((i / width, i % width))
+        })
 }
 
 /// The bytes of a CSV file, decompressed when gzipped.
@@ -383,4 +398,42 @@ pub fn load_idx_dir(dir: &std::path::Path) -> Result<Splits> {
         class_names: None,
         table: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_non_finite;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn the_first_non_finite_value_is_found_in_any_block() {
+        let (rows, width) = (700, 7); // 4,900 values: four whole blocks and a part
+        let clean: Vec<f32> = (0..rows * width)
+            .map(|i| match i % 4 {
+                0 => f32::MAX,
+                1 => -f32::MIN_POSITIVE / 2.0, // subnormal
+                2 => 0.0,
+                _ => i as f32,
+            })
+            .collect();
+        assert_eq!(
+            first_non_finite(&Tensor::from_vec(clean.clone(), &[rows, width])),
+            None
+        );
+        for (at, bad) in [
+            (0, f32::NAN),
+            (1023, f32::INFINITY),
+            (1024, f32::NEG_INFINITY),
+            (3000, -f32::NAN),
+            (rows * width - 1, f32::NAN),
+        ] {
+            let mut values = clean.clone();
+            values[at] = bad;
+            if at + 1 < values.len() {
+                values[at + 1 + (at % 5)] = f32::NAN; // a later one does not hide it
+            }
+            let found = first_non_finite(&Tensor::from_vec(values, &[rows, width]));
+            assert_eq!(found, Some((at / width, at % width)), "{bad} at {at}");
+        }
+    }
 }
