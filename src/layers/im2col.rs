@@ -30,26 +30,22 @@ pub(super) fn im2col(x: &[f32], cols: &mut [f32], window: Window2, channels: usi
     );
 }
 
-/// [`im2col`] of one sample: x (H, W, C) into cols (OH·OW, K). Row by row of the output, and
-/// within a row tap row by tap row, so that each input line is found once per (oy, ky) and the
-/// row's patches (OW·K values) stay in the L1 cache while they fill.
+/// [`im2col`] of one sample: x (H, W, C) into cols (OH·OW, K).
 fn im2col_sample(x: &[f32], cols: &mut [f32], window: Window2, channels: usize) {
     let (rows, columns) = (window.rows, window.cols);
     let (kh, kw) = (rows.kernel, columns.kernel);
     let k = kh * kw * channels;
     let run = kw * channels;
-    let line_len = columns.input * channels;
-    for (oy, patches) in cols.chunks_exact_mut(columns.output * k).enumerate() {
-        for ky in 0..kh {
-            let line = rows
-                .source(oy, ky)
-                .map(|iy| &x[iy * line_len..][..line_len]);
-            for (ox, patch) in patches.chunks_exact_mut(k).enumerate() {
+    for oy in 0..rows.output {
+        for ox in 0..columns.output {
+            let patch = &mut cols[(oy * columns.output + ox) * k..][..k];
+            for ky in 0..kh {
                 let taps = &mut patch[ky * run..][..run];
-                let Some(line) = line else {
+                let Some(iy) = rows.source(oy, ky) else {
                     taps.fill(0.0);
                     continue;
                 };
+                let line = &x[iy * columns.input * channels..][..columns.input * channels];
                 match (columns.source(ox, 0), columns.source(ox, kw - 1)) {
                     // The whole row of taps is contiguous in the input: one copy.
                     (Some(first), Some(_)) if columns.dilation == 1 => {
