@@ -277,12 +277,6 @@ pub(super) fn activation_backward(
         units,
         &|at, dz| {
             let rows = at..at + dz.len();
-            if activation == Activation::Relu {
-                // One pass, dz = dy · [y > 0]: the bits of the copy and the in-place rule.
-                let lanes = dz.iter_mut().zip(&dy_data[rows.clone()]).zip(&y[rows]);
-                lanes.for_each(|((d, &g), &y)| *d = g * if y > 0.0 { 1.0 } else { 0.0 });
-                return;
-            }
             dz.copy_from_slice(&dy_data[rows.clone()]);
             let z = if z.is_empty() { z } else { &z[rows.clone()] };
             activation.backward_in_place(z, &y[rows], dz, units);
