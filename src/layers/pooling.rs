@@ -178,9 +178,6 @@ pub struct Pooling2D {
     argmax: Vec<u32>,
     /// Average: per output position (OH·OW), the number of real inputs in its window.
     counts: Vec<f32>,
-    /// Max with windows that share no input (strides ≥ pool size): the input positions
-    /// (row · W + col) no window reads, which backward zeros; `None` when windows overlap.
-    uncovered: Option<Vec<usize>>,
 }
 
 impl Pooling2D {
@@ -202,7 +199,6 @@ impl Pooling2D {
             output_shape: Vec::new(),
             argmax: Vec::new(),
             counts: Vec::new(),
-            uncovered: None,
         }
     }
 
@@ -310,30 +306,6 @@ fn pool_sample(
     }
 }
 
-/// Max pooling's dx of one sample `d` (H, W, C) when no two windows share an input: one
-/// write per input, 0 + dy at its window's arg-max and 0 elsewhere (the bits of adding dy onto
-/// zeros), and 0 at the `uncovered` positions no window reads.
-fn max_backward_disjoint(
-    (window, ow, iw, c): (Window2, usize, usize, usize),
-    uncovered: &[usize],
-    idx: &[u32],
-    g: &[f32],
-    d: &mut [f32],
-) {
-    for &at in uncovered {
-        d[at * c..(at + 1) * c].fill(0.0);
-    }
-    for (p, (idx, g)) in idx.chunks_exact(c).zip(g.chunks_exact(c)).enumerate() {
-        for (ih, iw_) in taps(window, p / ow, p % ow) {
-            let base = (ih * iw + iw_) * c;
-            let lanes = d[base..base + c].iter_mut().zip(idx).zip(g);
-            for (((o, &i), &g), at) in lanes.zip(base as u32..) {
-                *o = if i == at { 0.0 + g } else { 0.0 };
-            }
-        }
-    }
-}
-
 impl Layer for Pooling2D {
     fn name(&self) -> &str {
         &self.name
@@ -385,17 +357,6 @@ impl Layer for Pooling2D {
         self.counts = (0..oh * ow)
             .map(|p| taps(self.window, p / ow, p % ow).count() as f32)
             .collect();
-        let disjoint =
-            strides.rows >= self.spec.pool_size.rows && strides.cols >= self.spec.pool_size.cols;
-        self.uncovered = disjoint.then(|| {
-            let mut read = vec![false; h * w];
-            for p in 0..oh * ow {
-                for (ih, iw) in taps(self.window, p / ow, p % ow) {
-                    read[ih * w + iw] = true;
-                }
-            }
-            (0..h * w).filter(|&at| !read[at]).collect()
-        });
         Ok(vec![oh, ow, c])
     }
 
@@ -446,26 +407,18 @@ impl Layer for Pooling2D {
         let in_len = input.row_len();
         let out_len = oh * ow * c;
         let (window, kind, counts, argmax) = (self.window, self.kind, &self.counts, &self.argmax);
-        let uncovered = self.uncovered.as_deref().filter(|_| kind == PoolKind::Max);
         // Over the batch in parallel: a sample's outputs reach only its own inputs, and each
         // sample adds them in the same order as a serial pass.
         let min_len = 4096usize.div_ceil(out_len.max(1)) * in_len;
         crate::parallel::chunks_mut(dx.data_mut(), min_len, in_len.max(1), &|at, d| {
-            if uncovered.is_none() {
-                d.fill(0.0);
-            }
+            d.fill(0.0);
             for (i, d) in d.chunks_exact_mut(in_len).enumerate() {
                 let n = at / in_len + i;
                 let g = &dy[n * out_len..(n + 1) * out_len];
-                let argmax = || &argmax[n * out_len..(n + 1) * out_len];
-                if let Some(uncovered) = uncovered {
-                    let geometry = (window, ow, iw, c);
-                    max_backward_disjoint(geometry, uncovered, argmax(), g, d);
-                    continue;
-                }
                 match kind {
                     PoolKind::Max => {
-                        for (&i, &g) in argmax().iter().zip(g) {
+                        let idx = &argmax[n * out_len..(n + 1) * out_len];
+                        for (&i, &g) in idx.iter().zip(g) {
                             d[i as usize] += g;
                         }
                     }
