@@ -10,7 +10,10 @@ one run, and alternating keeps such a burst from favouring either side.
     python3 bench/compare.py --baseline OLD_DEEPTRAIN_BINARY
 
 compares this build with an earlier build of deeptrain instead of PyTorch, alternating the same
-way: a refactor must keep each model's throughput (issue 31 asks for 5%).
+way (and which build runs first alternates by round): a refactor must keep each model's
+throughput (issue 31 asks for 5%). Beside the best-of-rounds ratio it prints the median of the
+rounds' ratios, each from the two builds' adjacent runs, which a drift of the machine's speed
+over minutes does not move; use `--rounds 10` or more.
 
     python3 bench/compare.py --dtype-policy mixed_bfloat16 --models cg
 
@@ -93,11 +96,20 @@ def main():
         print_mixed(args, ours, ours_f32, theirs)
         return
     if args.baseline:
-        for _ in range(args.rounds):
+        pairs = {}
+        for round_index in range(args.rounds):
             for model in ["gemm", *args.models]:
-                keep_best(ours, bench(args.binary, model))
-                keep_best(theirs, bench(args.baseline, model))
-        print_builds(args, ours, theirs)
+                # Which build goes first alternates too, so that neither always follows the other.
+                if round_index % 2 == 0:
+                    new = bench(args.binary, model)
+                    old = bench(args.baseline, model)
+                else:
+                    old = bench(args.baseline, model)
+                    new = bench(args.binary, model)
+                keep_best(ours, new)
+                keep_best(theirs, old)
+                pairs.setdefault(model, []).append((new[model], old[model]))
+        print_builds(args, ours, theirs, pairs)
         return
     for _ in range(args.rounds):
         for model in ["gemm", *args.models]:
@@ -158,28 +170,49 @@ def print_mixed(args, bf16, f32, autocast):
               f"{b['infer_samples_per_s'] / t['infer_samples_per_s']:.2f}x |")
 
 
-def print_builds(args, new, old):
-    """The table of this build against `--baseline`, both best of their rounds."""
+def paired_median(pairs, key):
+    """The median over rounds of new / old, each ratio taken from the two builds' adjacent runs.
+
+    A slow drift of the machine's speed (a neighbour's load that comes and goes over minutes)
+    moves both runs of a round together and cancels in their ratio; the median then ignores
+    the rounds that one burst hit on one side.
+    """
+    ratios = sorted(n[key] / o[key] for n, o in pairs)
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+
+
+def print_builds(args, new, old, pairs):
+    """The table of this build against `--baseline`: best of their rounds, and the median of the
+    per-round ratios."""
     print(f"threads: {args.threads}; {args.binary} against {args.baseline}; "
-          f"best of {args.rounds} rounds, alternated")
+          f"{args.rounds} rounds, alternated (the first build alternates too)")
     print_peak(new)
     print(f"sgemm 1024^3: {new['gemm']['gflops']:.0f} / {old['gemm']['gflops']:.0f} GFLOP/s")
     print()
-    print("| model | train samples/s (new / old = ratio) | inference samples/s (ratio) | "
+    print("| model | train samples/s, best (new / old = ratio) | train, median of round ratios | "
+          "inference samples/s, best (ratio) | inference, median of round ratios | "
           "peak RSS MiB (new / old) |")
-    print("| --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- |")
     worst = 1.0
     for m in args.models:
         n, o = new[m], old[m]
         train = n["train_samples_per_s"] / o["train_samples_per_s"]
         infer = n["infer_samples_per_s"] / o["infer_samples_per_s"]
-        worst = min(worst, train, infer)
+        train_median = paired_median(pairs[m], "train_samples_per_s")
+        infer_median = paired_median(pairs[m], "infer_samples_per_s")
+        worst = min(worst, train_median, infer_median)
         print(f"| {NAMES[m]} | {n['train_samples_per_s']:,.0f} / {o['train_samples_per_s']:,.0f}"
-              f" = {train:.3f} | {n['infer_samples_per_s']:,.0f} / "
-              f"{o['infer_samples_per_s']:,.0f} = {infer:.3f} | "
+              f" = {train:.3f} | {train_median:.3f} | {n['infer_samples_per_s']:,.0f} / "
+              f"{o['infer_samples_per_s']:,.0f} = {infer:.3f} | {infer_median:.3f} | "
               f"{n['peak_rss_mib']:.0f} / {o['peak_rss_mib']:.0f} |")
-    print(f"\nslowest ratio: {worst:.3f} (1.0 = as fast as the baseline)")
-
+    print(f"\nslowest median ratio: {worst:.3f} (1.0 = as fast as the baseline)")
+    print("\nEach round's ratios (train / inference), in the order they ran:")
+    for m in args.models:
+        rounds = " ".join(f"{n['train_samples_per_s'] / o['train_samples_per_s']:.2f}/"
+                          f"{n['infer_samples_per_s'] / o['infer_samples_per_s']:.2f}"
+                          for n, o in pairs[m])
+        print(f"- ({m}) {rounds}")
 
 if __name__ == "__main__":
     main()
