@@ -16,8 +16,10 @@ measures it (`Model::fit`'s own clock, the same code on every side: training onl
 validation), to the nanosecond: the command's from its checkpoint's `training_state.json` (its
 `history.csv` rounds to milliseconds), Python's from `History.seconds`. The figure is the best
 epoch's samples per second over `--rounds` rounds, the sides taking turns to go first (the
-machine may be shared). Each round prints every side's losses per epoch, which must be
-identical; the last lines give each model's rates and the ratios to the command line.
+machine may be shared), and the median over rounds of each round's ratio to the command (the
+sides of a round run close together, so a slow drift of the machine cancels). Each round
+prints every side's losses per epoch, which must be identical; the last lines give each
+model's rates and the ratios to the command line.
 
     OPENBLAS_NUM_THREADS=1 python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N] [--models a,...,i] [--rows 8000]
 """
@@ -25,6 +27,7 @@ identical; the last lines give each model's rates and the ratios to the command 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,6 +217,10 @@ def main():
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         best = {name: dict.fromkeys(SIDES, 0.0) for name in names}
+        # Each round's best epoch per side over the command's in the same round: the sides of
+        # a round run minutes apart at most, so a drift of the machine's speed over a longer
+        # time cancels in the ratio, and the median over rounds ignores a burst on one side.
+        round_ratios = {name: {side: [] for side in SIDES[1:]} for name in names}
         for round_ in range(args.rounds):
             for name in names:
                 layers, _, batch, optimizer = MODELS[name]
@@ -223,16 +230,21 @@ def main():
                 # Rotate which side goes first, so that none always meets the same load.
                 sides = SIDES[round_ % len(SIDES):] + SIDES[: round_ % len(SIDES)]
                 losses = {}
+                this_round = {}
                 for side in sides:
                     rates, losses[side] = side_rates(side, name, spec, args)
+                    this_round[side] = max(rates)
                     best[name][side] = max(best[name][side], *rates)
+                for side in SIDES[1:]:
+                    round_ratios[name][side].append(this_round[side] / this_round["cli"])
                 print(f"round {round_ + 1} ({name}): best so far " + ", ".join(f"{side} {best[name][side]:,.0f}" for side in SIDES), flush=True)
                 print("    losses per epoch: " + "; ".join(f"{side} " + ", ".join(map(repr, losses[side])) for side in SIDES), flush=True)
                 assert losses["py"] == losses["cli"] == losses["py_cb"], (name, losses)
         print(f"load average after: {os.getloadavg()}; threads {deeptrain.num_threads()}; {args.rows} rows, {args.epochs} epochs, {args.rounds} rounds; {time.monotonic() - started:.0f} s")
         for name in names:
             cli, py, cb = (best[name][side] for side in SIDES)
-            print(f"model ({name}): command line {cli:,.0f} samples/s; Python fit {py:,.0f} ({py / cli:.3f}x); with a per-step Python callback {cb:,.0f} ({cb / cli:.3f}x); same losses")
+            py_median, cb_median = (statistics.median(round_ratios[name][side]) for side in SIDES[1:])
+            print(f"model ({name}): command line {cli:,.0f} samples/s; Python fit {py:,.0f} ({py / cli:.3f}x); with a per-step Python callback {cb:,.0f} ({cb / cli:.3f}x); median of the rounds' ratios {py_median:.3f}x and {cb_median:.3f}x; same losses")
 
 
 if __name__ == "__main__":
