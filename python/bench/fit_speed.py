@@ -21,7 +21,7 @@ sides of a round run close together, so a slow drift of the machine cancels). Ea
 prints every side's losses per epoch, which must be identical; the last lines give each
 model's rates and the ratios to the command line.
 
-    OPENBLAS_NUM_THREADS=1 python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N] [--models a,...,i] [--rows 8000]
+    OPENBLAS_NUM_THREADS=1 python python/bench/fit_speed.py --bin target/release/deeptrain [--epochs 2] [--rounds 3] [--threads N] [--models a,...,i] [--rows 8000] [--sides cli,py,py_cb]
 """
 
 import argparse
@@ -198,6 +198,7 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="engine threads on both sides (0: every core)")
     parser.add_argument("--models", default=",".join(MODELS), help="bench models, comma-separated (default: all, a to i)")
     parser.add_argument("--rows", type=int, default=8000, help="training rows (the first ones of Fashion-MNIST, at most 60000)")
+    parser.add_argument("--sides", default=",".join(SIDES), help="the sides to run, the command (cli) among them (default: cli,py,py_cb)")
     parser.add_argument("--side", choices=SIDES[1:], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,6 +206,9 @@ def main():
         parser.error(f"--rows: {args.rows} is not between 1 and 60000 (Fashion-MNIST's training rows)")
     deeptrain.set_num_threads(args.threads)
     names = args.models.split(",")
+    used = args.sides.split(",")
+    if used[:1] != ["cli"] or not set(used) <= set(SIDES) or len(set(used)) != len(used) or len(used) < 2:
+        parser.error(f"--sides: {args.sides!r} must start with cli and name others of {', '.join(SIDES[1:])}, once each")
     for name in names:
         if name not in MODELS:
             parser.error(f"--models: {name!r} is not one of {', '.join(MODELS)}")
@@ -216,11 +220,11 @@ def main():
         return
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        best = {name: dict.fromkeys(SIDES, 0.0) for name in names}
+        best = {name: dict.fromkeys(used, 0.0) for name in names}
         # Each round's best epoch per side over the command's in the same round: the sides of
         # a round run minutes apart at most, so a drift of the machine's speed over a longer
         # time cancels in the ratio, and the median over rounds ignores a burst on one side.
-        round_ratios = {name: {side: [] for side in SIDES[1:]} for name in names}
+        round_ratios = {name: {side: [] for side in used[1:]} for name in names}
         for round_ in range(args.rounds):
             for name in names:
                 layers, _, batch, optimizer = MODELS[name]
@@ -228,23 +232,25 @@ def main():
                 with open(spec, "w") as f:
                     f.write(HEAD.format(rows=args.rows) + layers + TAIL.format(optimizer=optimizer, epochs=args.epochs, batch=batch))
                 # Rotate which side goes first, so that none always meets the same load.
-                sides = SIDES[round_ % len(SIDES):] + SIDES[: round_ % len(SIDES)]
+                sides = used[round_ % len(used):] + used[: round_ % len(used)]
                 losses = {}
                 this_round = {}
                 for side in sides:
                     rates, losses[side] = side_rates(side, name, spec, args)
                     this_round[side] = max(rates)
                     best[name][side] = max(best[name][side], *rates)
-                for side in SIDES[1:]:
+                for side in used[1:]:
                     round_ratios[name][side].append(this_round[side] / this_round["cli"])
-                print(f"round {round_ + 1} ({name}): best so far " + ", ".join(f"{side} {best[name][side]:,.0f}" for side in SIDES), flush=True)
-                print("    losses per epoch: " + "; ".join(f"{side} " + ", ".join(map(repr, losses[side])) for side in SIDES), flush=True)
-                assert losses["py"] == losses["cli"] == losses["py_cb"], (name, losses)
+                print(f"round {round_ + 1} ({name}): best so far " + ", ".join(f"{side} {best[name][side]:,.0f}" for side in used), flush=True)
+                print("    losses per epoch: " + "; ".join(f"{side} " + ", ".join(map(repr, losses[side])) for side in used), flush=True)
+                assert all(losses[side] == losses["cli"] for side in used), (name, losses)
         print(f"load average after: {os.getloadavg()}; threads {deeptrain.num_threads()}; {args.rows} rows, {args.epochs} epochs, {args.rounds} rounds; {time.monotonic() - started:.0f} s")
         for name in names:
-            cli, py, cb = (best[name][side] for side in SIDES)
-            py_median, cb_median = (statistics.median(round_ratios[name][side]) for side in SIDES[1:])
-            print(f"model ({name}): command line {cli:,.0f} samples/s; Python fit {py:,.0f} ({py / cli:.3f}x); with a per-step Python callback {cb:,.0f} ({cb / cli:.3f}x); median of the rounds' ratios {py_median:.3f}x and {cb_median:.3f}x; same losses")
+            cli = best[name]["cli"]
+            words = {"py": "Python fit", "py_cb": "with a per-step Python callback"}
+            parts = [f"{words[side]} {best[name][side]:,.0f} ({best[name][side] / cli:.3f}x, "
+                     f"median of the rounds' ratios {statistics.median(round_ratios[name][side]):.3f}x)" for side in used[1:]]
+            print(f"model ({name}): command line {cli:,.0f} samples/s; " + "; ".join(parts) + "; same losses")
 
 
 if __name__ == "__main__":
