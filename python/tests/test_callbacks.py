@@ -203,11 +203,17 @@ def test_built_in_callbacks(digits, tmp_path, monkeypatch):
 def test_ctrl_c_stops_training_between_steps(digits):
     x, y = digits
     m = model()
+    # Python's own handler, whatever the suite was started with: a background job of a
+    # non-interactive shell starts with SIGINT ignored, and Python keeps that.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     start = time.monotonic()
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        m.fit(x, y, epochs=10_000, batch_size=1, verbose=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            m.fit(x, y, epochs=10_000, batch_size=1, verbose=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 5.0
     steps = m.optimizer.iterations
     assert 0 < steps < 10_000 * len(x)
