@@ -25,6 +25,7 @@ gives deeptrain's bf16 speed-up over its own float32 and its ratio to PyTorch's 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -177,9 +178,7 @@ def paired_median(pairs, key):
     moves both runs of a round together and cancels in their ratio; the median then ignores
     the rounds that one burst hit on one side.
     """
-    ratios = sorted(n[key] / o[key] for n, o in pairs)
-    middle = len(ratios) // 2
-    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return statistics.median(n[key] / o[key] for n, o in pairs)
 
 
 def print_builds(args, new, old, pairs):
