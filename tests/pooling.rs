@@ -683,3 +683,98 @@ fn summary_shows_the_output_shapes() {
         ]
     );
 }
+
+/// Max pooling by the definition, one value at a time: for each window and channel the first
+/// real tap in scan order whose value no later tap exceeds (strict `>`, so a NaN never wins
+/// and a tie keeps the earlier tap), and the gradient routed to that tap alone.
+fn naive_max_pooling(
+    x: &[f32],
+    (h, w, c): (usize, usize, usize),
+    (pool, stride): (usize, usize),
+    (oh, ow, same): (usize, usize, bool),
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    // TensorFlow's "same": the padding's smaller half before.
+    let before = |n: usize, out: usize| match same {
+        true => ((out - 1) * stride + pool).saturating_sub(n) / 2,
+        false => 0,
+    };
+    let (top, left) = (before(h, oh), before(w, ow));
+    let (mut y, mut dx) = (Vec::new(), vec![0.0; x.len()]);
+    for (oy, ox, ch) in
+        (0..oh).flat_map(|a| (0..ow).flat_map(move |b| (0..c).map(move |d| (a, b, d))))
+    {
+        let mut best: Option<(f32, usize)> = None;
+        for (ky, kx) in (0..pool).flat_map(|a| (0..pool).map(move |b| (a, b))) {
+            let (iy, ix) = (
+                (oy * stride + ky).wrapping_sub(top),
+                (ox * stride + kx).wrapping_sub(left),
+            );
+            if iy >= h || ix >= w {
+                continue;
+            }
+            let at = (iy * w + ix) * c + ch;
+            best = match best {
+                Some((v, _)) if !(x[at] > v) => best,
+                _ => Some((x[at], at)),
+            };
+        }
+        let (v, at) = best.expect("every window has a real tap");
+        dx[at] += dy[y.len()];
+        y.push(v);
+    }
+    (y, dx)
+}
+
+#[test]
+fn max_pooling_matches_the_definition_over_channels_windows_ties_and_nans() {
+    // Channels below, at and above the 8 of a SIMD group; windows of 4, 9 and 25 taps (above
+    // the 16 whose offsets are found once per position); padding "same" with stride 1.
+    for (c, pool, stride, same) in [
+        (1, 2, 2, false),
+        (3, 3, 1, true),
+        (8, 2, 2, false),
+        (13, 3, 2, true),
+        (32, 5, 1, true),
+        (19, 5, 3, false),
+    ] {
+        let (h, w) = (7, 6);
+        let shape = [1, h, w, c];
+        // Few distinct values, so windows hold ties; a NaN now and then.
+        let x: Vec<f32> = pseudo_random(&shape, c as u64, 1.0)
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i % 11 == 5 {
+                    f32::NAN
+                } else {
+                    (v * 3.0).round()
+                }
+            })
+            .collect();
+        let x = Tensor::from_vec(x, &shape);
+        let mut spec = PoolingSpec::new(pool).strides(stride);
+        if same {
+            spec = spec.padding(Padding::Same);
+        }
+        let (mut layer, y) = run_layer(LayerSpec::max_pooling2d(spec), &[h, w, c], &x, Mode::Train);
+        let (oh, ow) = (y.shape()[1], y.shape()[2]);
+        let dy: Vec<f32> = (0..y.data().len()).map(|i| 1.0 + i as f32).collect();
+        let geometry = ((pool, stride), (oh, ow, same));
+        let (want_y, want_dx) = naive_max_pooling(x.data(), (h, w, c), geometry.0, geometry.1, &dy);
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(y.data()),
+            bits(&want_y),
+            "c {c}, pool {pool}, stride {stride}, same {same}"
+        );
+        let mut dx = Tensor::default();
+        layer.backward(&x, &y, &Tensor::from_vec(dy, y.shape()), Some(&mut dx));
+        assert_eq!(
+            dx.data(),
+            &want_dx[..],
+            "c {c}, pool {pool}, stride {stride}, same {same}"
+        );
+    }
+}

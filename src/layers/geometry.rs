@@ -236,7 +236,7 @@ impl AxisWindow {
     /// out: [`AxisWindow::source`] of the taps k with `pad ≤ o·s + k·d < pad + n`, found
     /// without visiting the others, so that the cost is at most the input's length whatever
     /// the window's size (a `same` pool of 10^12 taps over 8 positions reads 8).
-    pub fn sources(&self, o: usize) -> impl Iterator<Item = usize> {
+    pub fn sources(&self, o: usize) -> impl Iterator<Item = usize> + Clone {
         let (base, d) = (o * self.stride, self.dilation);
         let (pad, end) = (self.pad_before, self.pad_before + self.input);
         // The first tap at or after `at`: ⌈(at - base) / d⌉, clamped to the window.

@@ -208,62 +208,89 @@ impl Pooling2D {
 }
 
 /// The real (non-padded) taps of window (oh, ow): (input row, input col) pairs, row-major.
-fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> {
+fn taps(window: Window2, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
     let (rows, cols) = (window.rows, window.cols);
     rows.sources(oh)
         .flat_map(move |ih| cols.sources(ow).map(move |iw| (ih, iw)))
 }
 
-/// Pools one sample: `x` (H, W, C) into `y` (OH, OW, C). Max pooling records in `argmax` the
-/// index within the sample of each maximum, the first on a tie; average pooling divides by the
-/// real inputs of each window (`counts`). Max is a compare and two selects per value
-/// (branch-free: [`max_update`]).
-/// out ← max(out, src) per channel, and idx ← base + channel where src wins; strict, so the
-/// first maximum in scan order wins a tie (and a NaN in src never does). On x86-64 CPUs with
-/// AVX2 (checked at run time) a compare and two blends per 8 channels.
-#[inline]
-fn max_update(out: &mut [f32], idx: &mut [u32], src: &[f32], base: u32) {
+/// Max pooling at one output position: for each of the `out.len()` channels, the largest value
+/// over the window's taps (`bases`: each tap's offset within the sample `x`) and, in `idx`, the
+/// index within the sample of the first tap that holds it. Strict `>`, so the first maximum in
+/// scan order wins a tie and a NaN never replaces a value (it stays when the first tap has it).
+/// On x86-64 CPUs with AVX2 (checked at run time) 8 channels at a time, their maximum and
+/// index kept in registers over the taps and stored once (a blend stored back where it was
+/// read becomes `vmaskmovps`, microcoded and slow on AMD processors: 86% of max pooling's time
+/// in a profile of bench model (f) before this).
+fn max_position<I>(out: &mut [f32], idx: &mut [u32], x: &[f32], bases: I)
+where
+    I: Iterator<Item = usize> + Clone,
+{
+    let channels = out.len();
+    assert!(
+        idx.len() == channels && bases.clone().all(|b| b + channels <= x.len()),
+        "a pooling window reaches outside its sample"
+    );
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2.
-        done = unsafe { max_update_avx2(out, idx, src, base) };
+        // SAFETY: the CPU supports AVX2, and every tap's channels lie within `x` (asserted).
+        done = unsafe { max_position_avx2(out, idx, x, bases.clone()) };
     }
-    let lanes = out[done..]
-        .iter_mut()
-        .zip(&mut idx[done..])
-        .zip(&src[done..]);
-    for (((o, i), &v), at) in lanes.zip(base + done as u32..) {
-        let greater = v > *o;
-        *o = if greater { v } else { *o };
-        *i = if greater { at } else { *i };
+    for channel in done..channels {
+        let mut taps = bases.clone().map(|b| b + channel);
+        let Some(first) = taps.next() else { return };
+        let (mut best, mut at) = (x[first], first);
+        for tap in taps {
+            let greater = x[tap] > best;
+            best = if greater { x[tap] } else { best };
+            at = if greater { tap } else { at };
+        }
+        out[channel] = best;
+        idx[channel] = at as u32;
     }
 }
 
-/// [`max_update`] of the first multiple of 8 channels; returns how many it did.
+/// [`max_position`] of the first multiple of 8 channels; returns how many it did.
+///
+/// # Safety
+/// The CPU supports AVX2; `idx` is as long as `out`, and `b + out.len() <= x.len()` for every
+/// tap `b`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn max_update_avx2(out: &mut [f32], idx: &mut [u32], src: &[f32], base: u32) -> usize {
+unsafe fn max_position_avx2<I>(out: &mut [f32], idx: &mut [u32], x: &[f32], bases: I) -> usize
+where
+    I: Iterator<Item = usize> + Clone,
+{
     use std::arch::x86_64::*;
-    let len = out.len().min(idx.len()).min(src.len()) / 8 * 8;
+    let len = out.len() / 8 * 8;
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let index = |at: usize| _mm256_add_epi32(_mm256_set1_epi32(at as i32), lane);
     for k in (0..len).step_by(8) {
-        // SAFETY: k + 8 <= len, within all three slices.
+        let mut taps = bases.clone().map(|b| b + k);
+        let Some(first) = taps.next() else { return 0 };
+        // SAFETY (loads and stores): tap + k + 8 <= b + out.len() <= x.len() (the caller), and
+        // k + 8 <= len <= out.len() = idx.len().
         unsafe {
-            let o = _mm256_loadu_ps(out.as_ptr().add(k));
-            let v = _mm256_loadu_ps(src.as_ptr().add(k));
-            // Ordered greater-than: false when either is NaN, as Rust's `>`.
-            let greater = _mm256_cmp_ps::<_CMP_GT_OQ>(v, o);
-            _mm256_storeu_ps(out.as_mut_ptr().add(k), _mm256_blendv_ps(o, v, greater));
-            let i = _mm256_castsi256_ps(_mm256_loadu_si256(idx.as_ptr().add(k).cast()));
-            let at = _mm256_add_epi32(_mm256_set1_epi32((base as usize + k) as i32), lane);
-            let new = _mm256_blendv_ps(i, _mm256_castsi256_ps(at), greater);
-            _mm256_storeu_si256(idx.as_mut_ptr().add(k).cast(), _mm256_castps_si256(new));
+            let mut best = _mm256_loadu_ps(x.as_ptr().add(first));
+            let mut at = _mm256_castsi256_ps(index(first));
+            for tap in taps {
+                let v = _mm256_loadu_ps(x.as_ptr().add(tap));
+                // Ordered greater-than: false when either is NaN, as Rust's `>`.
+                let greater = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+                best = _mm256_blendv_ps(best, v, greater);
+                at = _mm256_blendv_ps(at, _mm256_castsi256_ps(index(tap)), greater);
+            }
+            _mm256_storeu_ps(out.as_mut_ptr().add(k), best);
+            _mm256_storeu_si256(idx.as_mut_ptr().add(k).cast(), _mm256_castps_si256(at));
         }
     }
     len
 }
 
+/// Pools one sample: `x` (H, W, C) into `y` (OH, OW, C). Max pooling records in `argmax` the
+/// index within the sample of each maximum, the first on a tie ([`max_position`]); average
+/// pooling divides by the real inputs of each window (`counts`).
 fn pool_sample(
     (window, ow, iw, c): (Window2, usize, usize, usize),
     counts: &[f32],
@@ -275,20 +302,19 @@ fn pool_sample(
         match argmax.as_deref_mut() {
             Some(argmax) => {
                 let idx = &mut argmax[p * c..(p + 1) * c];
-                let mut first = true;
-                for (ih, iw_) in taps(window, p / ow, p % ow) {
-                    let base = (ih * iw + iw_) * c;
-                    let src = &x[base..base + c];
-                    if first {
-                        let lanes = out.iter_mut().zip(idx.iter_mut()).zip(src);
-                        for (((o, i), &v), at) in lanes.zip(base as u32..) {
-                            *o = v;
-                            *i = at;
-                        }
-                        first = false;
-                        continue;
-                    }
-                    max_update(out, idx, src, base as u32);
+                let bases = taps(window, p / ow, p % ow).map(|(ih, iw_)| (ih * iw + iw_) * c);
+                // The taps' offsets found once per position (finding them divides), unless
+                // the window has more than 16 taps.
+                let mut found = [0usize; 16];
+                let mut count = 0;
+                for (slot, base) in found.iter_mut().zip(bases.clone()) {
+                    *slot = base;
+                    count += 1;
+                }
+                if count < found.len() || bases.clone().nth(found.len()).is_none() {
+                    max_position(out, idx, x, found[..count].iter().copied());
+                } else {
+                    max_position(out, idx, x, bases);
                 }
             }
             None => {
