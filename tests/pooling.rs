@@ -715,8 +715,9 @@ fn naive_max_pooling(
             }
             let at = (iy * w + ix) * c + ch;
             best = match best {
-                Some((v, _)) if !(x[at] > v) => best,
-                _ => Some((x[at], at)),
+                Some((v, _)) if x[at] > v => Some((x[at], at)),
+                None => Some((x[at], at)),
+                kept => kept,
             };
         }
         let (v, at) = best.expect("every window has a real tap");
