@@ -142,17 +142,19 @@ impl Layer for ActivationLayer {
         grad_output: &Tensor,
         grad_input: Option<&mut Tensor>,
     ) {
-        if let Some(dx) = grad_input {
+        let Some(dx) = grad_input else { return };
+        if self.fused_output {
             dx.copy_from(grad_output);
-            if !self.fused_output {
-                self.activation.backward_in_place(
-                    input.data(),
-                    output.data(),
-                    dx.data_mut(),
-                    self.features,
-                );
-            }
+            return;
         }
+        dx.resize(grad_output.shape());
+        self.activation.backward_into(
+            input.data(),
+            output.data(),
+            grad_output.data(),
+            dx.data_mut(),
+            self.features,
+        );
     }
 
     fn output_activation(&self) -> Activation {
