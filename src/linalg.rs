@@ -259,6 +259,19 @@ pub(crate) fn for_each_block(
     });
 }
 
+/// Clears the upper halves of the vector registers (`vzeroupper`). private-gemm-x86 returns
+/// from its AVX-512 code with them dirty, and every legacy-SSE instruction after that (the
+/// baseline x86-64 build of the rest of the engine) then pays for merging them: Adam's
+/// update ran 8 times slower after such a product in a profile of bench model (e).
+///
+/// # Safety
+/// The CPU supports AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn zero_upper_halves() {
+    std::arch::x86_64::_mm256_zeroupper();
+}
+
 /// `C[rows, cols] = keep · C[rows, cols] + scale · A[rows, :] · B[:, cols]` on one thread, where
 /// C is row-major with `ldc` columns starting at `c` (not read when `keep` is 0).
 ///
@@ -330,6 +343,8 @@ unsafe fn gemm_block(
                     (&raw const scale).cast(),
                     1,
                 );
+                // SAFETY: the CPU has AVX (it runs the kernel's AVX2 or AVX-512 code).
+                zero_upper_halves();
             }
             return;
         }
