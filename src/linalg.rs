@@ -5,15 +5,16 @@
 //! FMA, `private-gemm-x86` (the kernel behind faer 0.24's f32 products, with AVX-512
 //! microkernels where the CPU has AVX-512F) can be chosen instead ([`set_kernel`],
 //! `deeptrain --kernel avx512`); it packs into a per-thread buffer allocated on the thread's first
-//! product. Measured on the idle 2-core development machine (Zen 4, `deeptrain bench --child`,
-//! 2 threads, 30 steps): private-gemm-x86 trains the large-product models (a)–(d) 5–17%
-//! faster, but model (e) (20 × 100-unit layers at batch 32) at 15,900 samples/s against
-//! 28,200 and the LSTM (h) at 1,560 against 2,410: its per-product cost dominates small
-//! products. Micro-benchmarks on the busy machine had ranked it ahead on almost every shape.
-//! So the default stays `gemm` 0.18 until a kernel is ahead on every bench model. `gemm`
-//! 0.19 with `x86-v4` was no faster than private-gemm-x86 on the large shapes, dropped to 12–41
-//! GFLOP/s on some small ones, and still allocates on every product. The same kernel, thread
-//! count and shapes give the same bits on every run.
+//! product. Its assembly returns with the upper halves of the vector registers dirty, so each
+//! product ends with `vzeroupper`: without it the legacy-SSE code that follows (the rest of
+//! the engine's baseline build) paid on every instruction, which had made model (e) (20 ×
+//! 100-unit layers at batch 32, Adam's update after each product) train at half gemm 0.18's
+//! speed and was first taken for a per-product cost. `cargo run --release --example
+//! kernel_shapes` times every kernel on the bench models' product shapes. The default stays
+//! `gemm` 0.18: another kernel sums in another order, so switching moves every history and
+//! figure. `gemm` 0.19 with `x86-v4` was no faster than private-gemm-x86 on the large shapes,
+//! dropped to 12–41 GFLOP/s on some small ones, and still allocates on every product. The same
+//! kernel, thread count and shapes give the same bits on every run.
 //!
 //! Threading: a product is cut into one block of C per thread (along its longer side, in
 //! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded kernel call run on the
