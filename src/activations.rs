@@ -377,7 +377,7 @@ impl Activation {
     }
 
     /// dz = dy ⊙ f'(·) into `dz` (as long as dy): [`Activation::backward_in_place`] on a copy
-    /// of dy, or for ReLU one pass, dz = dy·[y > 0] (the same bits).
+    /// of dy, or for ReLU one pass, `dz = dy·[y > 0]` (the same bits).
     pub fn backward_into(self, x: &[f32], y: &[f32], dy: &[f32], dz: &mut [f32], features: usize) {
         if self == Activation::Relu {
             #[cfg(target_arch = "x86_64")]
@@ -516,7 +516,7 @@ fn has_avx2_fma() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
-/// dz = dy·[y > 0], ReLU's backward from its output.
+/// `dz = dy·[y > 0]`, ReLU's backward from its output.
 #[inline(always)]
 fn relu_backward_into(y: &[f32], dy: &[f32], dz: &mut [f32]) {
     assert!(
