@@ -1,20 +1,24 @@
 //! Matrix products: C = A·B, C += Aᵀ·B, C = A·Bᵀ on row-major slices.
 //!
-//! Kernel ([`Kernel`]): `gemm` 0.18 by default (its AVX2 + FMA kernel on stable Rust, or
-//! portable code; it allocates its packing buffer on every product). On x86-64 with AVX2 and
-//! FMA, `private-gemm-x86` (the kernel behind faer 0.24's f32 products, with AVX-512
-//! microkernels where the CPU has AVX-512F) can be chosen instead ([`set_kernel`],
-//! `deeptrain --kernel avx512`); it packs into a per-thread buffer allocated on the thread's first
-//! product. Its assembly returns with the upper halves of the vector registers dirty, so each
-//! product ends with `vzeroupper`: without it the legacy-SSE code that follows (the rest of
-//! the engine's baseline build) paid on every instruction, which had made model (e) (20 ×
-//! 100-unit layers at batch 32, Adam's update after each product) train at half gemm 0.18's
-//! speed and was first taken for a per-product cost. `cargo run --release --example
-//! kernel_shapes` times every kernel on the bench models' product shapes. The default stays
-//! `gemm` 0.18: another kernel sums in another order, so switching moves every history and
-//! figure. `gemm` 0.19 with `x86-v4` was no faster than private-gemm-x86 on the large shapes,
-//! dropped to 12–41 GFLOP/s on some small ones, and still allocates on every product. The same
-//! kernel, thread count and shapes give the same bits on every run.
+//! Kernel ([`Kernel`], chosen once per process by [`Kernel::default_for_cpu`]): on x86-64 with
+//! AVX-512F, `private-gemm-x86` (the kernel behind faer 0.24's f32 products) with its AVX-512
+//! microkernels, which packs into a per-thread buffer allocated on the thread's first product;
+//! elsewhere `gemm` 0.18 (its AVX2 + FMA kernel on stable Rust, or portable code; it allocates
+//! its packing buffer on every product). Either can be chosen instead ([`set_kernel`],
+//! `deeptrain --kernel gemm|avx2|avx512`). On the AVX-512 development machine (Zen 4)
+//! private-gemm-x86 trained the nine bench models 0.99–1.17× as fast as `gemm` 0.18 and
+//! inferred 1.01–1.09× (`bench/compare.py --baseline`, 4 rounds, medians). Its assembly returns
+//! with the upper halves of the vector registers dirty, so each product ends with
+//! `vzeroupper`: without it the legacy-SSE code that follows (the rest of the engine's baseline
+//! build) paid on every instruction, which had made model (e) (20 × 100-unit layers at batch
+//! 32, Adam's update after each product) train at half `gemm` 0.18's speed and was first taken
+//! for a per-product cost. `cargo run --release --example kernel_shapes` times every kernel on
+//! the bench models' product shapes. Kernels sum in different orders, so a run's last bits
+//! depend on the kernel (`--kernel gemm` gives an AVX-512 machine the bits of builds before
+//! private-gemm-x86 became its default). `gemm` 0.19 with `x86-v4` was no faster than
+//! private-gemm-x86 on the large shapes, dropped to 12–41 GFLOP/s on some small ones, and still
+//! allocates on every product. The same kernel, thread count and shapes give the same bits on
+//! every run.
 //!
 //! Threading: a product is cut into one block of C per thread (along its longer side, in
 //! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded kernel call run on the
@@ -55,7 +59,7 @@ pub enum Kernel {
 static KERNEL: AtomicU8 = AtomicU8::new(0);
 
 impl Kernel {
-    /// The widest kernel this CPU runs (not the default: see the module's note).
+    /// The widest kernel this CPU runs (the default only on AVX-512: see [`Kernel::default_for_cpu`]).
     pub fn best() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
@@ -69,6 +73,16 @@ impl Kernel {
             }
         }
         Kernel::Gemm
+    }
+
+    /// The kernel a process starts with: [`Kernel::Avx512`] where the CPU has AVX-512F (as
+    /// fast as `gemm` 0.18 or up to 17% faster on the bench models, and it allocates nothing per
+    /// product), else [`Kernel::Gemm`] (AVX2 machines keep the bits they had).
+    pub fn default_for_cpu() -> Kernel {
+        match Kernel::best() {
+            Kernel::Avx512 => Kernel::Avx512,
+            _ => Kernel::Gemm,
+        }
     }
 
     /// Whether this CPU runs the kernel.
@@ -89,12 +103,17 @@ impl Kernel {
     }
 }
 
-/// The kernel in use: [`Kernel::Gemm`] unless [`set_kernel`] chose another.
+/// The kernel in use: [`Kernel::default_for_cpu`] unless [`set_kernel`] chose another.
 pub fn kernel() -> Kernel {
     match KERNEL.load(Ordering::Relaxed) {
         1 => Kernel::Avx512,
         2 => Kernel::Avx2,
-        _ => Kernel::Gemm,
+        3 => Kernel::Gemm,
+        _ => {
+            let chosen = Kernel::default_for_cpu();
+            KERNEL.store(chosen.code(), Ordering::Relaxed);
+            chosen
+        }
     }
 }
 

@@ -31,10 +31,10 @@ pub struct Cli {
     /// Threads for matrix products (default: all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Matrix kernel (default: gemm, the `gemm` 0.18 crate; avx512 and avx2 are
-    /// private-gemm-x86's, as fast or up to 17% faster on the bench models on an AVX-512
-    /// machine). Kernels sum in different orders, so runs differ in their last bits between
-    /// them.
+    /// Matrix kernel (default: avx512 where the CPU has AVX-512F, else gemm, the `gemm` 0.18
+    /// crate; avx512 and avx2 are private-gemm-x86's, as fast or up to 17% faster than gemm on
+    /// the bench models on an AVX-512 machine). Kernels sum in different orders, so runs
+    /// differ in their last bits between them.
     #[arg(long, global = true, value_enum)]
     kernel: Option<KernelChoice>,
 }
