@@ -99,6 +99,18 @@ impl Tensor {
         &mut self.data
     }
 
+    /// Exchanges the tensor's data with `data`, which must have as many values (so that a
+    /// filled buffer becomes the tensor without a copy, and the tensor's old buffer is reused).
+    pub(crate) fn swap_data(&mut self, data: &mut Vec<f32>) {
+        assert_eq!(
+            data.len(),
+            self.data.len(),
+            "swapped data does not match shape {:?}",
+            self.shape
+        );
+        std::mem::swap(&mut self.data, data);
+    }
+
     /// Consumes the tensor, returning its data.
     pub fn into_vec(self) -> Vec<f32> {
         self.data

@@ -13,7 +13,8 @@
 //! 4. During training ([`Prefetch`]) a background thread reads each batch's rows with
 //!    positioned reads (`pread`, in ascending file order), converts and scales them as
 //!    [`Scaler::apply`] does, and hands them over through a few reused buffers; the step
-//!    takes a filled buffer and returns it, so nothing is allocated per batch.
+//!    swaps a filled buffer into its batch and returns the batch's old one, so nothing is
+//!    copied or allocated per batch.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -113,14 +114,29 @@ impl StreamedRows {
         );
         sorted.sort_unstable();
         let row_bytes = self.row_len * self.kind.width();
-        bytes.resize(row_bytes, 0);
+        // Native-endian f32 rows are read straight into their slot; other kinds through
+        // `bytes` and a conversion.
+        let in_place = self.kind == Kind::F32 && self.big_endian == cfg!(target_endian = "big");
+        if !in_place {
+            bytes.resize(row_bytes, 0);
+        }
         for &(number, at) in sorted.iter() {
             let position = self.start + number * row_bytes as u64;
-            self.file
-                .read_exact_at(bytes, position)
-                .map_err(|e| Error::format(&self.path, format!("row {number}: {e}")))?;
             let slot = &mut out[at * self.row_len..(at + 1) * self.row_len];
-            decode(self.kind, self.big_endian, bytes, slot);
+            let read = if in_place {
+                // SAFETY: the slot's f32 values are `row_bytes` initialized bytes, borrowed
+                // mutably here, and every bit pattern is a valid f32.
+                let slot_bytes = unsafe {
+                    std::slice::from_raw_parts_mut(slot.as_mut_ptr().cast::<u8>(), row_bytes)
+                };
+                self.file.read_exact_at(slot_bytes, position)
+            } else {
+                self.file.read_exact_at(bytes, position)
+            };
+            read.map_err(|e| Error::format(&self.path, format!("row {number}: {e}")))?;
+            if !in_place {
+                decode(self.kind, self.big_endian, bytes, slot);
+            }
         }
         Ok(())
     }
@@ -141,6 +157,15 @@ impl StreamedRows {
 
     /// An error naming the file row of the first non-finite value in `values`.
     fn check_finite(&self, rows: &[usize], values: &[f32], problem: &str) -> Result<()> {
+        // The common case, every value finite, by a scan without early exit, which the compiler
+        // vectorizes (a `position` stops per value and stays scalar: it had been 30% of the
+        // reader's time); the position only when something is not finite.
+        let all_finite = values
+            .chunks(1024)
+            .all(|chunk| chunk.iter().fold(true, |finite, v| finite & v.is_finite()));
+        if all_finite {
+            return Ok(());
+        }
         match values.iter().position(|v| !v.is_finite()) {
             None => Ok(()),
             Some(i) => Err(Error::format(
@@ -388,7 +413,7 @@ impl Prefetch {
 
     /// The next batch (of `rows` rows) of the epoch, scaled, in `x`.
     pub fn next_into(&mut self, rows: usize, x: &mut Tensor) -> Result<()> {
-        let buffer = match self.full.recv() {
+        let mut buffer = match self.full.recv() {
             Ok(filled) => filled?,
             Err(_) => return Err(self.stopped()),
         };
@@ -400,7 +425,9 @@ impl Prefetch {
         }
         self.shape[0] = rows;
         x.resize(&self.shape);
-        x.data_mut().copy_from_slice(&buffer);
+        // The filled buffer becomes the batch, and the batch's old buffer goes back to the
+        // reader (every buffer holds a whole batch, so the reader's resize never allocates).
+        x.swap_data(&mut buffer);
         match self.free.as_ref().map(|f| f.send(buffer)) {
             Some(Ok(())) => Ok(()),
             _ => Err(self.stopped()),
