@@ -110,9 +110,12 @@ pub fn kernel() -> Kernel {
         2 => Kernel::Avx2,
         3 => Kernel::Gemm,
         _ => {
+            // Only if nothing was chosen meanwhile: a racing [`set_kernel`] wins.
             let chosen = Kernel::default_for_cpu();
-            KERNEL.store(chosen.code(), Ordering::Relaxed);
-            chosen
+            match KERNEL.compare_exchange(0, chosen.code(), Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => chosen,
+                Err(_) => kernel(),
+            }
         }
     }
 }
