@@ -30,7 +30,10 @@ pub use observer::{Diagnostics, LayerStats, DEAD_WINDOW};
 pub use run::{diagnose, run_verdicts, Diagnosis};
 pub use selu::self_normalization;
 pub use through_time::{gradients_through_time, through_time_problem, TimeFlow};
-pub use units::{dead_units, killed_units, non_finite_outputs, saturated_units, KILLED_LIMIT};
+pub use units::{
+    dead_units, killed_units, non_finite_outputs, saturated_units, widespread_dead_units,
+    KILLED_LIMIT,
+};
 pub use verdict::{divergence, with_divergence, Verdict, IDS};
 
 /// Findings from the recorded per-layer statistics alone (the later half of the run, to skip

@@ -249,8 +249,10 @@ fn kernels(model: &crate::Sequential) -> Vec<Option<(String, Vec<f32>)>> {
 /// An output that cannot express what the loss reads (`output_loss_mismatch` from the setup
 /// checks: softmax over one unit, outputs that can be zero or negative under cross-entropy, a
 /// bounded output short of the targets) is reported always, and so are ReLU units that training
-/// killed (at least half a layer: `learning_rate_too_high`, [`super::killed_units`]), a loss of
-/// capacity that does not come back even while the loss falls. Nothing else is reported unless
+/// killed (at least half a layer: `learning_rate_too_high`, [`super::killed_units`]) or, when
+/// none was, more than half dead in most ReLU layers, two or more (`dead_relus`,
+/// [`super::widespread_dead_units`]): a loss of capacity that does not come back even while
+/// the loss falls. Nothing else is reported unless
 /// the run is hurt (diverged, stalled, oscillating, at chance). Then: the divergence, if any; the configuration's certain problems (an output that does
 /// not fit the loss, unscaled inputs or targets, a rate far out of range in the direction the
 /// curve shows), and only when there is none, the first layer cause in the order exploding,
@@ -347,9 +349,11 @@ fn decide(d: &mut Diagnosis, warnings: Vec<Warning>, optimizer: &OptimizerSpec) 
                 .into_iter()
                 .filter(|v| v.kind == "output_loss_mismatch"),
         );
-        if let Some(mut killed) = super::killed_units(&d.rows) {
-            killed.finding = format!("{}; {}", killed.finding, d.curve.evidence());
-            verdicts.push(killed);
+        // Units that training killed name their cause; units dead in most layers otherwise.
+        let lost = super::killed_units(&d.rows).or_else(|| super::widespread_dead_units(&d.rows));
+        if let Some(mut lost) = lost {
+            lost.finding = format!("{}; {}", lost.finding, d.curve.evidence());
+            verdicts.push(lost);
         }
     }
     if verdicts.is_empty() {
@@ -586,5 +590,42 @@ mod tests {
         );
         let ids: Vec<_> = d.verdicts.iter().map(|v| v.kind).collect();
         assert_eq!(ids, ["healthy"]);
+    }
+
+    /// More than half the units dead in most ReLU layers is reported while the loss falls;
+    /// in half of them or fewer, it waits for harm.
+    #[test]
+    fn units_dead_in_most_layers_are_reported_without_harm() {
+        let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
+        let rows = |dead_layers: usize| -> Vec<LayerStats> {
+            (1..=10)
+                .flat_map(|step| {
+                    (0..4).map(move |layer| LayerStats {
+                        step,
+                        layer,
+                        name: format!("l{layer}"),
+                        dead: Some(if layer < dead_layers { 0.6 } else { 0.2 }),
+                        ..LayerStats::default()
+                    })
+                })
+                .collect()
+        };
+        let verdicts = |dead_layers| {
+            run_verdicts(
+                rows(dead_layers),
+                CurveReport::new(&falling, &[], Chance::default()),
+                Vec::new(),
+                &OptimizerSpec::default(),
+            )
+            .verdicts
+        };
+        assert_eq!(verdicts(2)[0].kind, "healthy");
+        let v = verdicts(3);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].kind, "dead_relus");
+        assert_eq!(v[0].layer.as_deref(), Some("l0"));
+        assert!(v[0]
+            .finding
+            .contains("in 3 of the 4 ReLU layers: l0 60%, l1 60%, l2 60%"));
     }
 }

@@ -37,16 +37,21 @@ fn list(layers: &[(String, f64)]) -> String {
         .join(", ")
 }
 
-/// `dead_relus` when a ReLU layer's latest window has more than half its units dead.
-pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
+/// Each ReLU layer's latest row with a dead share (its latest window), by depth.
+fn latest_dead_windows(rows: &[LayerStats]) -> Vec<&LayerStats> {
     let mut latest: Vec<&LayerStats> = Vec::new();
     for r in rows.iter().rev().filter(|r| r.dead.is_some()) {
         if !latest.iter().any(|l| l.layer == r.layer) {
             latest.push(r);
         }
     }
-    latest.reverse();
     latest.sort_by_key(|r| r.layer);
+    latest
+}
+
+/// `dead_relus` when a ReLU layer's latest window has more than half its units dead.
+pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
+    let latest = latest_dead_windows(rows);
     let dead = layers_above(&latest, |r| r.dead, 0.5);
     let first = dead.first()?.0.clone();
     Some(Verdict {
@@ -59,6 +64,36 @@ pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
         ),
         reason: "a ReLU whose input is negative for every sample outputs 0 and gets no gradient, so it never recovers".into(),
         fix: "lower the learning rate, or use leaky ReLU / ELU / SELU, and He initialization".into(),
+    })
+}
+
+/// `dead_relus` when more than half of the ReLU layers, two or more, have more than half their
+/// units dead in their latest window (each over at least [`super::DEAD_WINDOW`] samples): the
+/// network works at under half its width through most of its depth. A dead unit outputs 0 for every
+/// sample and gets no gradient, so the capacity does not come back, and this is reported even
+/// while the loss falls, like [`killed_units`]. AUTOTRAINER's dying-ReLU problem reads the
+/// network as a whole in the same way (the share of all its ReLU gradients that are 0; Zhang
+/// et al., ICSE 2021); "as much as 40% of your network can be dead" is CS231n's warning
+/// ("Commonly used activation functions"). One layer past half alone waits for harm
+/// ([`dead_units`]).
+pub fn widespread_dead_units(rows: &[LayerStats]) -> Option<Verdict> {
+    let latest = latest_dead_windows(rows);
+    let dead = layers_above(&latest, |r| r.dead, 0.5);
+    if dead.len() < 2 || 2 * dead.len() <= latest.len() {
+        return None;
+    }
+    Some(Verdict {
+        kind: "dead_relus",
+        layer: Some(dead[0].0.clone()),
+        finding: format!(
+            "more than half the units dead (0 for every one of at least {} samples) in {} of the {} ReLU layers: {}",
+            super::DEAD_WINDOW,
+            dead.len(),
+            latest.len(),
+            list(&dead)
+        ),
+        reason: "a dead ReLU outputs 0 for every sample and gets no gradient, so it never recovers: with most layers past half dead, the network trains at under half its width whether or not the loss still falls".into(),
+        fix: "use leaky ReLU / ELU / SELU, which cannot die, with He initialization, or lower the learning rate".into(),
     })
 }
 
@@ -180,6 +215,30 @@ mod tests {
             non_finite_outputs(&rows).unwrap().layer.as_deref(),
             Some("l1")
         );
+    }
+
+    /// Most ReLU layers past half dead in their latest window: two of three is most, one of
+    /// two is not, one of one is a single layer (left to the harm-gated rule), and a layer
+    /// that recovered by its latest window does not count.
+    #[test]
+    fn units_dead_in_most_layers() {
+        let mut rows: Vec<LayerStats> = (0..3).map(|layer| row(1, layer)).collect();
+        rows.extend((0..3).map(|layer| row(2, layer)));
+        for (r, dead) in rows.iter_mut().zip([0.9, 0.9, 0.1, 0.3, 0.8, 0.1]) {
+            r.dead = Some(dead);
+        }
+        assert!(widespread_dead_units(&rows).is_none());
+        rows[5].dead = Some(0.55);
+        let v = widespread_dead_units(&rows).unwrap();
+        assert_eq!(v.layer.as_deref(), Some("l1"));
+        assert!(v
+            .finding
+            .contains("in 2 of the 3 ReLU layers: l1 80%, l2 55%"));
+        let two: Vec<LayerStats> = rows.iter().filter(|r| r.layer < 2).cloned().collect();
+        assert!(widespread_dead_units(&two).is_none());
+        let one: Vec<LayerStats> = rows.iter().filter(|r| r.layer == 1).cloned().collect();
+        assert!(dead_units(&one).is_some());
+        assert!(widespread_dead_units(&one).is_none());
     }
 
     /// Units alive at the start that die during training: a layer going from 10% to 85% dead

@@ -7,7 +7,7 @@ pub const IDS: &[(&str, &str)] = &[
     ("vanishing_gradients", "gradients shrink toward the input: the first layers' gradient norms are orders of magnitude below the output layer's, or the first layers barely move"),
     ("exploding_gradients", "gradients grow toward the input, or become non-finite"),
     ("divergence", "the loss became non-finite or grew far above its start"),
-    ("dead_relus", "most ReLU units output 0 for every sample of a window of 64 samples, or every gradient is exactly 0"),
+    ("dead_relus", "most ReLU units output 0 for every sample of a window of 64 samples, or every gradient is exactly 0; or (reported even while the loss falls) more than half the units of most ReLU layers, two or more"),
     ("saturation", "most units of a sigmoid/tanh hidden layer sit within 0.02 of a bound"),
     ("non_finite_outputs", "a layer outputs NaN or infinity"),
     ("oscillating_loss", "the smoothed loss swings up and down by more than its noise with little net progress, or a minibatch gradient is mostly noise (norm test) while the loss stalls"),
