@@ -69,9 +69,9 @@ pub fn dead_units(rows: &[LayerStats]) -> Option<Verdict> {
 
 /// `dead_relus` when more than half of the ReLU layers, two or more, have more than half their
 /// units dead in their latest window (each over at least [`super::DEAD_WINDOW`] samples): the
-/// network works at under half its width through most of its depth. A dead unit outputs 0 for every
-/// sample and gets no gradient, so the capacity does not come back, and this is reported even
-/// while the loss falls, like [`killed_units`]. AUTOTRAINER's dying-ReLU problem reads the
+/// network works at under half its width through most of its depth. A dead unit outputs 0 for
+/// every sample and gets no gradient, so the capacity does not come back, and this is reported
+/// even while the loss falls, like [`killed_units`]. AUTOTRAINER's dying-ReLU problem reads the
 /// network as a whole in the same way (the share of all its ReLU gradients that are 0; Zhang
 /// et al., ICSE 2021); "as much as 40% of your network can be dead" is CS231n's warning
 /// ("Commonly used activation functions"). One layer past half alone waits for harm
