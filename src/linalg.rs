@@ -20,8 +20,8 @@
 //! allocates on every product. The same kernel, thread count and shapes give the same bits on
 //! every run.
 //!
-//! Threading: a product is cut into one block of C per thread (along its longer side, in
-//! multiples of [`BLOCK_ALIGN`]) and each block is a single-threaded kernel call run on the
+//! Threading: a product is cut into one block of C per thread (runs of rows or of columns, in
+//! multiples of [`BLOCK_ALIGN`]; `split_along_rows` chooses which) and each block is a single-threaded kernel call run on the
 //! engine's pool ([`crate::parallel`]), whose hand-off costs well under a microsecond while its
 //! workers are busy. Measured on the 2-core development machine (best of 7, both threads
 //! hot): 32×100×100 runs 1.6–1.8× faster on two threads, 32×64×64 1.5×, but 32×100×10 (32 000
@@ -75,9 +75,9 @@ impl Kernel {
         Kernel::Gemm
     }
 
-    /// The kernel a process starts with: [`Kernel::Avx512`] where the CPU has AVX-512F (as
-    /// fast as `gemm` 0.18 or up to 17% faster on the bench models, and it allocates nothing per
-    /// product), else [`Kernel::Gemm`] (AVX2 machines keep the bits they had).
+    /// The kernel a process starts with: [`Kernel::Avx512`] where the CPU has AVX-512F (faster
+    /// on the bench models, and it allocates nothing per product: see the module's note), else
+    /// [`Kernel::Gemm`] (AVX2 machines keep the bits they had).
     pub fn default_for_cpu() -> Kernel {
         match Kernel::best() {
             Kernel::Avx512 => Kernel::Avx512,
@@ -242,7 +242,7 @@ fn split_product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
         return;
     }
     let out_ptr = SharedMut::new(out);
-    for_each_block(m, n, k, BLOCK_ALIGN, &|rows, cols| {
+    for_each_block(m, n, k, &|rows, cols| {
         // SAFETY: each block is its own rows × columns of the m×n row-major `out` (asserted),
         // which does not alias `a` or `b`.
         unsafe { gemm_block(a, b, out_ptr.add(0), rows, cols, n, (keep, scale)) };
@@ -250,15 +250,14 @@ fn split_product(a: Mat, b: Mat, out: &mut [f32], keep: f32, scale: f32) {
 }
 
 /// Runs `block(rows, cols)` over a `rows × cols` grid of a product's output (of inner
-/// dimension `depth`), one block per thread: cut into runs of whole multiples of `align` rows
-/// or columns ([`split_along_rows`] chooses), or whole when the product has fewer than
-/// [`PARALLEL_MIN_MULADDS`] multiply-adds or one thread runs. The blocks depend only on the sizes, the thread count and
-/// the kernel, so a product's bits do too.
-pub(crate) fn for_each_block(
+/// dimension `depth`), one block per thread: cut into runs of whole multiples of
+/// [`BLOCK_ALIGN`] rows or columns ([`split_along_rows`] chooses), or whole when the product
+/// has fewer than [`PARALLEL_MIN_MULADDS`] multiply-adds or one thread runs. The blocks depend
+/// only on the sizes, the thread count and the kernel, so a product's bits do too.
+fn for_each_block(
     rows: usize,
     cols: usize,
     depth: usize,
-    align: usize,
     block: &(dyn Fn(Range<usize>, Range<usize>) + Sync),
 ) {
     let threads = num_threads();
@@ -268,8 +267,8 @@ pub(crate) fn for_each_block(
     }
     let along_rows = split_along_rows(rows, cols, depth, threads, kernel());
     let long = if along_rows { rows } else { cols };
-    let parts = threads.min(long.div_ceil(align));
-    let step = long.div_ceil(parts).next_multiple_of(align);
+    let parts = threads.min(long.div_ceil(BLOCK_ALIGN));
+    let step = long.div_ceil(parts).next_multiple_of(BLOCK_ALIGN);
     let parts = long.div_ceil(step);
     for_each_part(parts, &|part| {
         let range = part * step..((part + 1) * step).min(long);
