@@ -441,19 +441,28 @@ fn frozen(d: &Diagnosis) -> Option<Verdict> {
 mod tests {
     use super::*;
 
-    /// Two layers, the first with 90% dead ReLUs at every sampled step.
-    fn dead_rows() -> Vec<LayerStats> {
+    /// Ten sampled steps of `layers` layers named `l0`, `l1`, ..., with `dead(step, layer)`
+    /// as each row's dead share.
+    fn rows_with_dead(
+        layers: usize,
+        dead: impl Fn(u64, usize) -> Option<f64> + Copy,
+    ) -> Vec<LayerStats> {
         (1..=10)
             .flat_map(|step| {
-                (0..2).map(move |layer| LayerStats {
+                (0..layers).map(move |layer| LayerStats {
                     step,
                     layer,
                     name: format!("l{layer}"),
-                    dead: (layer == 0).then_some(0.9),
+                    dead: dead(step, layer),
                     ..LayerStats::default()
                 })
             })
             .collect()
+    }
+
+    /// Two layers, the first with 90% dead ReLUs at every sampled step.
+    fn dead_rows() -> Vec<LayerStats> {
+        rows_with_dead(2, |_, layer| (layer == 0).then_some(0.9))
     }
 
     /// The train report's verdicts are gated as `diagnose`'s: the dead units are a finding
@@ -559,18 +568,10 @@ mod tests {
     #[test]
     fn units_killed_during_training_are_reported_without_harm() {
         let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
-        let rows = |first: f64| -> Vec<LayerStats> {
-            (1..=10)
-                .flat_map(|step| {
-                    (0..2).map(move |layer| LayerStats {
-                        step,
-                        layer,
-                        name: format!("l{layer}"),
-                        dead: (layer == 0).then_some(if step == 1 { first } else { 0.9 }),
-                        ..LayerStats::default()
-                    })
-                })
-                .collect()
+        let rows = |first: f64| {
+            rows_with_dead(2, move |step, layer| {
+                (layer == 0).then_some(if step == 1 { first } else { 0.9 })
+            })
         };
         let chance = Chance::default();
         let d = run_verdicts(
@@ -597,18 +598,10 @@ mod tests {
     #[test]
     fn units_dead_in_most_layers_are_reported_without_harm() {
         let falling: Vec<f64> = (0..300).map(|i| 2.3 * (-(i as f64) / 60.0).exp()).collect();
-        let rows = |dead_layers: usize| -> Vec<LayerStats> {
-            (1..=10)
-                .flat_map(|step| {
-                    (0..4).map(move |layer| LayerStats {
-                        step,
-                        layer,
-                        name: format!("l{layer}"),
-                        dead: Some(if layer < dead_layers { 0.6 } else { 0.2 }),
-                        ..LayerStats::default()
-                    })
-                })
-                .collect()
+        let rows = |dead_layers: usize| {
+            rows_with_dead(4, move |_, layer| {
+                Some(if layer < dead_layers { 0.6 } else { 0.2 })
+            })
         };
         let verdicts = |dead_layers| {
             run_verdicts(
